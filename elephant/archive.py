@@ -1,0 +1,96 @@
+"""Export and import of the full history as JSON Lines: one version per line, in (key, version) order."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import IO, Any, Literal
+
+from elephant.errors import FieldProblem, InvalidRecord
+from elephant.records import content_hash, validate_record
+from elephant.store import ExportedVersion, Store, tombstone_hash
+
+FORMAT = "elephant-export/1"
+
+
+def write_export(store: Store, out: IO[str]) -> dict[str, int]:
+    """Write a header line, then every version. Returns counts."""
+    out.write(json.dumps({"format": FORMAT}) + "\n")
+    keys: set[str] = set()
+    count = 0
+    for item in store.export_versions():
+        out.write(json.dumps(item.to_dict(), ensure_ascii=False, sort_keys=True) + "\n")
+        keys.add(item.key)
+        count += 1
+    return {"keys": len(keys), "versions": count}
+
+
+def read_export(lines: Iterable[str], *, name: str) -> dict[str, list[ExportedVersion]]:
+    """Parse and verify an export: every line well-formed, hashes match content, versions 1..n."""
+    histories: dict[str, list[ExportedVersion]] = {}
+    problems: list[FieldProblem] = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        where = f"{name}:{number}"
+        try:
+            data = json.loads(line)
+        except json.JSONDecodeError as exc:
+            problems.append(FieldProblem(field="", file=where, message=f"malformed JSON: {exc.msg}"))
+            continue
+        if number == 1 and isinstance(data, dict) and "format" in data:
+            if data["format"] != FORMAT:
+                problems.append(FieldProblem(field="format", file=where, message=f"unsupported {data['format']!r}"))
+            continue
+        item = _parse_line(data, where, problems)
+        if item is not None:
+            histories.setdefault(item.key, []).append(item)
+    for key, hist in histories.items():
+        hist.sort(key=lambda v: v.version)
+        numbers = [v.version for v in hist]
+        if numbers != list(range(1, len(hist) + 1)):
+            problems.append(FieldProblem(field="version", file=name, key=key,
+                                         message=f"versions must run 1..n without gaps, got {numbers}"))
+        stamps = [v.recorded_at for v in hist]
+        if stamps != sorted(stamps):
+            problems.append(FieldProblem(field="recorded_at", file=name, key=key,
+                                         message="recorded_at must increase with the version"))
+    if problems:
+        raise InvalidRecord(problems)
+    return histories
+
+
+def _parse_line(data: Any, where: str, problems: list[FieldProblem]) -> ExportedVersion | None:
+    if not isinstance(data, dict):
+        problems.append(FieldProblem(field="", file=where, message="each line must be a JSON object"))
+        return None
+    missing = [f for f in ("key", "version", "content_hash", "recorded_at", "envelope") if f not in data]
+    if missing:
+        problems.append(FieldProblem(field=missing[0], file=where, key=data.get("key"), message="is required"))
+        return None
+    item = ExportedVersion(key=str(data["key"]), version=int(data["version"]), content_hash=str(data["content_hash"]),
+                           recorded_at=str(data["recorded_at"]), author=str(data.get("author", "")),
+                           message=str(data.get("message", "")), deleted=bool(data.get("deleted", False)),
+                           envelope=data["envelope"])
+    try:
+        record = validate_record(item.envelope, file=where)
+    except InvalidRecord as exc:
+        problems.extend(exc.problems)
+        return None
+    if record.key != item.key:
+        problems.append(FieldProblem(field="envelope.key", file=where, key=item.key, message="differs from the line's key"))
+        return None
+    expected = tombstone_hash(item.key) if item.deleted else content_hash(record.envelope())
+    if expected != item.content_hash:
+        problems.append(FieldProblem(field="content_hash", file=where, key=item.key,
+                                     message="does not match the envelope (file edited or corrupt)"))
+        return None
+    return item
+
+
+def import_export(store: Store, lines: Iterable[str], *, name: str,
+                  on_conflict: Literal["refuse", "skip"] = "refuse") -> dict[str, Any]:
+    histories = read_export(lines, name=name)
+    report = store.import_histories(histories, on_conflict=on_conflict)
+    return {"keys": len(histories), "versions": sum(len(h) for h in histories.values()),
+            **{k: len(v) for k, v in report.items()}, "skipped_keys": report["skipped"]}

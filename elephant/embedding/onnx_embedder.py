@@ -1,0 +1,221 @@
+"""The runtime embedder: onnxruntime + tokenizers + numpy, and nothing heavier.
+
+This module is on the serving path, so it must never import torch, transformers or
+sentence-transformers (a test checks ``sys.modules`` in a fresh interpreter).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from elephant.embedding.cache import VectorCache
+from elephant.errors import ModelError
+
+REBUILD_HINT = "run `elephant model build --force` to rebuild it"
+
+
+def sha256_file(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def default_threads() -> int:
+    """The cores this process may run on (the affinity mask, not the host's count, inside containers)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def load_tokenizer(path: Path, max_seq_length: int | None):
+    """A ``tokenizers.Tokenizer`` with padding off and truncation at ``max_seq_length`` (None: off).
+
+    Trap: the ``tokenizer.json`` shipped with all-MiniLM-L6-v2 pads every input to 128 tokens and
+    truncates at 128. Fixed padding made a 17-token query cost 30 ms instead of 5 here, and the 128
+    truncation disagrees with sentence-transformers, which truncates at ``max_seq_length`` = 256
+    (sentence_bert_config.json). Both settings are therefore overridden explicitly, never inherited.
+    """
+    from tokenizers import Tokenizer
+
+    path = path / "tokenizer.json" if path.is_dir() else path
+    try:
+        tokenizer = Tokenizer.from_file(str(path))
+    except Exception as exc:
+        raise ModelError(f"cannot read tokenizer {path}: {exc}; {REBUILD_HINT}", path=str(path)) from exc
+    tokenizer.no_padding()
+    if max_seq_length is None:
+        tokenizer.no_truncation()
+    else:
+        tokenizer.enable_truncation(max_length=max_seq_length)
+    return tokenizer
+
+
+class OnnxEmbedder:
+    """Sentence embeddings from an exported transformer: tokenize, run ONNX, mean-pool, L2-normalise.
+
+    - The onnxruntime session is created on first use (importing Elephant stays cheap) and is shared:
+      ``InferenceSession.run`` is thread-safe, and creation is guarded by a lock.
+    - Padding is dynamic (to the longest text of each batch) and bulk work is sorted by token length,
+      so a batch of short texts never pays for one long text.
+    - ``max_batch_size`` 1 is used for dynamically quantized variants whose activation scale is
+      computed per tensor: in a batch, a text's vector would depend on its neighbours (see build.py).
+    """
+
+    def __init__(
+        self,
+        model_path: str | os.PathLike[str],
+        tokenizer_path: str | os.PathLike[str],
+        *,
+        expected_sha256: str | None = None,
+        model_name: str = "all-MiniLM-L6-v2",
+        variant: str = "custom",
+        dim: int = 384,
+        max_seq_length: int = 256,
+        threads: int | None = None,
+        max_batch_size: int = 32,
+        allow_spinning: bool = False,
+        query_cache_size: int = 1024,
+    ) -> None:
+        self.model_path = Path(model_path)
+        self.tokenizer_path = Path(tokenizer_path)
+        self.expected_sha256 = expected_sha256
+        self.model_name = model_name
+        self.variant = variant
+        self.dim = dim
+        self.max_seq_length = max_seq_length
+        self.threads = threads or default_threads()
+        self.max_batch_size = max(1, max_batch_size)
+        self.allow_spinning = allow_spinning
+        self._cache = VectorCache(query_cache_size)
+        self._lock = threading.Lock()
+        self._session = None
+        self._input_names: set[str] = set()
+        self._tokenizer = None
+        self._counting_tokenizer = None
+        self._sha256: str | None = expected_sha256
+
+    # -- identity -------------------------------------------------------------------------------
+
+    @property
+    def fingerprint(self) -> str:
+        """``model:variant:sha256-prefix`` of the weights; stored by the vector index."""
+        if self._sha256 is None:
+            self._sha256 = sha256_file(self.model_path)
+        return f"{self.model_name}:{self.variant}:{self._sha256[:16]}"
+
+    def __repr__(self) -> str:
+        return f"OnnxEmbedder({self.model_path.name!r}, variant={self.variant!r}, threads={self.threads})"
+
+    # -- loading --------------------------------------------------------------------------------
+
+    def _ensure_loaded(self):
+        session = self._session
+        if session is not None:
+            return session
+        with self._lock:
+            if self._session is None:
+                self._tokenizer = load_tokenizer(self.tokenizer_path, self.max_seq_length)
+                self._session = self._create_session()
+            return self._session
+
+    def _create_session(self):
+        import onnxruntime as ort
+
+        try:
+            model_bytes = self.model_path.read_bytes()
+        except OSError as exc:
+            raise ModelError(f"embedding model {self.model_path} is missing or unreadable ({exc}); "
+                             f"{REBUILD_HINT}", path=str(self.model_path)) from exc
+        # Hash the very bytes handed to onnxruntime, so that nothing can change between check and load.
+        actual = hashlib.sha256(model_bytes).hexdigest()
+        if self.expected_sha256 is not None and actual != self.expected_sha256:
+            raise ModelError(
+                f"embedding model {self.model_path} is corrupt or does not match its manifest "
+                f"(sha256 {actual[:16]}…, expected {self.expected_sha256[:16]}…); {REBUILD_HINT}",
+                path=str(self.model_path), expected_sha256=self.expected_sha256, actual_sha256=actual,
+            )
+        self._sha256 = actual
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = self.threads
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # Spinning keeps worker threads busy-waiting between ops. Measured on the 2-core box it is a
+        # trade: it lowers single-query latency but steals the cores from every other thread of the
+        # process (the HTTP server, the tokenizer, other requests). It is a constructor argument so
+        # the benchmark can measure both; the default is chosen in load_embedder from the manifest.
+        spin = "1" if self.allow_spinning else "0"
+        options.add_session_config_entry("session.intra_op.allow_spinning", spin)
+        options.add_session_config_entry("session.inter_op.allow_spinning", spin)
+        options.log_severity_level = 3
+        try:
+            session = ort.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
+        except Exception as exc:
+            raise ModelError(f"onnxruntime cannot load {self.model_path}: {exc}; {REBUILD_HINT}",
+                             path=str(self.model_path)) from exc
+        self._input_names = {i.name for i in session.get_inputs()}
+        return session
+
+    @property
+    def tokenizer(self):
+        """The model's tokenizer without padding or truncation (for counting and splitting text)."""
+        if self._counting_tokenizer is None:
+            with self._lock:
+                if self._counting_tokenizer is None:
+                    self._counting_tokenizer = load_tokenizer(self.tokenizer_path, None)
+        return self._counting_tokenizer
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.tokenizer.encode(text, add_special_tokens=False).ids)
+
+    # -- embedding ------------------------------------------------------------------------------
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        if isinstance(texts, str):
+            raise TypeError("embed() takes a sequence of texts; use embed_query() for one string")
+        texts = list(texts)
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        session = self._ensure_loaded()
+        assert self._tokenizer is not None
+        encodings = self._tokenizer.encode_batch(texts)
+        # Longest first: the first batch fails fast on memory, and equal lengths pad least.
+        order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids), reverse=True)
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        for start in range(0, len(order), self.max_batch_size):
+            batch = order[start:start + self.max_batch_size]
+            out[batch] = self._run(session, [encodings[i].ids for i in batch])
+        return out
+
+    def embed_query(self, text: str) -> np.ndarray:
+        cached = self._cache.get(text)
+        if cached is not None:
+            return cached
+        return self._cache.put(text, self.embed([text])[0])
+
+    def _run(self, session, token_ids: list[list[int]]) -> np.ndarray:
+        width = max(len(ids) for ids in token_ids)
+        input_ids = np.zeros((len(token_ids), width), dtype=np.int64)  # 0 is [PAD]
+        mask = np.zeros((len(token_ids), width), dtype=np.int64)
+        for row, ids in enumerate(token_ids):
+            input_ids[row, :len(ids)] = ids
+            mask[row, :len(ids)] = 1
+        feeds = {"input_ids": input_ids, "attention_mask": mask}
+        if "token_type_ids" in self._input_names:
+            feeds["token_type_ids"] = np.zeros_like(input_ids)
+        hidden = session.run(None, feeds)[0]
+        return pool_and_normalise(hidden, mask)
+
+
+def pool_and_normalise(hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Mean over real tokens, then L2 norm; the clamps match sentence-transformers (1e-9, 1e-12)."""
+    weights = mask[..., None].astype(np.float32)
+    summed = (hidden * weights).sum(axis=1)
+    pooled = summed / np.maximum(weights.sum(axis=1), 1e-9)
+    norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+    return (pooled / np.maximum(norms, 1e-12)).astype(np.float32)

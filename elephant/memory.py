@@ -1,0 +1,211 @@
+"""``Elephant``: the library facade that the CLI, REST API and MCP server sit on."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, Literal
+
+from elephant.diff import FieldChange, diff_envelopes
+from elephant.errors import ElephantError, FieldProblem, InvalidRecord, UsageError
+from elephant.records import Record, validate_record
+from elephant.settings import Settings, settings_for
+from elephant.store import StoredRecord, Store, VersionInfo, WriteResult
+
+
+@dataclass
+class PutReport:
+    """What a batch write did: results for the records written, problems for those refused."""
+
+    results: list[WriteResult] = field(default_factory=list)
+    problems: list[FieldProblem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def counts(self) -> dict[str, int]:
+        out = {"created": 0, "updated": 0, "unchanged": 0, "failed": len(self.problems)}
+        for r in self.results:
+            out[r.status] = out.get(r.status, 0) + 1
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"ok": self.ok, "counts": self.counts(), "results": [r.to_dict() for r in self.results],
+                "problems": [p.to_dict() for p in self.problems]}
+
+
+@dataclass(frozen=True)
+class Diff:
+    key: str
+    from_version: int
+    to_version: int
+    changes: list[FieldChange]
+    from_deleted: bool = False
+    to_deleted: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"key": self.key, "from": self.from_version, "to": self.to_version,
+                "from_deleted": self.from_deleted, "to_deleted": self.to_deleted,
+                "changes": [c.to_dict() for c in self.changes]}
+
+
+class Elephant:
+    """An open Elephant home: the versioned store plus (lazily) the embedder and indexes."""
+
+    def __init__(self, settings: Settings) -> None:
+        from elephant.db import create_db_engine, migrate
+
+        self.settings = settings
+        if settings.is_sqlite:
+            settings.resolved_home.mkdir(parents=True, exist_ok=True)
+        self.engine = create_db_engine(settings.resolved_database_url)
+        migrate(self.engine)
+        self.store = Store(self.engine)
+        self._lock = threading.RLock()
+        self._embedder: Any = None
+
+    # ------------------------------------------------------------------ lifecycle
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> Elephant:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    @property
+    def home(self) -> Path:
+        return self.settings.resolved_home
+
+    # ------------------------------------------------------------------ writes
+    def put(self, record: Record | Mapping[str, Any], *, expected_version: int | None = None,
+            author: str | None = None, message: str = "") -> WriteResult:
+        """Write one record: a new key is v1, changed content v(n+1), identical content 'unchanged'."""
+        valid = record if isinstance(record, Record) else validate_record(record)
+        expected = {valid.key: expected_version} if expected_version is not None else None
+        return self.store.write_records([valid], author=author or self.settings.author, message=message,
+                                        expected_versions=expected)[0]
+
+    def put_many(self, records: Iterable[Record | Mapping[str, Any]], *, author: str | None = None,
+                 message: str = "", file: str | None = None) -> PutReport:
+        """Validate every record; write the valid ones in one transaction and report the invalid ones.
+
+        Policy (DESIGN §8): bad records never stop good ones, and nothing is half-written: each record
+        is either written whole or refused with the reason, and the valid ones commit together.
+        """
+        report = PutReport()
+        valid: list[Record] = []
+        for item in records:
+            try:
+                valid.append(item if isinstance(item, Record) else validate_record(item, file=file))
+            except InvalidRecord as exc:
+                report.problems.extend(exc.problems)
+        seen: dict[str, int] = {}
+        for i, rec in enumerate(valid):
+            if rec.key in seen:
+                report.problems.append(FieldProblem(field="key", file=file, key=rec.key,
+                                                    message="appears more than once in this write; the later one was refused"))
+                valid[i] = None  # type: ignore[call-overload]
+            else:
+                seen[rec.key] = i
+        valid = [r for r in valid if r is not None]
+        if valid:
+            report.results = self.store.write_records(valid, author=author or self.settings.author, message=message)
+        return report
+
+    def put_files(self, paths: Sequence[str | Path], *, author: str | None = None, message: str = "") -> PutReport:
+        """Read record files (YAML, JSON, Markdown with front matter) and write their records."""
+        from elephant.recordfiles import read_record_file
+
+        report = PutReport()
+        pending: list[Record] = []
+        for raw in paths:
+            path = Path(raw)
+            try:
+                items = read_record_file(path, display=str(raw))
+            except InvalidRecord as exc:
+                report.problems.extend(exc.problems)
+                continue
+            for index, item in enumerate(items):
+                try:
+                    record = validate_record(item, file=str(raw) if len(items) == 1 else f"{raw}#{index + 1}")
+                except InvalidRecord as exc:
+                    report.problems.extend(exc.problems)
+                    continue
+                pending.append(record)
+        sub = self.put_many(pending, author=author, message=message)
+        report.results = sub.results
+        report.problems.extend(sub.problems)
+        return report
+
+    def delete(self, key: str, *, expected_version: int | None = None, author: str | None = None,
+               message: str = "") -> WriteResult:
+        return self.store.delete(key, author=author or self.settings.author, message=message,
+                                 expected_version=expected_version)
+
+    def revert(self, key: str, version: int, *, expected_version: int | None = None, author: str | None = None,
+               message: str = "") -> WriteResult:
+        return self.store.revert(key, version, author=author or self.settings.author, message=message,
+                                 expected_version=expected_version)
+
+    # ------------------------------------------------------------------ reads
+    def get(self, key: str, *, version: int | None = None, as_of: str | None = None) -> StoredRecord:
+        return self.store.get(key, version=version, as_of=as_of)
+
+    def history(self, key: str) -> list[VersionInfo]:
+        return self.store.history(key)
+
+    def diff(self, key: str, from_version: int, to_version: int) -> Diff:
+        """Field-level changes from one version to another (either order)."""
+        a = self.store.get(key, version=from_version)
+        b = self.store.get(key, version=to_version)
+        left = {k: v for k, v in a.envelope.items() if k != "source"}
+        right = {k: v for k, v in b.envelope.items() if k != "source"}
+        if a.is_deleted:
+            left = {}
+        if b.is_deleted:
+            right = {}
+        return Diff(key, from_version, to_version, diff_envelopes(left, right), a.is_deleted, b.is_deleted)
+
+    def counts(self) -> dict[str, int]:
+        return self.store.counts()
+
+    # ------------------------------------------------------------------ export / import
+    def export(self, out: IO[str]) -> dict[str, int]:
+        from elephant.archive import write_export
+
+        return write_export(self.store, out)
+
+    def import_(self, lines: Iterable[str], *, name: str = "<import>",
+                on_conflict: Literal["refuse", "skip"] = "refuse") -> dict[str, Any]:
+        from elephant.archive import import_export
+
+        return import_export(self.store, lines, name=name, on_conflict=on_conflict)
+
+    # ------------------------------------------------------------------ ingest (plug-in)
+    def ingest(self, paths: Sequence[str | Path], **options: Any) -> Any:
+        """Parse artifacts into records through the installed ingestor (the ``ingest`` package).
+
+        The ingestor is found through the ``elephant.ingestors`` entry point so that the core never
+        imports ``ingest`` (dependencies point one way: ingest → elephant).
+        """
+        from importlib.metadata import entry_points
+
+        found = entry_points(group="elephant.ingestors", name="default")
+        if not found:
+            raise ElephantError("no ingestor installed (the `ingest` package registers one)")
+        ingest_paths = next(iter(found)).load()
+        return ingest_paths(self, paths, **options)
+
+
+def open(home: str | Path | None = None, *, settings: Settings | None = None, **overrides: Any) -> Elephant:  # noqa: A001
+    """Open (creating and migrating if needed) the Elephant home at ``home`` or ``$ELEPHANT_HOME``."""
+    if settings is None:
+        settings = settings_for(home, **overrides)
+    elif home is not None or overrides:
+        raise UsageError("pass either settings or home/overrides, not both")
+    return Elephant(settings)

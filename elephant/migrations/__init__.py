@@ -1,0 +1,1 @@
+"""Alembic migrations, applied on open (``elephant.db.open_engine``)."""

@@ -1,0 +1,115 @@
+"""SQL tables (SQLAlchemy Core). The migrations in ``elephant/migrations`` create them; this module
+describes them for queries. Timestamps are fixed-width UTC text (see ``timeutil``) so that ordering
+and as-of reads behave identically on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+TS = String(32)
+
+# Every version of every record; rows are never updated or deleted.
+versions = Table(
+    "versions",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("key", String(512), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("content_hash", String(64), nullable=False),
+    Column("recorded_at", TS, nullable=False),
+    Column("author", String(200), nullable=False, default=""),
+    Column("message", Text, nullable=False, default=""),
+    Column("is_tombstone", Boolean, nullable=False, default=False),
+    Column("kind", String(40), nullable=False),
+    Column("model", String(200)),
+    Column("title", Text, nullable=False),
+    Column("occurred_at", TS),
+    Column("envelope", Text, nullable=False),
+    UniqueConstraint("key", "version", name="uq_versions_key_version"),
+    Index("ix_versions_key_recorded", "key", "recorded_at"),
+)
+
+# The current version of each key, denormalised for filtering and fast reads.
+heads = Table(
+    "heads",
+    metadata,
+    Column("key", String(512), primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("content_hash", String(64), nullable=False),
+    Column("is_deleted", Boolean, nullable=False, default=False),
+    Column("kind", String(40), nullable=False),
+    Column("model", String(200)),
+    Column("title", Text, nullable=False),
+    Column("occurred_at", TS),
+    Column("recorded_at", TS, nullable=False),
+    Column("tags", Text, nullable=False, default="[]"),
+    Column("source_root", String(1024)),
+    Column("source_path", String(1024)),
+    Column("envelope", Text, nullable=False),
+    Index("ix_heads_model", "model"),
+    Index("ix_heads_kind", "kind"),
+    Index("ix_heads_occurred", "occurred_at"),
+    Index("ix_heads_source", "source_root", "source_path"),
+)
+
+# Index jobs, written in the same transaction as the version they describe (DESIGN §3).
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("key", String(512), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("op", String(16), nullable=False),
+    Column("created_at", TS, nullable=False),
+)
+
+# What `ingest` saw last time per source file, so an unchanged file is skipped before parsing.
+ingested_files = Table(
+    "ingested_files",
+    metadata,
+    Column("root", String(1024), primary_key=True),
+    Column("path", String(1024), primary_key=True),
+    Column("sha256", String(64), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("parser", String(64), nullable=False, default=""),
+    Column("keys", Text, nullable=False, default="[]"),
+    Column("ingested_at", TS, nullable=False),
+)
+
+# API keys for the REST server: only a hash of each secret is stored.
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("name", String(200), nullable=False, default=""),
+    Column("scope", String(16), nullable=False),
+    Column("secret_hash", String(128), nullable=False),
+    Column("created_at", TS, nullable=False),
+    Column("revoked_at", TS),
+    Column("last_used_at", TS),
+)
+
+# Responses remembered per Idempotency-Key so a retried POST does not write twice.
+idempotency = Table(
+    "idempotency",
+    metadata,
+    Column("idem_key", String(200), primary_key=True),
+    Column("principal", String(64), nullable=False, default=""),
+    Column("request_hash", String(64), nullable=False),
+    Column("status_code", Integer, nullable=False),
+    Column("response", Text, nullable=False),
+    Column("created_at", TS, nullable=False),
+)

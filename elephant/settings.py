@@ -1,0 +1,74 @@
+"""One configuration object for the library and every adapter, read from ``ELEPHANT_*`` variables."""
+
+from __future__ import annotations
+
+import getpass
+import os
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_author() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no passwd entry in some containers
+        return "unknown"
+
+
+class Settings(BaseSettings):
+    """Elephant's configuration; CLI options mirror these names."""
+
+    model_config = SettingsConfigDict(env_prefix="ELEPHANT_", extra="ignore")
+
+    home: Path = Field(default=Path(".elephant"), description="where the database, index and models live")
+    database_url: str | None = Field(default=None, description="SQLAlchemy URL; default SQLite in home")
+    chroma_url: str | None = Field(default=None, description="Chroma server URL; default embedded in home")
+    model: str = Field(default="int8", description="embedding variant: int8, fp32 or a model directory")
+    model_dir: Path | None = Field(default=None, description="where built models live; default home/models")
+    embed_threads: int | None = Field(default=None, description="onnxruntime intra-op threads; default cores")
+    author: str = Field(default_factory=_default_author, description="author written on each version")
+    regression_threshold_pct: float = Field(default=10.0, description="worse p95/p99/throughput that is a regression")
+    api_body_limit_bytes: int = Field(default=16 * 1024 * 1024, description="largest accepted request body")
+
+    @property
+    def resolved_home(self) -> Path:
+        return self.home.expanduser().resolve()
+
+    @property
+    def resolved_model_dir(self) -> Path:
+        return (self.model_dir or self.home / "models").expanduser().resolve()
+
+    @property
+    def resolved_database_url(self) -> str:
+        return normalise_database_url(self.database_url) if self.database_url else (
+            f"sqlite:///{self.resolved_home / 'elephant.db'}"
+        )
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.resolved_database_url.startswith("sqlite")
+
+
+def normalise_database_url(url: str) -> str:
+    """Map plain ``postgresql://`` URLs onto the psycopg 3 driver that Elephant installs."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The settings of this process, read once from the environment."""
+    return Settings()
+
+
+def settings_for(home: str | os.PathLike[str] | None = None, **overrides: object) -> Settings:
+    """Settings from the environment with ``home`` and other fields overridden (None leaves a field alone)."""
+    values = {k: v for k, v in overrides.items() if v is not None}
+    if home is not None:
+        values["home"] = Path(home)
+    return Settings(**values)  # type: ignore[arg-type]

@@ -1,0 +1,493 @@
+"""The versioned record store: every write is a new immutable version, never an overwrite.
+
+Each public write is one transaction that also queues an index job in the outbox (DESIGN §3).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from sqlalchemy import Connection, Engine, and_, delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+
+from elephant.errors import Conflict, ElephantError, NotFound, StoreError, UsageError
+from elephant.records import Record, content_hash
+from elephant.schema import heads, ingested_files, outbox, versions
+from elephant.timeutil import format_ts, next_after, parse_ts, sortable_ts, utc_now
+
+WriteStatus = Literal["created", "updated", "unchanged", "deleted", "reverted"]
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    """What one write did to one key."""
+
+    key: str
+    version: int
+    status: WriteStatus
+    content_hash: str
+    recorded_at: str
+    kind: str = ""
+
+    @property
+    def is_change(self) -> bool:
+        return self.status != "unchanged"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"key": self.key, "version": self.version, "status": self.status,
+                "content_hash": self.content_hash, "recorded_at": self.recorded_at, "kind": self.kind}
+
+
+@dataclass(frozen=True)
+class StoredRecord:
+    """One version of a record: the envelope plus what the store knows about that version."""
+
+    envelope: dict[str, Any]
+    version: int
+    recorded_at: str
+    content_hash: str
+    author: str = ""
+    message: str = ""
+    is_deleted: bool = False
+
+    @property
+    def key(self) -> str:
+        return str(self.envelope["key"])
+
+    @property
+    def kind(self) -> str:
+        return str(self.envelope["kind"])
+
+    @property
+    def citation(self) -> str:
+        return f"{self.key}@{self.version}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.envelope, "version": self.version, "recorded_at": self.recorded_at,
+                "content_hash": self.content_hash, "author": self.author, "message": self.message,
+                "deleted": self.is_deleted}
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    key: str
+    version: int
+    content_hash: str
+    recorded_at: str
+    author: str
+    message: str
+    is_deleted: bool
+    kind: str
+    title: str
+    occurred_at: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"key": self.key, "version": self.version, "content_hash": self.content_hash,
+                "recorded_at": self.recorded_at, "author": self.author, "message": self.message,
+                "deleted": self.is_deleted, "kind": self.kind, "title": self.title,
+                "occurred_at": self.occurred_at}
+
+
+@dataclass
+class ExportedVersion:
+    """One line of an export file."""
+
+    key: str
+    version: int
+    content_hash: str
+    recorded_at: str
+    author: str
+    message: str
+    deleted: bool
+    envelope: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"key": self.key, "version": self.version, "content_hash": self.content_hash,
+                "recorded_at": self.recorded_at, "author": self.author, "message": self.message,
+                "deleted": self.deleted, "envelope": self.envelope}
+
+
+def tombstone_hash(key: str) -> str:
+    return content_hash({"tombstone": True, "key": key})
+
+
+def _loads(text: str) -> dict[str, Any]:
+    value: dict[str, Any] = json.loads(text)
+    return value
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+class Store:
+    """Versioned records on SQLAlchemy; one instance per database, safe to share across threads."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.is_sqlite = engine.dialect.name == "sqlite"
+        # Called inside the write transaction after each new (non-tombstone) version, so that what
+        # a write implies (e.g. a regression finding for a benchmark) commits atomically with it.
+        self.write_hooks: list[Callable[[Connection, Record, WriteResult], None]] = []
+
+    # ------------------------------------------------------------------ transactions
+    @contextmanager
+    def write_transaction(self) -> Iterator[Connection]:
+        """One write transaction; SQLite takes its write lock up front."""
+        try:
+            with self.engine.connect() as conn:
+                if self.is_sqlite:
+                    conn = conn.execution_options(sqlite_begin="IMMEDIATE")
+                with conn.begin():
+                    yield conn
+        except ElephantError:
+            raise
+        except IntegrityError as exc:
+            # Two writers raced to the same new version number: the loser's write is stale.
+            raise Conflict(f"a concurrent write changed the record first; re-read and retry ({exc.orig})") from exc
+        except SQLAlchemyError as exc:
+            raise StoreError(f"database write failed: {exc}") from exc
+
+    @contextmanager
+    def read_connection(self) -> Iterator[Connection]:
+        try:
+            with self.engine.connect() as conn:
+                yield conn
+        except ElephantError:
+            raise
+        except SQLAlchemyError as exc:
+            raise StoreError(f"database read failed: {exc}") from exc
+
+    # ------------------------------------------------------------------ writes
+    def write_records(
+        self,
+        records: Sequence[Record],
+        *,
+        author: str,
+        message: str = "",
+        expected_versions: dict[str, int] | None = None,
+    ) -> list[WriteResult]:
+        """Write records in ONE transaction; a conflict on any of them writes none."""
+        keys = [r.key for r in records]
+        if len(set(keys)) != len(keys):
+            dupes = sorted({k for k in keys if keys.count(k) > 1})
+            raise UsageError(f"the same key appears twice in one write: {', '.join(dupes)}")
+        expected_versions = expected_versions or {}
+        with self.write_transaction() as conn:
+            return [
+                self._write_one(conn, record, author=author, message=message,
+                                expected_version=expected_versions.get(record.key))
+                for record in records
+            ]
+
+    def _lock_head(self, conn: Connection, key: str) -> Any:
+        query = select(heads).where(heads.c.key == key)
+        if not self.is_sqlite:
+            query = query.with_for_update()
+        return conn.execute(query).first()
+
+    @staticmethod
+    def _check_expected(key: str, head: Any, expected_version: int | None) -> None:
+        if expected_version is None:
+            return
+        current = head.version if head is not None else 0
+        if current != expected_version:
+            state = f"v{current}" if head is not None else "no version"
+            raise Conflict(f"{key}: expected v{expected_version} but the store has {state}; re-read and retry",
+                           key=key, expected=expected_version, current=current)
+
+    def _write_one(self, conn: Connection, record: Record, *, author: str, message: str,
+                   expected_version: int | None, status: WriteStatus | None = None) -> WriteResult:
+        head = self._lock_head(conn, record.key)
+        self._check_expected(record.key, head, expected_version)
+        envelope = record.envelope()
+        digest = content_hash(envelope)
+        if head is not None and not head.is_deleted and head.content_hash == digest:
+            return WriteResult(record.key, head.version, "unchanged", digest, head.recorded_at, record.kind)
+        number = (head.version if head is not None else 0) + 1
+        recorded_at = next_after(head.recorded_at if head is not None else None, utc_now())
+        self._insert_version(conn, head, key=record.key, number=number, digest=digest, recorded_at=recorded_at,
+                             author=author, message=message, is_tombstone=False, envelope=envelope)
+        chosen: WriteStatus = status or ("created" if head is None else "updated")
+        result = WriteResult(record.key, number, chosen, digest, recorded_at, record.kind)
+        for hook in self.write_hooks:
+            hook(conn, record, result)
+        return result
+
+    def _insert_version(self, conn: Connection, head: Any, *, key: str, number: int, digest: str,
+                        recorded_at: str, author: str, message: str, is_tombstone: bool,
+                        envelope: dict[str, Any]) -> None:
+        occurred = sortable_ts(envelope.get("occurred_at"))
+        source = envelope.get("source") or {}
+        row = {
+            "key": key, "version": number, "content_hash": digest, "recorded_at": recorded_at,
+            "author": author, "message": message, "is_tombstone": is_tombstone,
+            "kind": envelope["kind"], "model": envelope.get("model"), "title": envelope["title"],
+            "occurred_at": occurred, "envelope": _dumps(envelope),
+        }
+        conn.execute(insert(versions).values(**row))
+        head_row = {
+            "version": number, "content_hash": digest, "is_deleted": is_tombstone, "kind": envelope["kind"],
+            "model": envelope.get("model"), "title": envelope["title"], "occurred_at": occurred,
+            "recorded_at": recorded_at, "tags": _dumps(envelope.get("tags", [])),
+            "source_root": source.get("root"), "source_path": source.get("path"), "envelope": _dumps(envelope),
+        }
+        if head is None:
+            conn.execute(insert(heads).values(key=key, **head_row))
+        else:
+            updated = conn.execute(
+                update(heads).where(and_(heads.c.key == key, heads.c.version == head.version)).values(**head_row)
+            )
+            if updated.rowcount != 1:
+                raise Conflict(f"{key}: a concurrent write changed the record first; re-read and retry", key=key)
+        conn.execute(insert(outbox).values(key=key, version=number, op="delete" if is_tombstone else "upsert",
+                                           created_at=recorded_at))
+
+    def delete(self, key: str, *, author: str, message: str = "", expected_version: int | None = None) -> WriteResult:
+        """Write a tombstone version; history stays readable and a later write revives the key."""
+        with self.write_transaction() as conn:
+            return self._delete_one(conn, key, author=author, message=message, expected_version=expected_version)
+
+    def _delete_one(self, conn: Connection, key: str, *, author: str, message: str,
+                    expected_version: int | None) -> WriteResult:
+        head = self._lock_head(conn, key)
+        if head is None:
+            raise NotFound(f"no record with key {key!r}", key=key)
+        self._check_expected(key, head, expected_version)
+        if head.is_deleted:
+            raise NotFound(f"{key!r} is already deleted (v{head.version}); its history is still readable", key=key)
+        number = head.version + 1
+        recorded_at = next_after(head.recorded_at, utc_now())
+        digest = tombstone_hash(key)
+        self._insert_version(conn, head, key=key, number=number, digest=digest, recorded_at=recorded_at,
+                             author=author, message=message or "deleted", is_tombstone=True,
+                             envelope=_loads(head.envelope))
+        return WriteResult(key, number, "deleted", digest, recorded_at, head.kind)
+
+    def delete_many(self, keys: Iterable[str], *, author: str, message: str = "") -> list[WriteResult]:
+        """Tombstone several keys in one transaction (used by ``ingest --prune``)."""
+        with self.write_transaction() as conn:
+            return [self._delete_one(conn, key, author=author, message=message, expected_version=None)
+                    for key in keys]
+
+    def revert(self, key: str, to_version: int, *, author: str, message: str = "",
+               expected_version: int | None = None) -> WriteResult:
+        """Write a new version whose content equals version ``to_version``."""
+        with self.write_transaction() as conn:
+            target = self._version_row(conn, key, to_version)
+            envelope = _loads(target.envelope)
+            if target.is_tombstone:
+                head = self._lock_head(conn, key)
+                self._check_expected(key, head, expected_version)
+                if head.is_deleted:
+                    return WriteResult(key, head.version, "unchanged", head.content_hash, head.recorded_at, head.kind)
+                return self._delete_one(conn, key, author=author, expected_version=None,
+                                        message=message or f"revert to v{to_version} (deleted)")
+            from elephant.records import validate_record
+
+            record = validate_record(envelope)
+            return self._write_one(conn, record, author=author, message=message or f"revert to v{to_version}",
+                                   expected_version=expected_version, status="reverted")
+
+    # ------------------------------------------------------------------ reads
+    def _version_row(self, conn: Connection, key: str, number: int) -> Any:
+        row = conn.execute(select(versions).where(and_(versions.c.key == key, versions.c.version == number))).first()
+        if row is None:
+            if conn.execute(select(heads.c.version).where(heads.c.key == key)).first() is None:
+                raise NotFound(f"no record with key {key!r}", key=key)
+            raise NotFound(f"{key!r} has no version {number}", key=key, version=number)
+        return row
+
+    @staticmethod
+    def _stored(row: Any) -> StoredRecord:
+        return StoredRecord(envelope=_loads(row.envelope), version=row.version, recorded_at=row.recorded_at,
+                            content_hash=row.content_hash, author=row.author, message=row.message,
+                            is_deleted=bool(row.is_tombstone))
+
+    def get(self, key: str, *, version: int | None = None, as_of: str | None = None,
+            include_deleted: bool = False) -> StoredRecord:
+        """The current version, version ``version``, or the version current at transaction time ``as_of``."""
+        if version is not None and as_of is not None:
+            raise UsageError("give either a version or an as-of time, not both")
+        with self.read_connection() as conn:
+            if version is not None:
+                return self._stored(self._version_row(conn, key, version))
+            query = select(versions).where(versions.c.key == key)
+            if as_of is not None:
+                query = query.where(versions.c.recorded_at <= _as_of_text(as_of))
+            row = conn.execute(query.order_by(versions.c.version.desc()).limit(1)).first()
+            if row is None:
+                exists = conn.execute(select(heads.c.version).where(heads.c.key == key)).first() is not None
+                if exists and as_of is not None:
+                    raise NotFound(f"{key!r} did not exist yet at {as_of}", key=key)
+                raise NotFound(f"no record with key {key!r}", key=key)
+            if row.is_tombstone and not include_deleted:
+                when = f" as of {as_of}" if as_of else ""
+                raise NotFound(f"{key!r} was deleted{when} (v{row.version}); read an earlier version with "
+                               f"--version", key=key, deleted_version=row.version)
+            return self._stored(row)
+
+    def history(self, key: str) -> list[VersionInfo]:
+        with self.read_connection() as conn:
+            rows = conn.execute(select(versions).where(versions.c.key == key).order_by(versions.c.version)).all()
+        if not rows:
+            raise NotFound(f"no record with key {key!r}", key=key)
+        return [VersionInfo(r.key, r.version, r.content_hash, r.recorded_at, r.author, r.message,
+                            bool(r.is_tombstone), r.kind, r.title, r.occurred_at) for r in rows]
+
+    def current_many(self, keys: Sequence[str]) -> dict[str, StoredRecord]:
+        """Current, non-deleted versions of several keys in one query."""
+        if not keys:
+            return {}
+        out: dict[str, StoredRecord] = {}
+        with self.read_connection() as conn:
+            for start in range(0, len(keys), 500):
+                chunk = list(keys[start:start + 500])
+                rows = conn.execute(select(heads).where(and_(heads.c.key.in_(chunk), heads.c.is_deleted.is_(False))))
+                for r in rows:
+                    out[r.key] = StoredRecord(envelope=_loads(r.envelope), version=r.version,
+                                              recorded_at=r.recorded_at, content_hash=r.content_hash)
+        return out
+
+    def iter_current(self, *, kind: str | None = None, model: str | None = None,
+                     include_deleted: bool = False) -> Iterator[StoredRecord]:
+        """Current versions, optionally filtered by kind and model, in key order."""
+        query = select(heads)
+        if not include_deleted:
+            query = query.where(heads.c.is_deleted.is_(False))
+        if kind is not None:
+            query = query.where(heads.c.kind == kind)
+        if model is not None:
+            query = query.where(heads.c.model == model)
+        with self.read_connection() as conn:
+            for r in conn.execute(query.order_by(heads.c.key)):
+                yield StoredRecord(envelope=_loads(r.envelope), version=r.version, recorded_at=r.recorded_at,
+                                   content_hash=r.content_hash, is_deleted=bool(r.is_deleted))
+
+    def counts(self) -> dict[str, int]:
+        """Live records per kind, plus totals of keys and versions."""
+        with self.read_connection() as conn:
+            per_kind = dict(conn.execute(select(heads.c.kind, func.count()).where(heads.c.is_deleted.is_(False))
+                                         .group_by(heads.c.kind)).all())
+            total_versions = conn.execute(select(func.count()).select_from(versions)).scalar_one()
+            deleted = conn.execute(select(func.count()).select_from(heads).where(heads.c.is_deleted.is_(True))).scalar_one()
+        return {**{str(k): int(v) for k, v in per_kind.items()}, "_records": sum(per_kind.values()),
+                "_deleted": int(deleted), "_versions": int(total_versions)}
+
+    def keys_from_source(self, root: str) -> dict[str, str]:
+        """Live keys whose source root is ``root``, mapped to their source path."""
+        with self.read_connection() as conn:
+            rows = conn.execute(select(heads.c.key, heads.c.source_path).where(
+                and_(heads.c.source_root == root, heads.c.is_deleted.is_(False))))
+            return {r.key: r.source_path for r in rows}
+
+    # ------------------------------------------------------------------ ingest bookkeeping
+    def ingested_file(self, root: str, path: str) -> dict[str, Any] | None:
+        with self.read_connection() as conn:
+            row = conn.execute(select(ingested_files).where(
+                and_(ingested_files.c.root == root, ingested_files.c.path == path))).first()
+        if row is None:
+            return None
+        return {"sha256": row.sha256, "size": row.size, "parser": row.parser, "keys": json.loads(row.keys),
+                "ingested_at": row.ingested_at}
+
+    def ingested_files_under(self, root: str) -> dict[str, dict[str, Any]]:
+        with self.read_connection() as conn:
+            rows = conn.execute(select(ingested_files).where(ingested_files.c.root == root)).all()
+        return {r.path: {"sha256": r.sha256, "size": r.size, "parser": r.parser, "keys": json.loads(r.keys),
+                         "ingested_at": r.ingested_at} for r in rows}
+
+    def remember_ingested_file(self, conn: Connection, *, root: str, path: str, sha256: str, size: int,
+                               parser: str, keys: Sequence[str]) -> None:
+        """Inside the caller's write transaction, so the file hash commits with its records."""
+        conn.execute(delete(ingested_files).where(and_(ingested_files.c.root == root, ingested_files.c.path == path)))
+        conn.execute(insert(ingested_files).values(root=root, path=path, sha256=sha256, size=size, parser=parser,
+                                                   keys=_dumps(list(keys)), ingested_at=format_ts(utc_now())))
+
+    def forget_ingested_file(self, conn: Connection, *, root: str, path: str) -> None:
+        conn.execute(delete(ingested_files).where(and_(ingested_files.c.root == root, ingested_files.c.path == path)))
+
+    def write_in(self, conn: Connection, records: Sequence[Record], *, author: str, message: str = "") -> list[WriteResult]:
+        """Write records inside a transaction the caller holds (``write_transaction``)."""
+        return [self._write_one(conn, r, author=author, message=message, expected_version=None) for r in records]
+
+    def delete_in(self, conn: Connection, keys: Iterable[str], *, author: str, message: str = "") -> list[WriteResult]:
+        return [self._delete_one(conn, k, author=author, message=message, expected_version=None) for k in keys]
+
+    # ------------------------------------------------------------------ export / import
+    def export_versions(self) -> Iterator[ExportedVersion]:
+        """Every version of every key, in (key, version) order."""
+        with self.read_connection() as conn:
+            rows = conn.execution_options(yield_per=1000).execute(
+                select(versions).order_by(versions.c.key, versions.c.version))
+            for r in rows:
+                yield ExportedVersion(r.key, r.version, r.content_hash, r.recorded_at, r.author, r.message,
+                                      bool(r.is_tombstone), _loads(r.envelope))
+
+    def import_histories(self, histories: dict[str, list[ExportedVersion]], *,
+                         on_conflict: Literal["refuse", "skip"] = "refuse") -> dict[str, list[str]]:
+        """Insert whole histories verbatim (versions, hashes, recorded_at) in one transaction.
+
+        A key that already exists with exactly the same history is left alone ("identical"); any other
+        existing key is refused unless ``on_conflict="skip"``.
+        """
+        report: dict[str, list[str]] = {"imported": [], "identical": [], "skipped": []}
+        with self.write_transaction() as conn:
+            existing = self._existing_histories(conn, list(histories))
+            conflicts = [k for k, hist in histories.items()
+                         if k in existing and existing[k] != [(v.version, v.content_hash, v.recorded_at) for v in hist]]
+            if conflicts and on_conflict == "refuse":
+                from elephant.errors import ImportConflict
+
+                shown = ", ".join(conflicts[:10]) + (" ..." if len(conflicts) > 10 else "")
+                raise ImportConflict(f"{len(conflicts)} key(s) already exist with a different history: {shown}; "
+                                     "import into an empty home or pass --skip-existing", keys=conflicts)
+            for key, hist in histories.items():
+                if key in existing:
+                    report["skipped" if key in conflicts else "identical"].append(key)
+                    continue
+                head = None
+                for item in hist:
+                    self._insert_version(conn, head, key=key, number=item.version, digest=item.content_hash,
+                                         recorded_at=item.recorded_at, author=item.author, message=item.message,
+                                         is_tombstone=item.deleted, envelope=item.envelope)
+                    head = _HeadStub(item.version)
+                report["imported"].append(key)
+        return report
+
+    def _existing_histories(self, conn: Connection, keys: list[str]) -> dict[str, list[tuple[int, str, str]]]:
+        out: dict[str, list[tuple[int, str, str]]] = {}
+        for start in range(0, len(keys), 500):
+            chunk = keys[start:start + 500]
+            rows = conn.execute(select(versions.c.key, versions.c.version, versions.c.content_hash,
+                                       versions.c.recorded_at).where(versions.c.key.in_(chunk))
+                                .order_by(versions.c.key, versions.c.version))
+            for r in rows:
+                out.setdefault(r.key, []).append((r.version, r.content_hash, r.recorded_at))
+        return out
+
+    # ------------------------------------------------------------------ health
+    def ping(self) -> None:
+        try:
+            with self.engine.connect() as conn:
+                conn.exec_driver_sql("SELECT 1")
+        except OperationalError as exc:
+            raise StoreError(f"database unreachable: {exc.orig}") from exc
+
+
+@dataclass(frozen=True)
+class _HeadStub:
+    """Enough of a head row for ``_insert_version`` to update rather than insert during import."""
+
+    version: int
+
+
+def _as_of_text(value: str) -> str:
+    try:
+        return format_ts(parse_ts(value))
+    except ValueError as exc:
+        raise UsageError(f"--as-of: not an ISO-8601 time: {value!r}") from exc

@@ -1,0 +1,63 @@
+"""Timestamps as fixed-width UTC strings: sortable as text, identical on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime, timedelta
+
+_DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_MONTH_ONLY = re.compile(r"^\d{4}-\d{2}$")
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def format_ts(moment: datetime) -> str:
+    """Microsecond, UTC, 'Z'-suffixed: the text form every stored timestamp uses."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_ts(value: str | datetime | date) -> datetime:
+    """Parse an ISO-8601 date or datetime (naive means UTC) into an aware UTC datetime."""
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day, tzinfo=UTC)
+    text = str(value).strip()
+    if _MONTH_ONLY.match(text):
+        text += "-01"
+    if _DATE_ONLY.match(text):
+        return datetime.fromisoformat(text).replace(tzinfo=UTC)
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    parsed = datetime.fromisoformat(text.replace(" ", "T", 1) if "T" not in text else text)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def normalise_occurred_at(value: str | datetime | date) -> str:
+    """World time as given, normalised: a date stays a date, a datetime becomes UTC ``...Z``."""
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value.isoformat()
+    text = value if isinstance(value, str) else None
+    if text is not None and (_DATE_ONLY.match(text.strip()) or _MONTH_ONLY.match(text.strip())):
+        return parse_ts(text).date().isoformat()
+    moment = parse_ts(value).astimezone(UTC)
+    if moment.microsecond:
+        return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def sortable_ts(value: str | datetime | date | None) -> str | None:
+    """The stored, sortable form of any accepted timestamp (None stays None)."""
+    return None if value is None else format_ts(parse_ts(value))
+
+
+def next_after(previous: str | None, moment: datetime) -> str:
+    """``moment`` formatted, but strictly later than ``previous`` so as-of reads never tie."""
+    text = format_ts(moment)
+    if previous is not None and text <= previous:
+        text = format_ts(parse_ts(previous) + timedelta(microseconds=1))
+    return text
