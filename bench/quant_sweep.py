@@ -35,6 +35,7 @@ QUERY = "int8 quantization of the ranker p99 latency"  # 12 tokens with [CLS]/[S
 
 def measure(path: Path, tokenizer_dir: Path, ref: dict, threads: int, spinning: bool = False) -> dict:
     emb = OnnxEmbedder(path, tokenizer_dir, threads=threads, allow_spinning=spinning, query_cache_size=0)
+    emb_b1 = OnnxEmbedder(path, tokenizer_dir, threads=threads, allow_spinning=spinning, max_batch_size=1)
     lat = []
     for i in range(230):
         t = time.perf_counter()
@@ -47,6 +48,11 @@ def measure(path: Path, tokenizer_dir: Path, ref: dict, threads: int, spinning: 
         t = time.perf_counter()
         emb.embed(bulk)
         rates.append(len(bulk) / (time.perf_counter() - t))
+    t = time.perf_counter()
+    emb_b1.embed(bulk)
+    rate_b1 = len(bulk) / (time.perf_counter() - t)
+    # Batch invariance: the same texts alone vs inside length-sorted padded batches.
+    alone = emb_b1.embed(ref["fidelity_texts"][:60])
     fid = emb.embed(ref["fidelity_texts"])
     cos = (fid * ref["fidelity_ref"]).sum(1)
     corpus = emb.embed(ref["corpus"])
@@ -57,6 +63,8 @@ def measure(path: Path, tokenizer_dir: Path, ref: dict, threads: int, spinning: 
         "query_p50_ms": round(statistics.median(lat), 3),
         "query_p99_ms": round(lat[int(0.99 * len(lat)) - 1], 3),
         "bulk_texts_per_s": round(max(rates), 1),
+        "bulk_batch1_texts_per_s": round(rate_b1, 1),
+        "batch_vs_alone_max_abs": float(np.abs(alone - fid[:60]).max()),
         "mean_cos": round(float(cos.mean()), 5),
         "min_cos": round(float(cos.min()), 5),
         "top5_agreement": round(agreement, 4),
@@ -75,7 +83,7 @@ def main() -> None:
     fp32 = work / "fp32.onnx"
     build.export_fp32(source, fp32)
     fused = work / "fused.onnx"
-    build.fuse_transformer(fp32, fused)
+    build.fuse_transformer(fp32, fused, source)
 
     fidelity_texts = list(PARITY_TEXTS) + generate_texts(200, seed=11)
     corpus, queries = retrieval_set()
@@ -89,14 +97,6 @@ def main() -> None:
         "scores": build.reference_embeddings(st, queries) @ corpus_ref.T,
         "bulk_texts": generate_texts(300, seed=5),
     }
-
-    # Nodes of the last encoder layer: the ones whose error reaches the pooled output undamped.
-    def last_layer_nodes(path: Path) -> list[str]:
-        import onnx
-
-        names = [n.name for n in onnx.load(str(path), load_external_data=False).graph.node
-                 if n.op_type in ("MatMul", "Attention")]
-        return [n for n in names if "layer.5" in n or "Attention_5" in n or n.endswith("_5")]
 
     configs: dict[str, dict] = {
         "fp32": {"base": "fp32"},
@@ -122,6 +122,13 @@ def main() -> None:
                                      "op_types": ["MatMul"], "exclude": "ffn_out"},
         "fq_s8_pc_rr_matmul_ffn2fp32": {"base": "fused", "weight_type": "QInt8", "per_channel": True,
                                         "reduce_range": True, "op_types": ["MatMul"], "exclude": "ffn_out"},
+        "nbits8_b32_acc4": {"base": "fp32", "blockwise": True, "bits": 8, "block_size": 32, "accuracy_level": 4},
+        "nbits8_b128_acc4": {"base": "fp32", "blockwise": True, "bits": 8, "block_size": 128, "accuracy_level": 4},
+        "f_nbits8_b32_acc4": {"base": "fused", "blockwise": True, "bits": 8, "block_size": 32, "accuracy_level": 4},
+        "f_nbits8_b128_acc4": {"base": "fused", "blockwise": True, "bits": 8, "block_size": 128,
+                               "accuracy_level": 4},
+        "nbits4_b32_acc4": {"base": "fp32", "blockwise": True, "bits": 4, "block_size": 32, "accuracy_level": 4},
+        "nbits8_b32_acc0": {"base": "fp32", "blockwise": True, "bits": 8, "block_size": 32, "accuracy_level": 0},
         "qdq_static_s8_pc": {"base": "fp32", "static": True, "weight_type": "QInt8", "per_channel": True},
     }
     if args.only:
@@ -135,6 +142,9 @@ def main() -> None:
         try:
             if name in ("fp32", "fp32_fused"):
                 path = base
+            elif cfg.get("blockwise"):
+                build.quantize_blockwise(base, path, bits=cfg["bits"], block_size=cfg["block_size"],
+                                         accuracy_level=cfg["accuracy_level"])
             elif cfg.get("static"):
                 build.quantize_static_qdq(base, path, calibration_texts=generate_texts(64, seed=3),
                                           tokenizer_dir=source, per_channel=cfg["per_channel"])
@@ -156,11 +166,12 @@ def main() -> None:
         row = {"name": name, "settings": cfg, "build_s": round(build_s, 2),
                "size_mb": round(path.stat().st_size / 1e6, 1)}
         row.update(measure(path, source, ref, args.threads))
-        if name in ("fp32", "fp32_fused") or "matmul" in name:
+        if name in ("fp32", "fp32_fused") or "matmul" in name or "nbits" in name:
             row["spinning_on"] = {k: v for k, v in measure(path, source, ref, args.threads, spinning=True).items()
                                   if k in ("query_p50_ms", "query_p99_ms", "bulk_texts_per_s")}
         results.append(row)
         print(f"{name:32s} p50 {row['query_p50_ms']:6.2f} ms  bulk {row['bulk_texts_per_s']:7.1f}/s  "
+              f"b1 {row['bulk_batch1_texts_per_s']:6.1f}/s  dev {row['batch_vs_alone_max_abs']:.1e}  "
               f"cos mean {row['mean_cos']:.5f} min {row['min_cos']:.5f}  top5 {row['top5_agreement']:.3f}"
               + (f"  spin p50 {row['spinning_on']['query_p50_ms']:.2f}" if "spinning_on" in row else ""),
               flush=True)
@@ -177,7 +188,6 @@ def main() -> None:
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(out, indent=2) + "\n")
     print(f"wrote {args.out}")
-    _ = np
 
 
 if __name__ == "__main__":

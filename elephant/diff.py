@@ -23,6 +23,8 @@ class FieldChange:
 def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
     """Dotted paths to leaves: ``fields.latency_ms.p99``, ``tags[1]``; empty containers are leaves."""
     out: dict[str, Any] = {}
+    if not prefix and value in ({}, []):
+        return out
     if isinstance(value, dict) and value:
         for k, v in value.items():
             out.update(flatten(v, f"{prefix}.{k}" if prefix else str(k)))

@@ -27,7 +27,8 @@ class PutReport:
         return not self.problems
 
     def counts(self) -> dict[str, int]:
-        out = {"created": 0, "updated": 0, "unchanged": 0, "failed": len(self.problems)}
+        refused = {(p.file, p.key) for p in self.problems}
+        out = {"created": 0, "updated": 0, "unchanged": 0, "failed": len(refused)}
         for r in self.results:
             out[r.status] = out.get(r.status, 0) + 1
         return out
@@ -185,6 +186,34 @@ class Elephant:
         from elephant.archive import import_export
 
         return import_export(self.store, lines, name=name, on_conflict=on_conflict)
+
+    # ------------------------------------------------------------------ embedding
+    @property
+    def embedder(self) -> Any:
+        """The configured embedder (``ELEPHANT_MODEL``), loaded on first use."""
+        with self._lock:
+            if self._embedder is None:
+                from elephant.embedding import load_embedder
+
+                self._embedder = load_embedder(self.settings)
+            return self._embedder
+
+    # ------------------------------------------------------------------ index and search
+
+    # ------------------------------------------------------------------ answers: ask, regressions, brief
+
+    # ------------------------------------------------------------------ agent context
+    def context(self, query: str, *, budget: int = 500, model: str | None = None) -> Any:
+        """A Markdown block for an agent's prompt within ``budget`` tokens (``elephant.context.ContextPack``)."""
+        from elephant.context import build_context
+
+        return build_context(self, query, budget=budget, model=model)
+
+    def prompt(self, template_text: str, *, name: str = "<template>") -> str:
+        """Expand ``{{ elephant.* }}`` placeholders in a prompt template with current memory."""
+        from elephant.prompting import expand_prompt
+
+        return expand_prompt(self, template_text, name=name)
 
     # ------------------------------------------------------------------ ingest (plug-in)
     def ingest(self, paths: Sequence[str | Path], **options: Any) -> Any:

@@ -1,0 +1,43 @@
+# One entry point for the toolchain. `make demo` runs the main job, `make test` the suite.
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+BIN    := $(VENV)/bin
+MODELS ?= $(CURDIR)/.cache/models
+export ANONYMIZED_TELEMETRY := False
+export HF_HUB_OFFLINE := 1
+
+.PHONY: setup model demo test lint bench openapi clean
+
+setup: $(VENV)/.installed
+
+# torch is pinned to the CPU wheel on this machine's disk (see pyproject's `build` extra).
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q "torch==2.13.0"
+	$(PY) -m pip install -q -e ".[build,dev]"
+	touch $@
+
+# Builds the ONNX embedding model once (skipped when the manifest is already there).
+model: setup
+	@test -f $(MODELS)/manifest.json || ELEPHANT_MODEL_DIR=$(MODELS) $(BIN)/elephant model build
+
+demo: setup model
+	ELEPHANT_MODEL_DIR=$(MODELS) bash scripts/demo.sh
+
+test: setup model
+	ELEPHANT_TEST_MODEL_DIR=$(MODELS) $(BIN)/pytest -q
+
+lint: setup
+	$(BIN)/ruff check elephant ingest api cli tests bench
+	$(BIN)/mypy
+
+bench: setup model
+	ELEPHANT_MODEL_DIR=$(MODELS) $(PY) bench/embed.py
+	ELEPHANT_MODEL_DIR=$(MODELS) $(PY) bench/ingest.py
+	ELEPHANT_MODEL_DIR=$(MODELS) $(PY) bench/retrieval.py
+	ELEPHANT_MODEL_DIR=$(MODELS) $(PY) bench/search.py
+	ELEPHANT_MODEL_DIR=$(MODELS) $(PY) bench/api.py
+
+clean:
+	rm -rf .elephant .pytest_cache .ruff_cache .mypy_cache

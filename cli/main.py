@@ -1,0 +1,65 @@
+"""The `elephant` command: thin shells over the library, one module per area."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from cli import record_commands
+
+app = typer.Typer(
+    name="elephant",
+    help="Elephant: the memory of an ML engineering team — typed, versioned records of serving configs, "
+    "benchmarks, optimizations, deployments and incidents, searchable in milliseconds.\n\n"
+    "Example: elephant put fixtures/demo/*.yaml && elephant history ranker/int8-dynamic-2026-03",
+    no_args_is_help=True,
+    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    pretty_exceptions_enable=False,
+)
+
+
+@app.callback()
+def _root(
+    ctx: typer.Context,
+    home: Path | None = typer.Option(None, "--home", envvar="ELEPHANT_HOME", help="Elephant home directory."),
+    database_url: str | None = typer.Option(None, "--database-url", envvar="ELEPHANT_DATABASE_URL",
+                                            help="SQLAlchemy URL (default: SQLite in the home)."),
+    chroma_url: str | None = typer.Option(None, "--chroma-url", envvar="ELEPHANT_CHROMA_URL",
+                                          help="Chroma server URL (default: embedded in the home)."),
+    model: str | None = typer.Option(None, "--model-variant", envvar="ELEPHANT_MODEL",
+                                     help="Embedding variant: int8, fp32 or a model directory."),
+) -> None:
+    """Global options mirror the ELEPHANT_* settings."""
+    overrides = {"home": home, "database_url": database_url, "chroma_url": chroma_url, "model": model}
+    ctx.obj = {"overrides": {k: v for k, v in overrides.items() if v is not None}}
+
+
+record_commands.register(app)
+
+
+def _register_optional() -> None:
+    """Areas register their own commands; each lives in its own module."""
+    import importlib
+
+    for name in ("model_commands", "ingest_commands", "search_commands", "answer_commands",
+                 "agent_commands", "api_commands"):
+        try:
+            module = importlib.import_module(f"cli.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"cli.{name}":
+                raise
+            continue
+        module.register(app)
+
+
+_register_optional()
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,262 @@
+"""Record commands: put, get, history, diff, revert, rm, export, import, stats."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.table import Table
+
+from cli.output import JSON_OPTION, console, emit, err_console, open_db, reporting, to_json
+from elephant.errors import ElephantError, UsageError
+
+
+def register(app: typer.Typer) -> None:
+    for command in (put, get, history, diff, revert, rm, export, import_, stats):
+        name = {"import_": "import"}.get(command.__name__, command.__name__)
+        app.command(name=name)(command)
+
+
+def put(
+    ctx: typer.Context,
+    files: list[Path] = typer.Argument(..., help="Record files: YAML/JSON (one record or `records: [...]`) "
+                                       "or Markdown with YAML front matter."),
+    message: str = typer.Option("", "--message", "-m", help="Message stored with each new version."),
+    expect: int | None = typer.Option(None, "--expect-version",
+                                      help="Refuse the write unless the key's current version is this (one record)."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Write records from files. Valid records are written together; invalid ones are reported (exit 1).
+
+    Example: elephant put fixtures/demo/ranker.yaml -m "after the INT8 run"
+    """
+    with reporting(as_json):
+        db = open_db(ctx)
+        if expect is not None:
+            from elephant.recordfiles import read_record_file
+
+            items = [item for f in files for item in read_record_file(f, display=str(f))]
+            if len(items) != 1:
+                raise UsageError("--expect-version needs exactly one record")
+            result = db.put(items[0], expected_version=expect, message=message)
+            data: dict[str, Any] = {"ok": True, "counts": {result.status: 1}, "results": [result.to_dict()],
+                                    "problems": []}
+        else:
+            report = db.put_files(files, message=message)
+            data = report.to_dict()
+        db.process_outbox() if hasattr(db, "process_outbox") else None
+
+        def human() -> None:
+            for r in data["results"]:
+                mark = {"unchanged": "[dim]=[/dim]", "created": "[green]+[/green]"}.get(r["status"], "[yellow]~[/yellow]")
+                console.print(f"{mark} {r['key']}@{r['version']} {r['status']}")
+            for p in data["problems"]:
+                where = ": ".join(x for x in (p["file"], f"key {p['key']!r}" if p["key"] else None) if x)
+                field = f"field '{p['field']}': " if p["field"] else ""
+                err_console.print(f"[red]error:[/red] {where}: {field}{p['message']}")
+            c = data["counts"]
+            console.print(f"{c.get('created', 0)} created, {c.get('updated', 0)} updated, "
+                          f"{c.get('unchanged', 0)} unchanged, {c.get('failed', 0)} failed")
+
+        emit(data, as_json=as_json, human=human)
+        if data["problems"]:
+            raise typer.Exit(1)
+
+
+def get(
+    ctx: typer.Context,
+    key: str = typer.Argument(..., help="Record key, e.g. ranker/int8-dynamic-2026-03."),
+    version: int | None = typer.Option(None, "--version", "-v", help="Read this version."),
+    as_of: str | None = typer.Option(None, "--as-of", help="Read what Elephant knew at this time (ISO-8601)."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Read a record: the current version, a given version, or as of a time.
+
+    Example: elephant get ranker/int8-dynamic-2026-03 --as-of 2026-03-15T00:00:00Z
+    """
+    with reporting(as_json):
+        if version is not None and version < 1:
+            raise UsageError("--version must be 1 or more")
+        stored = open_db(ctx).get(key, version=version, as_of=as_of)
+        data = stored.to_dict()
+
+        def human() -> None:
+            state = " [red](deleted)[/red]" if stored.is_deleted else ""
+            console.print(f"[bold]{stored.key}[/bold]@{stored.version}{state}  {stored.kind}  "
+                          f"recorded {stored.recorded_at}")
+            import yaml
+
+            shown = {k: v for k, v in stored.envelope.items() if k not in {"key"}}
+            console.print(yaml.safe_dump(shown, sort_keys=False, allow_unicode=True).rstrip(), markup=False)
+
+        emit(data, as_json=as_json, human=human)
+
+
+def history(
+    ctx: typer.Context,
+    key: str = typer.Argument(..., help="Record key."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """List every version of a record, oldest first.
+
+    Example: elephant history ranker/int8-dynamic-2026-03 --json
+    """
+    with reporting(as_json):
+        versions = open_db(ctx).history(key)
+        data = {"key": key, "versions": [v.to_dict() for v in versions]}
+
+        def human() -> None:
+            table = Table("v", "recorded_at", "status", "title", "author", "message", "hash")
+            for v in versions:
+                table.add_row(str(v.version), v.recorded_at, "deleted" if v.is_deleted else "",
+                              v.title, v.author, v.message, v.content_hash[:12])
+            console.print(table)
+
+        emit(data, as_json=as_json, human=human)
+
+
+def diff(
+    ctx: typer.Context,
+    key: str = typer.Argument(..., help="Record key."),
+    from_version: int = typer.Argument(..., metavar="A", help="Version to compare from."),
+    to_version: int = typer.Argument(..., metavar="B", help="Version to compare to."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Show field-level changes between two versions.
+
+    Example: elephant diff ranker/int8-dynamic-2026-03 1 3
+    """
+    with reporting(as_json):
+        result = open_db(ctx).diff(key, from_version, to_version)
+
+        def human() -> None:
+            console.print(f"[bold]{key}[/bold] v{from_version} → v{to_version}: {len(result.changes)} change(s)")
+            for c in result.changes:
+                if c.change == "added":
+                    console.print(f"  [green]+ {c.path}[/green]: {c.after!r}", markup=True)
+                elif c.change == "removed":
+                    console.print(f"  [red]- {c.path}[/red]: {c.before!r}", markup=True)
+                else:
+                    console.print(f"  [yellow]~ {c.path}[/yellow]: {c.before!r} → {c.after!r}", markup=True)
+
+        emit(result.to_dict(), as_json=as_json, human=human)
+
+
+def _write_result(result: Any, as_json: bool) -> None:
+    emit(result.to_dict(), as_json=as_json,
+         human=lambda: console.print(f"{result.key}@{result.version} {result.status}"))
+
+
+def revert(
+    ctx: typer.Context,
+    key: str = typer.Argument(..., help="Record key."),
+    version: int = typer.Argument(..., metavar="N", help="Version whose content becomes current again."),
+    message: str = typer.Option("", "--message", "-m", help="Message stored with the new version."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Write a new version equal to version N (history is kept).
+
+    Example: elephant revert ranker/int8-dynamic-2026-03 1 -m "INT8 rolled back"
+    """
+    with reporting(as_json):
+        db = open_db(ctx)
+        result = db.revert(key, version, message=message)
+        db.process_outbox() if hasattr(db, "process_outbox") else None
+        _write_result(result, as_json)
+
+
+def rm(
+    ctx: typer.Context,
+    key: str = typer.Argument(..., help="Record key."),
+    message: str = typer.Option("", "--message", "-m", help="Why it was deleted."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Delete a record by writing a tombstone version; its history stays readable.
+
+    Example: elephant rm ranker/obsolete-note -m "duplicate"
+    """
+    with reporting(as_json):
+        db = open_db(ctx)
+        result = db.delete(key, message=message)
+        db.process_outbox() if hasattr(db, "process_outbox") else None
+        _write_result(result, as_json)
+
+
+def export(
+    ctx: typer.Context,
+    file: str = typer.Argument(..., help="Output JSON Lines file, or - for stdout."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Export every version of every record as JSON Lines.
+
+    Example: elephant export backup.jsonl
+    """
+    with reporting(as_json):
+        db = open_db(ctx)
+        if file == "-":
+            counts = db.export(sys.stdout)
+            return
+        target = Path(file)
+        tmp = target.with_name(target.name + ".partial")
+        try:
+            with tmp.open("w", encoding="utf-8") as out:
+                counts = db.export(out)
+            tmp.replace(target)  # a crash never leaves a truncated export under the real name
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise ElephantError(f"{file}: cannot write export: {exc.strerror}") from exc
+        data = {"file": str(target), **counts}
+        emit(data, as_json=as_json,
+             human=lambda: console.print(f"exported {counts['versions']} versions of {counts['keys']} keys to {file}"))
+
+
+def import_(
+    ctx: typer.Context,
+    file: Path = typer.Argument(..., help="A JSON Lines file written by `elephant export`."),
+    skip_existing: bool = typer.Option(False, "--skip-existing",
+                                       help="Leave keys that already exist with another history alone "
+                                       "instead of refusing the whole import."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Import a full history (versions, hashes, recorded_at, tombstones) in one transaction.
+
+    Example: elephant --home /tmp/copy import backup.jsonl
+    """
+    with reporting(as_json):
+        if not file.is_file():
+            raise ElephantError(f"{file}: no such file")
+        db = open_db(ctx)
+        try:
+            with file.open(encoding="utf-8") as lines:
+                report = db.import_(lines, name=str(file), on_conflict="skip" if skip_existing else "refuse")
+        except UnicodeDecodeError as exc:
+            raise ElephantError(f"{file}: not valid UTF-8 (byte {exc.start})") from exc
+        db.process_outbox() if hasattr(db, "process_outbox") else None
+        emit(report, as_json=as_json, human=lambda: console.print(
+            f"imported {report['imported']} keys ({report['versions']} versions in file); "
+            f"{report['identical']} identical, {report['skipped']} skipped"))
+
+
+def stats(ctx: typer.Context, as_json: bool = JSON_OPTION) -> None:
+    """Count live records per kind, deleted keys and versions.
+
+    Example: elephant stats --json
+    """
+    with reporting(as_json):
+        counts = open_db(ctx).counts()
+
+        def human() -> None:
+            table = Table("kind", "records")
+            for k, v in sorted(counts.items()):
+                if not k.startswith("_"):
+                    table.add_row(k, str(v))
+            console.print(table)
+            console.print(f"{counts['_records']} live records, {counts['_deleted']} deleted, "
+                          f"{counts['_versions']} versions")
+
+        emit(counts, as_json=as_json, human=human)
+
+
+__all__ = ["register", "to_json"]

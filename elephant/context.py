@@ -1,0 +1,467 @@
+"""Context packs: what Elephant knows about a query, as a Markdown block that fits an agent's token budget.
+
+Tokens are counted with the embedding model's own tokenizer (``embedder.count_tokens``), so "fits in
+300 tokens" means the same thing here as in the model the agent's retrieval runs on. The pack never
+exceeds its budget: facts are added most useful first (the ``ask`` answer's attempts, then search
+results), a fact that does not fit is tried in a shorter form and otherwise left out, and the whole
+block is re-counted at the end.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from elephant.errors import ElephantError, ModelError, UsageError
+
+if TYPE_CHECKING:
+    from elephant.memory import Elephant
+
+MAX_BUDGET = 100_000
+_QUERY_SHOWN_CHARS = 80
+_FREE_TEXT_CHARS = 160
+_SECTION_TITLES = {
+    "attempt": "What was tried (newest first)",
+    "related": "Related records",
+}
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A record some retrieval step pointed at, before it is resolved to its current version."""
+
+    key: str
+    version: int | None
+    origin: str  # "attempt" (from ask) or "related" (from search)
+
+
+@dataclass(frozen=True)
+class Fact:
+    """One record rendered for the prompt, in a full and a short form, with its citation."""
+
+    key: str
+    version: int
+    section: str
+    line: str
+    short: str
+
+    @property
+    def citation(self) -> str:
+        return f"{self.key}@{self.version}"
+
+
+@dataclass
+class ContextPack:
+    """A Markdown block for a prompt and what went into it (``to_dict`` is the JSON the CLI and REST return)."""
+
+    query: str
+    budget: int
+    context: str
+    tokens: int
+    citations: list[str] = field(default_factory=list)
+    truncated: bool = False
+    degraded: bool = False
+    tokenizer: str = ""
+    model: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"query": self.query, "model": self.model, "context": self.context, "tokens": self.tokens,
+                "budget": self.budget, "citations": list(self.citations), "truncated": self.truncated,
+                "degraded": self.degraded, "tokenizer": self.tokenizer}
+
+
+# ---------------------------------------------------------------- token counting
+def _upper_bound_tokens(text: str) -> int:
+    # Every WordPiece token covers at least one non-space character, so this never under-counts:
+    # when the model cannot be loaded, a pack sized with it still fits the real budget.
+    return len(re.sub(r"\s+", "", text))
+
+
+def token_counter(db: Elephant) -> tuple[Callable[[str], int], str, bool]:
+    """(count, tokenizer description, is_estimate) for the configured embedding model."""
+    try:
+        embedder = db.embedder
+        embedder.count_tokens("probe")
+    except ModelError:
+        return _upper_bound_tokens, "upper-bound estimate (embedding model unavailable)", True
+    name = getattr(embedder, "model_name", None) or type(embedder).__name__
+    return embedder.count_tokens, f"{name} tokenizer", False
+
+
+# ---------------------------------------------------------------- rendering one record
+def _num(value: Any) -> str:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return str(value)
+    if float(value).is_integer():
+        return f"{int(value):,}".replace(",", " ") if abs(value) >= 10_000 else str(int(value))
+    return f"{value:.4g}"
+
+
+def _change(before: Any, after: Any, unit: str = "") -> str:
+    """'45 → 18 ms (−60 %)'; the percentage only when both are numbers and the baseline is not zero."""
+    text = f"{_num(before)} → {_num(after)}{' ' + unit if unit else ''}"
+    if isinstance(before, int | float) and isinstance(after, int | float) and before:
+        pct = (after - before) / abs(before) * 100
+        text += f" ({'+' if pct >= 0 else '−'}{abs(pct):.0f} %)"
+    return text
+
+
+def _clip(text: Any, limit: int = _FREE_TEXT_CHARS) -> str:
+    flat = " ".join(str(text).split())
+    return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
+
+
+def _accuracy(value: Any) -> str | None:
+    if isinstance(value, Mapping):
+        return ", ".join(f"{k} {_num(v)}" for k, v in value.items()) or None
+    return _num(value) if value is not None else None
+
+
+def _measured(baseline: Mapping[str, Any], result: Mapping[str, Any], metric: str | None) -> list[str]:
+    parts = []
+    for name, label, unit in (("latency_ms_p99", "p99", "ms"), ("latency_ms_p95", "p95", "ms"),
+                              ("latency_ms_p50", "p50", "ms"), ("throughput_qps", "throughput", "qps")):
+        if baseline.get(name) is not None and result.get(name) is not None:
+            parts.append(f"{label} {_change(baseline[name], result[name], unit)}")
+        elif result.get(name) is not None:
+            parts.append(f"{label} {_num(result[name])} {unit}")
+    before, after = baseline.get("accuracy"), result.get("accuracy")
+    if isinstance(before, int | float) and isinstance(after, int | float):
+        parts.append(f"{metric or 'accuracy'} {_num(before)} → {_num(after)}")
+    elif after is not None:
+        parts.append(f"{metric or 'accuracy'} {_accuracy(after)}")
+    return parts
+
+
+def _summarise_fields(kind: str, fields: Mapping[str, Any]) -> list[str]:
+    """The numbers and states that matter for each kind, as short phrases."""
+    f = fields
+    parts: list[str] = []
+    if kind == "optimization":
+        head = " ".join(str(x) for x in (f.get("technique"), f.get("outcome")) if x)
+        if head:
+            parts.append(head.replace("_", " "))
+        parts += _measured(f.get("baseline") or {}, f.get("result") or {}, f.get("accuracy_metric"))
+        if f.get("reason"):
+            parts.append(f"reason: {_clip(f['reason'])}")
+    elif kind == "benchmark":
+        setup = ", ".join(str(x) for x in (f.get("hardware"), f.get("scenario")) if x)
+        if f.get("batch_size") is not None:
+            setup += f"{', ' if setup else ''}batch {f['batch_size']}"
+        if f.get("concurrency") is not None:
+            setup += f"{', ' if setup else ''}concurrency {f['concurrency']}"
+        if setup:
+            parts.append(setup)
+        latency = f.get("latency_ms") or {}
+        shown = [f"{p} {_num(latency[p])}" for p in ("p50", "p90", "p95", "p99") if latency.get(p) is not None]
+        if shown:
+            parts.append(" / ".join(shown) + " ms")
+        if f.get("throughput_qps") is not None:
+            parts.append(f"{_num(f['throughput_qps'])} qps")
+        if _accuracy(f.get("accuracy")):
+            parts.append(f"accuracy {_accuracy(f.get('accuracy'))}")
+        if f.get("error_rate") is not None:
+            parts.append(f"error rate {_num(f['error_rate'])}")
+        if f.get("valid") is False:
+            parts.append("INVALID run")
+    elif kind == "serving_config":
+        where = " on ".join(str(x) for x in (f.get("runtime"), f.get("hardware")) if x)
+        if where:
+            parts.append(where)
+        if f.get("replicas") is not None:
+            parts.append(f"{f['replicas']} replicas")
+        batching = f.get("batching") or {}
+        if batching.get("max_batch_size") is not None:
+            delay = batching.get("max_queue_delay_ms")
+            parts.append(f"batch ≤ {batching['max_batch_size']}" + (f", queue ≤ {_num(delay)} ms" if delay is not None
+                                                                    else ""))
+        if f.get("threads") is not None:
+            parts.append(f"{f['threads']} threads")
+        if f.get("precision"):
+            parts.append(str(f["precision"]))
+    elif kind == "deployment":
+        what = " ".join(str(x).replace("_", " ") for x in (f.get("strategy"),) if x)
+        if f.get("traffic_percent") is not None:
+            what += f" {_num(f['traffic_percent'])} %"
+        if f.get("from_version") or f.get("to_version"):
+            what += f" {f.get('from_version') or '?'} → {f.get('to_version') or '?'}"
+        if what.strip():
+            parts.append(what.strip())
+        if f.get("status"):
+            parts.append(str(f["status"]).replace("_", " "))
+        metrics = f.get("metrics") or {}
+        if isinstance(metrics, Mapping) and metrics:
+            parts.append(_clip(", ".join(f"{k} {_num(v)}" for k, v in list(metrics.items())[:4]), 100))
+    elif kind == "incident":
+        if f.get("severity"):
+            parts.append(f"severity {f['severity']}")
+        if f.get("symptom"):
+            parts.append(f"symptom: {_clip(f['symptom'])}")
+        if f.get("root_cause"):
+            parts.append(f"cause: {_clip(f['root_cause'])}")
+        if f.get("resolved_at"):
+            parts.append(f"resolved {str(f['resolved_at'])[:10]}")
+        if f.get("rollback_key"):
+            parts.append(f"rollback: {f['rollback_key']}")
+    elif kind == "rollback_procedure":
+        applies = f.get("applies_to")
+        if applies:
+            parts.append("for " + (", ".join(map(str, applies)) if isinstance(applies, list) else str(applies)))
+        if f.get("trigger"):
+            parts.append(f"when: {_clip(f['trigger'])}")
+        steps = f.get("steps") or []
+        if steps:
+            parts.append(f"{len(steps)} steps, first: {_clip(steps[0], 100)}")
+        if f.get("last_tested_at"):
+            parts.append(f"last tested {str(f['last_tested_at'])[:10]}")
+    elif kind == "feature_definition":
+        if f.get("feature"):
+            parts.append(str(f["feature"]) + (f" ({f['entity']})" if f.get("entity") else ""))
+        if f.get("parity"):
+            checked = f" (checked {str(f['parity_checked_at'])[:10]})" if f.get("parity_checked_at") else ""
+            parts.append(f"parity {f['parity']}{checked}")
+        if f.get("skew_metric") is not None:
+            parts.append(f"skew {_clip(f['skew_metric'], 80)}")
+    elif kind == "regression":
+        if f.get("status"):
+            parts.append(str(f["status"]))
+        if f.get("candidate") and f.get("baseline"):
+            parts.append(f"{f['candidate']} vs {f['baseline']}")
+        metrics = f.get("metrics") or {}
+        if isinstance(metrics, Mapping) and metrics:
+            parts.append(_clip(", ".join(f"{k} {v}" for k, v in list(metrics.items())[:3]), 120))
+    return parts
+
+
+def _body_excerpt(body: Any) -> str:
+    """The first prose paragraph of a body (headings and front matter skipped)."""
+    for paragraph in re.split(r"\n\s*\n", str(body or "")):
+        text = paragraph.strip()
+        if text and not text.startswith(("#", "---", "```")):
+            return _clip(text)
+    return ""
+
+
+def render_fact(envelope: Mapping[str, Any], version: int, *, section: str) -> Fact:
+    """One Markdown bullet for a record version: when, what, the numbers, and its citation."""
+    key = str(envelope["key"])
+    citation = f"{key}@{version}"
+    kind = str(envelope.get("kind", "note"))
+    title = _clip(envelope.get("title") or key, 120)
+    labels = [x for x in (str(envelope.get("occurred_at") or "")[:10], kind.replace("_", " "),
+                          envelope.get("model")) if x]
+    details = _summarise_fields(kind, envelope.get("fields") or {})
+    if not details:
+        excerpt = _body_excerpt(envelope.get("body"))
+        if excerpt:
+            details = [excerpt]
+    line = f"- {' · '.join(str(x) for x in labels)}: **{title}**"
+    if details:
+        line += " — " + "; ".join(details)
+    line += f" [{citation}]"
+    short = f"- **{title}** [{citation}]"
+    return Fact(key=key, version=version, section=section, line=line, short=short)
+
+
+# ---------------------------------------------------------------- gathering
+def _items(value: Any, name: str) -> list[Mapping[str, Any]]:
+    data = value.to_dict() if hasattr(value, "to_dict") else value
+    return list((data or {}).get(name) or []) if isinstance(data, Mapping) else []
+
+
+def gather_candidates(db: Elephant, query: str, *, model: str | None, k: int) -> tuple[list[Candidate], bool]:
+    """The ``ask`` answer's attempts first, then search results; (candidates, degraded)."""
+    found: list[Candidate] = []
+    degraded = False
+    ask = getattr(db, "ask", None)
+    search = getattr(db, "search", None)
+    if ask is not None:
+        answer = ask(query, model=model)
+        degraded |= bool(_degraded(answer))
+        found += [Candidate(str(a["key"]), _int_or_none(a.get("version")), "attempt")
+                  for a in _items(answer, "attempts")]
+    if search is not None:
+        results = search(query, model=model, k=k)
+        degraded |= bool(_degraded(results))
+        found += [Candidate(str(r["key"]), _int_or_none(r.get("version")), "related")
+                  for r in _items(results, "results")]
+    if ask is None and search is None:
+        found = _scan_store(db, query, model=model, k=k)
+    return found, degraded
+
+
+def _degraded(value: Any) -> bool:
+    data = value.to_dict() if hasattr(value, "to_dict") else value
+    return bool(isinstance(data, Mapping) and data.get("degraded"))
+
+
+def _int_or_none(value: Any) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+_TERM = re.compile(r"[a-z0-9]+(?:[._-][a-z0-9]+)*")
+
+
+def _scan_store(db: Elephant, query: str, *, model: str | None, k: int) -> list[Candidate]:
+    # Used only where the search layer is absent (a core-only install): term overlap over current records.
+    terms = set(_TERM.findall(query.lower()))
+    if not terms:
+        return []
+    scored = []
+    for rec in db.store.iter_current(model=model):
+        env = rec.envelope
+        haystack = " ".join(str(env.get(x) or "") for x in ("key", "title", "model", "kind", "body", "tags", "fields"))
+        overlap = len(terms & set(_TERM.findall(haystack.lower())))
+        if overlap:
+            scored.append((-overlap, rec.key, rec.version))
+    scored.sort()
+    return [Candidate(key, version, "related") for _, key, version in scored[:k]]
+
+
+def resolve_facts(db: Elephant, candidates: Iterable[Candidate]) -> list[Fact]:
+    """Current versions only (a stale index hit is replaced by its newer version, a deleted record dropped),
+    each key once, and no two facts with the same rendering (the same content under two keys)."""
+    ordered: list[Candidate] = []
+    seen_keys: set[str] = set()
+    for cand in candidates:
+        if cand.key not in seen_keys:
+            seen_keys.add(cand.key)
+            ordered.append(cand)
+    current = db.store.current_many([c.key for c in ordered])
+    facts: list[Fact] = []
+    seen_text: set[str] = set()
+    for cand in ordered:
+        rec = current.get(cand.key)
+        if rec is None:
+            continue
+        fact = render_fact(rec.envelope, rec.version, section=cand.origin)
+        content = fact.line.rsplit(" [", 1)[0]
+        if content in seen_text:
+            continue
+        seen_text.add(content)
+        facts.append(fact)
+    return facts
+
+
+# ---------------------------------------------------------------- packing
+def _show_query(query: str) -> str:
+    flat = " ".join(query.split()).replace('"', "'")
+    return flat if len(flat) <= _QUERY_SHOWN_CHARS else flat[: _QUERY_SHOWN_CHARS - 1] + "…"
+
+
+def _header_ladder(query: str, budget: int, tokenizer: str) -> list[list[str]]:
+    """Header variants, longest first; the last is empty so that even a 1-token budget holds."""
+    shown = _show_query(query)
+    return [
+        [f'### Elephant memory: "{shown}"',
+         f"_Most useful first; each fact cites key@version. Fits {budget} tokens ({tokenizer})._", ""],
+        [f'### Elephant memory: "{shown}"', ""],
+        ["### Elephant memory", ""],
+        [],
+    ]
+
+
+def _no_memory_ladder(query: str) -> list[list[str]]:
+    shown = _show_query(query)
+    return [
+        ["### Elephant memory", f'No memory found in Elephant for "{shown}".'],
+        ["No memory found."],
+        [],
+    ]
+
+
+def pack_facts(facts: list[Fact], *, query: str, budget: int, count: Callable[[str], int],
+               tokenizer: str) -> tuple[str, list[str], bool]:
+    """Fill the budget most useful fact first: (markdown, citations, truncated)."""
+    if not facts:
+        ladder = _no_memory_ladder(query)
+        for lines in ladder:
+            text = "\n".join(lines)
+            if count(text) <= budget:
+                return text, [], lines is not ladder[0]
+        return "", [], True
+
+    fallback: str | None = None
+    for header in _header_ladder(query, budget, tokenizer):
+        header_text = "\n".join(header)
+        if count(header_text) > budget:
+            continue
+        if fallback is None:
+            fallback = header_text.rstrip("\n")
+        chosen, truncated = _fill(facts, header, budget, count)
+        if not chosen:
+            continue  # a smaller header may leave room for one fact
+        return _assemble(header, chosen), [f.citation for f, _ in chosen], truncated
+    return fallback or "", [], True
+
+
+def _assemble(header: list[str], chosen: list[tuple[Fact, str]]) -> str:
+    lines = list(header)
+    section = None
+    for fact, rendered in chosen:
+        if fact.section != section:
+            if section is not None:
+                lines.append("")
+            lines.append(f"**{_SECTION_TITLES.get(fact.section, fact.section)}**")
+            section = fact.section
+        lines.append(rendered)
+    return "\n".join(lines).rstrip("\n")
+
+
+def _fill(facts: list[Fact], header: list[str], budget: int,
+          count: Callable[[str], int]) -> tuple[list[tuple[Fact, str]], bool]:
+    """Greedy fill under ``header``; (chosen renderings, whether anything was shortened or left out)."""
+    # Lines are joined by newlines, and WordPiece splits on whitespace first, so per-line counts add
+    # up: one count per line instead of re-counting the block for every fact. The exact count of the
+    # assembled block is still checked below, so a tokenizer that merged across lines could not
+    # push the block over budget.
+    used = count("\n".join(header))
+    chosen: list[tuple[Fact, str]] = []
+    truncated = False
+    section = None
+    for fact in facts:
+        extra = 0
+        if fact.section != section:
+            extra = count(f"**{_SECTION_TITLES.get(fact.section, fact.section)}**")
+        for rendered in (fact.line, fact.short):
+            cost = count(rendered) + extra
+            if used + cost <= budget:
+                chosen.append((fact, rendered))
+                used += cost
+                section = fact.section
+                truncated |= rendered is fact.short
+                break
+        else:
+            truncated = True
+    while chosen and count(_assemble(header, chosen)) > budget:
+        chosen.pop()
+        truncated = True
+    return chosen, truncated
+
+
+def build_context(db: Elephant, query: str, *, budget: int, model: str | None = None) -> ContextPack:
+    """A Markdown block about ``query`` that fits ``budget`` tokens of the embedding model's tokenizer."""
+    if not isinstance(query, str) or not query.strip():
+        raise UsageError("context needs a non-empty query")
+    if isinstance(budget, bool) or not isinstance(budget, int) or budget < 1:
+        raise UsageError(f"budget must be a positive number of tokens, got {budget!r}")
+    if budget > MAX_BUDGET:
+        raise UsageError(f"budget {budget} is larger than the {MAX_BUDGET}-token limit")
+    count, tokenizer, estimated = token_counter(db)
+    k = max(10, min(60, budget // 25))
+    try:
+        candidates, degraded = gather_candidates(db, query, model=model, k=k)
+    except ElephantError as exc:
+        if exc.http_status != 503:
+            raise
+        # Index or model unavailable: still answer from the store, and say so (DESIGN §8).
+        candidates, degraded = _scan_store(db, query, model=model, k=k), True
+    facts = resolve_facts(db, candidates)
+    text, citations, truncated = pack_facts(facts, query=query, budget=budget, count=count, tokenizer=tokenizer)
+    return ContextPack(query=query, budget=budget, context=text, tokens=count(text), citations=citations,
+                       truncated=truncated, degraded=degraded or estimated, tokenizer=tokenizer, model=model)

