@@ -12,7 +12,7 @@ from elephant.diff import FieldChange, diff_envelopes
 from elephant.errors import ElephantError, FieldProblem, InvalidRecord, UsageError
 from elephant.records import Record, validate_record
 from elephant.settings import Settings, settings_for
-from elephant.store import StoredRecord, Store, VersionInfo, WriteResult
+from elephant.store import Store, StoredRecord, VersionInfo, WriteResult
 
 
 @dataclass
@@ -231,7 +231,7 @@ class Elephant:
         return ingest_paths(self, paths, **options)
 
 
-def open(home: str | Path | None = None, *, settings: Settings | None = None, **overrides: Any) -> Elephant:  # noqa: A001
+def open(home: str | Path | None = None, *, settings: Settings | None = None, **overrides: Any) -> Elephant:
     """Open (creating and migrating if needed) the Elephant home at ``home`` or ``$ELEPHANT_HOME``."""
     if settings is None:
         settings = settings_for(home, **overrides)

@@ -25,11 +25,12 @@ def test_core_never_imports_adapters_statically():
     root = Path(__file__).resolve().parents[1] / "elephant"
     offenders = []
     for path in root.rglob("*.py"):
+        if path.name == "build.py" and path.parent.name == "embedding":
+            continue  # `elephant model build` is the one place torch is allowed, imported lazily
         text = path.read_text(encoding="utf-8")
-        for banned in ("import fastapi", "from fastapi", "import typer", "from typer", "import click",
+        for banned in ("import torch", "from torch", "import fastapi", "from fastapi", "import typer", "from typer", "import click",
                        "from click", "from ingest", "import ingest", "from api", "import api", "from cli",
                        "import cli"):
             if any(line.strip().startswith(banned) for line in text.splitlines()):
-                if "embedding/build" not in str(path):
-                    offenders.append(f"{path.name}: {banned}")
+                offenders.append(f"{path.name}: {banned}")
     assert not offenders

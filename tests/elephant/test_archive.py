@@ -7,7 +7,6 @@ import json
 
 import pytest
 
-import elephant
 from elephant.errors import ImportConflict, InvalidRecord
 
 

@@ -1,0 +1,80 @@
+"""Bearer-key authentication as ASGI middleware, so it covers every route and mounted app (``/mcp``).
+
+Rules: while no key exists the server is open; once one exists, everything but ``/healthz`` needs
+``Authorization: Bearer KEY``. Reads (GET, and the query POSTs search/ask/context) need ``read``,
+writes need ``write``, key management needs ``admin``. The authenticated ``ApiKey`` is put in
+``scope["state"]["principal"]`` for routes and mounted apps (the MCP server checks ``write``
+itself for its ``remember`` tool). The presented secret is never logged or echoed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from elephant.apikeys import Scope as KeyScope
+from elephant.apikeys import require_scope
+from elephant.errors import AuthError, ElephantError
+
+from api.deps import AppContext
+from api.problems import error_response
+
+OPEN_PATHS = frozenset({"/healthz"})
+READ_POSTS = frozenset({"/v1/search", "/v1/ask", "/v1/context"})
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def required_scope(method: str, path: str) -> KeyScope | None:
+    """The scope a request needs (None: no key needed)."""
+    if path in OPEN_PATHS:
+        return None
+    if path == "/v1/keys" or path.startswith("/v1/keys/"):
+        return "admin"
+    if method in SAFE_METHODS or path in READ_POSTS or path == "/mcp" or path.startswith("/mcp/"):
+        return "read"
+    return "write"
+
+
+def bearer_token(headers: list[tuple[bytes, bytes]]) -> str | None:
+    for name, value in headers:
+        if name == b"authorization":
+            scheme, _, token = value.decode("latin-1").strip().partition(" ")
+            if scheme.lower() == "bearer" and token.strip():
+                return token.strip()
+            return ""
+    return None
+
+
+class AuthMiddleware:
+    def __init__(self, app: ASGIApp, ctx: AppContext) -> None:
+        self.app = app
+        self.ctx = ctx
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        needed = required_scope(scope["method"], scope["path"])
+        state: dict[str, Any] = scope.setdefault("state", {})
+        state.setdefault("principal", None)
+        if needed is not None:
+            try:
+                state["principal"] = await run_in_threadpool(self._authenticate, scope, needed)
+            except ElephantError as exc:
+                await error_response(exc, scope["path"])(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+    def _authenticate(self, scope: Scope, needed: KeyScope) -> Any:
+        if not self.ctx.keys_required():
+            return None
+        token = bearer_token(scope["headers"])
+        if token is None:
+            raise AuthError("this server requires an API key: send 'Authorization: Bearer KEY'")
+        if not token:
+            raise AuthError("malformed Authorization header: expected 'Bearer KEY'")
+        key = self.ctx.keys.verify(token)
+        require_scope(key, needed)
+        return key

@@ -1,0 +1,110 @@
+"""The app's shared state (one ``Elephant`` per app) and the FastAPI dependencies that hand it out."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import Request
+
+from elephant.apikeys import ApiKey, ApiKeys
+from elephant.errors import ElephantError
+from elephant.memory import Elephant
+from elephant.settings import Settings
+
+from api.metrics import ApiMetrics
+
+_log = logging.getLogger("elephant.api")
+
+
+class AppContext:
+    """Everything one app instance shares across requests and threads.
+
+    The ``Elephant`` is opened by the lifespan (or on first use when a caller skipped it, as a bare
+    ``TestClient(app)`` does); it is thread-safe, so sync routes share it from the threadpool.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._db: Elephant | None = None
+        self._lock = threading.Lock()
+        self.metrics = ApiMetrics(lambda: self._db)
+        # Async context managers entered by the lifespan, for mounted apps that need one
+        # (the MCP streamable-HTTP session manager).
+        self.lifespan_contexts: list[Callable[[], contextlib.AbstractAsyncContextManager[Any]]] = []
+        self.warmup_error: ElephantError | None = None
+        self.warmed = threading.Event()
+        self._keys_required = False
+
+    @property
+    def db(self) -> Elephant:
+        if self._db is None:
+            with self._lock:
+                if self._db is None:
+                    import elephant
+
+                    self._db = elephant.open(settings=self.settings)
+        return self._db
+
+    @property
+    def keys(self) -> ApiKeys:
+        return ApiKeys(self.db.store)
+
+    def keys_required(self) -> bool:
+        # Key rows are never deleted, so once auth is on it stays on and needs no further query.
+        if not self._keys_required:
+            self._keys_required = self.keys.is_required()
+        return self._keys_required
+
+    def warm_up(self) -> None:
+        """Load what the first search would otherwise pay for: the embedder, then the index."""
+        try:
+            embedder = self.db.embedder
+            self.metrics.instrument_embedder(embedder)
+            embedder.embed_query("warm up")
+            warm_index = getattr(self.db, "warm_up", None)
+            if callable(warm_index):
+                warm_index()
+            self.warmup_error = None
+        except ElephantError as exc:
+            self.warmup_error = exc
+            _log.warning("warm-up: %s", exc.message)
+        except Exception as exc:
+            self.warmup_error = ElephantError(f"warm-up failed: {exc}")
+            _log.exception("warm-up failed")
+        finally:
+            self.warmed.set()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._db is not None:
+                self._db.close()
+                self._db = None
+
+
+def get_context(request: Request) -> AppContext:
+    ctx: AppContext = request.app.state.ctx
+    return ctx
+
+
+def get_db(request: Request) -> Elephant:
+    return get_context(request).db
+
+
+def get_settings_dep(request: Request) -> Settings:
+    return get_context(request).settings
+
+
+def get_principal(request: Request) -> ApiKey | None:
+    """The API key this request authenticated with (None while no key exists)."""
+    return getattr(request.state, "principal", None)
+
+
+def author_for(principal: ApiKey | None, settings: Settings) -> str:
+    """The author written on versions: the key's name (or id) when there is one."""
+    if principal is None:
+        return settings.author
+    return f"api:{principal.name or principal.id}"

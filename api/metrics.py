@@ -1,0 +1,116 @@
+"""Prometheus metrics for one app: request latency per route, embedding latency, outbox backlog,
+record counts and degraded answers.
+
+Each app gets its own registry so that several apps in one process (tests, the MCP mount) never
+collide on the global one.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+if TYPE_CHECKING:
+    from elephant.memory import Elephant
+
+_log = logging.getLogger("elephant.api")
+
+# Search p99 budget is 50 ms over HTTP: buckets are dense below 100 ms.
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.015, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+EMBED_BUCKETS = (0.0005, 0.001, 0.002, 0.003, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0)
+
+
+class StoreCollector(Collector):
+    """Read at scrape time: live records per kind and index jobs not yet applied."""
+
+    def __init__(self, get_db: Callable[[], Elephant | None]) -> None:
+        self.get_db = get_db
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        db = self.get_db()
+        if db is None:
+            return
+        records = GaugeMetricFamily("elephant_records", "Live records per kind", labels=["kind"])
+        try:
+            for kind, count in sorted(db.counts().items()):
+                if not kind.startswith("_"):
+                    records.add_metric([kind], count)
+        except Exception as exc:  # a scrape must not fail because the database is briefly busy
+            _log.warning("metrics: cannot count records: %s", exc)
+        yield records
+        backlog = outbox_backlog(db)
+        if backlog is not None:
+            yield GaugeMetricFamily("elephant_outbox_backlog", "Index jobs written but not yet applied",
+                                    value=backlog)
+
+
+def outbox_backlog(db: Elephant) -> int | None:
+    """Jobs in the outbox; the library's own figure when it offers one, else a count of the table."""
+    own = getattr(db, "outbox_backlog", None)
+    try:
+        if callable(own):
+            return int(own())
+        from sqlalchemy import func, select
+
+        from elephant.schema import outbox
+
+        with db.store.read_connection() as conn:
+            return int(conn.execute(select(func.count()).select_from(outbox)).scalar_one())
+    except Exception as exc:
+        _log.warning("metrics: cannot read the outbox backlog: %s", exc)
+        return None
+
+
+class ApiMetrics:
+    """The app's metrics and registry."""
+
+    def __init__(self, get_db: Callable[[], Elephant | None]) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.requests = Histogram("elephant_http_request_duration_seconds", "HTTP request latency by route",
+                                  ["method", "route", "status"], buckets=LATENCY_BUCKETS, registry=self.registry)
+        self.embedding = Histogram("elephant_embedding_duration_seconds", "Embedding latency",
+                                   ["op"], buckets=EMBED_BUCKETS, registry=self.registry)
+        self.degraded = Counter("elephant_degraded_answers", "Answers served without the vector index or model",
+                                ["endpoint"], registry=self.registry)
+        self.registry.register(StoreCollector(get_db))
+
+    def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
+        self.requests.labels(method, route, str(status)).observe(seconds)
+
+    def count_degraded(self, endpoint: str, payload: Any) -> None:
+        if isinstance(payload, dict) and payload.get("degraded"):
+            self.degraded.labels(endpoint).inc()
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+    def instrument_embedder(self, embedder: Any) -> None:
+        """Time the embedder's calls by wrapping its bound methods on the instance (idempotent)."""
+        for name, op in (("embed_query", "query"), ("embed", "batch")):
+            method = getattr(embedder, name, None)
+            if method is None or getattr(method, "_elephant_timed", False):
+                continue
+            try:
+                setattr(embedder, name, _timed(method, self.embedding.labels(op)))
+            except (AttributeError, TypeError):  # slots or a frozen object: go without this metric
+                return
+
+
+def _timed(method: Callable[..., Any], histogram: Any) -> Callable[..., Any]:
+    @functools.wraps(method)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        start = time.perf_counter()
+        try:
+            return method(*args, **kwargs)
+        finally:
+            histogram.observe(time.perf_counter() - start)
+
+    wrapper._elephant_timed = True  # type: ignore[attr-defined]
+    return wrapper

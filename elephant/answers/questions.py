@@ -1,0 +1,404 @@
+"""Question understanding for ``ask``: models, techniques, kinds, metrics and time, from the store's vocabulary.
+
+Model names and aliases come from the records themselves (``model``, ``model_version``, ``fields.aliases``),
+so a new model is understood as soon as it is written; only the technique, kind, metric and time
+words are fixed here, because they are the contract's vocabulary (DESIGN §2), not the team's.
+"""
+
+from __future__ import annotations
+
+import calendar
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import and_, func, select
+
+from elephant.schema import heads
+
+# ---------------------------------------------------------------- fixed vocabulary
+QUANTIZATION = ("quantization_int8", "quantization_fp16", "quantization_fp8", "quantization_int4")
+
+TECHNIQUE_PATTERNS: dict[str, tuple[str, ...]] = {
+    "quantization_int8": (r"\bint-?8\b", r"\b8[- ]?bits?\b", r"\bu8s8\b", r"\bs8s8\b"),
+    "quantization_fp16": (r"\bfp-?16\b", r"\bbf-?16\b", r"\bhalf[- ]precision\b", r"\b16[- ]?bits?\b"),
+    "quantization_fp8": (r"\bfp-?8\b", r"\bfloat-?8\b", r"\be4m3\b"),
+    "quantization_int4": (r"\bint-?4\b", r"\b4[- ]?bits?\b", r"\bgptq\b", r"\bawq\b"),
+    "distillation": (r"\bdistil", r"\bstudents?\b", r"\bteachers?\b", r"\bsmaller (?:\w+ )?(?:model|network|net)\b",
+                     r"\bcompact (?:\w+ )?model\b", r"\bknowledge transfer\b"),
+    "pruning": (r"\bprun", r"\bsparsit", r"\bsparse\b", r"\bfewer features\b", r"\bdrop(?:ped|ping)? features\b",
+                r"\bremov\w* (?:\w+ )?features\b", r"\bdepth[- ]pruned\b"),
+    "tensorrt": (r"\btensor-?rt\b", r"\btrt\b", r"\btrt-?llm\b"),
+    "onnx_export": (r"\bonnx export\b", r"\bexport(?:ed|ing)? to onnx\b"),
+    "graph_optimization": (r"\bgraph optimi[sz]", r"\boperator fusion\b", r"\bfus(?:e|ed|ion)\b", r"\bcompil",
+                           r"\btreelite\b"),
+    "batching": (r"\bbatching\b", r"\bmicro-?batch", r"\bdynamic batch", r"\bbatch(?:ed)? requests\b"),
+    "caching": (r"\bcach", r"\bmemoi[sz]", r"\blru\b"),
+}
+# Words that name quantization without saying which precision: they match every quantization technique.
+GENERIC_QUANTIZATION = (r"\bquanti[sz]", r"\blower precision\b", r"\breduced precision\b", r"\bcalibrat")
+
+KIND_PATTERNS: dict[str, tuple[str, ...]] = {
+    "incident": (r"\bincidents?\b", r"\boutages?\b", r"\bpaged\b", r"\bsev ?\d\b", r"\bpostmortem", r"\bspiked?\b",
+                 r"\bcrash", r"\bout of memory\b", r"\boom\b", r"\bwent down\b", r"\bbroke\b", r"\berrors?\b"),
+    "deployment": (r"\bcanar(?:y|ies)\b", r"\bshadow", r"\ba/b\b", r"\bab[ _-]test", r"\brollouts?\b", r"\brolled out\b",
+                   r"\bdeploy", r"\bshipped\b", r"\bpromot", r"\breleas", r"\bexperiment\b", r"\btraffic\b"),
+    "rollback_procedure": (r"\bhow (?:do|to|should|can|would) (?:we |i |you )?(?:roll ?back|revert|fall ?back)",
+                           r"\brunbooks?\b", r"\bprocedures?\b", r"\bsteps\b", r"\bplaybook"),
+    "feature_definition": (r"\bfeatures?\b", r"\bparity\b", r"\bskew", r"\bdrift", r"\bpsi\b"),
+    "benchmark": (r"\bbenchmark", r"\bmeasured\b", r"\bmeasurements?\b", r"\bload[- ]test", r"\bmlperf\b",
+                  r"\bpercentiles?\b"),
+    "serving_config": (r"\bconfig", r"\bserving setup\b", r"\breplicas?\b", r"\bruntime\b", r"\bserved with\b",
+                       r"\bserving stack\b", r"\binstance[ _]group"),
+    "regression": (r"\bregress",),
+    "optimization": (r"\boptimi[sz]", r"\btr(?:y|ied|ies)\b", r"\battempts?\b", r"\bspeed ?ups?\b", r"\bfaster\b",
+                     r"\bmake .* (?:faster|smaller|cheaper)\b"),
+}
+ROLLBACK_PATTERN = re.compile(r"\broll(?:ed|ing)?[- ]?backs?\b|\breverted\b|\brevert\b|\bundid\b|\bbacked out\b")
+
+METRIC_PATTERNS: dict[str, tuple[str, ...]] = {
+    "p50": (r"\bp50\b", r"\bmedian\b"),
+    "p90": (r"\bp90\b",),
+    "p95": (r"\bp95\b",),
+    "p99": (r"\bp99\b", r"\btail latency\b"),
+    "latency": (r"\blatenc", r"\bslow", r"\bfast", r"\bms\b", r"\bresponse time"),
+    "throughput": (r"\bthroughput\b", r"\bqps\b", r"\brps\b", r"\bper second\b", r"\btokens/s\b", r"\bsamples/s\b"),
+    "accuracy": (r"\baccuracy\b", r"\brecall\b", r"\bndcg\b", r"\bauc\b", r"\bprecision@", r"\btop-?[15]\b",
+                 r"\brouge", r"\bf1\b"),
+}
+
+YES_NO_START = re.compile(r"^\s*(?:did|do|does|have|has|had|was|were|is|are|can|could|should|will)\b")
+WHAT_HAPPENED = re.compile(r"\bwhat happened\b|\bhow did\b.*\bgo\b|\bwhat (?:was|were) the (?:outcome|result)s?\b"
+                           r"|\bhow did it end\b|\bwhat came of\b|\bwhy (?:was|were|did)\b")
+OLDEST_FIRST = re.compile(r"\bfirst (?:time|attempt|try)\b|\bearliest\b|\boriginally\b|\boldest\b"
+                          r"|\bthe first\b|\bin order\b|\bchronolog")
+NEWEST_FIRST = re.compile(r"\blast time\b|\blatest\b|\bmost recent\b|\brecently\b|\blast attempt\b|\bnewest\b")
+
+MONTHS = {name.lower(): i for i, name in enumerate(calendar.month_name) if name}
+MONTHS.update({name.lower(): i for i, name in enumerate(calendar.month_abbr) if name})
+MONTHS.pop("may", None)  # "may" is a verb far more often than a month; the full-name entry restores it
+MONTHS["may"] = 5
+MONTH_WORD = r"(?:january|february|march|april|may|june|july|august|september|october|november|december" \
+             r"|jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec)"
+ANCHOR_SPLIT = re.compile(r"\b(before|prior to|preceding|until|after|since|following)\b\s+(.+?)(?=[,;?!]|$)")
+
+STOPWORDS = frozenset("""
+a an the and or of for to in on at by with from into onto over under about as is are was were be been being
+do does did done have has had having we our us i me my you your they them their it its this that these those
+what which who whom whose when where why how any some all each every no not nor than then there here
+last time times latest recent recently most more less ever again still yet just also too very so such
+try tried tries trying attempt attempts attempted happen happened happens go went gone get got make made
+can could should would will shall may might must let lets tell show give list find know us did
+model models thing things something anything stuff happened result results outcome outcomes
+""".split())
+
+# Alias parts too generic to stand for a model on their own ("churn-model" is not every "model").
+ALIAS_STOP = frozenset("""model models service server search api base large small medium tiny the new old
+prod production main default v1 v2 v3 v4 v5 two one three tower int8 fp16 fp32 fp8 int4 bf16 gpu cpu
+onnx trt tensorrt offline online serving batch""".split())
+
+IDENT_LIKE = re.compile(r"^[a-z][a-z0-9]*(?:[-_][a-z0-9]+)+$")
+
+
+def compact(text: str) -> str:
+    """Letters and digits only, lower case: 'Llama-2-70B' and 'llama2-70b' compare equal."""
+    return re.sub(r"[^a-z0-9]", "", text.lower())
+
+
+def tokens(text: str) -> list[str]:
+    """Lower-case word tokens; keeps identifiers (txn_velocity_1h, g5.xlarge, 0.31) whole."""
+    out = []
+    for raw in re.findall(r"[a-z0-9@][a-z0-9@._/\-+]*", text.lower()):
+        raw = raw.rstrip("._-/+")
+        if raw:
+            out.append(raw)
+    return out
+
+
+def stem(word: str) -> str:
+    """A crude suffix stripper: enough for 'quantized'/'quantization' or 'rolled'/'rolls' to meet."""
+    for suffix in ("ations", "ation", "izing", "ising", "ized", "ised", "ings", "ing", "ies", "ed", "es", "s"):
+        if len(word) > len(suffix) + 3 and word.endswith(suffix):
+            return word[: -len(suffix)]
+    return word
+
+
+# ---------------------------------------------------------------- vocabulary from the store
+@dataclass
+class Vocabulary:
+    """What the store names: models and their aliases, feature names; rebuilt when the store changes."""
+
+    models: list[str] = field(default_factory=list)
+    strong_aliases: dict[str, set[str]] = field(default_factory=dict)  # compact alias -> models
+    weak_aliases: dict[str, set[str]] = field(default_factory=dict)
+    features: dict[str, set[str]] = field(default_factory=dict)  # lower feature name -> record keys
+    stamp: tuple[Any, ...] = ()
+
+    @property
+    def max_window(self) -> int:
+        return 4
+
+
+def vocabulary_stamp(conn: Any) -> tuple[Any, ...]:
+    """Cheap change detector: a write anywhere moves the newest ``recorded_at`` or the row count."""
+    row = conn.execute(select(func.max(heads.c.recorded_at), func.count()).select_from(heads)).first()
+    return (row[0], row[1]) if row is not None else ()
+
+
+def build_vocabulary(conn: Any) -> Vocabulary:
+    vocab = Vocabulary(stamp=vocabulary_stamp(conn))
+    rows = conn.execute(select(heads.c.model, func.count()).where(
+        and_(heads.c.is_deleted.is_(False), heads.c.model.is_not(None))).group_by(heads.c.model)).all()
+    vocab.models = sorted(str(r[0]) for r in rows if r[0])
+    for model in vocab.models:
+        _add_model_aliases(vocab, model)
+    versions = conn.execute(select(heads.c.model, heads.c.envelope).where(and_(
+        heads.c.is_deleted.is_(False), heads.c.model.is_not(None),
+        heads.c.envelope.like('%"model_version"%') | heads.c.envelope.like('%"aliases"%')))).all()
+    for model, text in versions:
+        envelope = json.loads(text)
+        version = envelope.get("model_version")
+        if isinstance(version, str):
+            _add_alias(vocab.strong_aliases, version, model, min_len=4)
+            for part in re.split(r"[-_/.\s]+", version):
+                _add_alias(vocab.weak_aliases, part, model)
+        aliases = (envelope.get("fields") or {}).get("aliases")
+        if isinstance(aliases, list):
+            for alias in aliases:
+                if isinstance(alias, str):
+                    _add_alias(vocab.strong_aliases, alias, model, min_len=2)
+    features = conn.execute(select(heads.c.key, heads.c.envelope).where(and_(
+        heads.c.is_deleted.is_(False), heads.c.kind == "feature_definition"))).all()
+    for key, text in features:
+        name = (json.loads(text).get("fields") or {}).get("feature")
+        if isinstance(name, str) and name.strip():
+            vocab.features.setdefault(name.strip().lower(), set()).add(key)
+    return vocab
+
+
+def _add_alias(table: dict[str, set[str]], alias: str, model: str, *, min_len: int = 3) -> None:
+    key = compact(alias)
+    if len(key) < min_len or key.isdigit() or alias.lower() in ALIAS_STOP or key in ALIAS_STOP:
+        return
+    table.setdefault(key, set()).add(model)
+
+
+def _add_model_aliases(vocab: Vocabulary, model: str) -> None:
+    vocab.strong_aliases.setdefault(compact(model), set()).add(model)
+    parts = [p for p in re.split(r"[-_/\s]+", model.lower()) if p]
+    for n in range(1, len(parts)):  # prefixes at separators: "llama2-70b" for "llama2-70b-99.9"
+        prefix = "".join(parts[:n])
+        if n > 1 or (len(prefix) >= 4 and prefix not in ALIAS_STOP):
+            _add_alias(vocab.strong_aliases, prefix, model, min_len=4)
+    for part in parts:
+        _add_alias(vocab.weak_aliases, part, model)
+
+
+# ---------------------------------------------------------------- the parsed question
+@dataclass
+class TimeWindow:
+    since: str | None = None  # sortable UTC text, inclusive
+    until: str | None = None  # sortable UTC text, exclusive
+    month: int | None = None  # a month named without a year: the year is chosen from the records
+    label: str = ""
+
+
+@dataclass
+class Anchor:
+    """'before TensorRT', 'after the canary': a record to be found, whose date bounds the answer."""
+
+    direction: str  # "before" | "after"
+    phrase: str
+    question: Question | None = None
+
+
+@dataclass
+class Question:
+    text: str
+    models: list[str] = field(default_factory=list)
+    unknown_names: list[str] = field(default_factory=list)
+    techniques: set[str] = field(default_factory=set)
+    kinds: set[str] = field(default_factory=set)
+    metrics: set[str] = field(default_factory=set)
+    wants_rollback: bool = False
+    features: set[str] = field(default_factory=set)  # keys of feature_definition records named
+    terms: list[str] = field(default_factory=list)  # content words, stemmed
+    exact: list[str] = field(default_factory=list)  # quoted strings, numbers, identifiers
+    window: TimeWindow = field(default_factory=TimeWindow)
+    anchor: Anchor | None = None
+    oldest_first: bool = False
+    is_yes_no: bool = False
+    is_what_happened: bool = False
+
+    @property
+    def has_signal(self) -> bool:
+        """Whether anything beyond stop words was understood (else 'nothing matches' is the honest answer)."""
+        return bool(self.models or self.techniques or self.features or self.terms or self.exact
+                     or self.wants_rollback or self.kinds - {"optimization"})
+
+    def describe(self) -> dict[str, Any]:
+        return {"models": self.models, "techniques": sorted(self.techniques), "kinds": sorted(self.kinds),
+                "metrics": sorted(self.metrics), "rollback": self.wants_rollback, "terms": self.terms,
+                "exact": self.exact, "since": self.window.since, "until": self.window.until,
+                "anchor": self.anchor.phrase if self.anchor else None}
+
+
+def parse_question(text: str, vocab: Vocabulary, *, now: datetime | None = None,
+                   model: str | None = None) -> Question:
+    """Understand a question: which models, techniques, kinds, metrics, time bounds and terms it names."""
+    now = now or datetime.now(UTC)
+    lowered = " ".join(text.lower().split())
+    question = Question(text=text)
+    question.models = [model] if model else find_models(lowered, vocab)
+    question.is_yes_no = bool(YES_NO_START.match(lowered))
+    question.is_what_happened = bool(WHAT_HAPPENED.search(lowered))
+    question.oldest_first = bool(OLDEST_FIRST.search(lowered)) and not NEWEST_FIRST.search(lowered)
+
+    main = lowered
+    match = ANCHOR_SPLIT.search(lowered)
+    if match:
+        word, phrase = match.group(1), match.group(2).strip()
+        direction = "before" if word in ("before", "prior to", "preceding", "until") else "after"
+        window = parse_time(phrase, now)
+        if window is not None:
+            if direction == "before":
+                question.window.until = window.since or window.until
+            else:
+                question.window.since = window.until if window.until and word != "since" else window.since
+            question.window.label = f"{word} {phrase}"
+        else:
+            sub = _parse_signals(phrase, vocab)
+            if sub.techniques or sub.kinds or sub.terms or sub.exact or sub.features or sub.wants_rollback:
+                question.anchor = Anchor(direction=direction, phrase=phrase, question=sub)
+        main = (lowered[: match.start()] + " " + lowered[match.end():]).strip()
+    if question.window.since is None and question.window.until is None:
+        window = parse_time(main, now)
+        if window is not None:
+            question.window = window
+    signals = _parse_signals(main, vocab)
+    for name in ("techniques", "kinds", "metrics", "features", "terms", "exact"):
+        setattr(question, name, getattr(signals, name))
+    question.wants_rollback = signals.wants_rollback
+    model_words = {compact(m) for m in question.models}
+    question.terms = [t for t in question.terms if compact(t) not in model_words]
+    if not question.models and not model:
+        question.unknown_names = [t for t in _raw_terms(lowered) if IDENT_LIKE.match(t)
+                                  and t not in vocab.features and compact(t) not in vocab.weak_aliases]
+    return question
+
+
+def _parse_signals(text: str, vocab: Vocabulary) -> Question:
+    """Techniques, kinds, metrics, features, terms of a phrase (no models, no time)."""
+    q = Question(text=text)
+    for technique, patterns in TECHNIQUE_PATTERNS.items():
+        if any(re.search(p, text) for p in patterns):
+            q.techniques.add(technique)
+    if any(re.search(p, text) for p in GENERIC_QUANTIZATION) and not q.techniques & set(QUANTIZATION):
+        q.techniques.update(QUANTIZATION)
+    for kind, patterns in KIND_PATTERNS.items():
+        if any(re.search(p, text) for p in patterns):
+            q.kinds.add(kind)
+    q.wants_rollback = bool(ROLLBACK_PATTERN.search(text))
+    for metric, patterns in METRIC_PATTERNS.items():
+        if any(re.search(p, text) for p in patterns):
+            q.metrics.add(metric)
+    for name, keys in vocab.features.items():
+        if re.search(rf"(?<![\w]){re.escape(name)}(?![\w])", text):
+            q.features.update(keys)
+    q.exact = [m.strip() for m in re.findall(r"[\"“']([^\"”']{3,})[\"”']", text)]
+    raw = _raw_terms(text)
+    q.exact += [t for t in raw if re.fullmatch(r"\d+(?:\.\d+)?", t) and not _is_year(t)]
+    q.terms = []
+    for t in raw:
+        if t in STOPWORDS or _is_year(t) or t in MONTHS or len(t) < 2:
+            continue
+        s = stem(t)
+        if s not in q.terms:
+            q.terms.append(s)
+    return q
+
+
+def _raw_terms(text: str) -> list[str]:
+    return tokens(text)
+
+
+def _is_year(token: str) -> bool:
+    return bool(re.fullmatch(r"(?:19|20)\d\d", token))
+
+
+def find_models(lowered: str, vocab: Vocabulary) -> list[str]:
+    """Models named in the text: the longest window of tokens whose compact form is an alias wins."""
+    words = tokens(lowered)
+    compacts = [compact(w) for w in words]
+    found: list[str] = []
+    weak: list[str] = []
+    i = 0
+    while i < len(words):
+        hit = None
+        for j in range(min(len(words), i + vocab.max_window), i, -1):
+            joined = "".join(compacts[i:j])
+            if joined in vocab.strong_aliases:
+                hit = (j, vocab.strong_aliases[joined])
+                break
+        if hit is not None:
+            for m in sorted(hit[1]):
+                if m not in found:
+                    found.append(m)
+            i = hit[0]
+            continue
+        if compacts[i] in vocab.weak_aliases:
+            weak.extend(m for m in sorted(vocab.weak_aliases[compacts[i]]) if m not in weak)
+        i += 1
+    return found or weak
+
+
+# ---------------------------------------------------------------- time words
+def parse_time(text: str, now: datetime) -> TimeWindow | None:
+    """'in March', 'March 2025', 'this year', 'last year', 'last month', '2025', an ISO date."""
+    iso = re.search(r"\b(\d{4})-(\d{2})(?:-(\d{2}))?\b", text)
+    if iso:
+        year, month, day = int(iso.group(1)), int(iso.group(2)), iso.group(3)
+        if 1 <= month <= 12:
+            if day:
+                start = date(year, month, int(day))
+                return TimeWindow(since=_ts(start), until=_ts(date.fromordinal(start.toordinal() + 1)),
+                                  label=start.isoformat())
+            return _month_window(year, month)
+    named = re.search(rf"\b(?:in |during |of )?({MONTH_WORD})\b(?:\s+(?:of\s+)?((?:19|20)\d\d))?", text)
+    if named and not (named.group(1) == "may" and not named.group(2) and not re.search(r"\b(?:in|during) may\b", text)):
+        month = MONTHS[named.group(1)[:3] if named.group(1) not in MONTHS else named.group(1)]
+        if named.group(2):
+            return _month_window(int(named.group(2)), month)
+        return TimeWindow(month=month, label=calendar.month_name[month])
+    if re.search(r"\bthis year\b", text):
+        return _year_window(now.year)
+    if re.search(r"\blast year\b", text):
+        return _year_window(now.year - 1)
+    if re.search(r"\bthis month\b", text):
+        return _month_window(now.year, now.month)
+    if re.search(r"\blast month\b", text):
+        year, month = (now.year, now.month - 1) if now.month > 1 else (now.year - 1, 12)
+        return _month_window(year, month)
+    year = re.search(r"\b(?:in |during )?((?:19|20)\d\d)\b", text)
+    if year:
+        return _year_window(int(year.group(1)))
+    return None
+
+
+def _ts(day: date) -> str:
+    return datetime(day.year, day.month, day.day, tzinfo=UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _month_window(year: int, month: int) -> TimeWindow:
+    end = date(year + 1, 1, 1) if month == 12 else date(year, month + 1, 1)
+    return TimeWindow(since=_ts(date(year, month, 1)), until=_ts(end), label=f"{calendar.month_name[month]} {year}")
+
+
+def _year_window(year: int) -> TimeWindow:
+    return TimeWindow(since=_ts(date(year, 1, 1)), until=_ts(date(year + 1, 1, 1)), label=str(year))
+
+
+def month_window(year: int, month: int) -> TimeWindow:
+    return _month_window(year, month)

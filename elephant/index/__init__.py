@@ -1,0 +1,84 @@
+"""The vector index seam: embedded Chroma, a Chroma server, or an in-memory numpy index for unit tests.
+
+Every implementation holds chunk vectors under ids ``key#n`` with ``{"key", "version", "chunk"}``
+metadata, and remembers the fingerprint of the embedder that built it. Chroma is imported only
+when an index is opened, so ``import elephant`` stays light.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from elephant.errors import FingerprintMismatch
+
+COLLECTION = "elephant_records"
+
+
+@runtime_checkable
+class VectorIndex(Protocol):
+    """Chunk vectors by id; similarity is cosine (vectors are L2-normalised)."""
+
+    name: str
+
+    def fingerprint(self) -> str | None:
+        """The embedder fingerprint the stored vectors were made with (None for an empty, new index)."""
+        ...
+
+    def adopt_fingerprint(self, fingerprint: str) -> None:
+        """Record ``fingerprint`` on an index that has none."""
+        ...
+
+    def upsert(self, ids: Sequence[str], vectors: np.ndarray, metadatas: Sequence[dict[str, Any]]) -> None: ...
+
+    def delete(self, ids: Sequence[str]) -> None: ...
+
+    def query(self, vector: np.ndarray, n: int) -> list[tuple[str, float]]:
+        """The ``n`` nearest chunk ids with cosine similarity, best first."""
+        ...
+
+    def vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
+        """Stored vectors of the given ids (missing ids are left out)."""
+        ...
+
+    def count(self) -> int: ...
+
+    def reset(self, fingerprint: str) -> None:
+        """Drop every vector and start over for ``fingerprint``."""
+        ...
+
+    def size_bytes(self) -> int | None: ...
+
+
+def chunk_id(key: str, chunk: int) -> str:
+    return f"{key}#{chunk}"
+
+
+def key_of(chunk_id_: str) -> str:
+    return chunk_id_.rsplit("#", 1)[0]
+
+
+def check_fingerprint(index: VectorIndex, fingerprint: str) -> None:
+    """Refuse to mix or compare vectors of two different embedders (no silent embedding skew)."""
+    stored = index.fingerprint()
+    if stored is None:
+        index.adopt_fingerprint(fingerprint)
+    elif stored != fingerprint:
+        raise FingerprintMismatch(
+            f"the vector index was built with embedder {stored!r} but the configured one is "
+            f"{fingerprint!r}; run `elephant reindex` to rebuild it (or set ELEPHANT_MODEL back)",
+            index_fingerprint=stored, embedder_fingerprint=fingerprint)
+
+
+def open_vector_index(settings: Any) -> VectorIndex:
+    """The configured index: a Chroma server if ``chroma_url`` is set, else embedded Chroma in home."""
+    from elephant.index.chroma import ChromaIndex
+
+    if settings.chroma_url:
+        return ChromaIndex.connect(settings.chroma_url)
+    return ChromaIndex.embedded(settings.resolved_home / "chroma")
+
+
+__all__ = ["COLLECTION", "VectorIndex", "check_fingerprint", "chunk_id", "key_of", "open_vector_index"]
