@@ -14,12 +14,11 @@ from typing import Any
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from api.deps import AppContext
+from api.problems import error_response
 from elephant.apikeys import Scope as KeyScope
 from elephant.apikeys import require_scope
 from elephant.errors import AuthError, ElephantError
-
-from api.deps import AppContext
-from api.problems import error_response
 
 OPEN_PATHS = frozenset({"/healthz"})
 READ_POSTS = frozenset({"/v1/search", "/v1/ask", "/v1/context"})

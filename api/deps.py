@@ -5,17 +5,17 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
 from fastapi import Request
 
+from api.metrics import ApiMetrics
 from elephant.apikeys import ApiKey, ApiKeys
 from elephant.errors import ElephantError
 from elephant.memory import Elephant
 from elephant.settings import Settings
-
-from api.metrics import ApiMetrics
 
 _log = logging.getLogger("elephant.api")
 
@@ -37,6 +37,8 @@ class AppContext:
         self.lifespan_contexts: list[Callable[[], contextlib.AbstractAsyncContextManager[Any]]] = []
         self.warmup_error: ElephantError | None = None
         self.warmed = threading.Event()
+        self.warm_started = False
+        self.warmed_at = 0.0
         self._keys_required = False
 
     @property
@@ -59,15 +61,20 @@ class AppContext:
             self._keys_required = self.keys.is_required()
         return self._keys_required
 
+    def start_warm_up(self) -> None:
+        """Warm up on a background thread so the server accepts connections at once (readyz says when)."""
+        self.warm_started = True
+        threading.Thread(target=self.warm_up, name="elephant-warm-up", daemon=True).start()
+
     def warm_up(self) -> None:
         """Load what the first search would otherwise pay for: the embedder, then the index."""
         try:
             embedder = self.db.embedder
             self.metrics.instrument_embedder(embedder)
             embedder.embed_query("warm up")
-            warm_index = getattr(self.db, "warm_up", None)
-            if callable(warm_index):
-                warm_index()
+            search = getattr(self.db, "search", None)
+            if callable(search):  # opens the lexical and vector indexes and drains a pending outbox
+                search("warm up", k=1)
             self.warmup_error = None
         except ElephantError as exc:
             self.warmup_error = exc
@@ -76,7 +83,13 @@ class AppContext:
             self.warmup_error = ElephantError(f"warm-up failed: {exc}")
             _log.exception("warm-up failed")
         finally:
+            self.warmed_at = time.monotonic()
             self.warmed.set()
+
+    def retry_warm_up(self, every_s: float = 10.0) -> None:
+        """After a failed warm-up, try again now and then (the model may have been built since)."""
+        if self.warmup_error is not None and time.monotonic() - self.warmed_at >= every_s:
+            self.warm_up()
 
     def close(self) -> None:
         with self._lock:

@@ -36,7 +36,7 @@ QUERY = "int8 quantization of the ranker p99 latency"
 def percentiles(samples_ms: list[float]) -> dict[str, float]:
     ordered = sorted(samples_ms)
     return {"p50_ms": round(statistics.median(ordered), 3),
-            "p99_ms": round(ordered[max(0, int(round(0.99 * len(ordered))) - 1)], 3)}
+            "p99_ms": round(ordered[max(0, round(0.99 * len(ordered)) - 1)], 3)}
 
 
 def time_queries(embed_one, runs: int, warmup: int = 30) -> dict[str, float]:
@@ -66,6 +66,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None, help="default: the cores this process may use")
     parser.add_argument("--query-runs", type=int, default=300)
     parser.add_argument("--bulk-repeats", type=int, default=3, help="passes over the ONNX bulk sets (PyTorch: 1)")
+    parser.add_argument("--no-compare-dynamic", action="store_true",
+                        help="skip building the textbook quantize_dynamic variant for comparison")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "embed.json")
     args = parser.parse_args()
 
@@ -78,7 +80,11 @@ def main() -> None:
     if not (args.model_dir / "manifest.json").is_file():
         print(f"building the model into {args.model_dir} …", file=sys.stderr)
         model_build.build_models(args.model_dir, progress=lambda m: print(m, file=sys.stderr))
+    if not args.no_compare_dynamic:  # the textbook INT8, to show what the shipped one is measured against
+        model_build.build_models(args.model_dir, variants=["int8-dynamic"],
+                                 progress=lambda m: print(m, file=sys.stderr))
     manifest = read_manifest(args.model_dir)
+    load_before = os.getloadavg()
     source = model_build.locate_source_model()
     st = model_build.load_reference(source)
     parity = model_build.ParitySet(st)
@@ -104,7 +110,7 @@ def main() -> None:
     }
     rows.append(reference)
 
-    for name, info in manifest.variants.items():
+    for name in manifest.variants:
         variant = manifest.resolve(name)
         for spinning in (False, True):
             embedder = OnnxEmbedder(variant.path, manifest.tokenizer_path, expected_sha256=variant.sha256,
@@ -145,7 +151,8 @@ def main() -> None:
     print(f"\nquery: {QUERY!r} ({query_tokens} tokens); mixed: {len(mixed)} texts, "
           f"{min(token_counts['mixed'])}–{max(token_counts['mixed'])} tokens "
           f"(median {int(np.median(token_counts['mixed']))}); 40tok: {len(short)} texts, "
-          f"median {int(np.median(token_counts['short']))} tokens; {threads} threads")
+          f"median {int(np.median(token_counts['short']))} tokens; {threads} threads; "
+          f"load average {load_before[0]:.1f} → {os.getloadavg()[0]:.1f}")
     print(header)
     for row in rows:
         r, f = row["ratios_to_pytorch"], row["fidelity"]
@@ -161,6 +168,8 @@ def main() -> None:
         "machine": model_build.describe_machine(),
         "versions": model_build._versions(),
         "threads": threads,
+        # The machine is shared: the 1-minute load average before and after says how noisy the run was.
+        "load_average_1m": {"before": round(load_before[0], 2), "after": round(os.getloadavg()[0], 2)},
         "query": {"text": QUERY, "tokens": query_tokens},
         "bulk_sets": {"mixed": {"texts": len(mixed), "min_tokens": min(token_counts["mixed"]),
                                 "max_tokens": max(token_counts["mixed"]),

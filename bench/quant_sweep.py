@@ -24,11 +24,11 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from elephant.embedding import build  # noqa: E402
-from elephant.embedding.onnx_embedder import OnnxEmbedder  # noqa: E402
-from elephant.embedding.texts import PARITY_TEXTS, generate_texts, retrieval_set  # noqa: E402
+from elephant.embedding import build
+from elephant.embedding.onnx_embedder import OnnxEmbedder
+from elephant.embedding.texts import PARITY_TEXTS, generate_texts, retrieval_set
 
 QUERY = "int8 quantization of the ranker p99 latency"  # 12 tokens with [CLS]/[SEP]
 
@@ -75,6 +75,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--only", nargs="*")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 2)
+    parser.add_argument("--merge", action="store_true",
+                        help="keep the rows of --out that this run does not measure again")
+    parser.add_argument("--bulk-texts", type=int, default=300)
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "quant_sweep.json"))
     args = parser.parse_args()
 
@@ -95,7 +98,7 @@ def main() -> None:
         "corpus": corpus,
         "queries": queries,
         "scores": build.reference_embeddings(st, queries) @ corpus_ref.T,
-        "bulk_texts": generate_texts(300, seed=5),
+        "bulk_texts": generate_texts(args.bulk_texts, seed=5),
     }
 
     configs: dict[str, dict] = {
@@ -127,7 +130,9 @@ def main() -> None:
         "f_nbits8_b32_acc4": {"base": "fused", "blockwise": True, "bits": 8, "block_size": 32, "accuracy_level": 4},
         "f_nbits8_b128_acc4": {"base": "fused", "blockwise": True, "bits": 8, "block_size": 128,
                                "accuracy_level": 4},
-        "nbits4_b32_acc4": {"base": "fp32", "blockwise": True, "bits": 4, "block_size": 32, "accuracy_level": 4},
+        "nbits8_b16_acc4": {"base": "fp32", "blockwise": True, "bits": 8, "block_size": 16, "accuracy_level": 4},
+        "f_nbits8_b32_acc4_attnq": {"base": "fused", "blockwise": True, "bits": 8, "block_size": 32,
+                                    "accuracy_level": 4, "then_dynamic_attention": True},
         "nbits8_b32_acc0": {"base": "fp32", "blockwise": True, "bits": 8, "block_size": 32, "accuracy_level": 0},
         "qdq_static_s8_pc": {"base": "fp32", "static": True, "weight_type": "QInt8", "per_channel": True},
     }
@@ -145,6 +150,10 @@ def main() -> None:
             elif cfg.get("blockwise"):
                 build.quantize_blockwise(base, path, bits=cfg["bits"], block_size=cfg["block_size"],
                                          accuracy_level=cfg["accuracy_level"])
+                if cfg.get("then_dynamic_attention"):  # fused Attention's QKV weights → QAttention
+                    both = work / f"{name}_attn.onnx"
+                    build.quantize_weights(path, both, op_types=["Attention"])
+                    path = both
             elif cfg.get("static"):
                 build.quantize_static_qdq(base, path, calibration_texts=generate_texts(64, seed=3),
                                           tokenizer_dir=source, per_channel=cfg["per_channel"])
@@ -164,7 +173,10 @@ def main() -> None:
             continue
         build_s = time.perf_counter() - t
         row = {"name": name, "settings": cfg, "build_s": round(build_s, 2),
-               "size_mb": round(path.stat().st_size / 1e6, 1)}
+               "size_mb": round(path.stat().st_size / 1e6, 1),
+               # The box is shared: timings taken at a high load average are only comparable to each other.
+               "load_average_1m": round(os.getloadavg()[0], 2),
+               "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
         row.update(measure(path, source, ref, args.threads))
         if name in ("fp32", "fp32_fused") or "matmul" in name or "nbits" in name:
             row["spinning_on"] = {k: v for k, v in measure(path, source, ref, args.threads, spinning=True).items()
@@ -176,6 +188,10 @@ def main() -> None:
               + (f"  spin p50 {row['spinning_on']['query_p50_ms']:.2f}" if "spinning_on" in row else ""),
               flush=True)
 
+    if args.merge and Path(args.out).is_file():
+        fresh = {r["name"] for r in results}
+        previous = json.loads(Path(args.out).read_text()).get("results", [])
+        results = [r for r in previous if r["name"] not in fresh] + results
     out = {
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "machine": build.describe_machine(),

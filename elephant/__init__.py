@@ -41,3 +41,12 @@ __all__ = [
     "open",
     "validate_record",
 ]
+
+
+def __getattr__(name: str) -> object:
+    # The HTTP client needs httpx: load it on first use so `import elephant` stays light.
+    if name == "Client":
+        from elephant.client import Client
+
+        return Client
+    raise AttributeError(f"module 'elephant' has no attribute {name!r}")

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from elephant.errors import ElephantError, ModelError, UsageError
+from elephant.errors import IndexUnavailable, ModelError, UsageError
 
 if TYPE_CHECKING:
     from elephant.memory import Elephant
@@ -22,8 +22,9 @@ if TYPE_CHECKING:
 MAX_BUDGET = 100_000
 _QUERY_SHOWN_CHARS = 80
 _FREE_TEXT_CHARS = 160
+_ASK_CHARS = 2000  # the answerer refuses longer questions; the head of a long query carries its intent
 _SECTION_TITLES = {
-    "attempt": "What was tried (newest first)",
+    "attempt": "What was tried before",
     "related": "Related records",
 }
 
@@ -273,23 +274,17 @@ def _items(value: Any, name: str) -> list[Mapping[str, Any]]:
 
 def gather_candidates(db: Elephant, query: str, *, model: str | None, k: int) -> tuple[list[Candidate], bool]:
     """The ``ask`` answer's attempts first, then search results; (candidates, degraded)."""
-    found: list[Candidate] = []
-    degraded = False
-    ask = getattr(db, "ask", None)
-    search = getattr(db, "search", None)
-    if ask is not None:
-        answer = ask(query, model=model)
-        degraded |= bool(_degraded(answer))
-        found += [Candidate(str(a["key"]), _int_or_none(a.get("version")), "attempt")
-                  for a in _items(answer, "attempts")]
-    if search is not None:
-        results = search(query, model=model, k=k)
-        degraded |= bool(_degraded(results))
-        found += [Candidate(str(r["key"]), _int_or_none(r.get("version")), "related")
-                  for r in _items(results, "results")]
-    if ask is None and search is None:
-        found = _scan_store(db, query, model=model, k=k)
-    return found, degraded
+    answer = db.ask(query[:_ASK_CHARS], model=model)
+    degraded = _degraded(answer)
+    found = [Candidate(str(a["key"]), _int_or_none(a.get("version")), "attempt") for a in _items(answer, "attempts")]
+    try:
+        results = db.search(query, model=model, k=k)
+    except (IndexUnavailable, ModelError):
+        # Search refuses an index built by another model (reindex); ask already answered from SQL,
+        # so the pack loses only its related records, and says so rather than failing the prompt.
+        return found, True
+    found += [Candidate(str(r["key"]), _int_or_none(r.get("version")), "related") for r in _items(results, "results")]
+    return found, degraded or _degraded(results)
 
 
 def _degraded(value: Any) -> bool:
@@ -302,25 +297,6 @@ def _int_or_none(value: Any) -> int | None:
         return int(value) if value is not None else None
     except (TypeError, ValueError):
         return None
-
-
-_TERM = re.compile(r"[a-z0-9]+(?:[._-][a-z0-9]+)*")
-
-
-def _scan_store(db: Elephant, query: str, *, model: str | None, k: int) -> list[Candidate]:
-    # Used only where the search layer is absent (a core-only install): term overlap over current records.
-    terms = set(_TERM.findall(query.lower()))
-    if not terms:
-        return []
-    scored = []
-    for rec in db.store.iter_current(model=model):
-        env = rec.envelope
-        haystack = " ".join(str(env.get(x) or "") for x in ("key", "title", "model", "kind", "body", "tags", "fields"))
-        overlap = len(terms & set(_TERM.findall(haystack.lower())))
-        if overlap:
-            scored.append((-overlap, rec.key, rec.version))
-    scored.sort()
-    return [Candidate(key, version, "related") for _, key, version in scored[:k]]
 
 
 def resolve_facts(db: Elephant, candidates: Iterable[Candidate]) -> list[Fact]:
@@ -394,9 +370,10 @@ def pack_facts(facts: list[Fact], *, query: str, budget: int, count: Callable[[s
         if fallback is None:
             fallback = header_text.rstrip("\n")
         chosen, truncated = _fill(facts, header, budget, count)
-        if not chosen:
-            continue  # a smaller header may leave room for one fact
-        return _assemble(header, chosen), [f.citation for f, _ in chosen], truncated
+        # The richest header that leaves room for a fact: saying what was counted, and how, is worth
+        # more to the reader than one more fact; a bare header is used only when nothing else fits.
+        if chosen:
+            return _assemble(header, chosen), [f.citation for f, _ in chosen], truncated
     return fallback or "", [], True
 
 
@@ -454,13 +431,7 @@ def build_context(db: Elephant, query: str, *, budget: int, model: str | None = 
         raise UsageError(f"budget {budget} is larger than the {MAX_BUDGET}-token limit")
     count, tokenizer, estimated = token_counter(db)
     k = max(10, min(60, budget // 25))
-    try:
-        candidates, degraded = gather_candidates(db, query, model=model, k=k)
-    except ElephantError as exc:
-        if exc.http_status != 503:
-            raise
-        # Index or model unavailable: still answer from the store, and say so (DESIGN §8).
-        candidates, degraded = _scan_store(db, query, model=model, k=k), True
+    candidates, degraded = gather_candidates(db, query, model=model, k=k)
     facts = resolve_facts(db, candidates)
     text, citations, truncated = pack_facts(facts, query=query, budget=budget, count=count, tokenizer=tokenizer)
     return ContextPack(query=query, budget=budget, context=text, tokens=count(text), citations=citations,

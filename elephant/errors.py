@@ -19,7 +19,8 @@ The library raises these; adapters map them to exit codes (CLI) and HTTP statuse
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from typing import Any
 
 
@@ -53,7 +54,7 @@ class FieldProblem:
     message: str
     file: str | None = None
     key: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = dataclass_field(default_factory=dict)
 
     def describe(self) -> str:
         where = [p for p in (self.file, f"key {self.key!r}" if self.key else None) if p]

@@ -65,6 +65,9 @@ class Elephant:
         self.engine = create_db_engine(settings.resolved_database_url)
         migrate(self.engine)
         self.store = Store(self.engine)
+        from elephant.regressions import RegressionHook
+
+        self.store.write_hooks.append(RegressionHook(self.store, threshold_pct=settings.regression_threshold_pct))
         self._lock = threading.RLock()
         self._embedder: Any = None
 
@@ -88,8 +91,10 @@ class Elephant:
         """Write one record: a new key is v1, changed content v(n+1), identical content 'unchanged'."""
         valid = record if isinstance(record, Record) else validate_record(record)
         expected = {valid.key: expected_version} if expected_version is not None else None
-        return self.store.write_records([valid], author=author or self.settings.author, message=message,
-                                        expected_versions=expected)[0]
+        result = self.store.write_records([valid], author=author or self.settings.author, message=message,
+                                          expected_versions=expected)[0]
+        self._after_write()
+        return result
 
     def put_many(self, records: Iterable[Record | Mapping[str, Any]], *, author: str | None = None,
                  message: str = "", file: str | None = None) -> PutReport:
@@ -116,6 +121,7 @@ class Elephant:
         valid = [r for r in valid if r is not None]
         if valid:
             report.results = self.store.write_records(valid, author=author or self.settings.author, message=message)
+            self._after_write()
         return report
 
     def put_files(self, paths: Sequence[str | Path], *, author: str | None = None, message: str = "") -> PutReport:
@@ -145,13 +151,17 @@ class Elephant:
 
     def delete(self, key: str, *, expected_version: int | None = None, author: str | None = None,
                message: str = "") -> WriteResult:
-        return self.store.delete(key, author=author or self.settings.author, message=message,
-                                 expected_version=expected_version)
+        result = self.store.delete(key, author=author or self.settings.author, message=message,
+                                   expected_version=expected_version)
+        self._after_write()
+        return result
 
     def revert(self, key: str, version: int, *, expected_version: int | None = None, author: str | None = None,
                message: str = "") -> WriteResult:
-        return self.store.revert(key, version, author=author or self.settings.author, message=message,
-                                 expected_version=expected_version)
+        result = self.store.revert(key, version, author=author or self.settings.author, message=message,
+                                   expected_version=expected_version)
+        self._after_write()
+        return result
 
     # ------------------------------------------------------------------ reads
     def get(self, key: str, *, version: int | None = None, as_of: str | None = None) -> StoredRecord:
@@ -199,8 +209,95 @@ class Elephant:
             return self._embedder
 
     # ------------------------------------------------------------------ index and search
+    @property
+    def indexer(self) -> Any:
+        """The outbox consumer with its vector index (Chroma is opened on first use, not here)."""
+        with self._lock:
+            if getattr(self, "_indexer", None) is None:
+                from elephant.index import open_vector_index
+                from elephant.indexer import Indexer
+
+                self._indexer = Indexer(self.store, embedder=lambda: self.embedder,
+                                        vector_index=lambda: open_vector_index(self.settings))
+            return self._indexer
+
+    def process_outbox(self) -> int:
+        """Apply pending index jobs; returns how many were applied (the rest wait if the index is down)."""
+        import time as _time
+
+        self._last_drain = _time.monotonic()
+        return int(self.indexer.process_outbox().applied)
+
+    def _after_write(self) -> None:
+        # Writes have committed; indexing is best-effort here and the outbox keeps what fails.
+        from elephant.errors import ElephantError as _Err
+
+        try:
+            self.process_outbox()
+        except _Err:
+            pass
+
+    def reindex(self) -> Any:
+        """Rebuild the lexical and vector indexes from SQL with the configured embedder."""
+        return self.indexer.reindex()
+
+    def search(self, query: str, *, kind: Any = None, model: Any = None, tags: Any = None, since: str | None = None,
+               until: str | None = None, where: Any = None, k: int = 10) -> Any:
+        """Hybrid (dense + lexical) search over current versions; see ``elephant.search``."""
+        import time as _time
+
+        from elephant.search import Filters, HybridSearch
+
+        filters = Filters.of(kind=kind, model=model, tags=tags, since=since, until=until, where=where)
+        # Drain jobs left by earlier processes (or by a failed index) lazily, not in open(): serve must start fast.
+        if _time.monotonic() - getattr(self, "_last_drain", -1e9) > 2.0:
+            self._last_drain = _time.monotonic()
+            if self.indexer.has_pending():
+                self.indexer.process_outbox()
+        lag = None
+        if self.indexer.last_error:
+            lag = f"the vector index is behind ({self.indexer.pending()} job(s) pending): {self.indexer.last_error}"
+        return HybridSearch(self.store, self.indexer).search(query, filters, k=k, index_lag=lag)
 
     # ------------------------------------------------------------------ answers: ask, regressions, brief
+    @property
+    def answerer(self) -> Any:
+        """The ``ask`` engine (SQL first, hybrid search as a candidate source); caches its vocabulary."""
+        with self._lock:
+            if getattr(self, "_answerer", None) is None:
+                from elephant.answers import Answerer
+
+                def search(text: str, models: list[str] | None, k: int) -> tuple[list[str], bool, str | None]:
+                    found = self.search(text, model=models, k=k)
+                    return [hit.key for hit in found.results], bool(found.degraded), found.reason
+
+                self._answerer = Answerer(self.store, search=search)
+            return self._answerer
+
+    def ask(self, question: str, *, model: str | None = None, k: int = 10) -> Any:
+        """"What did we try last time?": an ``AskResponse`` (Markdown answer, attempts, citations, degraded)."""
+        return self.answerer.ask(question, model=model, k=k)
+
+    def regressions(self, *, model: str | None = None, status: str = "open") -> list[Any]:
+        """Regression findings (``elephant.regressions.Finding``), newest first; status open, resolved or all."""
+        from elephant.regressions import list_findings
+
+        return list_findings(self.store, model=model, status=status)
+
+    def resolve_regression(self, key: str, *, note: str = "", author: str | None = None) -> WriteResult:
+        """Mark a regression finding resolved (a new version of it, with the note)."""
+        from elephant.regressions import resolve_finding
+
+        result = resolve_finding(self.store, key, note=note, author=author or self.settings.author)
+        self._after_write()
+        return result
+
+    def brief(self, model: str | None = None) -> Any:
+        """The startup brief (``elephant.brief.Brief``): per model config, percentiles, open problems."""
+        from elephant.brief import build_brief
+
+        return build_brief(self.store, model)
+
 
     # ------------------------------------------------------------------ agent context
     def context(self, query: str, *, budget: int = 500, model: str | None = None) -> Any:

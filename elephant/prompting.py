@@ -161,7 +161,8 @@ def _as_dict(value: Any) -> dict[str, Any]:
     return dict(data) if isinstance(data, Mapping) else {}
 
 
-def _markdown_of(value: Any, *keys: str) -> str:
+def markdown_of(value: Any, *keys: str) -> str:
+    """The Markdown form of a library result: its ``markdown`` (attribute or method), else a named field."""
     for attr in ("markdown", "to_markdown", "render_markdown"):
         found = getattr(value, attr, None)
         if callable(found):
@@ -190,11 +191,11 @@ def run_placeholder(db: Elephant, item: Placeholder) -> tuple[str, list[str]]:
         return pack.context, list(pack.citations)
     if item.name == "ask":
         answer = _needs(db, "ask")(a["question"], model=a.get("model"))
-        return _markdown_of(answer, "answer"), [str(c) for c in _as_dict(answer).get("citations") or []]
+        return markdown_of(answer, "answer"), [str(c) for c in _as_dict(answer).get("citations") or []]
     if item.name == "brief":
         brief = _needs(db, "brief")(a.get("model"))
         data = _as_dict(brief)
-        return _markdown_of(brief, "markdown", "summary"), [str(c) for c in data.get("citations") or []]
+        return markdown_of(brief, "markdown", "summary"), [str(c) for c in data.get("citations") or []]
     if item.name == "search":
         options = {k: a[k] for k in ("kind", "model") if a.get(k)}
         results = _as_dict(_needs(db, "search")(a["query"], k=a.get("k", 5), **options)).get("results") or []

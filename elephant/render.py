@@ -226,7 +226,7 @@ def render_chunks(envelope: Mapping[str, Any]) -> list[str]:
     if chunks and len(header) + 1 + len(chunks[0]) <= CHUNK_CHARS:
         header = f"{header} {chunks.pop(0)}"
     title = str(envelope.get("title", ""))
-    return [header] + [f"{title}: {c}" for c in chunks][: MAX_CHUNKS - 1]
+    return [header, *[f"{title}: {c}" for c in chunks][:MAX_CHUNKS - 1]]
 
 
 def render_lexical(envelope: Mapping[str, Any]) -> tuple[str, str]:

@@ -371,7 +371,7 @@ class Store:
     def counts(self) -> dict[str, int]:
         """Live records per kind, plus totals of keys and versions."""
         with self.read_connection() as conn:
-            per_kind = dict(conn.execute(select(heads.c.kind, func.count()).where(heads.c.is_deleted.is_(False))
+            per_kind: dict[str, int] = dict(conn.execute(select(heads.c.kind, func.count()).where(heads.c.is_deleted.is_(False))
                                          .group_by(heads.c.kind)).all())
             total_versions = conn.execute(select(func.count()).select_from(versions)).scalar_one()
             deleted = conn.execute(select(func.count()).select_from(heads).where(heads.c.is_deleted.is_(True))).scalar_one()

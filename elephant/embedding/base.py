@@ -17,7 +17,11 @@ class Embedder(Protocol):
     """
 
     dim: int
-    fingerprint: str
+
+    @property
+    def fingerprint(self) -> str:
+        """``model:variant:weights-hash`` (or ``fake-hash:v1``)."""
+        ...
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """``(len(texts), dim)`` float32, each row L2-normalised (an empty list gives ``(0, dim)``)."""

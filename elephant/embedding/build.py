@@ -164,21 +164,63 @@ def quantize_weights(base: Path, out: Path, *, weight_type: str = "QInt8", per_c
 
 
 def quantize_blockwise(base: Path, out: Path, *, bits: int = 8, block_size: int = 32, accuracy_level: int = 4,
-                       symmetric: bool = True, nodes_to_exclude: Sequence[str] = ()) -> None:
-    """Block-wise weight quantization to MatMulNBits.
+                       nodes_to_exclude: Sequence[str] = ()) -> int:
+    """Symmetric block-wise weight quantization of every constant-weight MatMul into ``MatMulNBits``.
 
     With ``accuracy_level`` 4 onnxruntime quantizes the activations to int8 per row and per block of
     ``block_size`` along K, instead of one scale per tensor as quantize_dynamic does. Two consequences,
     both measured (bench/quant_sweep.py): outlier channels of MiniLM's hidden states no longer crush the
     resolution of every other value (fidelity), and a row's result no longer depends on the other rows
     of the batch (batch invariance: the same text gives the same vector alone or in a bulk batch).
-    """
-    from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
 
-    quantizer = MatMulNBitsQuantizer(str(base), bits=bits, block_size=block_size, is_symmetric=symmetric,
-                                     accuracy_level=accuracy_level, nodes_to_exclude=list(nodes_to_exclude))
-    quantizer.process()
-    quantizer.model.save_model_to_file(str(out), False)
+    Written here rather than with onnxruntime's MatMulNBitsQuantizer, which needs the onnx-ir package;
+    the layout follows the contrib op's spec: B is ``[N, K / block_size, block_size]`` uint8 holding
+    ``q + 128`` (the op's default zero point for 8 bits), scales are ``[N * K / block_size]``.
+    Returns the number of MatMuls converted.
+    """
+    import onnx
+    from onnx import helper, numpy_helper
+
+    if bits != 8:
+        raise ValueError("only 8-bit blocks are built (4-bit weights lost too much fidelity on MiniLM)")
+    model = onnx.load(str(base))
+    graph = model.graph
+    initializers = {t.name: t for t in graph.initializer}
+    uses: dict[str, int] = {}
+    for node in graph.node:
+        for name in node.input:
+            uses[name] = uses.get(name, 0) + 1
+    excluded = set(nodes_to_exclude)
+    new_nodes, dropped, converted = [], set(), 0
+    for node in graph.node:
+        weight = initializers.get(node.input[1]) if node.op_type == "MatMul" and len(node.input) == 2 else None
+        if weight is None or node.name in excluded or len(weight.dims) != 2 or weight.dims[0] % block_size:
+            new_nodes.append(node)
+            continue
+        w = numpy_helper.to_array(weight).astype(np.float32)  # [K, N]
+        k, n = w.shape
+        blocks = w.T.reshape(n, k // block_size, block_size)
+        scales = np.abs(blocks).max(axis=2) / 127.0
+        scales[scales == 0] = 1.0
+        q = np.clip(np.rint(blocks / scales[..., None]), -127, 127).astype(np.int16) + 128
+        b_name, s_name = f"{weight.name}_q8", f"{weight.name}_q8_scales"
+        graph.initializer.extend([numpy_helper.from_array(q.astype(np.uint8), b_name),
+                                  numpy_helper.from_array(scales.reshape(-1).astype(np.float32), s_name)])
+        new_nodes.append(helper.make_node(
+            "MatMulNBits", [node.input[0], b_name, s_name], list(node.output), name=node.name + "_Q8",
+            domain="com.microsoft", K=k, N=n, bits=bits, block_size=block_size, accuracy_level=accuracy_level))
+        if uses.get(weight.name, 0) == 1:
+            dropped.add(weight.name)
+        converted += 1
+    del graph.node[:]
+    graph.node.extend(new_nodes)
+    kept = [t for t in graph.initializer if t.name not in dropped]
+    del graph.initializer[:]
+    graph.initializer.extend(kept)
+    if not any(op.domain == "com.microsoft" for op in model.opset_import):
+        model.opset_import.append(helper.make_opsetid("com.microsoft", 1))
+    onnx.save(model, str(out))
+    return converted
 
 
 def quantize_static_qdq(base: Path, out: Path, *, calibration_texts: Sequence[str], tokenizer_dir: Path,
@@ -284,19 +326,199 @@ def _versions() -> dict[str, str]:
     return out
 
 
-# What `model build` ships. The settings were chosen by bench/quant_sweep.py on this machine; see
-# docs/embedding.md for the measured table.
-VARIANTS: dict[str, dict[str, Any]] = {}
+# What `model build` ships. The settings were chosen by bench/quant_sweep.py on this machine; the measured
+# table is in docs/embedding.md and bench/results/quant_sweep.json.
+VARIANTS: dict[str, dict[str, Any]] = {
+    "fp32": {
+        "recipe": "export",
+        "description": "FP32 ONNX export, onnxruntime graph optimizations at load; the exact reference",
+        "runtime": {"max_batch_size": 32},
+    },
+    "int8": {
+        "recipe": "blockwise",
+        "settings": {"format": "MatMulNBits (QOperator, com.microsoft)", "bits": 8, "block_size": 32,
+                     "accuracy_level": 4, "symmetric": True, "weights": "int8 per block of 32 along K",
+                     "activations": "int8 per row per block of 32 (computed at run time)",
+                     "operators": ["MatMul with constant weights"], "fused_first": False},
+        "description": "INT8 block-wise weights and activations: fast, batch-invariant, cosine ≥ 0.999",
+        "runtime": {"max_batch_size": 32},
+    },
+    "int8-dynamic": {
+        "recipe": "dynamic",
+        "settings": {"format": "QOperator (quantize_dynamic)", "weight_type": "QInt8", "per_channel": True,
+                     "reduce_range": False, "operators": ["MatMul", "Attention"], "fused_first": False},
+        "description": "the textbook quantize_dynamic INT8, kept for comparison: per-tensor activation "
+                       "scales lose fidelity and make a vector depend on its batch",
+        # Per-tensor activation scales span the whole batch, so only batch 1 gives a text the same
+        # vector at index time and at query time.
+        "runtime": {"max_batch_size": 1},
+    },
+}
 DEFAULT_VARIANT = "int8"
-DEFAULT_REASON = ""
+DEFAULT_REASON = (
+    "the fastest variant that meets every budget measured here: query p50 <= 3 ms, bulk >= 4x "
+    "sentence-transformers, mean cosine >= 0.995 and top-5 agreement >= 0.9 against PyTorch FP32; "
+    "quantize_dynamic INT8 (int8-dynamic) misses the cosine budget"
+)
+SHIPPED = ("fp32", "int8")
+
+
+def _build_variant(name: str, fp32: Path, out: Path) -> dict[str, Any]:
+    recipe = VARIANTS[name]["recipe"]
+    settings = dict(VARIANTS[name].get("settings", {}))
+    if recipe == "export":
+        shutil.copyfile(fp32, out)
+    elif recipe == "blockwise":
+        settings["matmuls_converted"] = quantize_blockwise(
+            fp32, out, bits=settings["bits"], block_size=settings["block_size"],
+            accuracy_level=settings["accuracy_level"])
+    elif recipe == "dynamic":
+        quantize_weights(fp32, out, weight_type=settings["weight_type"], per_channel=settings["per_channel"],
+                         reduce_range=settings["reduce_range"], op_types=settings["operators"])
+    else:  # pragma: no cover - a typo in VARIANTS
+        raise ValueError(f"unknown recipe {recipe!r}")
+    return settings
+
+
+def _is_current(output_dir: Path, names: Sequence[str]) -> dict[str, Any] | None:
+    """The existing manifest if it already holds ``names`` with intact files, else None."""
+    from elephant.embedding.manifest import read_manifest
+
+    try:
+        manifest = read_manifest(output_dir)
+    except ModelError:
+        return None
+    for name in names:
+        info = manifest.variants.get(name)
+        path = output_dir / info["file"] if info else None
+        if info is None or path is None or not path.is_file() or sha256_file(path) != info["sha256"]:
+            return None
+        # A recipe changed since that build (a new Elephant version): the file is intact but stale.
+        wanted = VARIANTS[name].get("settings", {}) if name in VARIANTS else {}
+        if any(info.get("settings", {}).get(k) != v for k, v in wanted.items()):
+            return None
+    if not manifest.tokenizer_path.is_file():
+        return None
+    return manifest.data
 
 
 def build_models(output_dir: str | os.PathLike[str], *, source: str | os.PathLike[str] | None = None,
                  variants: Sequence[str] | None = None, force: bool = False,
                  progress: Progress | None = None) -> dict[str, Any]:
-    """Build the ONNX variants into ``output_dir`` and write ``manifest.json``; returns the manifest."""
-    raise NotImplementedError
+    """Build ONNX variants into ``output_dir`` and write ``manifest.json``; returns the manifest.
+
+    Without ``force``, a directory whose manifest already lists the variants with matching hashes is
+    left alone (the result then carries ``"unchanged": true``). Files are built in a temporary
+    directory and moved in before the manifest is written, so an interrupted build never leaves a
+    manifest pointing at half-written files. Concurrent builds (parallel test sessions) serialise on
+    a lock file.
+    """
+    from elephant.errors import UsageError
+
+    say = progress or (lambda message: None)
+    names = list(dict.fromkeys(variants or SHIPPED))
+    unknown = [n for n in names if n not in VARIANTS]
+    if unknown:
+        raise UsageError(f"unknown variant(s) {', '.join(unknown)}; known: {', '.join(VARIANTS)}")
+    out = Path(output_dir).expanduser().resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    with _locked(out / ".build.lock"):
+        if not force and (current := _is_current(out, names)) is not None:
+            return {**current, "unchanged": True}
+        started = time.perf_counter()
+        src = locate_source_model(source)
+        _check_pooling(src)
+        max_seq_length = max_seq_length_of(src)
+        with tempfile.TemporaryDirectory(dir=out, prefix=".build-") as tmp_name:
+            tmp = Path(tmp_name)
+            say(f"exporting {src} to ONNX (opset {OPSET}) …")
+            fp32 = tmp / "export-fp32.onnx"
+            export_fp32(src, fp32)
+            shutil.copyfile(src / TOKENIZER_NAME, tmp / TOKENIZER_NAME)
+            built: dict[str, dict[str, Any]] = {}
+            for name in names:
+                say(f"building variant {name} …")
+                file = MODEL_FILE_FMT.format(variant=name)
+                settings = _build_variant(name, fp32, tmp / file)
+                built[name] = {"file": file, "settings": settings}
+            say("measuring parity against sentence-transformers (PyTorch FP32) …")
+            parity = ParitySet(load_reference(src))
+            for name, entry in built.items():
+                path = tmp / entry["file"]
+                runtime = VARIANTS[name]["runtime"]
+                embedder = OnnxEmbedder(path, tmp / TOKENIZER_NAME, max_seq_length=max_seq_length,
+                                        max_batch_size=runtime["max_batch_size"], query_cache_size=0)
+                entry.update({
+                    "description": VARIANTS[name]["description"],
+                    "sha256": sha256_file(path),
+                    "size_bytes": path.stat().st_size,
+                    "opset": OPSET,
+                    "onnxruntime_version": _versions().get("onnxruntime"),
+                    "runtime": runtime,
+                    "parity": parity.measure(embedder),
+                })
+                say(f"  {name}: mean cosine {entry['parity']['mean_cosine']:.5f}, "
+                    f"min {entry['parity']['min_cosine']:.5f}, top-5 {entry['parity']['top5_agreement']:.3f}")
+            previous = _is_current(out, []) or {}
+            kept = {} if force else {k: v for k, v in previous.get("variants", {}).items()
+                                     if k not in built and (out / v["file"]).is_file()}
+            for entry in built.values():
+                os.replace(tmp / entry["file"], out / entry["file"])
+            os.replace(tmp / TOKENIZER_NAME, out / TOKENIZER_NAME)
+        all_variants = {**kept, **built}
+        default = DEFAULT_VARIANT if DEFAULT_VARIANT in all_variants else next(iter(all_variants))
+        manifest = {
+            "format": 1,
+            "model": model_name_of(src),
+            "source": {"path": str(src), "package": SOURCE_PACKAGE,
+                       "weights_sha256": _weights_sha256(src)},
+            "dim": int(json.loads((src / "config.json").read_text())["hidden_size"]),
+            "max_seq_length": max_seq_length,
+            "pooling": "mean",
+            "normalize": True,
+            "tokenizer": {"file": TOKENIZER_NAME, "sha256": sha256_file(out / TOKENIZER_NAME),
+                          "padding": "dynamic (file's fixed 128 overridden)",
+                          "truncation": max_seq_length},
+            "default": default,
+            "default_reason": DEFAULT_REASON if default == DEFAULT_VARIANT else "the only variant built",
+            "aliases": {"default": default},
+            "variants": all_variants,
+            "parity_reference": "sentence-transformers (PyTorch FP32) on elephant.embedding.texts: "
+                                "PARITY_TEXTS, edge_texts() and generate_texts(160, seed=11); "
+                                "top-5 on retrieval_set()",
+            "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "build_seconds": round(time.perf_counter() - started, 1),
+            "machine": describe_machine(),
+            "versions": _versions(),
+        }
+        write_manifest(out, manifest)
+        say(f"wrote {out / MANIFEST_NAME} in {manifest['build_seconds']} s")
+        return manifest
 
 
-__all__ = ["MANIFEST_NAME", "TOKENIZER_NAME", "build_models", "locate_source_model", "sha256_file",
-           "shutil", "tempfile", "time", "write_manifest"]
+def _weights_sha256(source: Path) -> str | None:
+    for name in ("model.safetensors", "pytorch_model.bin"):
+        if (source / name).is_file():
+            return sha256_file(source / name)
+    return None
+
+
+class _locked:
+    """An exclusive ``flock`` on ``path`` for the duration of a ``with`` block (no-op off POSIX)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._file: Any = None
+
+    def __enter__(self) -> _locked:
+        self._file = open(self.path, "a")
+        try:
+            import fcntl
+
+            fcntl.flock(self._file, fcntl.LOCK_EX)
+        except ImportError:
+            pass
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._file.close()

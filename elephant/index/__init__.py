@@ -7,7 +7,7 @@ when an index is opened, so ``import elephant`` stays light.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -41,6 +41,14 @@ class VectorIndex(Protocol):
 
     def vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
         """Stored vectors of the given ids (missing ids are left out)."""
+        ...
+
+    def chunks(self, ids: Sequence[str]) -> tuple[list[str], np.ndarray, list[dict[str, Any]]]:
+        """Ids, vectors and metadata of those of ``ids`` that exist."""
+        ...
+
+    def iter_chunks(self, batch: int = 5000) -> Iterator[tuple[list[str], np.ndarray, list[dict[str, Any]]]]:
+        """Every stored chunk, in pages."""
         ...
 
     def count(self) -> int: ...

@@ -7,7 +7,7 @@ filter cost 182 ms p50 against 5 ms unfiltered (DESIGN §5); filtering happens i
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -109,12 +109,12 @@ class ChromaIndex:
                 self._call("delete", col.delete, ids=list(ids[start:start + WRITE_BATCH]))
 
     def query(self, vector: np.ndarray, n: int) -> list[tuple[str, float]]:
-        col = self._col()
-        total = self.count()
-        if n <= 0 or total == 0:
+        if n <= 0:
             return []
-        found = self._call("query", col.query, query_embeddings=np.asarray(vector, dtype=np.float32)[None, :],
-                           n_results=min(n, total), include=["distances"])
+        # Chroma 1.x returns what it has when n exceeds the collection, so no count() round trip here.
+        found = self._call("query", self._col().query,
+                           query_embeddings=np.asarray(vector, dtype=np.float32)[None, :],
+                           n_results=n, include=["distances"])
         return [(i, 1.0 - float(d)) for i, d in zip(found["ids"][0], found["distances"][0], strict=True)]
 
     def vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
@@ -123,13 +123,31 @@ class ChromaIndex:
         found = self._call("get", self._col().get, ids=list(ids), include=["embeddings"])
         return {i: np.asarray(e, dtype=np.float32) for i, e in zip(found["ids"], found["embeddings"], strict=True)}
 
+    def chunks(self, ids: Sequence[str]) -> tuple[list[str], np.ndarray, list[dict[str, Any]]]:
+        """Ids, vectors and metadata of the given chunk ids that exist."""
+        if not ids:
+            return [], np.zeros((0, 0), dtype=np.float32), []
+        found = self._call("get", self._col().get, ids=list(ids), include=["embeddings", "metadatas"])
+        return list(found["ids"]), np.asarray(found["embeddings"], dtype=np.float32), list(found["metadatas"])
+
+    def iter_chunks(self, batch: int = 5000) -> Iterator[tuple[list[str], np.ndarray, list[dict[str, Any]]]]:
+        """Every stored chunk, page by page."""
+        col = self._col()
+        offset = 0
+        while True:
+            found = self._call("get", col.get, include=["embeddings", "metadatas"], limit=batch, offset=offset)
+            if not found["ids"]:
+                return
+            yield list(found["ids"]), np.asarray(found["embeddings"], dtype=np.float32), list(found["metadatas"])
+            offset += len(found["ids"])
+
     def count(self) -> int:
         return int(self._call("count", self._col().count))
 
     def reset(self, fingerprint: str) -> None:
         try:
             self._client.delete_collection(self._collection_name)
-        except Exception:  # noqa: S110 - absent collection: nothing to drop
+        except Exception:
             pass
         self._collection = None
         self.adopt_fingerprint(fingerprint)

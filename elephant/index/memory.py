@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -46,6 +46,16 @@ class MemoryIndex:
 
     def vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
         return {i: self._vectors[i] for i in ids if i in self._vectors}
+
+    def chunks(self, ids: Sequence[str]) -> tuple[list[str], np.ndarray, list[dict[str, Any]]]:
+        present = [i for i in ids if i in self._vectors]
+        vectors = np.stack([self._vectors[i] for i in present]) if present else np.zeros((0, 0), np.float32)
+        return present, vectors, [self._meta[i] for i in present]
+
+    def iter_chunks(self, batch: int = 5000) -> Iterator[tuple[list[str], np.ndarray, list[dict[str, Any]]]]:
+        ids = list(self._vectors)
+        for start in range(0, len(ids), batch):
+            yield self.chunks(ids[start:start + batch])
 
     def metadata(self, item: str) -> dict[str, Any] | None:
         return self._meta.get(item)

@@ -66,7 +66,7 @@ def derive_key(path: str, anchor: str | None = None) -> str:
     key = slugify(path)
     key = re.sub(r"^[^A-Za-z0-9]+", "", key) or "file"
     if anchor:
-        key = f"{key}:{slugify(anchor).replace('/', '-')}"
+        key = f"{key}:{re.sub(r'-{2,}', '-', slugify(anchor).replace('/', '-')).strip('-') or 'part'}"
     if len(key) > MAX_KEY_LENGTH:
         import hashlib
 
@@ -119,6 +119,11 @@ def clean_tags(*tags: Any) -> list[str]:
         if text and text not in out:
             out.append(text)
     return out
+
+
+def as_dict(value: Any) -> dict[str, Any]:
+    """``value`` when it is a mapping, else an empty one: parsed YAML/JSON can hold anything anywhere."""
+    return value if isinstance(value, dict) else {}
 
 
 def to_number(value: Any) -> float | None:

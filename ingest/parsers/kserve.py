@@ -14,6 +14,7 @@ from elephant.records import Record
 from ingest.parsers.base import (
     ParseContext,
     ParseError,
+    as_dict,
     build_record,
     clean_tags,
     derive_key,
@@ -73,9 +74,9 @@ def _containers(spec: Any) -> list[dict[str, Any]]:
 def _hardware(spec: Any) -> str | None:
     gpus = 0.0
     for container in _containers(spec):
-        resources = container.get("resources") if isinstance(container.get("resources"), dict) else {}
+        resources = as_dict(container.get("resources"))
         for section in ("limits", "requests"):
-            limits = resources.get(section) if isinstance(resources.get(section), dict) else {}
+            limits = as_dict(resources.get(section))
             for name, value in limits.items():
                 if "gpu" in str(name).lower():
                     gpus = max(gpus, to_number(value) or 0.0)
@@ -90,14 +91,14 @@ def _int(value: Any) -> int | None:
 
 
 def _service_fields(doc: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
-    spec = doc.get("spec") if isinstance(doc.get("spec"), dict) else {}
-    predictor = spec.get("predictor") if isinstance(spec.get("predictor"), dict) else {}
+    spec = as_dict(doc.get("spec"))
+    predictor = as_dict(spec.get("predictor"))
     model_format = _get(predictor, "model", "modelFormat", "name")
     framework = model_format or next((f for f in FRAMEWORKS if f in predictor), None)
     storage = (_get(predictor, "model", "storageUri")
                or next((_get(predictor, f, "storageUri") for f in FRAMEWORKS if f in predictor), None))
     runtime_name = _get(predictor, "model", "runtime")
-    batcher = predictor.get("batcher") if isinstance(predictor.get("batcher"), dict) else None
+    batcher = as_dict(predictor.get("batcher"))
     batching: dict[str, Any] = {}
     if batcher:
         if (mbs := _int(batcher.get("maxBatchSize"))) is not None:
@@ -121,7 +122,7 @@ def _service_fields(doc: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
 
 
 def _runtime_fields(doc: dict[str, Any]) -> dict[str, Any]:
-    spec = doc.get("spec") if isinstance(doc.get("spec"), dict) else {}
+    spec = as_dict(doc.get("spec"))
     formats = [f"{f.get('name')}{'@' + str(f['version']) if f.get('version') else ''}"
                for f in spec.get("supportedModelFormats", []) or [] if isinstance(f, dict)]
     containers = _containers(spec)
@@ -140,7 +141,7 @@ def _runtime_fields(doc: dict[str, Any]) -> dict[str, Any]:
 
 
 def _llm_fields(doc: dict[str, Any]) -> dict[str, Any]:
-    spec = doc.get("spec") if isinstance(doc.get("spec"), dict) else {}
+    spec = as_dict(doc.get("spec"))
     fields: dict[str, Any] = {
         "runtime": "kserve-llm",
         "model_uri": _get(spec, "model", "uri"),
@@ -189,7 +190,10 @@ def _record_for(doc: dict[str, Any], *, path: str, anchor: str | None, raw: str,
             "strategy": "rollback" if is_rollback else "canary",
             "traffic_percent": max(0.0, min(100.0, percent)),
             "status": "rolled_back" if is_rollback else "in_progress",
+            # The manifest names only the model being rolled out; the last good revision lives in the cluster.
+            "to_version": None if is_rollback else fields.get("storage_uri"),
         })
+        fields = {k: v for k, v in fields.items() if v is not None}
         what = ("rolled back / pinned to the previous good revision (0% to the new model)" if is_rollback
                 else f"canary rollout with {percent:g}% of traffic on the new revision")
         return build_record({
@@ -247,3 +251,10 @@ def parse_documents(path: str, text: str, docs: list[Any], context: ParseContext
             used.add(anchor)
         records.append(_record_for(doc, path=path, anchor=anchor, raw=raw, context=context))
     return records
+
+
+def parse(path: str, data: bytes, context: ParseContext) -> list[Record]:
+    from ingest.parsers.base import decode_text
+
+    content = decode_text(data)
+    return parse_documents(path, content, load_documents(content), context)

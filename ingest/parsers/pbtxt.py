@@ -78,11 +78,6 @@ class _Reader:
         self.i += 1
         return tok
 
-    def expect(self, value: str) -> None:
-        kind, got, line = self.take()
-        if got != value:
-            raise ParseError(f"protobuf text: expected {value!r} at line {line}, got {got!r}")
-
     def message(self, close: str | None, depth: int) -> dict[str, Any]:
         if depth > MAX_DEPTH:
             raise ParseError("protobuf text: nesting too deep")

@@ -21,12 +21,33 @@ def upgrade() -> None:
         sa.Column("key", sa.String(512), primary_key=True),
         sa.Column("version", sa.Integer, nullable=False),
         sa.Column("chunks", sa.Integer, nullable=False),
+        # The index generation that wrote these chunks: in-memory vector caches of other processes
+        # refresh exactly the keys written since the generation they last saw.
+        sa.Column("generation", sa.BigInteger, nullable=False, server_default="0"),
     )
+    op.create_index("ix_index_chunks_generation", "index_chunks", ["generation"])
+    # Counters of the index (one row each): "generation" is bumped by every applied batch, under a
+    # row lock, so it orders index changes the way they committed.
+    op.create_table(
+        "index_state",
+        sa.Column("name", sa.String(64), primary_key=True),
+        sa.Column("value", sa.BigInteger, nullable=False),
+    )
+    op.execute("INSERT INTO index_state (name, value) VALUES ('generation', 0)")
     bind = op.get_bind()
     if bind.dialect.name == "sqlite":
         # porter stemming for prose; unicode61 keeps "int8", "p99", "fp16" as single tokens.
+        # `facets` holds "kind <kind> model <model>" so that kind/model filters intersect inside FTS5
+        # instead of ranking every match first and filtering after.
         op.execute("CREATE VIRTUAL TABLE lexical_fts USING fts5("
-                   "key UNINDEXED, title, text, tokenize = 'porter unicode61')")
+                   "key UNINDEXED, title, text, facets, tokenize = 'porter unicode61')")
+        # FTS5 cannot index `key`, and deleting by an unindexed column scans the whole table (load
+        # rate fell from 150 to 90 records/s by 18k records); documents are deleted by rowid instead.
+        op.create_table(
+            "lexical_rowids",
+            sa.Column("docid", sa.Integer, primary_key=True, autoincrement=True),
+            sa.Column("key", sa.String(512), nullable=False, unique=True),
+        )
     else:
         op.create_table(
             "lexical_docs",
@@ -43,6 +64,8 @@ def downgrade() -> None:
     bind = op.get_bind()
     if bind.dialect.name == "sqlite":
         op.execute("DROP TABLE lexical_fts")
+        op.drop_table("lexical_rowids")
     else:
         op.drop_table("lexical_docs")
+    op.drop_table("index_state")
     op.drop_table("index_chunks")

@@ -1,0 +1,320 @@
+"""Elephant as an MCP server: the tools an agent uses to remember and recall what the team did.
+
+One server definition, two transports: stdio (``elephant mcp``, one local agent) and streamable HTTP
+mounted at ``/mcp`` in the REST app, behind the same API-key middleware as ``/v1``. Every tool
+returns the Markdown an agent reads *and* the same JSON the REST API returns (``structuredContent``).
+Tools are plain functions of the library facade; the SDK runs them in worker threads.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import re
+from collections.abc import AsyncIterator, Callable
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+from mcp.server import MCPServer
+from mcp.server.mcpserver import Context
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.transport_security import TransportSecuritySettings
+from mcp.types import CallToolResult, TextContent, ToolAnnotations
+from pydantic import Field
+
+from elephant.apikeys import require_scope
+from elephant.context import MAX_BUDGET
+from elephant.errors import ElephantError
+from elephant.prompting import markdown_of
+from elephant.records import validate_record
+
+if TYPE_CHECKING:
+    from elephant.memory import Elephant
+
+SERVER_NAME = "elephant"
+INSTRUCTIONS = (
+    "Elephant is the ML team's memory: typed, versioned records of serving configs, benchmarks, "
+    "optimization attempts, deployments, incidents and rollback procedures. Call `brief` on startup. "
+    "Before proposing an optimization, call `ask` (\"what did we try last time?\") and respect what was "
+    "rejected or rolled back. After a benchmark, optimization, deployment or incident, `remember` it "
+    "with its numbers. Cite facts as key@version."
+)
+WritableKind = Literal["serving_config", "benchmark", "optimization", "feature_definition", "deployment",
+                       "incident", "rollback_procedure", "note"]
+_READ_ONLY = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True,
+                             open_world_hint=False)
+
+
+def _result(markdown: str, data: dict[str, Any]) -> CallToolResult:
+    return CallToolResult(content=[TextContent(type="text", text=markdown)], structured_content=data)
+
+
+def _as_dict(value: Any) -> dict[str, Any]:
+    data = value.to_dict() if hasattr(value, "to_dict") else value
+    return dict(data) if isinstance(data, dict) else {"items": data}
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"-{2,}", "-", re.sub(r"[^a-z0-9]+", "-", text.lower())).strip("-")[:60] or "record"
+
+
+def derive_key(kind: str, title: str, model: str | None, occurred_at: str | None) -> str:
+    """A stable key for a record written without one: the same title again is a new version, not a copy."""
+    day = (occurred_at or "")[:10]
+    parts = [model or kind, f"{kind}-{_slug(title)}" + (f"-{day}" if day else "")]
+    return "/".join(_slug(p) if i == 0 else p for i, p in enumerate(parts))
+
+
+def _principal(ctx: Context | None) -> Any:
+    """The API key of this HTTP request (set by the REST app's auth middleware); None on stdio or open servers."""
+    if ctx is None:
+        return None
+    try:
+        request = ctx.request_context.request
+    except ValueError:
+        return None
+    state = getattr(request, "scope", {}).get("state") if request is not None else None
+    return (state or {}).get("principal")
+
+
+def _tool_errors(fn: Callable[..., CallToolResult]) -> Callable[..., CallToolResult]:
+    """Domain errors reach the agent as a readable tool error (isError), never as a crash."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> CallToolResult:
+        try:
+            return fn(*args, **kwargs)
+        except ElephantError as exc:
+            raise ToolError(f"{type(exc).__name__}: {exc.message}") from exc
+
+    return wrapper
+
+
+def _index_pending(db: Elephant) -> None:
+    # A remembered record should be recallable by the very next call: apply the outbox now rather
+    # than waiting for the background indexer (the write itself has already committed).
+    with contextlib.suppress(ElephantError):
+        db.process_outbox()
+
+
+def create_mcp_server(get_db: Callable[[], Elephant]) -> MCPServer:
+    """The MCP server over the Elephant that ``get_db`` returns (called per tool call, so it may be lazy)."""
+    from elephant import __version__
+
+    server: MCPServer = MCPServer(SERVER_NAME, title="Elephant", instructions=INSTRUCTIONS, version=__version__,
+                                  log_level="WARNING")
+
+    @server.tool(title="Remember a record", description=(
+        "Write a typed record to Elephant's versioned memory: a benchmark, optimization attempt, deployment, "
+        "incident, serving config, feature definition, rollback procedure or note. Writing an existing key again "
+        "creates its next version (identical content is 'unchanged'). Put numbers in `fields` with units in the "
+        "names, e.g. optimization fields {technique, outcome, baseline: {latency_ms_p99, throughput_qps, accuracy}, "
+        "result: {...}, reason}; benchmark fields {hardware, scenario, batch_size, latency_ms: {p50, p99}, "
+        "throughput_qps}. Returns the citation key@version."),
+        annotations=ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=True,
+                                    open_world_hint=False))
+    @_tool_errors
+    def remember(
+        kind: Annotated[WritableKind, Field(description="record kind")],
+        title: Annotated[str, Field(description="one line saying what happened", min_length=1, max_length=500)],
+        fields: Annotated[dict[str, Any] | None, Field(description="kind-specific fields (see the tool description)")]
+        = None,
+        model: Annotated[str | None, Field(description="the model the record is about, e.g. 'ranker'")] = None,
+        key: Annotated[str | None, Field(description="stable identity, e.g. 'ranker/int8-2026-03'; derived from "
+                                         "model, kind, title and date when omitted")] = None,
+        occurred_at: Annotated[str | None, Field(description="when it happened (ISO-8601 date or datetime)")] = None,
+        body: Annotated[str | None, Field(description="free text / Markdown: what was done and observed")] = None,
+        tags: Annotated[list[str] | None, Field(description="tags such as 'latency', 'onnx'")] = None,
+        links: Annotated[list[dict[str, str]] | None, Field(description="typed links: [{rel, key}], e.g. "
+                                                            "{rel: baseline, key: ranker/bench-2026-03-10}")] = None,
+        model_version: Annotated[str | None, Field(description="model version, e.g. 'v3'")] = None,
+        message: Annotated[str, Field(description="message stored with this version")] = "",
+        ctx: Context | None = None,
+    ) -> CallToolResult:
+        principal = _principal(ctx)
+        require_scope(principal, "write")
+        envelope: dict[str, Any] = {
+            "kind": kind, "title": title, "key": key or derive_key(kind, title, model, occurred_at),
+            "model": model, "model_version": model_version, "occurred_at": occurred_at, "body": body,
+            "tags": tags, "links": links, "fields": fields or {},
+        }
+        record = validate_record({k: v for k, v in envelope.items() if v is not None}, file="remember")
+        db = get_db()
+        author = f"mcp:{principal.name or principal.id}" if principal is not None else None
+        result = db.put(record, author=author, message=message or "remembered over MCP")
+        _index_pending(db)
+        data = result.to_dict()
+        citation = f"{result.key}@{result.version}"
+        return _result(f"Remembered **{record.title}** as `{citation}` ({result.status}).",
+                       {**data, "citation": citation})
+
+    @server.tool(title="Recall (search)", annotations=_READ_ONLY, description=(
+        "Search Elephant's memory (dense + lexical, hybrid) for records matching a query; optional filters by "
+        "kind and model. Returns the best matches with key@version citations and scores."))
+    @_tool_errors
+    def recall(
+        query: Annotated[str, Field(description="what to look for, e.g. 'ranker INT8 p99'", min_length=1,
+                                    max_length=4000)],
+        kind: Annotated[str | None, Field(description="only this kind, e.g. 'optimization'")] = None,
+        model: Annotated[str | None, Field(description="only records about this model")] = None,
+        k: Annotated[int, Field(description="how many results", ge=1, le=100)] = 10,
+    ) -> CallToolResult:
+        db = get_db()
+        search = getattr(db, "search", None)
+        if search is None:
+            raise ToolError("search is not available in this Elephant build")
+        data = _as_dict(search(query, kind=kind, model=model, k=k))
+        lines = [f"- {r.get('occurred_at') or ''} {r.get('kind', '')}: **{r.get('title') or r['key']}** "
+                 f"[{r['key']}@{r['version']}]".replace("-  ", "- ") for r in data.get("results") or []]
+        head = f"{len(lines)} record(s) for “{query}”" + (" (lexical only: the vector index is degraded)"
+                                                          if data.get("degraded") else "")
+        return _result("\n".join([head, *lines]) if lines else f"No memory found for “{query}”.", data)
+
+    @server.tool(title="What did we try last time?", annotations=_READ_ONLY, description=(
+        "Answer 'what did we try last time?' from memory: the matching optimization attempts, deployments, "
+        "benchmarks and incidents of a model, newest first, each with date, outcome, metric deltas and a "
+        "key@version citation. Ask before proposing an optimization."))
+    @_tool_errors
+    def ask(
+        question: Annotated[str, Field(description="e.g. 'what did we try to cut ranker p99 last time?'",
+                                       min_length=1, max_length=4000)],
+        model: Annotated[str | None, Field(description="restrict to this model")] = None,
+    ) -> CallToolResult:
+        db = get_db()
+        answer = getattr(db, "ask", None)
+        if answer is None:
+            raise ToolError("ask is not available in this Elephant build")
+        data = _as_dict(answer(question, model=model))
+        return _result(str(data.get("answer") or "No memory found."), data)
+
+    @server.tool(title="Version history", annotations=_READ_ONLY, description=(
+        "The versions of one record (newest last): number, when it was recorded, by whom, and the message. "
+        "Nothing in Elephant is overwritten."))
+    @_tool_errors
+    def history(key: Annotated[str, Field(description="record key, e.g. 'ranker/int8-dynamic-2026-03'",
+                                          min_length=1, max_length=512)]) -> CallToolResult:
+        versions = get_db().history(key)
+        items = [v.to_dict() for v in versions]
+        lines = [f"- v{v.version} {v.recorded_at[:19]} by {v.author or '?'}{' (deleted)' if v.is_deleted else ''}"
+                 f": {v.message or v.title} [{v.key}@{v.version}]" for v in versions]
+        return _result(f"History of `{key}`:\n" + "\n".join(lines), {"key": key, "versions": items})
+
+    @server.tool(title="Startup brief", annotations=_READ_ONLY, description=(
+        "The startup briefing, per model: latest serving config, latest benchmark percentiles, open regressions "
+        "and incidents, features in training-serving drift. Call it when a session starts."))
+    @_tool_errors
+    def brief(model: Annotated[str | None, Field(description="one model; all models when omitted")] = None,
+              ) -> CallToolResult:
+        db = get_db()
+        make = getattr(db, "brief", None)
+        if make is None:
+            raise ToolError("brief is not available in this Elephant build")
+        value = make(model=model)
+        data = _as_dict(value)
+        markdown = markdown_of(value, "markdown")
+        return _result(markdown, data)
+
+    @server.tool(title="Context pack", annotations=_READ_ONLY, description=(
+        "A Markdown block about a topic that fits a token budget (counted with Elephant's embedding-model "
+        "tokenizer), most useful facts first, each cited key@version; explicit when nothing is known."))
+    @_tool_errors
+    def context(
+        query: Annotated[str, Field(description="topic, e.g. 'INT8 quantization of the ranker'", min_length=1,
+                                    max_length=4000)],
+        budget: Annotated[int, Field(description="token budget of the block", ge=1, le=MAX_BUDGET)] = 500,
+        model: Annotated[str | None, Field(description="restrict to this model")] = None,
+    ) -> CallToolResult:
+        pack = get_db().context(query, budget=budget, model=model)
+        return _result(pack.context, pack.to_dict())
+
+    return server
+
+
+# ---------------------------------------------------------------- transports
+def run_stdio(db: Elephant) -> None:
+    """Serve one local agent over stdin/stdout until it disconnects."""
+    create_mcp_server(lambda: db).run("stdio")
+
+
+_LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]", "testserver")
+
+
+def _is_loopback_host(host: str) -> bool:
+    name = host if host.endswith("]") else host.rsplit(":", 1)[0]
+    return host in _LOOPBACK_HOSTS or name in _LOOPBACK_HOSTS
+
+
+async def _problem(send: Any, scope: Any, receive: Any, status: int, title: str, detail: str) -> None:
+    from starlette.responses import JSONResponse
+
+    body = {"type": "about:blank", "title": title, "status": status, "detail": detail, "instance": scope.get("path")}
+    await JSONResponse(body, status_code=status, media_type="application/problem+json")(scope, receive, send)
+
+
+class McpEndpoint:
+    """The ASGI endpoint at ``/mcp``: hands requests to the session manager of the running lifespan.
+
+    The SDK's session manager runs once per instance, so each lifespan (an app served twice, or a test
+    client entered twice) gets a fresh one instead of failing on restart.
+
+    Without API keys it answers only to loopback Host names: an open server is reachable by any web
+    page through DNS rebinding (evil.example resolving to 127.0.0.1), and MCP can write. A bearer key is
+    something such a page cannot send, so once keys exist the REST app's auth middleware decides.
+    """
+
+    def __init__(self, server: MCPServer, keys_required: Callable[[], bool]) -> None:
+        self.server = server
+        self.keys_required = keys_required
+        self.manager: Any = None
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[None]:
+        # Stateless JSON responses: each POST stands alone, so requests may land on any worker and the
+        # per-request key check covers every call (no long-lived session to hijack).
+        self.server.streamable_http_app(
+            stateless_http=True, json_response=True,
+            transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
+        )
+        manager = self.server.session_manager
+        async with manager.run():
+            self.manager = manager
+            try:
+                yield
+            finally:
+                self.manager = None
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        if self.manager is None:
+            await _problem(send, scope, receive, 503, "MCP not running",
+                           "the MCP session manager runs in the app's lifespan, which has not started")
+            return
+        host = next((v.decode("latin-1") for k, v in scope.get("headers", []) if k == b"host"), "")
+        if not _is_loopback_host(host):
+            from starlette.concurrency import run_in_threadpool
+
+            if not await run_in_threadpool(self.keys_required):
+                await _problem(send, scope, receive, 421, "Misdirected request",
+                               "this server has no API keys, so /mcp answers only on loopback hosts; create a "
+                               "key (elephant keys create) to serve MCP to other hosts")
+                return
+        await self.manager.handle_request(scope, receive, send)
+
+
+def create_http_endpoint(get_db: Callable[[], Elephant], *, keys_required: Callable[[], bool]) -> McpEndpoint:
+    """The streamable-HTTP endpoint; run ``endpoint.running()`` in the hosting app's lifespan."""
+    return McpEndpoint(create_mcp_server(get_db), keys_required)
+
+
+def mount_mcp(app: Any, ctx: Any, *, path: str = "/mcp") -> None:
+    """Serve MCP at ``path`` of the REST app, its session manager running in the app's lifespan.
+
+    ``ctx`` is the REST app's ``AppContext``: its Elephant, its key check, its lifespan hooks. A route
+    (not a mount) so that ``/mcp`` itself answers, without a redirect to ``/mcp/``.
+    """
+    from starlette.routing import Route
+
+    endpoint = create_http_endpoint(lambda: ctx.db, keys_required=ctx.keys_required)
+    app.router.routes.append(Route(path, endpoint=endpoint, methods=["GET", "POST", "DELETE"],
+                                   include_in_schema=False))
+    ctx.lifespan_contexts.append(endpoint.running)

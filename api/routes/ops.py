@@ -1,0 +1,67 @@
+"""Operations: liveness, readiness and Prometheus metrics."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from api.deps import AppContext, get_context
+from api.schemas import Readiness
+from elephant.errors import ElephantError
+
+router = APIRouter(tags=["operations"])
+Ctx = Annotated[AppContext, Depends(get_context)]
+
+
+@router.get("/healthz", response_model=dict[str, str])
+async def healthz() -> dict[str, str]:
+    """The process is up (no key needed, no database touched)."""
+    return {"status": "ok"}
+
+
+def readiness(ctx: AppContext) -> tuple[bool, dict[str, str]]:
+    """Each dependency's state: ``ok`` or the reason it cannot serve."""
+    checks: dict[str, str] = {}
+    try:
+        ctx.db.store.ping()
+        checks["database"] = "ok"
+    except ElephantError as exc:
+        checks["database"] = exc.message
+        return False, checks
+    if not ctx.warmed.is_set():
+        if ctx.warm_started:
+            checks["model"] = "warming up"
+            return False, checks
+        ctx.warm_up()
+    ctx.retry_warm_up()
+    checks["model"] = ctx.warmup_error.message if ctx.warmup_error else "ok"
+    search = getattr(ctx.db, "search", None)
+    if callable(search) and ctx.warmup_error is None:
+        try:
+            result = search("readiness probe", k=1)
+            degraded = getattr(result, "degraded", None)
+            if degraded is None and hasattr(result, "to_dict"):
+                degraded = result.to_dict().get("degraded")
+            checks["index"] = "degraded: search falls back to lexical results" if degraded else "ok"
+        except ElephantError as exc:
+            checks["index"] = exc.message
+    return all(v == "ok" for v in checks.values()), checks
+
+
+@router.get("/readyz", response_model=Readiness,
+            responses={503: {"model": Readiness, "description": "a dependency is not usable; see checks"}})
+def readyz(ctx: Ctx) -> Any:
+    """Database, model and index usable (200), or 503 with the reason per dependency."""
+    ready, checks = readiness(ctx)
+    body = {"status": "ready" if ready else "unavailable", "checks": checks}
+    return JSONResponse(body, status_code=200 if ready else 503)
+
+
+@router.get("/metrics", response_class=Response,
+            responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}})
+def metrics(ctx: Ctx) -> Response:
+    """Prometheus text format."""
+    return Response(ctx.metrics.render(), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,110 @@
+"""Answer commands: `elephant ask`, `elephant brief`, `elephant regressions` (and `regressions resolve`)."""
+
+from __future__ import annotations
+
+import typer
+
+from cli.output import JSON_OPTION, console, emit, err_console, open_db, reporting
+
+regressions_app = typer.Typer(
+    name="regressions",
+    help="Regression findings: benchmarks worse than the previous one of the same model, hardware and scenario.\n\n"
+    "Example: elephant regressions --model ranker --status all --json",
+    invoke_without_command=True,
+    no_args_is_help=False,
+)
+
+
+def register(app: typer.Typer) -> None:
+    app.command(name="ask")(ask)
+    app.command(name="brief")(brief)
+    app.add_typer(regressions_app)
+
+
+def ask(
+    ctx: typer.Context,
+    question: str = typer.Argument(..., help="A question in words, e.g. \"did we try INT8 on the ranker?\""),
+    model: str | None = typer.Option(None, "--model", help="Only this model (else taken from the question)."),
+    k: int = typer.Option(10, "-k", "--limit", min=1, max=100, help="At most this many attempts."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """What did we try last time? Attempts newest first, with outcomes, metric deltas and citations.
+
+    Example: elephant ask "what did we try last time to make the ranker faster?"
+    """
+    with reporting(as_json):
+        db = open_db(ctx)
+        response = db.ask(question, model=model, k=k)
+
+        def human() -> None:
+            if response.degraded:
+                err_console.print(f"[yellow]degraded:[/yellow] {response.reason}")
+            # The Markdown source is printed as is: it reads well in a terminal and pipes cleanly.
+            console.print(response.answer, markup=False)
+
+        emit(response.to_dict(), as_json=as_json, human=human)
+
+
+def brief(
+    ctx: typer.Context,
+    model: str | None = typer.Argument(None, help="One model; all models when left out."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Startup brief per model: serving config, latest percentiles, open regressions and incidents, parity.
+
+    Example: elephant brief ranker
+    """
+    with reporting(as_json):
+        db = open_db(ctx)
+        result = db.brief(model)
+
+        def human() -> None:
+            console.print(result.markdown(), markup=False)
+
+        emit(result.to_dict(), as_json=as_json, human=human)
+
+
+@regressions_app.callback()
+def regressions(
+    ctx: typer.Context,
+    model: str | None = typer.Option(None, "--model", help="Only this model."),
+    status: str = typer.Option("open", "--status", help="open, resolved or all."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """List regression findings, newest first (default: the open ones)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    with reporting(as_json):
+        db = open_db(ctx)
+        findings = db.regressions(model=model, status=status)
+        data = {"regressions": [f.to_dict() for f in findings]}
+
+        def human() -> None:
+            if not findings:
+                console.print(f"no {'' if status == 'all' else status + ' '}regressions")
+                return
+            # One finding per line (not a table): titles carry the figures and must not be cut.
+            for f in findings:
+                item = f.to_dict()
+                console.print(f"{item['citation']} [{item['status']}] {str(item['occurred_at'] or '')[:10]} "
+                              f"{item['title']} (baseline {item['baseline']})", markup=False)
+
+        emit(data, as_json=as_json, human=human)
+
+
+@regressions_app.command("resolve")
+def resolve(
+    ctx: typer.Context,
+    key: str = typer.Argument(..., help="The finding's key, e.g. regression/ranker/bench/2026-03-01."),
+    note: str = typer.Option("", "--note", "-m", help="Why it is resolved (kept in the new version)."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Mark a regression finding resolved (a new version; the history keeps the open one).
+
+    Example: elephant regressions resolve regression/ranker/bench/2026-03-01 -m "noisy neighbour, rerun clean"
+    """
+    with reporting(as_json):
+        db = open_db(ctx)
+        result = db.resolve_regression(key, note=note)
+        emit(result.to_dict(), as_json=as_json,
+             human=lambda: console.print(f"{result.key}@{result.version} {result.status} (resolved)"))

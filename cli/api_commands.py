@@ -1,0 +1,124 @@
+"""REST server commands: ``serve`` and API key management (``keys create|list|revoke``)."""
+
+from __future__ import annotations
+
+import os
+
+import typer
+from rich.table import Table
+
+from cli.output import JSON_OPTION, console, emit, open_db, reporting, settings_from
+
+keys_app = typer.Typer(help="API keys for `elephant serve` (scopes: read, write, admin).", no_args_is_help=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.command(name="serve")(serve)
+    app.add_typer(keys_app, name="keys")
+
+
+def serve(
+    ctx: typer.Context,
+    host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on (0.0.0.0 for all)."),
+    port: int = typer.Option(8000, "--port", min=0, max=65535, help="TCP port."),
+    workers: int = typer.Option(1, "--workers", min=1, max=64, help="Worker processes."),
+    log_level: str = typer.Option("info", "--log-level", help="critical, error, warning, info or debug."),
+) -> None:
+    """Serve the REST API (/v1), /healthz, /readyz, /metrics and MCP at /mcp.
+
+    Example: elephant keys create --scope admin --name ops && elephant serve --port 8000
+    """
+    import copy
+
+    import uvicorn
+    from uvicorn.config import LOGGING_CONFIG
+
+    settings = settings_from(ctx)
+    # Workers are separate processes that build their own app from the environment: hand the
+    # resolved settings over as ELEPHANT_* variables.
+    os.environ["ELEPHANT_HOME"] = str(settings.resolved_home)
+    for name in ("database_url", "chroma_url", "model", "model_dir"):
+        value = getattr(settings, name)
+        if value is not None:
+            os.environ[f"ELEPHANT_{name.upper()}"] = str(value)
+    # uvicorn applies log_config in every worker process; Elephant's loggers (the JSON access log
+    # among them) join its config. uvicorn's own access log is off: ours is structured, never
+    # carries secrets, and would be duplicated.
+    log_config = copy.deepcopy(LOGGING_CONFIG)
+    log_config["formatters"]["elephant"] = {"format": "%(message)s"}
+    log_config["handlers"]["elephant"] = {"class": "logging.StreamHandler", "formatter": "elephant",
+                                          "stream": "ext://sys.stderr"}
+    log_config["loggers"]["elephant"] = {"handlers": ["elephant"], "level": log_level.upper(), "propagate": False}
+    uvicorn.run("api.app:create_app", factory=True, host=host, port=port, workers=workers,
+                log_level=log_level, log_config=log_config, access_log=False, proxy_headers=False,
+                server_header=False)
+
+
+@keys_app.command("create")
+def keys_create(
+    ctx: typer.Context,
+    scope: str = typer.Option(..., "--scope", help="read, write or admin."),
+    name: str = typer.Option("", "--name", help="A name for the key's owner (used as the version author)."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Create an API key and print it once; only its hash is stored. From now on the server needs a key.
+
+    Example: elephant keys create --scope write --name ci --json
+    """
+    from elephant.apikeys import ApiKeys
+
+    with reporting(as_json):
+        created = ApiKeys(open_db(ctx).store).create(scope=scope, name=name)
+
+        def human() -> None:
+            console.print(f"created {created.info.scope} key {created.info.id}"
+                          + (f" ({created.info.name})" if created.info.name else ""))
+            console.print(created.key)
+            console.print("[dim]store it now: it is not shown again[/dim]")
+
+        emit({"key": created.key, **created.info.to_dict()}, as_json=as_json, human=human)
+
+
+@keys_app.command("list")
+def keys_list(
+    ctx: typer.Context,
+    active: bool = typer.Option(False, "--active", help="Only keys that are not revoked."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """List API keys (ids, names, scopes, dates; never secrets).
+
+    Example: elephant keys list --json
+    """
+    from elephant.apikeys import ApiKeys
+
+    with reporting(as_json):
+        keys = ApiKeys(open_db(ctx).store).list_keys(include_revoked=not active)
+
+        def human() -> None:
+            if not keys:
+                console.print("no API keys: the server is open to anyone who can reach it")
+                return
+            table = Table("id", "name", "scope", "created", "last used", "revoked")
+            for k in keys:
+                table.add_row(k.id, k.name, k.scope, k.created_at[:19], (k.last_used_at or "")[:19],
+                              (k.revoked_at or "")[:19])
+            console.print(table)
+
+        emit({"keys": [k.to_dict() for k in keys]}, as_json=as_json, human=human)
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    ctx: typer.Context,
+    key_id: str = typer.Argument(..., help="The key's id (from `elephant keys list`)."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Revoke an API key; requests with it fail from now on (the server stays locked).
+
+    Example: elephant keys revoke 3f9a1c2b7d4e
+    """
+    from elephant.apikeys import ApiKeys
+
+    with reporting(as_json):
+        key = ApiKeys(open_db(ctx).store).revoke(key_id)
+        emit(key.to_dict(), as_json=as_json, human=lambda: console.print(f"revoked key {key.id} ({key.scope})"))

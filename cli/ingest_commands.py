@@ -1,0 +1,76 @@
+"""`elephant ingest PATH...`: parse real artifacts (MLPerf results, Triton/KServe configs, runbooks,
+benchmark tables, record files) into versioned records."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from cli.output import JSON_OPTION, console, emit, err_console, open_db, reporting
+
+
+def register(app: typer.Typer) -> None:
+    app.command(name="ingest")(ingest)
+
+
+def ingest(
+    ctx: typer.Context,
+    paths: list[Path] = typer.Argument(..., metavar="PATH",
+                                       help="Files or folders; each is an ingest root (keys are relative to it)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Parse and compare, but write nothing."),
+    prune: bool = typer.Option(False, "--prune", help="Tombstone records whose source file under a root is gone."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Ingest artifacts idempotently: unchanged files are skipped by hash; changed ones become new versions.
+
+    Exit 1 if any file failed to parse (the others are still written).
+
+    Example: elephant ingest ../shared/corpus --prune
+    """
+    from ingest.pipeline import ingest_paths
+
+    with reporting(as_json):
+        db = open_db(ctx)
+        show_progress = not as_json and sys.stderr.isatty()
+        if show_progress:
+            report = _with_progress(db, paths, dry_run=dry_run, prune=prune, ingest_paths=ingest_paths)
+        else:
+            report = ingest_paths(db, paths, dry_run=dry_run, prune=prune)
+        data = report.to_dict()
+        emit(data, as_json=as_json, human=lambda: _print_summary(data))
+        if not report.ok:
+            raise typer.Exit(1)
+
+
+def _with_progress(db: Any, paths: list[Path], *, dry_run: bool, prune: bool, ingest_paths: Any) -> Any:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("[bold]ingest[/bold]"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  TextColumn("{task.description}", style="dim"), console=err_console, transient=True) as bar:
+        task = bar.add_task("", total=None)
+
+        def step(done: int, total: int, path: str) -> None:
+            bar.update(task, completed=done, total=total, description=path[-60:])
+
+        return ingest_paths(db, paths, dry_run=dry_run, prune=prune, progress=step)
+
+
+def _print_summary(data: dict[str, Any]) -> None:
+    c = data["counts"]
+    prefix = "[yellow]dry run[/yellow]: would write " if data["dry_run"] else ""
+    console.print(
+        f"{prefix}{c['files_seen']} files seen ({c['files_unchanged']} unchanged, {c['files_parsed']} parsed, "
+        f"{c['files_joined']} joined into MLPerf results, {c['files_skipped']} skipped, {c['files_failed']} failed)"
+    )
+    console.print(f"records: [green]{c['created']} created[/green], [yellow]{c['updated']} updated[/yellow], "
+                  f"{c['unchanged']} unchanged, [red]{c['deleted']} deleted[/red]")
+    for item in data["skipped"]:
+        console.print(f"[dim]skipped[/dim] {item['path']}: {item['reason']}")
+    for item in data["failed"]:
+        err_console.print(f"[red]failed[/red] {item['path']}: {item['reason']}")
+    t = data["timings_s"]
+    console.print(f"[dim]{t['total']:.2f}s (parse {t['parse']:.2f}s, store {t['store']:.2f}s, "
+                  f"index {t['index']:.2f}s)[/dim]")

@@ -1,0 +1,70 @@
+"""Search commands: `elephant search` (hybrid, with structured filters) and `elephant reindex`."""
+
+from __future__ import annotations
+
+import typer
+from rich.table import Table
+
+from cli.output import JSON_OPTION, console, emit, err_console, open_db, reporting
+
+
+def register(app: typer.Typer) -> None:
+    app.command(name="search")(search)
+    app.command(name="reindex")(reindex)
+
+
+def search(
+    ctx: typer.Context,
+    query: str = typer.Argument(..., help="Free text: words, model names, exact terms such as 'int8' or 'p99'."),
+    kind: list[str] = typer.Option([], "--kind", help="Only these kinds (repeatable)."),
+    model: list[str] = typer.Option([], "--model", help="Only records about these models (repeatable)."),
+    tag: list[str] = typer.Option([], "--tag", help="Only records carrying every one of these tags (repeatable)."),
+    since: str | None = typer.Option(None, "--since", help="occurred_at on or after this date/time."),
+    until: str | None = typer.Option(None, "--until", help="occurred_at up to this date (inclusive) or time."),
+    where: list[str] = typer.Option([], "--where", help="Field condition, e.g. 'latency_ms.p99<40' or "
+                                    "'outcome=rolled_back' (repeatable; all must hold)."),
+    k: int = typer.Option(10, "-k", "--limit", min=1, max=1000, help="How many results."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Hybrid search (dense + lexical) over the current version of every record.
+
+    Example: elephant search "int8 quantization" --model ranker --where 'result.latency_ms_p99<30' -k 5
+    """
+    with reporting(as_json):
+        db = open_db(ctx)
+        response = db.search(query, kind=kind or None, model=model or None, tags=tag or None, since=since,
+                             until=until, where=where or None, k=k)
+        data = response.to_dict()
+
+        def human() -> None:
+            if response.degraded:
+                err_console.print(f"[yellow]degraded:[/yellow] lexical results only — {response.reason}")
+            if not response.results:
+                console.print("no results")
+                return
+            table = Table(show_header=True, header_style="bold", box=None)
+            for column in ("#", "key@version", "kind", "model", "date", "title", "score"):
+                # Keys are what people copy into `elephant get`; never wrap or ellipsize them.
+                table.add_column(column, no_wrap=column in {"key@version", "date", "score"},
+                                 overflow="fold" if column == "key@version" else "ellipsis")
+            for n, hit in enumerate(response.results, start=1):
+                table.add_row(str(n), hit.citation, hit.kind, hit.model or "", (hit.occurred_at or "")[:10],
+                              hit.title, f"{hit.score:.4f}")
+            console.print(table)
+
+        emit(data, as_json=as_json, human=human)
+
+
+def reindex(ctx: typer.Context, as_json: bool = JSON_OPTION) -> None:
+    """Rebuild the lexical and vector indexes from the SQL store with the configured embedder.
+
+    Needed after changing ELEPHANT_MODEL (the index refuses queries from another embedder).
+    Example: elephant reindex --json
+    """
+    with reporting(as_json):
+        db = open_db(ctx)
+        report = db.reindex()
+        data = {"ok": True, "indexed": report.applied, "pending": report.pending,
+                "seconds": round(report.seconds, 3)}
+        emit(data, as_json=as_json,
+             human=lambda: console.print(f"reindexed {report.applied} records in {report.seconds:.1f} s"))

@@ -1,0 +1,281 @@
+"""Deterministic Markdown for answers: one line per attempt with date, what, outcome, metric deltas and a
+citation. Same records in, same text out — no model writes these sentences."""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+MINUS = "−"  # U+2212: a real minus sign, as the persona writes "−60 %"
+
+OUTCOME_WORDS = {
+    "adopted": "adopted", "rejected": "rejected", "rolled_back": "rolled back", "in_progress": "in progress",
+    "succeeded": "succeeded", "failed": "failed", "verified": "parity verified", "drift": "parity drift",
+    "unknown": "parity unknown", "open": "open", "resolved": "resolved",
+}
+
+ACCURACY_NAMES = {"ndcg": "NDCG", "auc": "AUC", "mrr": "MRR", "map": "mAP", "f1": "F1", "psi": "PSI", "bleu": "BLEU",
+                  "rouge": "ROUGE", "wer": "WER"}
+
+
+def format_number(value: float) -> str:
+    """Up to 4 significant decimals, no trailing zeros, thousands separated: 31302.7 → '31,302.7'."""
+    if value is None or (isinstance(value, float) and (math.isnan(value) or math.isinf(value))):
+        return "n/a"
+    number = float(value)
+    if number == int(number) and abs(number) < 1e15:
+        return f"{int(number):,}".replace("-", MINUS)
+    magnitude = abs(number)
+    decimals = 1 if magnitude >= 100 else 2 if magnitude >= 10 else 3 if magnitude >= 1 else 4
+    text = f"{number:,.{decimals}f}".rstrip("0").rstrip(".")
+    return text.replace("-", MINUS)
+
+
+def format_percent(before: float, after: float) -> str | None:
+    """'−60 %', '+138 %', '±0 %'; None when the baseline is zero (a ratio to nothing means nothing)."""
+    if before == 0:
+        return None
+    change = (after - before) / abs(before) * 100
+    if change == 0:
+        return "±0 %"
+    digits = 0 if abs(change) >= 10 else 1
+    text = f"{abs(change):.{digits}f}"
+    if float(text) == 0:
+        return "±0 %"
+    return f"{'+' if change > 0 else MINUS}{text} %"
+
+
+def format_change(label: str, before: float | None, after: float | None, unit: str = "") -> str | None:
+    """'p99 45 → 18 ms (−60 %)'; one side missing shows what is known and says which side is missing."""
+    suffix = f" {unit}" if unit else ""
+    if before is None and after is None:
+        return None
+    if before is None:
+        return f"{label} {format_number(after)}{suffix} (no baseline)"  # type: ignore[arg-type]
+    if after is None:
+        return f"{label} {format_number(before)}{suffix} before, no result recorded"
+    percent = format_percent(before, after)
+    text = f"{label} {format_number(before)} → {format_number(after)}{suffix}"
+    return f"{text} ({percent})" if percent else text
+
+
+def format_points(label: str, before: float | None, after: float | None) -> str | None:
+    """Accuracy change in points: 0.412 → 0.393 is −1.9 pt (fractions are read as percentages)."""
+    if before is None and after is None:
+        return None
+    if before is None or after is None:
+        known = after if after is not None else before
+        side = "(no baseline)" if before is None else "before, no result recorded"
+        return f"{label} {format_number(known)} {side}"  # type: ignore[arg-type]
+    scale = 100.0 if abs(before) <= 1 and abs(after) <= 1 else 1.0
+    delta = round((after - before) * scale, 2)
+    change = "±0 pt" if delta == 0 else f"{'+' if delta > 0 else MINUS}{format_number(abs(delta))} pt"
+    return f"{label} {format_number(before)} → {format_number(after)} ({change})"
+
+
+def metric_label(name: str) -> str:
+    """'ndcg_at_10' → 'NDCG@10', 'recall_at_100' → 'recall@100', 'auc' → 'AUC'."""
+    text = re.sub(r"_at_(\d+)", r"@\1", name)
+    head, sep, tail = text.partition("@")
+    head = ACCURACY_NAMES.get(head.lower(), head)
+    return head + sep + tail
+
+
+def _num(value: Any) -> float | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    return None
+
+
+def optimization_deltas(fields: dict[str, Any]) -> list[str]:
+    """Baseline → result for latency percentiles, throughput and accuracy of an optimization."""
+    base = fields.get("baseline") or {}
+    result = fields.get("result") or {}
+    if not isinstance(base, dict) or not isinstance(result, dict):
+        return []
+    parts: list[str] = []
+    for pct in ("p50", "p90", "p95", "p99"):
+        name = f"latency_ms_{pct}"
+        if (part := format_change(pct, _num(base.get(name)), _num(result.get(name)), "ms")):
+            parts.append(part)
+    if (part := format_change("throughput", _num(base.get("throughput_qps")), _num(result.get("throughput_qps")),
+                              "qps")):
+        parts.append(part)
+    parts.extend(_accuracy_changes(base.get("accuracy"), result.get("accuracy"), fields.get("accuracy_metric")))
+    return parts
+
+
+def _accuracy_changes(before: Any, after: Any, metric: Any) -> list[str]:
+    label = metric_label(str(metric)) if metric else "accuracy"
+    if isinstance(before, dict) or isinstance(after, dict):
+        before_d = before if isinstance(before, dict) else {}
+        after_d = after if isinstance(after, dict) else {}
+        out = []
+        for name in list(dict.fromkeys([*before_d, *after_d])):
+            if (part := format_points(metric_label(str(name)), _num(before_d.get(name)), _num(after_d.get(name)))):
+                out.append(part)
+        return out
+    part = format_points(label, _num(before), _num(after))
+    return [part] if part else []
+
+
+def benchmark_figures(fields: dict[str, Any]) -> list[str]:
+    """'p50 21 ms, p99 45 ms, 820 qps, NDCG@10 0.412 (c6i.4xlarge, server, batch 16)'."""
+    parts: list[str] = []
+    latency = fields.get("latency_ms") or {}
+    if isinstance(latency, dict):
+        for pct in ("p50", "p90", "p95", "p99"):
+            if (value := _num(latency.get(pct))) is not None:
+                parts.append(f"{pct} {format_number(value)} ms")
+    if (qps := _num(fields.get("throughput_qps"))) is not None:
+        parts.append(f"{format_number(qps)} qps")
+    accuracy = fields.get("accuracy") or {}
+    if isinstance(accuracy, dict):
+        for name, value in accuracy.items():
+            if (number := _num(value)) is not None:
+                parts.append(f"{metric_label(str(name))} {format_number(number)}")
+    if (rate := _num(fields.get("error_rate"))) is not None and rate > 0:
+        parts.append(f"errors {format_number(rate * 100)} %")
+    where = [str(fields[name]) for name in ("hardware", "scenario") if fields.get(name)]
+    if fields.get("batch_size") is not None:
+        where.append(f"batch {fields['batch_size']}")
+    if fields.get("concurrency") is not None:
+        where.append(f"concurrency {fields['concurrency']}")
+    if where and parts:
+        parts[-1] += f" ({', '.join(where)})"
+    return parts
+
+
+def deployment_figures(fields: dict[str, Any]) -> list[str]:
+    parts = []
+    metrics = fields.get("metrics") or {}
+    if isinstance(metrics, dict):
+        for name, value in metrics.items():
+            number = _num(value)
+            if number is None:
+                continue
+            if name.endswith("_ms"):
+                parts.append(f"{name[:-3].replace('_', ' ')} {format_number(number)} ms")
+            elif name.endswith("_pct"):
+                parts.append(f"{name[:-4].replace('_', ' ')} {format_number(number)} %")
+            elif name == "error_rate":
+                parts.append(f"error rate {format_number(number * 100)} %")
+            else:
+                parts.append(f"{name.replace('_', ' ')} {format_number(number)}")
+    return parts
+
+
+def regression_figures(fields: dict[str, Any]) -> list[str]:
+    parts = []
+    metrics = fields.get("metrics") or {}
+    if isinstance(metrics, dict):
+        for name, item in metrics.items():
+            if not isinstance(item, dict) or not item.get("worse"):
+                continue
+            unit = "ms" if name.startswith("latency") else "qps" if name.startswith("throughput") else ""
+            label = name.split(".", 1)[-1] if name.startswith("latency") else name.removesuffix("_qps")
+            if name.startswith("accuracy."):
+                part = format_points(metric_label(name.split(".", 1)[1]), _num(item.get("baseline")),
+                                     _num(item.get("candidate")))
+            else:
+                part = format_change(label, _num(item.get("baseline")), _num(item.get("candidate")), unit)
+            if part:
+                parts.append(part)
+    return parts
+
+
+def outcome_of(kind: str, fields: dict[str, Any]) -> str | None:
+    """The machine outcome of a record (JSON ``outcome``): its status in its kind's own words."""
+    if kind == "optimization":
+        return _str(fields.get("outcome"))
+    if kind == "deployment":
+        return _str(fields.get("status"))
+    if kind == "incident":
+        return "resolved" if fields.get("resolved_at") else "open"
+    if kind == "feature_definition":
+        return _str(fields.get("parity"))
+    if kind == "regression":
+        return _str(fields.get("status")) or "open"
+    if kind == "benchmark":
+        valid = fields.get("valid")
+        return None if valid is None else ("valid" if valid else "invalid")
+    if kind == "rollback_procedure":
+        return "tested" if fields.get("last_tested_at") else "untested"
+    return None
+
+
+def outcome_words(kind: str, fields: dict[str, Any]) -> str:
+    """The human outcome: 'rolled back: recall@100 −3.1 pt on cold-start users', 'sev2, resolved 2026-01-21'."""
+    outcome = outcome_of(kind, fields)
+    if kind == "optimization":
+        words = OUTCOME_WORDS.get(outcome or "", outcome or "outcome not recorded")
+        reason = _str(fields.get("reason"))
+        return f"{words}: {reason}" if reason else words
+    if kind == "deployment":
+        strategy = _str(fields.get("strategy")) or "deployment"
+        traffic = _num(fields.get("traffic_percent"))
+        what = strategy.replace("_", " ") + (f" at {format_number(traffic)} %" if traffic is not None else "")
+        return f"{what}, {OUTCOME_WORDS.get(outcome or '', outcome or 'status not recorded')}"
+    if kind == "incident":
+        severity = _str(fields.get("severity"))
+        resolved = _str(fields.get("resolved_at"))
+        state = f"resolved {resolved[:10]}" if resolved else "open"
+        cause = _str(fields.get("root_cause"))
+        text = f"{severity + ', ' if severity else ''}{state}"
+        return f"{text}; cause: {cause}" if cause else text
+    if kind == "feature_definition":
+        words = OUTCOME_WORDS.get(outcome or "", "parity not recorded")
+        skew = fields.get("skew_metric")
+        if isinstance(skew, dict):
+            skew_text = ", ".join(f"{metric_label(str(k))} {format_number(v) if _num(v) is not None else v}"
+                                  for k, v in skew.items())
+        else:
+            skew_text = str(skew) if skew is not None else ""
+        checked = _str(fields.get("parity_checked_at"))
+        extra = ", ".join(p for p in (skew_text, f"checked {checked[:10]}" if checked else "") if p)
+        return f"{words} ({extra})" if extra else words
+    if kind == "regression":
+        return f"regression {outcome or 'open'}"
+    if kind == "benchmark":
+        return {"valid": "valid run", "invalid": "INVALID run"}.get(outcome or "", "measured")
+    if kind == "rollback_procedure":
+        tested = _str(fields.get("last_tested_at"))
+        return f"last tested {tested[:10]}" if tested else "never tested"
+    if kind == "serving_config":
+        parts = [str(fields[n]) for n in ("runtime", "hardware", "precision") if fields.get(n)]
+        if fields.get("replicas") is not None:
+            parts.append(f"{fields['replicas']} replicas")
+        return ", ".join(parts) or "serving config"
+    return kind.replace("_", " ")
+
+
+def figures_of(kind: str, fields: dict[str, Any]) -> list[str]:
+    if kind == "optimization":
+        return optimization_deltas(fields)
+    if kind == "benchmark":
+        return benchmark_figures(fields)
+    if kind == "deployment":
+        return deployment_figures(fields)
+    if kind == "regression":
+        return regression_figures(fields)
+    return []
+
+
+def date_of(occurred_at: str | None, recorded_at: str | None = None) -> str:
+    value = occurred_at or recorded_at
+    return value[:10] if value else "undated"
+
+
+def attempt_line(*, when: str, kind: str, title: str, fields: dict[str, Any], citation: str) -> str:
+    """One Markdown bullet: date · kind · what — outcome; figures [key@version]."""
+    figures = figures_of(kind, fields)
+    figure_text = f"; {', '.join(figures)}" if figures else ""
+    return (f"- **{when}** · {kind.replace('_', ' ')} · {title} — **{outcome_words(kind, fields)}**"
+            f"{figure_text} [`{citation}`]")
+
+
+def _str(value: Any) -> str:
+    return "" if value is None else str(value)

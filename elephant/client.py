@@ -1,0 +1,262 @@
+"""``elephant.Client``: the library's methods over the REST API, raising the library's errors.
+
+    from elephant import Client
+    with Client("http://127.0.0.1:8000", api_key="elk_...") as mem:
+        mem.put({"kind": "note", "key": "ranker/hello", "title": "Hello"})
+        print(mem.ask("what did we try last time to cut ranker p99?").answer)
+
+Records come back as the library's own types (``WriteResult``, ``StoredRecord``, ``VersionInfo``);
+search, ask, context, brief, regressions and ingest come back as ``Result``: their JSON, readable as
+attributes (``res.results``, ``res.degraded``) with ``to_dict()`` like the library's objects.
+httpx is imported here only, so ``import elephant`` stays free of it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from elephant import errors
+from elephant.errors import ElephantError, FieldProblem
+from elephant.records import Record
+from elephant.store import StoredRecord, VersionInfo, WriteResult
+
+_BY_STATUS: dict[int, type[ElephantError]] = {
+    400: errors.UsageError, 401: errors.AuthError, 403: errors.Forbidden, 404: errors.NotFound,
+    409: errors.ImportConflict, 412: errors.Conflict, 422: errors.InvalidRecord, 503: errors.StoreError,
+}
+_STORE_FIELDS = {"version", "recorded_at", "content_hash", "author", "message", "deleted"}
+
+
+class Result(dict[str, Any]):
+    """A JSON object from the API, with attribute access and ``to_dict()``."""
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            value = self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+        return Result(value) if isinstance(value, dict) else value
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self)
+
+
+def error_from_problem(status: int, body: Any, fallback: str) -> ElephantError:
+    """The library exception a problem+json response stands for."""
+    problem = body if isinstance(body, dict) else {}
+    detail = str(problem.get("detail") or fallback)
+    name = str(problem.get("error") or "")
+    cls = getattr(errors, name, None)
+    if not (isinstance(cls, type) and issubclass(cls, ElephantError)):
+        cls = _BY_STATUS.get(status, ElephantError)
+    if issubclass(cls, errors.InvalidRecord):
+        items = problem.get("errors") or [{"field": "", "message": detail}]
+        problems = [FieldProblem(field=str(i.get("field") or ""), message=str(i.get("message") or ""),
+                                 file=i.get("file"), key=i.get("key")) for i in items if isinstance(i, dict)]
+        err: ElephantError = cls(problems or [FieldProblem(field="", message=detail)])
+        err.message = detail
+        return err
+    reserved = {"type", "title", "status", "detail", "instance", "error", "errors"}
+    extra = {k: v for k, v in problem.items() if k not in reserved}
+    err = cls(detail, **extra)
+    err.details.setdefault("http_status", status)
+    return err
+
+
+def _write_result(data: Mapping[str, Any]) -> WriteResult:
+    return WriteResult(key=data["key"], version=int(data["version"]), status=data["status"],
+                       content_hash=data["content_hash"], recorded_at=data["recorded_at"], kind=data.get("kind", ""))
+
+
+def _stored(data: Mapping[str, Any]) -> StoredRecord:
+    envelope = {k: v for k, v in data.items() if k not in _STORE_FIELDS}
+    return StoredRecord(envelope=envelope, version=int(data["version"]), recorded_at=data["recorded_at"],
+                        content_hash=data["content_hash"], author=data.get("author", ""),
+                        message=data.get("message", ""), is_deleted=bool(data.get("deleted", False)))
+
+
+def _version_info(data: Mapping[str, Any]) -> VersionInfo:
+    return VersionInfo(key=data["key"], version=int(data["version"]), content_hash=data["content_hash"],
+                       recorded_at=data["recorded_at"], author=data.get("author", ""), message=data.get("message", ""),
+                       is_deleted=bool(data.get("deleted", False)), kind=data["kind"], title=data["title"],
+                       occurred_at=data.get("occurred_at"))
+
+
+def _key_path(key: str) -> str:
+    # Slashes stay slashes (the routes take {key:path}); everything else unusual is escaped.
+    return quote(key, safe="/:+=,~()[]")
+
+
+class Client:
+    """The Elephant library over HTTP. Thread-safe (one pooled ``httpx.Client``)."""
+
+    def __init__(self, base_url: str, api_key: str | None = None, *, timeout: float = 30.0,
+                 transport: httpx.BaseTransport | None = None) -> None:
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._http = httpx.Client(base_url=base_url.rstrip("/"), headers=headers, timeout=timeout,
+                                  transport=transport)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:  # never shows the key
+        return f"Client({str(self._http.base_url)!r})"
+
+    # ------------------------------------------------------------------ transport
+    def _request(self, method: str, path: str, *, headers: dict[str, str] | None = None, **kwargs: Any) -> httpx.Response:
+        try:
+            response = self._http.request(method, path, headers=headers, **kwargs)
+        except httpx.TimeoutException as exc:
+            raise errors.StoreError(f"{method} {path}: the server did not answer in time ({exc})") from exc
+        except httpx.TransportError as exc:
+            raise errors.StoreError(f"cannot reach Elephant at {self._http.base_url}: {exc}") from exc
+        if response.status_code >= 400:
+            try:
+                body = response.json()
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                body = None
+            raise error_from_problem(response.status_code, body,
+                                     f"{method} {path} failed with HTTP {response.status_code}")
+        return response
+
+    def _json(self, method: str, path: str, **kwargs: Any) -> Any:
+        return self._request(method, path, **kwargs).json()
+
+    @staticmethod
+    def _if_match(expected_version: int | None) -> dict[str, str] | None:
+        return {"If-Match": f'"{expected_version}"'} if expected_version is not None else None
+
+    # ------------------------------------------------------------------ writes
+    def put(self, record: Record | Mapping[str, Any], *, expected_version: int | None = None,
+            message: str = "", idempotency_key: str | None = None) -> WriteResult:
+        """Write one record; with ``expected_version`` only if the key is still at that version (else Conflict)."""
+        envelope = record.envelope() if isinstance(record, Record) else dict(record)
+        headers = self._if_match(expected_version) or {}
+        if idempotency_key:
+            headers["Idempotency-Key"] = idempotency_key
+        params = {"message": message} if message else None
+        if expected_version is not None and "key" in envelope:
+            data = self._json("PUT", f"/v1/records/{_key_path(str(envelope['key']))}", json=envelope,
+                              headers=headers, params=params)
+        else:
+            data = self._json("POST", "/v1/records", json=envelope, headers=headers or None, params=params)
+        return _write_result(data)
+
+    def put_many(self, records: Iterable[Record | Mapping[str, Any]], *, message: str = "") -> Result:
+        """Write several records in one request: the valid ones commit, the invalid ones are reported."""
+        items = [r.envelope() if isinstance(r, Record) else dict(r) for r in records]
+        params = {"message": message} if message else None
+        return Result(self._json("POST", "/v1/records", json={"records": items}, params=params))
+
+    def delete(self, key: str, *, expected_version: int | None = None, message: str = "") -> WriteResult:
+        params = {"message": message} if message else None
+        return _write_result(self._json("DELETE", f"/v1/records/{_key_path(key)}",
+                                        headers=self._if_match(expected_version), params=params))
+
+    def revert(self, key: str, version: int, *, expected_version: int | None = None, message: str = "") -> WriteResult:
+        return _write_result(self._json("POST", f"/v1/records/{_key_path(key)}/revert",
+                                        json={"version": version, "message": message},
+                                        headers=self._if_match(expected_version)))
+
+    # ------------------------------------------------------------------ reads
+    def get(self, key: str, *, version: int | None = None, as_of: str | None = None) -> StoredRecord:
+        params: dict[str, Any] = {}
+        if version is not None:
+            params["version"] = version
+        if as_of is not None:
+            params["as_of"] = as_of
+        return _stored(self._json("GET", f"/v1/records/{_key_path(key)}", params=params))
+
+    def history(self, key: str) -> list[VersionInfo]:
+        out: list[VersionInfo] = []
+        offset = 0
+        while True:
+            page = self._json("GET", f"/v1/records/{_key_path(key)}/versions",
+                              params={"limit": 1000, "offset": offset})
+            out.extend(_version_info(v) for v in page["versions"])
+            offset += len(page["versions"])
+            if not page["versions"] or offset >= page["total"]:
+                return out
+
+    def diff(self, key: str, from_version: int, to_version: int) -> Result:
+        return Result(self._json("GET", f"/v1/records/{_key_path(key)}/diff",
+                                 params={"from": from_version, "to": to_version}))
+
+    def list_records(self, *, kind: str | None = None, model: str | None = None, limit: int = 1000) -> list[Result]:
+        """Summaries of current records (every page)."""
+        out: list[Result] = []
+        after: str | None = None
+        while True:
+            params = {k: v for k, v in {"kind": kind, "model": model, "after": after, "limit": limit}.items()
+                      if v is not None}
+            page = self._json("GET", "/v1/records", params=params)
+            out.extend(Result(r) for r in page["records"])
+            after = page.get("next")
+            if not after:
+                return out
+
+    # ------------------------------------------------------------------ retrieval and answers
+    def search(self, query: str, *, kind: Any = None, model: Any = None, tags: Sequence[str] | None = None,
+               since: str | None = None, until: str | None = None, where: Sequence[str] | str | None = None,
+               k: int = 10) -> Result:
+        if isinstance(where, str):
+            where = [where]
+        body = {"query": query, "kind": kind, "model": model, "tags": list(tags) if tags else None,
+                "since": since, "until": until, "where": list(where) if where else None, "k": k}
+        return Result(self._json("POST", "/v1/search", json={k_: v for k_, v in body.items() if v is not None}))
+
+    def ask(self, question: str, *, model: str | None = None) -> Result:
+        body = {"question": question, **({"model": model} if model else {})}
+        return Result(self._json("POST", "/v1/ask", json=body))
+
+    def context(self, query: str, *, budget: int = 500, model: str | None = None) -> Result:
+        body = {"query": query, "budget": budget, **({"model": model} if model else {})}
+        return Result(self._json("POST", "/v1/context", json=body))
+
+    def brief(self, model: str | None = None) -> Result:
+        return Result(self._json("GET", "/v1/brief", params={"model": model} if model else None))
+
+    def regressions(self, *, model: str | None = None, status: str | None = None) -> Result:
+        params = {k: v for k, v in {"model": model, "status": status}.items() if v is not None}
+        return Result(self._json("GET", "/v1/regressions", params=params or None))
+
+    def ingest(self, paths: Sequence[str | Path], *, dry_run: bool = False, prune: bool = False,
+               root: str = "upload") -> Result:
+        """Upload files (directories are walked; names keep their path relative to the directory)."""
+        uploads: list[tuple[str, Path]] = []
+        for raw in paths:
+            path = Path(raw)
+            if path.is_dir():
+                uploads.extend((p.relative_to(path).as_posix(), p) for p in sorted(path.rglob("*")) if p.is_file())
+            else:
+                uploads.append((path.name, path))
+        if not uploads:
+            raise errors.UsageError("nothing to upload")
+        handles = [(name, p.open("rb")) for name, p in uploads]
+        try:
+            files = [("files", (name, handle)) for name, handle in handles]
+            data = {"root": root, "dry_run": str(dry_run).lower(), "prune": str(prune).lower()}
+            return Result(self._json("POST", "/v1/ingest", files=files, data=data))
+        finally:
+            for _name, handle in handles:
+                handle.close()
+
+    # ------------------------------------------------------------------ operations
+    def health(self) -> bool:
+        return bool(self._json("GET", "/healthz").get("status") == "ok")
+
+    def ready(self) -> Result:
+        response = self._http.get("/readyz")
+        return Result(response.json())

@@ -1,0 +1,139 @@
+"""Every chunk vector of the index in one in-process numpy matrix, for exact search under filters.
+
+Why: Chroma's ``where`` is slow under selective filters (DESIGN §5), and over-fetching from the ANN
+index needs thousands of neighbours when a filter keeps 1 record in 20. A masked matrix product
+over the rows that pass the filter is exact and takes a few milliseconds at 100k chunks
+(bench/search.py). The matrix is a cache of the vector index: loaded from it on first use and
+refreshed by *index generation* — every applied outbox batch bumps a counter in SQL and stamps the
+keys it wrote, so a process reloads exactly the keys other processes indexed since it last looked.
+Rows carry kind, model and time so those filters are numpy masks; the SQL heads stay the authority
+(search re-checks its final candidates there).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+
+NO_TIME = np.iinfo(np.int64).min
+
+
+class VectorMatrix:
+    """Rows of (vector, key, kind, model, occurred time); removed rows are masked and reused."""
+
+    def __init__(self, dim: int) -> None:
+        self.dim = dim
+        self._vectors = np.zeros((0, dim), dtype=np.float32)
+        self._valid = np.zeros(0, dtype=bool)
+        self._kind = np.zeros(0, dtype=np.int32)
+        self._model = np.zeros(0, dtype=np.int32)
+        self._time = np.zeros(0, dtype=np.int64)
+        self._keys: list[str | None] = []
+        self._rows_of: dict[str, list[int]] = {}
+        self._free: list[int] = []
+        self._codes: dict[str, int] = {"": 0}
+        self.generation = -1
+        self.lock = threading.RLock()
+
+    def __len__(self) -> int:
+        return int(self._valid.sum())
+
+    @property
+    def nbytes(self) -> int:
+        return int(self._vectors.nbytes)
+
+    def _code(self, value: str | None) -> int:
+        text = value or ""
+        code = self._codes.get(text)
+        if code is None:
+            code = self._codes[text] = len(self._codes)
+        return code
+
+    def _grow(self, extra: int) -> None:
+        size = len(self._keys)
+        need = size + extra
+        capacity = self._vectors.shape[0]
+        if need > capacity:
+            new = max(need, capacity * 2, 1024)
+            self._vectors = np.resize(self._vectors, (new, self.dim))
+            self._valid = np.concatenate([self._valid, np.zeros(new - capacity, dtype=bool)])
+            self._kind = np.concatenate([self._kind, np.zeros(new - capacity, dtype=np.int32)])
+            self._model = np.concatenate([self._model, np.zeros(new - capacity, dtype=np.int32)])
+            self._time = np.concatenate([self._time, np.full(new - capacity, NO_TIME, dtype=np.int64)])
+            self._valid[capacity:] = False
+
+    # ------------------------------------------------------------------ writes
+    def remove_keys(self, keys: Iterable[str]) -> None:
+        for key in keys:
+            for row in self._rows_of.pop(key, []):
+                self._valid[row] = False
+                self._keys[row] = None
+                self._free.append(row)
+
+    def add(self, vectors: np.ndarray, metadatas: Sequence[dict[str, Any]]) -> None:
+        """Add chunk rows; callers remove a key's old rows first (``replace``)."""
+        count = len(metadatas)
+        reuse = [self._free.pop() for _ in range(min(count, len(self._free)))]
+        fresh = count - len(reuse)
+        self._grow(fresh)
+        start = len(self._keys)
+        self._keys.extend([None] * fresh)
+        rows = np.array(reuse + list(range(start, start + fresh)), dtype=np.int64)
+        if count == 0:
+            return
+        self._vectors[rows] = np.asarray(vectors, dtype=np.float32)
+        self._valid[rows] = True
+        for row, meta in zip(rows.tolist(), metadatas, strict=True):
+            key = str(meta["key"])
+            self._keys[row] = key
+            self._rows_of.setdefault(key, []).append(row)
+            self._kind[row] = self._code(meta.get("kind"))
+            self._model[row] = self._code(meta.get("model"))
+            self._time[row] = int(meta["occurred_ts"]) if meta.get("occurred_ts") is not None else NO_TIME
+
+    def replace(self, keys: Sequence[str], vectors: np.ndarray, metadatas: Sequence[dict[str, Any]]) -> None:
+        self.remove_keys(keys)
+        self.add(vectors, metadatas)
+
+    def clear(self) -> None:
+        self.__init__(self.dim)  # type: ignore[misc]
+
+    # ------------------------------------------------------------------ reads
+    def mask(self, *, kinds: Sequence[str] | None = None, models: Sequence[str] | None = None,
+             since_ts: int | None = None, until_ts: int | None = None) -> np.ndarray:
+        size = len(self._keys)
+        mask = self._valid[:size].copy()
+        if kinds:
+            mask &= np.isin(self._kind[:size], [self._codes.get(k, -1) for k in kinds])
+        if models:
+            mask &= np.isin(self._model[:size], [self._codes.get(m, -1) for m in models])
+        if since_ts is not None:
+            mask &= self._time[:size] >= since_ts
+        if until_ts is not None:
+            mask &= (self._time[:size] < until_ts) & (self._time[:size] != NO_TIME)
+        return mask
+
+    def rows_for(self, keys: Iterable[str]) -> np.ndarray:
+        rows = [row for key in keys for row in self._rows_of.get(key, ())]
+        return np.asarray(rows, dtype=np.int64)
+
+    def top(self, query: np.ndarray, rows: np.ndarray, limit: int) -> list[tuple[str, float]]:
+        """The best ``limit`` keys among ``rows`` (each key scored by its best chunk)."""
+        if rows.size == 0:
+            return []
+        scores = self._vectors[rows] @ np.asarray(query, dtype=np.float32)
+        # Enough chunk rows to yield `limit` distinct keys in the usual case of ≤ 2 chunks per key.
+        take = min(scores.size, limit * 3)
+        best = np.argpartition(-scores, take - 1)[:take] if take < scores.size else np.arange(scores.size)
+        best = best[np.argsort(-scores[best], kind="stable")]
+        out: dict[str, float] = {}
+        for i in best.tolist():
+            key = self._keys[int(rows[i])]
+            if key is not None and key not in out:
+                out[key] = float(scores[i])
+                if len(out) == limit:
+                    break
+        return list(out.items())

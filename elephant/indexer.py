@@ -1,0 +1,299 @@
+"""The outbox consumer: brings the lexical and vector indexes up to the SQL heads, idempotently.
+
+Each job names a key; applying it makes both indexes reflect that key's *current* head (whatever
+version that is by now), so replaying a job, or applying jobs twice after a crash, converges to
+the same state. Chunk ids are deterministic (``key#n``), so a replayed upsert overwrites rather
+than duplicates. Outbox rows are deleted only after the vector index has accepted the chunks.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    case,
+    delete,
+    func,
+    insert,
+    literal,
+    select,
+    update,
+)
+
+from elephant import lexical
+from elephant.errors import ElephantError, IndexUnavailable, ModelError
+from elephant.index import VectorIndex, check_fingerprint, chunk_id
+from elephant.index.matrix import VectorMatrix
+from elephant.render import MAX_CHUNKS, render_chunks
+from elephant.schema import heads, outbox
+from elephant.store import Store
+from elephant.timeutil import format_ts, parse_ts, utc_now
+
+_meta = MetaData()
+# Created by migration 0002_index: how many chunks of which version each key has in the vector index.
+index_chunks = Table(
+    "index_chunks", _meta,
+    Column("key", String(512), primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("chunks", Integer, nullable=False),
+    Column("generation", BigInteger, nullable=False),
+)
+index_state = Table(
+    "index_state", _meta,
+    Column("name", String(64), primary_key=True),
+    Column("value", BigInteger, nullable=False),
+)
+
+BATCH = 256
+
+
+@dataclass
+class DrainReport:
+    """What one drain did: jobs applied, jobs left, and why it stopped early if it did."""
+
+    applied: int = 0
+    pending: int = 0
+    error: str | None = None
+    seconds: float = 0.0
+    keys: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"applied": self.applied, "pending": self.pending, "error": self.error,
+                "seconds": round(self.seconds, 3)}
+
+
+class Indexer:
+    """Applies outbox jobs to the lexical index (SQL) and the vector index (Chroma or memory)."""
+
+    def __init__(self, store: Store, *, embedder: Callable[[], Any],
+                 vector_index: Callable[[], VectorIndex] | VectorIndex) -> None:
+        self.store = store
+        self._embedder_fn = embedder
+        self._index_fn = vector_index if callable(vector_index) and not isinstance(vector_index, VectorIndex) \
+            else (lambda: vector_index)
+        self._index: VectorIndex | None = None
+        self._matrix: VectorMatrix | None = None
+        self._lock = threading.RLock()
+        self.last_error: str | None = None
+
+    # ------------------------------------------------------------------ parts, opened lazily
+    @property
+    def vector_index(self) -> VectorIndex:
+        with self._lock:
+            if self._index is None:
+                self._index = self._index_fn()
+            return self._index
+
+    @vector_index.setter
+    def vector_index(self, index: VectorIndex) -> None:
+        with self._lock:
+            self._index = index
+            self._matrix = None
+
+    def embedder(self) -> Any:
+        try:
+            return self._embedder_fn()
+        except ElephantError:
+            raise
+        except Exception as exc:  # a broken model file surfaces as onnxruntime/tokenizers errors
+            raise ModelError(f"the embedding model cannot be loaded: {exc}") from exc
+
+    def ready_index(self) -> tuple[Any, VectorIndex]:
+        """The embedder and the vector index, checked to agree on the fingerprint."""
+        embedder = self.embedder()
+        index = self.vector_index
+        check_fingerprint(index, str(embedder.fingerprint))
+        return embedder, index
+
+    # ------------------------------------------------------------------ outbox
+    def pending(self) -> int:
+        with self.store.read_connection() as conn:
+            return int(conn.execute(select(func.count()).select_from(outbox)).scalar_one())
+
+    def has_pending(self) -> bool:
+        with self.store.read_connection() as conn:
+            return conn.execute(select(outbox.c.id).limit(1)).first() is not None
+
+    def process_outbox(self, *, batch: int = BATCH, max_jobs: int | None = None) -> DrainReport:
+        """Apply pending jobs, oldest first, until none are left (or the vector side fails)."""
+        report = DrainReport()
+        started = time.perf_counter()
+        with self._lock:
+            while max_jobs is None or report.applied < max_jobs:
+                with self.store.read_connection() as conn:
+                    jobs = conn.execute(select(outbox.c.id, outbox.c.key).order_by(outbox.c.id).limit(batch)).all()
+                if not jobs:
+                    break
+                try:
+                    self._apply([j.key for j in jobs], [j.id for j in jobs])
+                except (IndexUnavailable, ModelError) as exc:  # FingerprintMismatch included: jobs wait
+                    self.last_error = exc.message
+                    report.error = exc.message
+                    break
+                report.applied += len(jobs)
+                report.keys.extend(j.key for j in jobs)
+            if report.error is None:
+                self.last_error = None
+            report.pending = self.pending()
+        report.seconds = time.perf_counter() - started
+        return report
+
+    def _apply(self, keys: Sequence[str], job_ids: Sequence[int]) -> None:
+        unique = list(dict.fromkeys(keys))
+        with self.store.read_connection() as conn:
+            rows = {r.key: r for r in conn.execute(
+                select(heads.c.key, heads.c.version, heads.c.is_deleted, heads.c.envelope)
+                .where(heads.c.key.in_(unique)))}
+            known = {r.key: r for r in conn.execute(select(index_chunks).where(index_chunks.c.key.in_(unique)))}
+        live = [(k, rows[k].version, json.loads(rows[k].envelope)) for k in unique
+                if k in rows and not rows[k].is_deleted]
+        dead = [k for k in unique if k not in rows or rows[k].is_deleted]
+        # The lexical side needs neither the model nor Chroma, so it is applied first: in degraded
+        # mode search still finds the newest writes.
+        with self.store.write_transaction() as conn:
+            lexical.upsert_documents(conn, [env for _k, _v, env in live])
+            lexical.delete_documents(conn, dead)
+        embedder, index = self.ready_index()
+        texts: list[str] = []
+        ids: list[str] = []
+        metas: list[dict[str, Any]] = []
+        counts: dict[str, int] = {}
+        for key, version, envelope in live:
+            chunks = render_chunks(envelope)
+            counts[key] = len(chunks)
+            base = chunk_metadata(key, int(version), envelope)
+            for n, text_ in enumerate(chunks):
+                texts.append(text_)
+                ids.append(chunk_id(key, n))
+                metas.append({**base, "chunk": n})
+        if texts:
+            vectors = embed_checked(embedder, texts)
+            index.upsert(ids, vectors, metas)
+        stale: list[str] = []
+        for key, count in counts.items():
+            before = known[key].chunks if key in known else 0
+            stale += [chunk_id(key, n) for n in range(count, before)]
+        for key in dead:
+            # Without bookkeeping (a crash between the vector write and its SQL record) clear every slot.
+            before = known[key].chunks if key in known else MAX_CHUNKS
+            stale += [chunk_id(key, n) for n in range(before)]
+        index.delete(stale)
+        with self.store.write_transaction() as conn:
+            # Under the row lock of the counter, so generations order batches as they commit.
+            conn.execute(update(index_state).where(index_state.c.name == "generation")
+                         .values(value=index_state.c.value + 1))
+            generation = int(conn.execute(select(index_state.c.value)
+                                          .where(index_state.c.name == "generation")).scalar_one())
+            conn.execute(delete(index_chunks).where(index_chunks.c.key.in_(unique)))
+            # Dead keys keep a zero-chunk row so other processes' matrices learn to drop them.
+            marks = [{"key": k, "version": int(v), "chunks": counts[k], "generation": generation}
+                     for k, v, _e in live]
+            marks += [{"key": k, "version": int(rows[k].version) if k in rows else 0, "chunks": 0,
+                       "generation": generation} for k in dead]
+            conn.execute(insert(index_chunks), marks)
+            for start in range(0, len(job_ids), 500):
+                conn.execute(delete(outbox).where(outbox.c.id.in_(list(job_ids[start:start + 500]))))
+        self._update_matrix(generation, unique, vectors if texts else None, metas)
+
+    # ------------------------------------------------------------------ rebuild
+    def reindex(self, *, batch: int = BATCH) -> DrainReport:
+        """Rebuild both indexes from the SQL heads with the configured embedder.
+
+        Every key is queued as an outbox job first and the vector index is emptied second, so a
+        reindex that dies half-way is finished by the next drain instead of leaving holes.
+        """
+        with self._lock:
+            embedder = self.embedder()
+            embed_checked(embedder, ["reindex probe"])  # fail before anything is dropped
+            now = format_ts(utc_now())
+            with self.store.write_transaction() as conn:
+                conn.execute(delete(outbox))
+                conn.execute(delete(index_chunks))
+                conn.execute(insert(outbox).from_select(
+                    ["key", "version", "op", "created_at"],
+                    select(heads.c.key, heads.c.version,
+                           case((heads.c.is_deleted.is_(True), literal("delete")), else_=literal("upsert")),
+                           literal(now)).order_by(heads.c.key)))
+            self.vector_index.reset(str(embedder.fingerprint))
+            self._matrix = None
+            return self.process_outbox(batch=batch)
+
+    def indexed_state(self) -> dict[str, tuple[int, int]]:
+        """key → (version, chunks) as the vector index holds them (for tests and `reindex` checks)."""
+        with self.store.read_connection() as conn:
+            return {r.key: (r.version, r.chunks) for r in conn.execute(
+                select(index_chunks).where(index_chunks.c.chunks > 0))}
+
+    # ------------------------------------------------------------------ the in-process matrix
+    def generation(self) -> int:
+        with self.store.read_connection() as conn:
+            return int(conn.execute(select(index_state.c.value)
+                                    .where(index_state.c.name == "generation")).scalar_one())
+
+    def matrix(self) -> VectorMatrix:
+        """The vector matrix, brought up to the index generation committed in SQL."""
+        index = self.vector_index
+        generation = self.generation()
+        with self._lock:
+            if self._matrix is None:
+                self._matrix = VectorMatrix(int(self.embedder().dim))
+            matrix = self._matrix
+            if matrix.generation == generation:
+                return matrix
+            if matrix.generation < 0 or generation < matrix.generation:
+                matrix.clear()
+                for _ids, vectors, metas in index.iter_chunks():
+                    matrix.add(vectors, metas)
+            else:
+                with self.store.read_connection() as conn:
+                    changed = conn.execute(select(index_chunks.c.key, index_chunks.c.chunks)
+                                           .where(index_chunks.c.generation > matrix.generation)).all()
+                ids = [chunk_id(r.key, n) for r in changed for n in range(r.chunks)]
+                _found, found_vectors, found_metas = index.chunks(ids)
+                matrix.replace([r.key for r in changed], found_vectors, found_metas)
+            matrix.generation = generation
+            return matrix
+
+    def _update_matrix(self, generation: int, keys: Sequence[str], vectors: np.ndarray | None,
+                       metas: Sequence[dict[str, Any]]) -> None:
+        """Apply this process's own batch to a loaded matrix that was current just before it."""
+        matrix = self._matrix
+        if matrix is None or matrix.generation != generation - 1:
+            return  # the next search refreshes from SQL and the index
+        matrix.replace(keys, vectors if vectors is not None else np.zeros((0, matrix.dim), np.float32), metas)
+        matrix.generation = generation
+
+
+def chunk_metadata(key: str, version: int, envelope: dict[str, Any]) -> dict[str, Any]:
+    """What each chunk carries besides its vector. Search never filters on it (SQL does); it is there
+    for inspection and for the raw-Chroma comparison in bench/search.py."""
+    meta: dict[str, Any] = {"key": key, "version": version, "kind": str(envelope.get("kind", ""))}
+    if envelope.get("model"):
+        meta["model"] = str(envelope["model"])
+    if envelope.get("occurred_at"):
+        meta["occurred_ts"] = int(parse_ts(str(envelope["occurred_at"])).timestamp())
+    return meta
+
+
+def embed_checked(embedder: Any, texts: Sequence[str]) -> np.ndarray:
+    try:
+        vectors = np.asarray(embedder.embed(list(texts)), dtype=np.float32)
+    except ElephantError:
+        raise
+    except Exception as exc:
+        raise ModelError(f"embedding failed: {exc}") from exc
+    if vectors.shape[0] != len(texts):
+        raise ModelError(f"the embedder returned {vectors.shape[0]} vectors for {len(texts)} texts")
+    return vectors

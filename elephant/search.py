@@ -1,0 +1,319 @@
+"""Hybrid search: dense (vector index) + lexical (SQL full-text), fused with reciprocal rank fusion.
+
+Structured filters (kind, model, tags, time range, numeric fields) are SQL over ``heads`` — never
+Chroma ``where``, which cost 182 ms p50 at 100k vectors against 5 ms unfiltered (DESIGN §5). For
+the dense side a filter is applied one of two ways, chosen per query from the filter's size:
+a small candidate set is scored exactly (its vectors fetched by id, one matrix product), a large
+one by over-fetching neighbours and keeping those the filter admits.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import numpy as np
+from sqlalchemy import Float, and_, case, cast, func, select
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.sql.elements import ColumnElement
+
+from elephant import lexical
+from elephant.errors import FingerprintMismatch, IndexUnavailable, ModelError, UsageError
+from elephant.index import key_of
+from elephant.indexer import Indexer
+from elephant.schema import heads
+from elephant.store import Store
+from elephant.timeutil import format_ts, parse_ts
+
+RRF_K = 60
+# Candidates ranked in numpy before tag/field conditions are checked in SQL; when fewer than k of
+# them pass, the exact candidate set is read from SQL instead.
+OVERFETCH = 1000
+
+_CONDITION = re.compile(r"^\s*([A-Za-z_][\w.]*)\s*(<=|>=|!=|==|=|<|>)\s*(.+?)\s*$")
+_ENVELOPE_FIELDS = {"model_version", "title", "kind", "model", "key"}
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One ``--where`` condition on a record field, e.g. ``latency_ms.p99 < 40``."""
+
+    path: tuple[str, ...]
+    op: str
+    value: float | str
+
+    @classmethod
+    def parse(cls, text: str) -> Condition:
+        match = _CONDITION.match(text)
+        if not match:
+            raise UsageError(f"--where {text!r}: expected FIELD OP VALUE, e.g. 'latency_ms.p99<40' "
+                             "(OP is one of < <= > >= = !=)")
+        name, op, raw = match.groups()
+        parts = tuple(name.split("."))
+        if parts[0] not in _ENVELOPE_FIELDS and parts[0] != "fields":
+            parts = ("fields", *parts)
+        if not parts or parts == ("fields",):
+            raise UsageError(f"--where {text!r}: name a field, e.g. latency_ms.p99")
+        raw = raw.strip().strip("'\"")
+        try:
+            value: float | str = float(raw)
+        except ValueError:
+            if op not in {"=", "==", "!="}:
+                raise UsageError(f"--where {text!r}: {op} needs a number, got {raw!r}") from None
+            value = raw
+        return cls(parts, "=" if op == "==" else op, value)
+
+    def clause(self, dialect: str) -> ColumnElement[bool]:
+        if dialect == "sqlite":
+            path = "$." + ".".join(f'"{p}"' for p in self.path)
+            raw = func.json_extract(heads.c.envelope, path)
+            is_number = func.json_type(heads.c.envelope, path).in_(["integer", "real"])
+            numeric = case((is_number, raw), else_=None)
+            textual = case((func.json_type(heads.c.envelope, path) == "text", raw), else_=None)
+        else:
+            doc = cast(heads.c.envelope, JSONB)
+            node = doc[list(self.path)] if len(self.path) > 1 else doc[self.path[0]]
+            numeric = case((func.jsonb_typeof(node) == "number", cast(node.astext, Float)), else_=None)
+            textual = case((func.jsonb_typeof(node) == "string", node.astext), else_=None)
+        target = numeric if isinstance(self.value, float) else textual
+        ops = {"<": target < self.value, "<=": target <= self.value, ">": target > self.value,
+               ">=": target >= self.value, "=": target == self.value, "!=": target != self.value}
+        return ops[self.op]
+
+
+@dataclass
+class Filters:
+    """Structured filters over the current records; all given ones must hold."""
+
+    kind: Sequence[str] | None = None
+    model: Sequence[str] | None = None
+    tags: Sequence[str] | None = None
+    since: str | None = None
+    until: str | None = None
+    where: Sequence[Condition] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, *, kind: str | Sequence[str] | None = None, model: str | Sequence[str] | None = None,
+           tags: str | Sequence[str] | None = None, since: str | None = None, until: str | None = None,
+           where: str | Sequence[str] | None = None) -> Filters:
+        def listed(value: str | Sequence[str] | None) -> list[str] | None:
+            if value is None or value == [] or value == "":
+                return None
+            return [value] if isinstance(value, str) else [str(v) for v in value]
+
+        conditions = [Condition.parse(w) for w in (listed(where) or [])]
+        return cls(kind=listed(kind), model=listed(model), tags=listed(tags), since=_bound(since, "since"),
+                   until=_bound(until, "until"), where=conditions)
+
+    @property
+    def is_empty(self) -> bool:
+        return not (self.kind or self.model or self.tags or self.since or self.until or self.where)
+
+    def clause(self, dialect: str) -> ColumnElement[bool] | None:
+        parts: list[ColumnElement[bool]] = []
+        if self.kind:
+            parts.append(heads.c.kind.in_(list(self.kind)))
+        if self.model:
+            parts.append(heads.c.model.in_(list(self.model)))
+        for tag in self.tags or []:
+            parts.append(heads.c.tags.contains(json.dumps(tag), autoescape=True))
+        if self.since:
+            parts.append(heads.c.occurred_at >= self.since)
+        if self.until:
+            parts.append(heads.c.occurred_at < self.until)
+        parts += [c.clause(dialect) for c in self.where]
+        return and_(*parts) if parts else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "model": self.model, "tags": self.tags, "since": self.since,
+                "until": self.until, "where": [f"{'.'.join(c.path)}{c.op}{c.value}" for c in self.where]}
+
+
+def _epoch(stored: str | None) -> int | None:
+    return None if stored is None else int(parse_ts(stored).timestamp())
+
+
+def _bound(value: str | None, name: str) -> str | None:
+    """A time bound in stored form; a date-only ``until`` includes that whole day."""
+    if not value:
+        return None
+    try:
+        moment = parse_ts(value)
+    except ValueError:
+        raise UsageError(f"--{name}: not an ISO-8601 date or time: {value!r}") from None
+    if name == "until" and re.fullmatch(r"\d{4}-\d{2}(-\d{2})?", value.strip()):
+        moment += timedelta(days=1) if len(value.strip()) == 10 else timedelta(days=31)
+        if len(value.strip()) == 7:  # a month: up to the first of the next month
+            moment = moment.replace(day=1)
+    return format_ts(moment)
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    key: str
+    version: int
+    kind: str
+    title: str
+    model: str | None
+    occurred_at: str | None
+    score: float
+    source_path: str | None = None
+    source_anchor: str | None = None
+
+    @property
+    def citation(self) -> str:
+        return f"{self.key}@{self.version}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"key": self.key, "version": self.version, "kind": self.kind, "title": self.title,
+                "model": self.model, "occurred_at": self.occurred_at, "score": round(self.score, 6),
+                "source": {"path": self.source_path, "anchor": self.source_anchor}}
+
+
+@dataclass
+class SearchResponse:
+    """Results plus whether they came from the lexical index alone (``degraded``) and why."""
+
+    query: str
+    results: list[SearchHit]
+    degraded: bool = False
+    reason: str | None = None
+    pending: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"results": [h.to_dict() for h in self.results], "degraded": self.degraded,
+                "reason": self.reason, "query": self.query}
+
+
+class HybridSearch:
+    """Dense, lexical and fused retrieval over the current versions in the store."""
+
+    def __init__(self, store: Store, indexer: Indexer) -> None:
+        self.store = store
+        self.indexer = indexer
+        self.dialect = store.engine.dialect.name
+
+    # ------------------------------------------------------------------ one side each
+    def lexical(self, query: str, filters: Filters | None = None, *, n: int = 50) -> list[tuple[str, float]]:
+        filters = filters or Filters()
+        where = filters.clause(self.dialect)
+        with self.store.read_connection() as conn:
+            return lexical.search_lexical(conn, query, where=where, kinds=filters.kind, models=filters.model, limit=n)
+
+    def dense(self, query: str, filters: Filters | None = None, *, n: int = 50) -> list[tuple[str, float]]:
+        """Keys by their best chunk's cosine similarity to the query; raises when the index is unusable.
+
+        Unfiltered: the ANN index (Chroma HNSW). Filtered: the in-process matrix, masked by kind, model
+        and time in numpy; tag and field conditions are checked in SQL on an over-fetched candidate
+        list, and when too few survive, on the exact SQL candidate set.
+        """
+        embedder, index = self.indexer.ready_index()
+        try:
+            vector = np.asarray(embedder.embed_query(query), dtype=np.float32)
+        except Exception as exc:
+            raise ModelError(f"embedding the query failed: {exc}") from exc
+        filters = filters or Filters()
+        if filters.is_empty:
+            return self._live(self._best_per_key(index.query(vector, n * 3)), None, n)
+        where = filters.clause(self.dialect)
+        matrix = self.indexer.matrix()
+        with matrix.lock:
+            rows = np.flatnonzero(matrix.mask(kinds=filters.kind, models=filters.model,
+                                              since_ts=_epoch(filters.since), until_ts=_epoch(filters.until)))
+            needs_sql = bool(filters.tags or filters.where)
+            ranked = matrix.top(vector, rows, OVERFETCH if needs_sql else n * 2)
+        found = self._live(ranked, where, n)
+        if where is not None and needs_sql and len(found) < n and len(ranked) == OVERFETCH:
+            with self.store.read_connection() as conn:
+                keys = [r.key for r in conn.execute(select(heads.c.key).where(heads.c.is_deleted.is_(False), where))]
+            with matrix.lock:
+                ranked = matrix.top(vector, matrix.rows_for(keys), n * 2)
+            found = self._live(ranked, where, n)
+        return found
+
+    @staticmethod
+    def _best_per_key(hits: Sequence[tuple[str, float]]) -> list[tuple[str, float]]:
+        best: dict[str, float] = {}
+        for item, score in hits:
+            key = key_of(item)
+            if key not in best or score > best[key]:
+                best[key] = score
+        return sorted(best.items(), key=lambda kv: -kv[1])
+
+    @staticmethod
+    def _exact(vectors: dict[str, np.ndarray], query: np.ndarray, n: int) -> list[tuple[str, float]]:
+        if not vectors:
+            return []
+        ids = list(vectors)
+        scores = np.stack([vectors[i] for i in ids]) @ query
+        return HybridSearch._best_per_key([(ids[i], float(scores[i])) for i in range(len(ids))])[:n]
+
+    def _live(self, ranked: list[tuple[str, float]], where: ColumnElement[bool] | None,
+              n: int) -> list[tuple[str, float]]:
+        """Keep the ranked keys that are current, live and admitted by the filter (vectors may lag SQL)."""
+        if not ranked:
+            return []
+        keys = [k for k, _s in ranked]
+        query = select(heads.c.key).where(heads.c.key.in_(keys), heads.c.is_deleted.is_(False))
+        if where is not None:
+            query = query.where(where)
+        with self.store.read_connection() as conn:
+            ok = {r.key for r in conn.execute(query)}
+        return [(k, s) for k, s in ranked if k in ok][:n]
+
+    # ------------------------------------------------------------------ fused
+    def search(self, query: str, filters: Filters | None = None, *, k: int = 10,
+               index_lag: str | None = None) -> SearchResponse:
+        """Fused results; ``index_lag`` says why the vector index misses recent writes (also degraded)."""
+        if k < 1:
+            raise UsageError(f"-k must be at least 1, got {k}")
+        filters = filters or Filters()
+        depth = max(50, k * 3)
+        lexical_ranked = self.lexical(query, filters, n=depth)
+        degraded, reason = False, None
+        try:
+            dense_ranked = self.dense(query, filters, n=depth)
+        except FingerprintMismatch:
+            raise
+        except (IndexUnavailable, ModelError) as exc:
+            dense_ranked, degraded, reason = [], True, exc.message
+        if index_lag and not degraded:
+            degraded, reason = True, index_lag
+        fused = fuse([dense_ranked, lexical_ranked])[:k]
+        return SearchResponse(query=query, results=self.hits(fused), degraded=degraded, reason=reason)
+
+    def hits(self, ranked: Sequence[tuple[str, float]]) -> list[SearchHit]:
+        if not ranked:
+            return []
+        keys = [k for k, _s in ranked]
+        with self.store.read_connection() as conn:
+            rows = {r.key: r for r in conn.execute(
+                select(heads.c.key, heads.c.version, heads.c.kind, heads.c.title, heads.c.model,
+                       heads.c.occurred_at, heads.c.envelope).where(heads.c.key.in_(keys)))}
+        out: list[SearchHit] = []
+        for key, score in ranked:
+            row = rows.get(key)
+            if row is None:
+                continue
+            envelope = json.loads(row.envelope)
+            source = envelope.get("source") or {}
+            out.append(SearchHit(key=key, version=row.version, kind=row.kind, title=row.title, model=row.model,
+                                 occurred_at=envelope.get("occurred_at"), score=score,
+                                 source_path=source.get("path"), source_anchor=source.get("anchor")))
+        return out
+
+
+def fuse(rankings: Sequence[Sequence[tuple[str, float]]], *, k: int = RRF_K) -> list[tuple[str, float]]:
+    """Reciprocal rank fusion: each list adds 1/(k + rank); scores of different scales never mix."""
+    scores: dict[str, float] = {}
+    for ranking in rankings:
+        for rank, (key, _score) in enumerate(ranking, start=1):
+            scores[key] = scores.get(key, 0.0) + 1.0 / (k + rank)
+    return sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
+
+
+__all__ = ["Condition", "Filters", "HybridSearch", "SearchHit", "SearchResponse", "fuse"]

@@ -1,0 +1,130 @@
+"""elephant.Client against a live `elephant serve` subprocess on a free loopback port."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from apihelpers import benchmark, note
+
+import elephant
+from elephant.errors import AuthError, Conflict, Forbidden, InvalidRecord, NotFound, UsageError
+
+REPO = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.slow
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "cli.main", *args], cwd=REPO, env=dict(os.environ),
+                          capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture
+def server() -> Iterator[tuple[str, dict[str, str]]]:
+    keys = {}
+    for scope in ("read", "write"):
+        made = cli("keys", "create", "--scope", scope, "--name", f"{scope}-bot", "--json")
+        assert made.returncode == 0, made.stderr
+        keys[scope] = json.loads(made.stdout)["key"]
+    port = free_port()
+    log = Path(os.environ["ELEPHANT_HOME"]) / "serve.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "cli.main", "serve", "--port", str(port)], cwd=REPO,
+                                env=dict(os.environ), stdout=out, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                ready = httpx.get(f"{base}/readyz", headers={"Authorization": f"Bearer {keys['read']}"}, timeout=2)
+                if ready.status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert proc.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, f"server not ready: {log.read_text()}"
+            time.sleep(0.1)
+        yield base, keys
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    text = log.read_text()
+    assert '"event": "request"' in text  # the structured access log reaches the server's output
+    for key in keys.values():
+        assert key.split("_")[-1] not in text  # secrets never reach the server's output
+
+
+def test_client_round_trip_against_a_live_server(server: tuple[str, dict[str, str]], tmp_path: Path) -> None:
+    base, keys = server
+    with elephant.Client(base, api_key=keys["write"]) as mem:
+        assert "elk_" not in repr(mem)
+        created = mem.put(note("live/a/b", "first"))
+        assert created.status == "created" and created.version == 1
+        assert mem.put(note("live/a/b", "first")).status == "unchanged"
+        updated = mem.put(note("live/a/b", "second"), expected_version=1)
+        assert updated.version == 2
+        with pytest.raises(Conflict):
+            mem.put(note("live/a/b", "stale"), expected_version=1)
+        record = mem.get("live/a/b")
+        assert record.envelope["title"] == "second"
+        assert record.version == 2 and record.key == "live/a/b"
+        assert mem.get("live/a/b", version=1).envelope["title"] == "first"
+        assert [v.version for v in mem.history("live/a/b")] == [1, 2]
+        assert mem.diff("live/a/b", 1, 2).changes[0]["path"] == "title"
+        assert mem.revert("live/a/b", 1).status == "reverted"
+        assert mem.delete("live/a/b", expected_version=3).status == "deleted"
+        with pytest.raises(NotFound):
+            mem.get("live/a/b")
+        with pytest.raises(InvalidRecord) as invalid:
+            mem.put({"kind": "benchmark", "key": "live/bad", "title": "t", "fields": {"batch_size": "x"}})
+        assert invalid.value.problems[0].field == "fields.batch_size"
+        with pytest.raises(UsageError):
+            mem.get("live/x", as_of="not a time")
+
+        report = mem.put_many([benchmark("live/bench-1", 30.0, occurred_at="2026-04-01"),
+                               benchmark("live/bench-2", 66.0, occurred_at="2026-04-02")])
+        assert report.ok and report.counts["created"] == 2
+        found = mem.search("ranker bench", model="ranker", k=5)
+        assert {"live/bench-1", "live/bench-2"} <= {r["key"] for r in found.results} and found.degraded is False
+        answer = mem.ask("what did we measure on the ranker?")
+        assert answer.citations and isinstance(answer.answer, str)
+        assert mem.context("ranker", budget=100).tokens <= 100
+        assert mem.brief("ranker").models[0]["model"] == "ranker"
+        assert mem.regressions(model="ranker").regressions
+        (tmp_path / "up").mkdir()
+        (tmp_path / "up" / "n.yaml").write_text("kind: note\nkey: live/uploaded\ntitle: via ingest\n")
+        ingested = mem.ingest([tmp_path / "up"])
+        assert ingested.ok and mem.get("live/uploaded").envelope["title"] == "via ingest"
+        assert [r.key for r in mem.list_records(kind="note")] == ["live/uploaded"]
+        assert mem.health() and mem.ready().status == "ready"
+
+    with elephant.Client(base, api_key=keys["read"]) as reader:
+        assert reader.get("live/uploaded").version == 1
+        with pytest.raises(Forbidden):
+            reader.put(note("live/nope"))
+    with elephant.Client(base) as anonymous, pytest.raises(AuthError):
+        anonymous.get("live/uploaded")
+    with elephant.Client(base, api_key="elk_000000000000_wrong") as wrong, pytest.raises(AuthError):
+        wrong.search("x")
+
+
+def test_client_reports_an_unreachable_server() -> None:
+    from elephant.errors import StoreError
+
+    with elephant.Client(f"http://127.0.0.1:{free_port()}", timeout=2) as mem, pytest.raises(StoreError) as err:
+        mem.get("x")
+    assert "cannot reach" in str(err.value)

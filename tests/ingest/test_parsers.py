@@ -1,0 +1,130 @@
+"""Parser details the goldens do not pin down: protobuf text syntax, key derivation, MLPerf quirks."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from elephant.records import validate_record
+from ingest.parsers import ParseContext, ParseError, SkipFile, choose_parser, markdown, mlperf, triton
+from ingest.parsers.base import derive_key
+from ingest.parsers.pbtxt import parse_pbtxt
+
+
+def test_pbtxt_syntax() -> None:
+    text = """
+    # comment
+    name: "m"  # trailing comment
+    max_batch_size: 8
+    input [ { name: "a" dims: [ -1, 3 ] }, { name: "b" dims: [1] } ]
+    instance_group { count: 2 kind: KIND_GPU }
+    instance_group < count: 1, kind: KIND_CPU >
+    parameters: { key: "k" value: { string_value: "v" "w" } }
+    dynamic_batching { max_queue_delay_microseconds: 100 preferred_batch_size: [4, 8] }
+    optimization { cuda { graphs: true } }
+    version_policy: { latest { num_versions: 2 } }
+    ratio: 1.5e-3
+    """
+    config = parse_pbtxt(text)
+    assert config["name"] == "m" and config["max_batch_size"] == 8
+    assert [i["dims"] for i in config["input"]] == [[-1, 3], [1]]
+    assert [g["count"] for g in config["instance_group"]] == [2, 1]
+    assert config["parameters"]["value"]["string_value"] == "vw"
+    assert config["dynamic_batching"]["preferred_batch_size"] == [4, 8]
+    assert config["optimization"]["cuda"]["graphs"] is True
+    assert config["ratio"] == pytest.approx(0.0015)
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("name: ", "end of file"),
+    ("a { b: 1", "missing '}'"),
+    ("a: 1\nb: }", "line 2"),
+    ("a b", "expected ':'"),
+    ("a: 1 %", "unexpected character"),
+])
+def test_pbtxt_errors_name_the_problem(text: str, message: str) -> None:
+    with pytest.raises(ParseError, match=message):
+        parse_pbtxt(text)
+
+
+def test_triton_fields_from_a_config() -> None:
+    data = b'name: "r"\nplatform: "onnxruntime_onnx"\nmax_batch_size: 16\n' \
+           b'input [{ name: "x" data_type: TYPE_FP16 dims: [3] }]\n' \
+           b'dynamic_batching { max_queue_delay_microseconds: 2500 }\ninstance_group [{ count: 3 kind: KIND_CPU }]\n'
+    [record] = triton.parse("models/r/config.pbtxt", data, ParseContext(root="/r"))
+    f = record.fields
+    assert (f["replicas"], f["hardware"], f["precision"]) == (3, "cpu", "fp16")
+    assert f["batching"] == {"max_batch_size": 16, "dynamic": True, "max_queue_delay_ms": 2.5}
+    assert record.model == "r" and f["raw"] == data.decode()
+
+
+@given(st.lists(st.text(min_size=1, max_size=12), min_size=1, max_size=6), st.none() | st.text(max_size=20))
+def test_derived_keys_always_validate(parts: list[str], anchor: str | None) -> None:
+    path = "/".join(parts)
+    key = derive_key(path, anchor)
+    record = validate_record({"kind": "note", "key": key, "title": "t"})
+    assert record.key == key
+    assert " " not in key and "@" not in key and "#" not in key
+
+
+def test_keys_from_awkward_paths() -> None:
+    assert derive_key("docs/My Runbook@v2#1.md") == "docs/My-Runbook-v2-1.md"
+    assert derive_key("a/b.md", "Roll back / pin") == "a/b.md:Roll-back-pin"
+    assert derive_key(".hidden/x.md") == "hidden/x.md"
+
+
+def test_choose_parser() -> None:
+    assert choose_parser("x/results/S/resnet50/offline/performance/run_1/mlperf_log_summary.txt") == "mlperf"
+    assert choose_parser("m/config.pbtxt") == "triton"
+    assert choose_parser("k/isvc.YAML") == "yaml"
+    assert choose_parser("LICENSE") == "license"
+    assert choose_parser("a/measurements/S/b/offline/pip_freeze.json") == "cm_capture"
+    assert choose_parser("notes/readme") == "text"
+
+
+def test_mlperf_summary_truncations() -> None:
+    good = ("MLPerf Results Summary\nScenario : Server\nResult is : INVALID\n"
+            "Completed samples per second : 10.5\n99.00 percentile latency (ns) : 2500000\n")
+    parsed = mlperf.parse_summary(good)
+    assert parsed["result"] == "INVALID" and parsed["samples_per_s"] == 10.5
+    assert parsed["latency_ms"] == {"p99": 2.5}
+    for cut in (good[:20], good.split("Result")[0], "MLPerf Results Summary\nScenario : Server\nResult is : VALID\n"):
+        with pytest.raises(ParseError, match="truncated"):
+            mlperf.parse_summary(cut)
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("{'rouge1': 44.5, 'gen_len': 100}\nhash=x", {"rouge1": 44.5}),
+    ('{"exact_match": 82.9, "f1": 90.3}', {"exact_match": 82.9, "f1": 90.3}),
+    ("accuracy=76.078%, good=38039, total=50000", {"accuracy": 76.078}),
+    ("mAP=37.317%", {"mAP": 37.317}),
+    ("AUC=80.310%, accuracy=0.000%, good=0, total=1", {"AUC": 80.31, "accuracy": 0.0}),
+    ("Accuracy: mean = 0.86, kidney = 0.93, tumor = 0.78", {"dice_mean": 0.86, "dice_kidney": 0.93,
+                                                          "dice_tumor": 0.78}),
+    ("Accuracy Results: {'FID_SCORE': 23.1, 'CLIP_SCORE': 31.7}", {"FID_SCORE": 23.1, "CLIP_SCORE": 31.7}),
+])
+def test_mlperf_accuracy_formats(text: str, expected: dict[str, float]) -> None:
+    assert mlperf.parse_accuracy(text) == expected
+
+
+def test_scenario_folder_case_does_not_matter_for_rounds() -> None:
+    known = ["inference_v4.0/open/X/results/S/bert-99/Offline/performance/run_1/mlperf_log_summary.txt",
+             "inference_v4.1/open/X/results/S/bert-99/offline/performance/run_1/mlperf_log_summary.txt"]
+    assert mlperf.previous_round(known[1], known) == known[0]
+    assert mlperf.previous_round(known[0], known) is None
+
+
+def test_markdown_headings_in_code_fences_are_not_sections() -> None:
+    text = "# Title\n\n```\n# not a heading\n```\n\n## Rollback\n\n1. Stop traffic\n2. Roll back\n"
+    [record] = markdown.parse("r.md", text.encode(), ParseContext())
+    assert record.kind == "rollback_procedure"
+    assert record.fields["steps"] == ["Stop traffic", "Roll back"]
+    assert [s["anchor"] for s in record.fields["sections"]] == ["title", "rollback"]
+
+
+def test_markdown_without_procedure_is_a_note_and_empty_is_skipped() -> None:
+    [note] = markdown.parse("n.md", b"# Latency notes\n\nWe saw p99 of 40 ms.\n", ParseContext())
+    assert note.kind == "note" and note.title == "Latency notes"
+    with pytest.raises(SkipFile, match="empty"):
+        markdown.parse("e.md", b"  \n", ParseContext())
