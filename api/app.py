@@ -53,7 +53,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        ctx.db  # noqa: B018 - open (and migrate) before the first request, not during it
+        try:
+            ctx.db  # noqa: B018 - open (and migrate) before the first request, not during it
+        except ElephantError as exc:
+            # Serve anyway: /healthz answers, /readyz and every request say why (503), and the
+            # database is opened again on the next request, so a restarting PostgreSQL heals.
+            _log.error("cannot open the store: %s", exc.message)
         ctx.start_warm_up()
         async with contextlib.AsyncExitStack() as stack:
             for enter in ctx.lifespan_contexts:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import importlib
 import logging
+import os
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -40,6 +43,25 @@ class AppContext:
         self.warm_started = False
         self.warmed_at = 0.0
         self._keys_required = False
+        self._limiters: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+
+    def retrieval_limiter(self) -> Any:
+        """How many search/ask/context/brief calls run at once; the rest queue in the event loop.
+
+        On 2 cores more parallel calls only add contention, and each may hold two pooled database
+        connections: 32 unbounded concurrent asks exhausted SQLAlchemy's default pool (5 + 10) and
+        timed out after 30 s. One per event loop (a limiter belongs to the loop that made it; a server
+        has one loop, tests may run several).
+        """
+        import asyncio
+
+        import anyio
+
+        loop = asyncio.get_running_loop()
+        limiter = self._limiters.get(loop)
+        if limiter is None:
+            limiter = self._limiters[loop] = anyio.CapacityLimiter(max(4, 2 * (os.cpu_count() or 2)))
+        return limiter
 
     @property
     def db(self) -> Elephant:
@@ -68,10 +90,15 @@ class AppContext:
 
     def warm_up(self) -> None:
         """Load what the first search would otherwise pay for: the embedder, then the index."""
+        # Importing chromadb is pure Python (GIL-bound) while building the onnxruntime session runs
+        # in C++ without the GIL: done side by side they overlap instead of adding up.
+        preload = threading.Thread(target=_import_quietly, args=("chromadb",), daemon=True)
+        preload.start()
         try:
             embedder = self.db.embedder
             self.metrics.instrument_embedder(embedder)
             embedder.embed_query("warm up")
+            preload.join()
             search = getattr(self.db, "search", None)
             if callable(search):  # opens the lexical and vector indexes and drains a pending outbox
                 search("warm up", k=1)
@@ -98,20 +125,31 @@ class AppContext:
                 self._db = None
 
 
-def get_context(request: Request) -> AppContext:
+def _import_quietly(name: str) -> None:
+    try:
+        importlib.import_module(name)
+    except Exception:  # the real import, later, reports the problem where it matters
+        return
+
+
+# Dependencies are async so FastAPI calls them on the event loop: a sync one costs a thread hop
+# per request. The Elephant is opened by the lifespan, so ``ctx.db`` does not block here.
+async def get_context(request: Request) -> AppContext:
     ctx: AppContext = request.app.state.ctx
     return ctx
 
 
-def get_db(request: Request) -> Elephant:
-    return get_context(request).db
+async def get_db(request: Request) -> Elephant:
+    ctx: AppContext = request.app.state.ctx
+    return ctx.db
 
 
-def get_settings_dep(request: Request) -> Settings:
-    return get_context(request).settings
+async def get_settings_dep(request: Request) -> Settings:
+    ctx: AppContext = request.app.state.ctx
+    return ctx.settings
 
 
-def get_principal(request: Request) -> ApiKey | None:
+async def get_principal(request: Request) -> ApiKey | None:
     """The API key this request authenticated with (None while no key exists)."""
     return getattr(request.state, "principal", None)
 

@@ -138,7 +138,7 @@ class RecordsPage(_Out):
 class RevertIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    version: int = Field(ge=1, description="the version whose content becomes the new current version")
+    version: int = Field(ge=1, le=2**31 - 1, description="the version whose content becomes the new current version")
     message: str = Field(default="", max_length=2000)
 
 

@@ -151,10 +151,13 @@ async def load(base: str, path: str, bodies: list[dict[str, Any]], clients: int,
                 body = bodies[i % len(bodies)]
                 i += clients
                 t0 = time.perf_counter()
-                response = await client.post(path, json=body)
+                try:
+                    response = await client.post(path, json=body)
+                    failed = response.status_code != 200
+                except httpx.HTTPError:
+                    failed = True
                 samples.append((time.perf_counter() - t0) * 1000)
-                if response.status_code != 200:
-                    errors += 1
+                errors += failed
 
         began = time.perf_counter()
         await asyncio.gather(*(worker(n) for n in range(clients)))
@@ -181,6 +184,7 @@ def main() -> int:
         loaded = load_home(home, args.records, env)
         print(f"  {loaded['records']} records, load+index {loaded['load_s']} s", flush=True)
 
+        load_before = os.getloadavg()
         port = free_port()
         proc, cold_s = start_server(env, port, home / "serve.log")
         base = f"http://127.0.0.1:{port}"
@@ -202,7 +206,9 @@ def main() -> int:
 
     at8 = next((r for r in results["search"] if r["clients"] == 8), None)
     report = {
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
+                    "load_average_1m_before": round(load_before[0], 2),
+                    "load_average_1m_after": round(os.getloadavg()[0], 2)},
         "records": loaded["records"], "model": args.model, "seconds_per_level": args.seconds,
         "cold_start_s": round(cold_s, 2), "rss_mb_ready": rss_ready, "rss_mb_after_load": rss_loaded,
         "reference_in_process": loaded["in_process"], "http": results,
@@ -215,7 +221,9 @@ def main() -> int:
         },
     }
     ref = loaded["in_process"]
-    print(f"\nelephant serve, {loaded['records']} records, model {args.model}, {os.cpu_count()} CPUs")
+    print(f"\nelephant serve, {loaded['records']} records, model {args.model}, {os.cpu_count()} CPUs, "
+          f"load average {report['machine']['load_average_1m_before']} before / "
+          f"{report['machine']['load_average_1m_after']} after (other processes share these cores)")
     print(f"  cold start to ready   {cold_s:6.2f} s    (budget ≤ {COLD_START_BUDGET_S} s)")
     print(f"  RSS ready / loaded    {rss_ready:6.1f} / {rss_loaded:.1f} MB    (budget ≤ {RSS_BUDGET_MB:.0f} MB)")
     print(f"  in process (reference) search p50 {ref['search']['p50_ms']} ms p99 {ref['search']['p99_ms']} ms; "

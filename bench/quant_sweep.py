@@ -30,7 +30,7 @@ from elephant.embedding import build
 from elephant.embedding.onnx_embedder import OnnxEmbedder
 from elephant.embedding.texts import PARITY_TEXTS, generate_texts, retrieval_set
 
-QUERY = "int8 quantization of the ranker p99 latency"  # 12 tokens with [CLS]/[SEP]
+QUERY = "int8 quantization of the ranker model"  # 12 tokens with [CLS] and [SEP]
 
 
 def measure(path: Path, tokenizer_dir: Path, ref: dict, threads: int, spinning: bool = False) -> dict:

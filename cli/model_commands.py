@@ -14,9 +14,9 @@ from elephant.errors import ElephantError, UsageError
 from elephant.settings import Settings
 
 ModelOption = Annotated[str | None, typer.Option(
-    "--model", help="Variant (int8, fp32, …) or a directory holding manifest.json [env: ELEPHANT_MODEL].")]
+    "--model", help="Variant (int8, fp32, …) or a directory holding manifest.json (env ELEPHANT_MODEL).")]
 ModelDirOption = Annotated[Path | None, typer.Option(
-    "--model-dir", help="Where built models live [env: ELEPHANT_MODEL_DIR; default: $ELEPHANT_HOME/models].")]
+    "--model-dir", help="Where built models live (env ELEPHANT_MODEL_DIR; default $ELEPHANT_HOME/models).")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
 
 
@@ -82,15 +82,17 @@ def _print_variants(manifest: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table("variant", "file", "MB", "mean cos", "min cos", "top-5", "settings")
+    table = Table("variant", "MB", "mean cos", "min cos", "top-5", "batch", "sha256")
     for name, info in manifest["variants"].items():
         parity = info.get("parity", {})
         label = f"{name} (default)" if name == manifest["default"] else name
-        settings = ", ".join(f"{k}={v}" for k, v in info.get("settings", {}).items())
-        table.add_row(label, info["file"], f"{info['size_bytes'] / 1e6:.1f}",
+        table.add_row(label, f"{info['size_bytes'] / 1e6:.1f}",
                       f"{parity.get('mean_cosine', float('nan')):.5f}", f"{parity.get('min_cosine', float('nan')):.5f}",
-                      f"{parity.get('top5_agreement', float('nan')):.3f}", settings)
+                      f"{parity.get('top5_agreement', float('nan')):.3f}",
+                      str(info.get("runtime", {}).get("max_batch_size", "?")), info["sha256"][:12])
     Console().print(table)
+    for name, info in manifest["variants"].items():
+        typer.echo(f"{name}: {info.get('description', '')}")
     aliases = ", ".join(f"{a} → {v}" for a, v in manifest.get("aliases", {}).items())
     if aliases:
         typer.echo(f"aliases: {aliases}")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import threading
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Literal
@@ -168,10 +169,16 @@ class ApiKeys:
         now = utc_now()
         if key.last_used_at is not None and now - parse_ts(key.last_used_at) < _LAST_USED_EVERY:
             return
+        # On a background thread: on SQLite this write waits for the single writer lock, and a read
+        # must not wait behind a long ingest for bookkeeping.
+        threading.Thread(target=self._write_last_used, args=(key.id, format_ts(now)), daemon=True,
+                         name="elephant-key-last-used").start()
+
+    def _write_last_used(self, key_id: str, when: str) -> None:
         try:
             with self.store.write_transaction() as conn:
-                conn.execute(update(api_keys).where(api_keys.c.id == key.id).values(last_used_at=format_ts(now)))
-        except Exception:  # bookkeeping only: a busy database must not fail an authenticated request
+                conn.execute(update(api_keys).where(api_keys.c.id == key_id).values(last_used_at=when))
+        except Exception:  # bookkeeping only: never fail or log-spam a request over it
             return
 
 

@@ -34,7 +34,7 @@ from sqlalchemy import (
 
 from elephant import lexical
 from elephant.errors import ElephantError, IndexUnavailable, ModelError
-from elephant.index import VectorIndex, check_fingerprint, chunk_id
+from elephant.index import VectorIndex, check_fingerprint, chunk_id, key_of
 from elephant.index.matrix import VectorMatrix
 from elephant.render import MAX_CHUNKS, render_chunks
 from elephant.schema import heads, outbox
@@ -85,6 +85,8 @@ class Indexer:
             else (lambda: vector_index)
         self._index: VectorIndex | None = None
         self._matrix: VectorMatrix | None = None
+        self._loader: threading.Thread | None = None
+        self._matrix_lock = threading.Lock()
         self._lock = threading.RLock()
         self.last_error: str | None = None
 
@@ -242,38 +244,91 @@ class Indexer:
             return int(conn.execute(select(index_state.c.value)
                                     .where(index_state.c.name == "generation")).scalar_one())
 
-    def matrix(self) -> VectorMatrix:
-        """The vector matrix, brought up to the index generation committed in SQL."""
+    def matrix(self, *, wait: bool = True) -> VectorMatrix | None:
+        """The vector matrix, brought up to the index generation committed in SQL.
+
+        The first full load reads every vector from the index (seconds at 100k chunks); with
+        ``wait=False`` it runs in a background thread and None is returned until it is done.
+        """
+        if not wait:
+            with self._lock:
+                loaded = self._matrix is not None and self._matrix.generation >= 0
+                if not loaded:
+                    if self._loader is None or not self._loader.is_alive():
+                        self._loader = threading.Thread(target=self._load_quietly, name="elephant-matrix",
+                                                        daemon=True)
+                        self._loader.start()
+                    return None
+        return self._refresh_matrix()
+
+    def _load_quietly(self) -> None:
+        try:
+            self._refresh_matrix()
+        except Exception:
+            pass
+
+    def _refresh_matrix(self) -> VectorMatrix:
         index = self.vector_index
-        generation = self.generation()
-        with self._lock:
-            if self._matrix is None:
-                self._matrix = VectorMatrix(int(self.embedder().dim))
+        with self._matrix_lock:  # one refresher at a time; writers are not blocked by a full load
+            generation = self.generation()
             matrix = self._matrix
-            if matrix.generation == generation:
+            if matrix is not None and matrix.generation == generation:
                 return matrix
-            if matrix.generation < 0 or generation < matrix.generation:
-                matrix.clear()
-                for _ids, vectors, metas in index.iter_chunks():
-                    matrix.add(vectors, metas)
-            else:
-                with self.store.read_connection() as conn:
-                    changed = conn.execute(select(index_chunks.c.key, index_chunks.c.chunks)
-                                           .where(index_chunks.c.generation > matrix.generation)).all()
-                ids = [chunk_id(r.key, n) for r in changed for n in range(r.chunks)]
-                _found, found_vectors, found_metas = index.chunks(ids)
+            if matrix is None or matrix.generation < 0 or generation < matrix.generation:
+                # Chunks indexed while this loads carry a later generation: the next refresh adds them.
+                fresh = VectorMatrix(int(self.embedder().dim))
+                pages = [page for page in index.iter_vectors() if page[0]]
+                if pages:
+                    vectors = np.concatenate([p[1] for p in pages])
+                    metas = self._metadata_of([i for p in pages for i in p[0]])
+                    # Rows grouped by model and kind: a model filter then gathers nearly contiguous
+                    # memory instead of rows scattered over the whole matrix.
+                    order = sorted(range(len(metas)), key=lambda i: (str(metas[i].get("model", "")),
+                                                                     str(metas[i].get("kind", ""))))
+                    fresh.add(vectors[order], [metas[i] for i in order])
+                fresh.generation = generation
+                self._matrix = fresh
+                return fresh
+            with self.store.read_connection() as conn:
+                changed = conn.execute(select(index_chunks.c.key, index_chunks.c.chunks)
+                                       .where(index_chunks.c.generation > matrix.generation)).all()
+            ids = [chunk_id(r.key, n) for r in changed for n in range(r.chunks)]
+            _found, found_vectors, found_metas = index.chunks(ids)
+            with matrix.lock:
                 matrix.replace([r.key for r in changed], found_vectors, found_metas)
-            matrix.generation = generation
+                matrix.generation = max(matrix.generation, generation)
             return matrix
+
+    def _metadata_of(self, ids: Sequence[str]) -> list[dict[str, Any]]:
+        """Matrix metadata of chunk ids from SQL (the current heads; search re-checks them anyway)."""
+        with self.store.read_connection() as conn:
+            rows = {r.key: r for r in conn.execute(select(heads.c.key, heads.c.kind, heads.c.model,
+                                                          heads.c.occurred_at))}
+        out: list[dict[str, Any]] = []
+        for item in ids:
+            key = key_of(item)
+            row = rows.get(key)
+            meta: dict[str, Any] = {"key": key}
+            if row is not None:
+                meta["kind"] = row.kind
+                if row.model:
+                    meta["model"] = row.model
+                if row.occurred_at:
+                    meta["occurred_ts"] = int(parse_ts(row.occurred_at).timestamp())
+            out.append(meta)
+        return out
 
     def _update_matrix(self, generation: int, keys: Sequence[str], vectors: np.ndarray | None,
                        metas: Sequence[dict[str, Any]]) -> None:
         """Apply this process's own batch to a loaded matrix that was current just before it."""
         matrix = self._matrix
-        if matrix is None or matrix.generation != generation - 1:
-            return  # the next search refreshes from SQL and the index
-        matrix.replace(keys, vectors if vectors is not None else np.zeros((0, matrix.dim), np.float32), metas)
-        matrix.generation = generation
+        if matrix is None:
+            return
+        with matrix.lock:
+            if matrix.generation != generation - 1:
+                return  # the next search refreshes from SQL and the index
+            matrix.replace(keys, vectors if vectors is not None else np.zeros((0, matrix.dim), np.float32), metas)
+            matrix.generation = generation
 
 
 def chunk_metadata(key: str, version: int, envelope: dict[str, Any]) -> dict[str, Any]:

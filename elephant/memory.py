@@ -229,13 +229,13 @@ class Elephant:
         return int(self.indexer.process_outbox().applied)
 
     def _after_write(self) -> None:
-        # Writes have committed; indexing is best-effort here and the outbox keeps what fails.
-        from elephant.errors import ElephantError as _Err
-
+        # The write has committed: indexing is best-effort here and the outbox keeps what fails, so no
+        # index or model failure may make a committed write look failed to its caller.
         try:
             self.process_outbox()
-        except _Err:
-            pass
+        except Exception as exc:
+            if getattr(self, "_indexer", None) is not None:
+                self._indexer.last_error = str(exc)
 
     def reindex(self) -> Any:
         """Rebuild the lexical and vector indexes from SQL with the configured embedder."""

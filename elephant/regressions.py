@@ -19,6 +19,7 @@ from elephant.errors import NotFound, UsageError
 from elephant.records import Record, validate_record
 from elephant.schema import heads
 from elephant.store import Store, StoredRecord, WriteResult
+from elephant.timeutil import sortable_ts
 
 AUTHOR = "elephant/regressions"
 KEY_PREFIX = "regression/"
@@ -163,32 +164,38 @@ def finding_key(benchmark_key: str) -> str:
 
 def previous_benchmark(conn: Connection, envelope: dict[str, Any], *, exclude_key: str,
                        recorded_at: str) -> tuple[dict[str, Any], int] | None:
-    """The latest benchmark of the same series that happened before this one (by occurred_at)."""
+    """The latest benchmark of the same series that happened before this one (by occurred_at).
+
+    Runs inside every benchmark write, so it reads light columns first and decodes envelopes newest first
+    only until one belongs to the series (a model with thousands of benchmarks costs a few decodes).
+    """
     model, hardware, scenario = series_of(envelope)
     fields = envelope.get("fields") or {}
-    rows = conn.execute(select(heads.c.key, heads.c.version, heads.c.envelope, heads.c.occurred_at,
-                               heads.c.recorded_at).where(and_(
-        heads.c.kind == "benchmark", heads.c.model == model, heads.c.is_deleted.is_(False),
-        heads.c.key != exclude_key))).all()
-    from elephant.timeutil import sortable_ts
-
+    conditions = [heads.c.kind == "benchmark", heads.c.model == model, heads.c.is_deleted.is_(False),
+                  heads.c.key != exclude_key]
+    raw_hardware = fields.get("hardware")
+    if isinstance(raw_hardware, str) and raw_hardware and json.dumps(raw_hardware)[1:-1] == raw_hardware:
+        # Canonical JSON holds '"hardware":"<value>"' verbatim (no escapes in this value): a safe pre-filter.
+        conditions.append(heads.c.envelope.ilike(f'%"hardware":"{raw_hardware}"%'))
+    rows = conn.execute(select(heads.c.key, heads.c.version, heads.c.occurred_at, heads.c.recorded_at)
+                        .where(and_(*conditions))).all()
     when = sortable_ts(envelope.get("occurred_at")) or recorded_at
-    best: tuple[str, str, dict[str, Any], int] | None = None
+    earlier = []
     for r in rows:
-        other = json.loads(r.envelope)
-        if series_of(other) != (model, hardware, scenario):
-            continue
-        other_fields = other.get("fields") or {}
-        if other_fields.get("valid") is False or not _same_shape(fields, other_fields):
-            continue
         other_when = r.occurred_at or r.recorded_at
         # Earlier in the world, or simultaneous and written earlier (two rounds stamped with the same date).
-        if other_when > when or (other_when == when and r.recorded_at >= recorded_at):
+        if other_when < when or (other_when == when and r.recorded_at < recorded_at):
+            earlier.append((other_when, r.recorded_at, r.key, r.version))
+    for _when, _recorded, key, version in sorted(earlier, reverse=True):
+        text = conn.execute(select(heads.c.envelope).where(heads.c.key == key)).scalar_one()
+        other = json.loads(text)
+        other_fields = other.get("fields") or {}
+        if series_of(other) != (model, hardware, scenario):
             continue
-        rank = (other_when, r.recorded_at)
-        if best is None or rank > (best[0], best[1]):
-            best = (other_when, r.recorded_at, other, r.version)
-    return None if best is None else (best[2], best[3])
+        if other_fields.get("valid") is False or not _same_shape(fields, other_fields):
+            continue
+        return other, version
+    return None
 
 
 def build_finding(candidate: dict[str, Any], baseline: dict[str, Any], baseline_cite: str, candidate_cite: str,

@@ -1,16 +1,52 @@
 #!/usr/bin/env bash
-# The main job on a fresh clone: a demo home, the demo history, and what Elephant then knows.
+# The main job on a fresh clone: a demo home, the demo history (and the shared corpus when it is
+# beside the checkout), the REST server, and an answer to "what did we try last time?" over HTTP.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 E=.venv/bin/elephant
+PY=.venv/bin/python
 export ELEPHANT_HOME="${ELEPHANT_HOME:-$PWD/.elephant}"
+export ANONYMIZED_TELEMETRY=False
+
 echo "== Elephant home: $ELEPHANT_HOME"
-$E put fixtures/demo/*.yaml -m "demo history"
+$E model info | head -n 12
 echo
-echo "== What is stored"
+echo "== Ingest the demo history"
+$E ingest fixtures/demo fixtures/eval/history.yaml
+if [ -d ../shared/corpus ]; then
+  echo
+  echo "== Ingest the public corpus (MLPerf, Triton, KServe, runbooks, model cards)"
+  $E ingest ../shared/corpus || echo "(some corpus files were reported above; the rest is in)"
+fi
+echo
 $E stats
+
+PORT=$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 echo
-echo "== The INT8 attempt on the ranker, as recorded"
-$E get ranker/int8-dynamic-2026-03
-echo
-$E history ranker/int8-dynamic-2026-03
+echo "== elephant serve on 127.0.0.1:$PORT"
+$E serve --host 127.0.0.1 --port "$PORT" > "$ELEPHANT_HOME/serve.log" 2>&1 &
+SERVER=$!
+trap 'kill $SERVER 2>/dev/null || true' EXIT
+$PY - "$PORT" <<'PYEOF'
+import sys, time, httpx
+base = f"http://127.0.0.1:{sys.argv[1]}"
+start = time.monotonic()
+while True:
+    try:
+        if httpx.get(base + "/readyz", timeout=2).status_code == 200:
+            break
+    except httpx.HTTPError:
+        pass
+    if time.monotonic() - start > 60:
+        sys.exit("server did not become ready; see serve.log")
+    time.sleep(0.1)
+print(f"ready after {time.monotonic() - start:.2f} s")
+for question in ("did we try INT8 on the ranker? what happened?",
+                 "What did Llama-2-70B (99.9) Offline get on 8xH200 last time?"):
+    reply = httpx.post(base + "/v1/ask", json={"question": question}, timeout=30).json()
+    print(f"\n== POST /v1/ask: {question}\n")
+    print(reply["answer"])
+    print("citations:", ", ".join(reply["citations"][:5]), "| degraded:", reply["degraded"])
+brief = httpx.get(base + "/v1/brief", params={"model": "ranker"}, timeout=30)
+print("\n== GET /v1/brief?model=ranker ->", brief.status_code)
+PYEOF

@@ -50,6 +50,8 @@ KindName = Literal[
 ]
 assert set(KindName.__args__) == set(KINDS)  # type: ignore[attr-defined]
 
+# Versions are a 32-bit INTEGER column on both backends; a larger number is a 422, not a driver error.
+MAX_VERSION = 2**31 - 1
 _ETAG = re.compile(r'^(?:W/)?"?(\d{1,9})"?$')
 
 
@@ -134,7 +136,7 @@ def list_records(
 def record_versions(
     db: Db, key: KeyPath,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_VERSION)] = 0,
 ) -> dict[str, Any]:
     """Every version of a record, oldest first, a page at a time (deletions included)."""
     history = db.history(key)
@@ -145,8 +147,9 @@ def record_versions(
 @router.get("/{key:path}/diff", response_model=DiffOut, response_model_by_alias=True)
 def record_diff(
     db: Db, key: KeyPath,
-    from_version: Annotated[int, Query(alias="from", ge=1)],
-    to_version: Annotated[int | None, Query(alias="to", ge=1, description="default: the current version")] = None,
+    from_version: Annotated[int, Query(alias="from", ge=1, le=MAX_VERSION)],
+    to_version: Annotated[int | None, Query(alias="to", ge=1, le=MAX_VERSION,
+                                            description="default: the current version")] = None,
 ) -> JSONResponse:
     """Field-level changes from version ``from`` to version ``to``."""
     if to_version is None:
@@ -167,7 +170,7 @@ def revert_record(db: Db, principal: Principal, settings: AppSettings, key: KeyP
 @router.get("/{key:path}", response_model=RecordOut, responses={304: {"description": "not modified"}})
 def get_record(
     db: Db, key: KeyPath,
-    version: Annotated[int | None, Query(ge=1)] = None,
+    version: Annotated[int | None, Query(ge=1, le=MAX_VERSION)] = None,
     as_of: Annotated[str | None, Query(max_length=64, description="ISO-8601: what Elephant knew then")] = None,
     if_none_match: Annotated[str | None, Header()] = None,
 ) -> Response:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
+import anyio
 from fastapi import APIRouter, Depends, HTTPException, Query
 
 from api.deps import AppContext, get_context, get_db
@@ -33,6 +35,11 @@ def facade(db: Elephant, name: str) -> Callable[..., Any]:
     return method
 
 
+async def run_limited(ctx: AppContext, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Run a library call on a worker thread, within the app's retrieval concurrency limit."""
+    return await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs), limiter=ctx.retrieval_limiter())
+
+
 def as_dict(result: Any) -> dict[str, Any]:
     data = result.to_dict() if hasattr(result, "to_dict") else result
     if not isinstance(data, dict):
@@ -41,40 +48,41 @@ def as_dict(result: Any) -> dict[str, Any]:
 
 
 @router.post("/search", response_model=SearchOut)
-def search(db: Db, ctx: Ctx, body: SearchIn) -> dict[str, Any]:
+async def search(db: Db, ctx: Ctx, body: SearchIn) -> dict[str, Any]:
     """Hybrid (dense + lexical) search with structured filters; ``degraded`` when only lexical ran."""
-    result = as_dict(facade(db, "search")(body.query, kind=body.kind, model=body.model, tags=body.tags,
-                                          since=body.since, until=body.until, where=body.where, k=body.k))
+    result = as_dict(await run_limited(ctx, facade(db, "search"), body.query, kind=body.kind, model=body.model,
+                                       tags=body.tags, since=body.since, until=body.until, where=body.where,
+                                       k=body.k))
     ctx.metrics.count_degraded("search", result)
     return result
 
 
 @router.post("/ask", response_model=AskOut)
-def ask(db: Db, ctx: Ctx, body: AskIn) -> dict[str, Any]:
+async def ask(db: Db, ctx: Ctx, body: AskIn) -> dict[str, Any]:
     """"What did we try last time?": attempts newest first, with outcomes, deltas and citations."""
-    result = as_dict(facade(db, "ask")(body.question, model=body.model, k=body.k))
+    result = as_dict(await run_limited(ctx, facade(db, "ask"), body.question, model=body.model, k=body.k))
     ctx.metrics.count_degraded("ask", result)
     return result
 
 
 @router.post("/context", response_model=ContextOut)
-def context(db: Db, body: ContextIn) -> dict[str, Any]:
+async def context(db: Db, ctx: Ctx, body: ContextIn) -> dict[str, Any]:
     """A Markdown block for an agent's prompt, within ``budget`` tokens, each fact cited key@version."""
-    return as_dict(facade(db, "context")(body.query, budget=body.budget, model=body.model))
+    return as_dict(await run_limited(ctx, facade(db, "context"), body.query, budget=body.budget, model=body.model))
 
 
 @router.get("/brief", response_model=BriefOut)
-def brief(db: Db, model: Annotated[str | None, Query(max_length=200)] = None) -> dict[str, Any]:
+async def brief(db: Db, ctx: Ctx, model: Annotated[str | None, Query(max_length=200)] = None) -> dict[str, Any]:
     """The startup briefing: per model, latest config and benchmark, open regressions, incidents, drift."""
-    return as_dict(facade(db, "brief")(model=model))
+    return as_dict(await run_limited(ctx, facade(db, "brief"), model=model))
 
 
 @router.get("/regressions", response_model=RegressionsOut)
-def regressions(
-    db: Db,
+async def regressions(
+    db: Db, ctx: Ctx,
     model: Annotated[str | None, Query(max_length=200)] = None,
     status: Annotated[Literal["open", "resolved", "all"], Query()] = "open",
 ) -> dict[str, Any]:
     """Regression findings, newest first: benchmarks worse than their predecessor, with both sets of numbers."""
-    findings = facade(db, "regressions")(model=model, status=status)
+    findings = await run_limited(ctx, facade(db, "regressions"), model=model, status=status)
     return {"regressions": [f.to_dict() if hasattr(f, "to_dict") else f for f in findings]}

@@ -89,7 +89,7 @@ class Answerer:
         with self.store.read_connection() as conn:
             vocab = self.vocabulary(conn)
             unknown_model = model is not None and model not in vocab.models
-            options = {"model": model, "unknown_model": unknown_model, "k": k, "now": now}
+            options: dict[str, Any] = {"model": model, "unknown_model": unknown_model, "k": k, "now": now}
             parsed, gathered = self._gather(conn, text, vocab, ranked=[], anchors=True, **options)
             ranked: list[str] = []
             degraded, reason = False, None
@@ -245,13 +245,14 @@ def _headline(q: Question, g: Gathered) -> str:
     title = first.envelope.get("title", first.key)
     when = first.date_label
     outcome = outcome_words(first.kind, first.fields)
-    count = len(g.primary) + len(g.related)
+    count = len(g.primary) or len(g.related)
+    also = f" (+{len(g.related)} related)" if g.primary and g.related else ""
     order = "first" if q.oldest_first else "latest"
     if q.is_yes_no:
         noun = "matching record" if count == 1 else "matching records"
-        return f"**Yes** — {count} {noun}; the {order} ({when}): {title} — {outcome} [`{first.citation}`]."
+        return f"**Yes** — {count} {noun}{also}; the {order} ({when}): {title} — {outcome} [`{first.citation}`]."
     if q.is_what_happened:
         return f"**{when}: {title} — {outcome}** [`{first.citation}`]."
     noun = "record" if count == 1 else "records"
     sequence = "oldest first" if q.oldest_first else "newest first"
-    return f"{count} {noun}{_about(q)}, {sequence}; {order}: {title} ({when}) — {outcome}."
+    return f"{count} {noun}{_about(q)}{also}, {sequence}; {order}: {title} ({when}) — {outcome}."

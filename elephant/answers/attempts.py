@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -110,16 +111,18 @@ class WordCache:
         self.size = size
         self._envelopes: OrderedDict[tuple[str, str], dict[str, Any]] = OrderedDict()
         self._words: dict[tuple[str, str], tuple[frozenset[str], str, str]] = {}
+        self._lock = threading.Lock()  # the REST server asks from several threads
 
     def envelope(self, key: str, content_hash: str) -> dict[str, Any] | None:
         return self._envelopes.get((key, content_hash))
 
     def remember(self, key: str, content_hash: str, envelope: dict[str, Any]) -> dict[str, Any]:
         ident = (key, content_hash)
-        self._envelopes[ident] = envelope
-        if len(self._envelopes) > self.size:
-            old, _ = self._envelopes.popitem(last=False)
-            self._words.pop(old, None)
+        with self._lock:
+            self._envelopes[ident] = envelope
+            if len(self._envelopes) > self.size:
+                old, _ = self._envelopes.popitem(last=False)
+                self._words.pop(old, None)
         return envelope
 
     def get(self, cand: Candidate) -> tuple[frozenset[str], str]:
@@ -144,8 +147,9 @@ class WordCache:
         head = (str(cand.envelope.get("title", "")) + " "
                 + " ".join(map(str, cand.envelope.get("tags", []) or []))).lower()
         value = (frozenset(words), text, head)
-        if ident in self._envelopes:
-            self._words[ident] = value
+        with self._lock:
+            if ident in self._envelopes:
+                self._words[ident] = value
         return value
 
 
@@ -316,7 +320,8 @@ def _idf(cands: Iterable[Candidate], terms: list[str], words: WordCache) -> dict
 def _contains_exact(text: str, needle: str) -> bool:
     needle = needle.lower()
     if re.fullmatch(r"\d+(?:\.\d+)?", needle):
-        return re.search(rf"(?<![\d.]){re.escape(needle)}(?![\d])", text) is not None
+        # A number, not a piece of a date or time ("20" must not match 2026-01-21T11:20:00Z).
+        return re.search(rf"(?<![\d.:t-]){re.escape(needle)}(?![\d:]|-\d|\.\d)", text) is not None
     return needle in text
 
 
@@ -366,7 +371,7 @@ def select_attempts(pool: dict[str, Candidate], question: Question, words: WordC
     score_pool(pool, question, words, search_ranks)
     if question.is_bare and question.models:
         # "What's the latest on the ranker?": everything about it (notes aside), newest first.
-        candidates = [c for c in pool.values() if c.kind != "note"]
+        candidates = _apply_window([c for c in pool.values() if c.kind != "note"], question)
         gathered.primary = order_by_time(candidates, oldest_first=question.oldest_first)[:k]
         return gathered
     candidates = [c for c in pool.values() if c.score >= MIN_SCORE]

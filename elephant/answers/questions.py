@@ -53,6 +53,8 @@ KIND_PATTERNS: dict[str, tuple[str, ...]] = {
     "serving_config": (r"\bconfig", r"\bserving setup\b", r"\breplicas?\b", r"\bruntime\b", r"\bserved with\b",
                        r"\bserving stack\b", r"\binstance[ _]group"),
     "regression": (r"\bregress",),
+    "note": (r"\bguidelines?\b", r"\brules?\b", r"\bpolic(?:y|ies)\b", r"\bbest practices?\b", r"\bslos?\b",
+             r"\bbudgets?\b", r"\bconventions?\b", r"\bnotes?\b"),
     "optimization": (r"\boptimi[sz]", r"\btr(?:y|ied|ies)\b", r"\battempts?\b", r"\bspeed ?ups?\b", r"\bfaster\b",
                      r"\bmake .* (?:faster|smaller|cheaper)\b"),
 }
@@ -115,14 +117,26 @@ STOPWORDS = frozenset([
     "happened", "result", "results", "outcome", "outcomes"
 ])
 
+TIME_WORDS = frozenset(["q1", "q2", "q3", "q4", "week", "weeks", "month", "months", "year", "years", "quarter",
+                        "today", "yesterday", "ago", "now", "since", "during", "until"])
+
 # Alias parts too generic to stand for a model on their own ("churn-model" is not every "model").
 ALIAS_STOP = frozenset([
     "model", "models", "service", "server", "search", "api", "base", "large", "small", "medium", "tiny",
     "the", "new", "old", "prod", "production", "main", "default", "v1", "v2", "v3", "v4", "v5", "two",
     "one", "three", "tower", "int8", "fp16", "fp32", "fp8", "int4", "bf16", "gpu", "cpu", "onnx", "trt",
-    "tensorrt", "offline", "online", "serving", "batch"
+    "tensorrt", "offline", "online", "serving", "batch", "text", "image", "user", "users", "item", "items",
+    "query", "data", "feature", "features", "content", "product", "price", "risk", "embedding", "embeddings",
+    "speech", "vision", "language", "ranking", "real", "time", "fast", "slow", "test", "demo", "shared", "global",
 ])
 
+NAMED_MODEL = re.compile(r"\b([a-z][a-z0-9_\-]{2,})\s+(?:model|service|classifier|predictor|regressor)s?\b")
+NOT_A_NAME = frozenset([
+    "smaller", "bigger", "larger", "new", "old", "current", "production", "baseline", "teacher", "student", "same",
+    "previous", "whole", "entire", "language", "embedding", "ranking", "compact", "distilled", "quantized",
+    "pruned", "serving", "deployed", "trained", "final", "candidate", "champion", "challenger", "shadow",
+    "canary", "tiny", "small", "large", "base", "fp32", "original", "other", "another", "each", "every",
+])
 IDENT_LIKE = re.compile(r"^[a-z][a-z0-9]*(?:[-_][a-z0-9]+)+$")
 
 
@@ -308,7 +322,10 @@ def parse_question(text: str, vocab: Vocabulary, *, now: datetime | None = None,
         word, phrase = match.group(1), match.group(2).strip()
         direction = "before" if word in ("before", "prior to", "preceding", "until") else "after"
         window = parse_time(phrase, now)
-        if window is not None:
+        if re.match(r"\w+ing\b", phrase) and window is None:
+            # "before rolling back", "before quantizing a model": a condition, not a record that bounds time.
+            match = None
+        elif window is not None:
             if direction == "before":
                 question.window.until = window.since or window.until
             else:
@@ -322,7 +339,8 @@ def parse_question(text: str, vocab: Vocabulary, *, now: datetime | None = None,
                 # Closest to the anchor first: what came right after it, unless "latest" was asked.
                 if direction == "after" and not NEWEST_FIRST.search(lowered):
                     question.oldest_first = True
-        main = (lowered[: match.start()] + " " + lowered[match.end():]).strip()
+        if match is not None:
+            main = (lowered[: match.start()] + " " + lowered[match.end():]).strip()
     if question.window.since is None and question.window.until is None:
         window = parse_time(main, now)
         if window is not None:
@@ -336,8 +354,13 @@ def parse_question(text: str, vocab: Vocabulary, *, now: datetime | None = None,
     model_words |= {compact(p) for m in question.models for p in re.split(r"[-_/.\s]+", m.lower())}
     question.terms = [t for t in question.terms if compact(t) not in model_words]
     if not question.models and not model:
-        question.unknown_names = [t for t in _raw_terms(lowered) if IDENT_LIKE.match(t)
-                                  and t not in vocab.features and compact(t) not in vocab.weak_aliases]
+        named = [t for t in _raw_terms(lowered) if IDENT_LIKE.match(t)]
+        # "the pricing model": a plain word naming a model Elephant may never have seen.
+        named += [m.group(1) for m in NAMED_MODEL.finditer(lowered) if m.group(1) not in NOT_A_NAME
+                  and m.group(1) not in STOPWORDS and not any(p.search(m.group(1)) for p in TECHNIQUE_RE.values())]
+        question.unknown_names = list(dict.fromkeys(
+            t for t in named if t not in vocab.features and compact(t) not in vocab.weak_aliases
+            and compact(t) not in vocab.strong_aliases))
     return question
 
 
@@ -366,13 +389,27 @@ def _parse_signals(text: str, vocab: Vocabulary) -> Question:
     q.exact = [m.strip() for m in QUOTED_RE.findall(text)]
     q.exact += [t for t in raw if NUMBER_RE.fullmatch(t) and not _is_year(t)]
     q.terms = []
-    for t in raw:
-        if t in STOPWORDS or _is_year(t) or t in MONTHS or len(t) < 2:
+    for t in _expand(raw):
+        if t in STOPWORDS or t in TIME_WORDS or _is_year(t) or t in MONTHS or len(t) < 2:
             continue
         s = stem(t)
         if s not in q.terms:
             q.terms.append(s)
     return q
+
+
+_COUNT_X = re.compile(r"^(?:\d+x([a-z][a-z0-9]+)|([a-z][a-z0-9]*\d)x\d+)$")
+
+
+def _expand(raw: list[str]) -> list[str]:
+    """'8xh200' and 'h200x8' (how people and MLPerf write accelerator counts) also mean 'h200'."""
+    out = []
+    for t in raw:
+        out.append(t)
+        match = _COUNT_X.match(t)
+        if match:
+            out.append(match.group(1) or match.group(2))
+    return out
 
 
 def _raw_terms(text: str) -> list[str]:
@@ -431,6 +468,14 @@ def parse_time(text: str, now: datetime) -> TimeWindow | None:
         if named.group(2):
             return _month_window(int(named.group(2)), month)
         return TimeWindow(month=month, label=calendar.month_name[month])
+    quarter = re.search(r"\bq([1-4])(?:\s+((?:19|20)\d\d))?\b", text)
+    if quarter:
+        number = int(quarter.group(1))
+        q_year = int(quarter.group(2)) if quarter.group(2) else (
+            now.year if now.month >= 3 * number - 2 else now.year - 1)  # an unstarted quarter means last year's
+        start = date(q_year, 3 * number - 2, 1)
+        end = date(q_year + 1, 1, 1) if number == 4 else date(q_year, 3 * number + 1, 1)
+        return TimeWindow(since=_ts(start), until=_ts(end), label=f"Q{number} {q_year}")
     if re.search(r"\bthis year\b", text):
         return _year_window(now.year)
     if re.search(r"\blast year\b", text):
@@ -440,9 +485,9 @@ def parse_time(text: str, now: datetime) -> TimeWindow | None:
     if re.search(r"\blast month\b", text):
         year, month = (now.year, now.month - 1) if now.month > 1 else (now.year - 1, 12)
         return _month_window(year, month)
-    year = re.search(r"\b(?:in |during )?((?:19|20)\d\d)\b", text)
-    if year:
-        return _year_window(int(year.group(1)))
+    named_year = re.search(r"\b(?:in |during )?((?:19|20)\d\d)\b", text)
+    if named_year:
+        return _year_window(int(named_year.group(1)))
     return None
 
 

@@ -47,8 +47,8 @@ class VectorIndex(Protocol):
         """Ids, vectors and metadata of those of ``ids`` that exist."""
         ...
 
-    def iter_chunks(self, batch: int = 5000) -> Iterator[tuple[list[str], np.ndarray, list[dict[str, Any]]]]:
-        """Every stored chunk, in pages."""
+    def iter_vectors(self, batch: int = 20000) -> Iterator[tuple[list[str], np.ndarray]]:
+        """Every stored chunk's id and vector, in pages."""
         ...
 
     def count(self) -> int: ...

@@ -52,10 +52,11 @@ class MemoryIndex:
         vectors = np.stack([self._vectors[i] for i in present]) if present else np.zeros((0, 0), np.float32)
         return present, vectors, [self._meta[i] for i in present]
 
-    def iter_chunks(self, batch: int = 5000) -> Iterator[tuple[list[str], np.ndarray, list[dict[str, Any]]]]:
+    def iter_vectors(self, batch: int = 20000) -> Iterator[tuple[list[str], np.ndarray]]:
         ids = list(self._vectors)
         for start in range(0, len(ids), batch):
-            yield self.chunks(ids[start:start + batch])
+            present, vectors, _metas = self.chunks(ids[start:start + batch])
+            yield present, vectors
 
     def metadata(self, item: str) -> dict[str, Any] | None:
         return self._meta.get(item)

@@ -110,3 +110,10 @@ def test_readyz_recovers_once_the_model_appears(built_model_dir: Path, tmp_path:
         ctx.warmed_at = 0.0  # skip the 10 s between retries
         ready = c.get("/readyz")
         assert ready.status_code == 200, ready.text
+
+
+def test_server_starts_when_the_database_is_down_and_says_why() -> None:
+    settings = Settings(database_url="postgresql://nobody@127.0.0.1:1/none")
+    with TestClient(create_app(settings)) as c:
+        assert c.get("/healthz").status_code == 200
+        assert assert_problem(c.get("/v1/records/x"), 503)["error"] == "StoreError"

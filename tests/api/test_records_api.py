@@ -7,6 +7,8 @@ import json
 import pytest
 from apihelpers import assert_problem, benchmark, note
 from fastapi.testclient import TestClient
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from api.app import create_app
 from elephant.settings import Settings
@@ -212,3 +214,26 @@ def test_author_is_the_key_name(client: TestClient, keys: dict[str, str]) -> Non
 def test_message_is_kept(client: TestClient, message: str) -> None:
     client.post("/v1/records", json=note("m"), params={"message": message} if message else None)
     assert client.get("/v1/records/m").json()["message"] == message
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(min_value=1, max_value=999_999_999), st.sampled_from(['"{}"', 'W/"{}"', "{}", ' "{}" ']))
+def test_if_match_parses_every_etag_form(version: int, form: str) -> None:
+    from api.routes.records import etag, expected_version
+
+    header = form.format(version)
+    assert expected_version(None, "k", header) == version  # type: ignore[arg-type]
+    assert expected_version(None, "k", etag(version)) == version  # type: ignore[arg-type]
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.text(max_size=30).filter(lambda t: t.strip() != "*"))
+def test_if_match_garbage_is_a_usage_error_not_a_crash(header: str) -> None:
+    from api.routes.records import expected_version
+    from elephant.errors import UsageError
+
+    try:
+        value = expected_version(None, "k", header)  # type: ignore[arg-type]
+    except UsageError:
+        return
+    assert isinstance(value, int) and value >= 0

@@ -6,6 +6,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from elephant.answers import Answerer
 from elephant.errors import UsageError
@@ -184,3 +186,31 @@ def test_failures_are_understood(db: Any) -> None:
     # The adopted attempt and the other model's failure are only related: listed after, under "Related".
     assert "\nRelated:\n" in failed.answer and set(keys(failed)[1:]) == {"ranker/ok", "fraud/bad"}
     assert keys(db.ask("what failed on the ranker?"))[0] == "ranker/bad"
+
+
+def test_a_plain_word_model_that_does_not_exist(db: Any) -> None:
+    db.put_many([opt("ranker/int8", "2025-01-10", "quantization_int8", "adopted")])
+    response = db.ask("did we try int8 on the pricing model?")
+    assert response.attempts == [] and "'pricing'" in response.answer
+
+
+def test_quarters_bound_a_bare_model_question(db: Any) -> None:
+    db.put_many([opt("ranker/q1", "2025-02-10", "quantization_int8", "adopted"),
+                 deploy("ranker/q3", "2025-08-01", "canary", "succeeded"),
+                 deploy("ranker/q4", "2025-11-01", "canary", "succeeded")])
+    assert keys(db.ask("what happened to the ranker in Q3 2025?")) == ["ranker/q3"]
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.text(alphabet=st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=120).filter(str.strip))
+def test_any_question_gets_an_answer_whose_citations_resolve(db: Any, text: str) -> None:
+    if not db.counts().get("_records"):
+        db.put_many([opt("ranker/int8", "2025-01-10", "quantization_int8", "rolled_back"),
+                     deploy("ranker/canary", "2025-07-01", "canary", "succeeded")])
+    response = db.ask(text)
+    assert response.answer
+    for citation in response.citations:
+        key, _, version = citation.rpartition("@")
+        assert db.get(key, version=int(version)).key == key
+    assert [a["key"] for a in response.attempts] == list(dict.fromkeys(a["key"] for a in response.attempts))

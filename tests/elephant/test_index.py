@@ -214,3 +214,15 @@ def test_filtered_search_sees_what_another_process_indexed(tmp_path):
         writer.delete("b")
         assert search.dense("INT8 ranker", Filters.of(model="ranker")) == []
         assert len(reader.indexer.matrix()) == 1
+
+
+def test_opening_and_writing_do_not_import_chroma(tmp_path):
+    """`elephant serve` must start fast: Chroma and the model load on first use, not in open()."""
+    import subprocess
+    import sys
+
+    code = ("import sys, elephant; db = elephant.open(sys.argv[1]); "
+            "print('chromadb' in sys.modules, 'torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "h")], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.split() == ["False", "False"]

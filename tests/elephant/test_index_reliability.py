@@ -214,4 +214,4 @@ def test_real_model_search_on_embedded_chroma(real_model, tmp_path):
         assert {"ranker/opt/tensorrt-fp16-v4-2026-02", "ranker/bench/v4-trt-fp16-2026-02"} & \
             {h.key for h in response.results[:3]}
         filtered = db.search("quantization", model="recsys-two-tower", k=5)
-        assert [h.key for h in filtered.results][0] == "recsys-two-tower/opt/int8-2026-04"
+        assert filtered.results[0].key == "recsys-two-tower/opt/int8-2026-04"

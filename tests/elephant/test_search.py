@@ -55,8 +55,7 @@ def test_model_and_kind_filters(history):
 
 def test_time_range_filter_includes_whole_until_day(history):
     response = history.search("deployment", kind="deployment", since="2026-01-01", until="2026-01-21", k=20)
-    assert keys(response) == ["ranker/deploy/v4-canary-rollback-2026-01", "churn-model/deploy/lgbm-v4-full-2026-01"] \
-        or set(keys(response)) == {"ranker/deploy/v4-canary-rollback-2026-01", "churn-model/deploy/lgbm-v4-full-2026-01"}
+    assert set(keys(response)) == {"ranker/deploy/v4-canary-rollback-2026-01", "churn-model/deploy/lgbm-v4-full-2026-01"}
     for hit in response.results:
         assert "2026-01-01" <= hit.occurred_at[:10] <= "2026-01-21"
 
@@ -93,7 +92,9 @@ def test_only_current_versions_and_no_deleted_records(history):
 
 def test_filters_that_match_nothing_return_nothing(history):
     assert history.search("anything", model="no-such-model").results == []
-    assert history.search("", k=5).results == [] or history.search("", k=5).degraded is False
+    assert history.search("int8", kind="incident", model="churn-model").results == []
+    # A query with no words still answers (dense side only), never an error.
+    assert history.search("?!", k=5).degraded is False
 
 
 def test_bad_conditions_are_usage_errors(history):
