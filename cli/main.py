@@ -6,7 +6,15 @@ from pathlib import Path
 
 import typer
 
-from cli import record_commands
+from cli import (
+    agent_commands,
+    answer_commands,
+    api_commands,
+    ingest_commands,
+    model_commands,
+    record_commands,
+    search_commands,
+)
 
 app = typer.Typer(
     name="elephant",
@@ -36,25 +44,9 @@ def _root(
     ctx.obj = {"overrides": {k: v for k, v in overrides.items() if v is not None}}
 
 
-record_commands.register(app)
-
-
-def _register_optional() -> None:
-    """Areas register their own commands; each lives in its own module."""
-    import importlib
-
-    for name in ("model_commands", "ingest_commands", "search_commands", "answer_commands",
-                 "agent_commands", "api_commands"):
-        try:
-            module = importlib.import_module(f"cli.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"cli.{name}":
-                raise
-            continue
-        module.register(app)
-
-
-_register_optional()
+for _area in (record_commands, model_commands, ingest_commands, search_commands, answer_commands,
+              agent_commands, api_commands):
+    _area.register(app)
 
 
 def main() -> None:

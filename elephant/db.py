@@ -30,7 +30,10 @@ def _sqlite_engine(url: str) -> Engine:
     path = url.split("///", 1)[1] if "///" in url else ""
     if path and path != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"timeout": 60, "check_same_thread": False})
+    # SQLite serialises writers itself; a roomy pool keeps 32 concurrent HTTP readers from waiting
+    # on connections (the default 5 + 10 ran dry under bench/api.py's 32-client level).
+    engine = create_engine(url, connect_args={"timeout": 60, "check_same_thread": False},
+                           pool_size=16, max_overflow=48)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:

@@ -11,6 +11,14 @@ from pathlib import Path
 
 import pytest
 
+try:
+    # Imported first on purpose: when schemathesis (tests/api) is collected before onnx is first
+    # imported, onnx's ml_dtypes import recurses inside numpy's lazy attributes and the build tests
+    # fail to collect. Importing it up front sidesteps that ordering problem.
+    import onnx  # noqa: F401
+except ImportError:  # the model-build extra is not installed
+    pass
+
 REPO = Path(__file__).resolve().parents[1]
 CORPUS = (REPO.parent / "shared" / "corpus").resolve()
 PG_ADMIN_URL = os.environ.get("ELEPHANT_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from apihelpers import assert_problem, bearer, note
+from tests.api.apihelpers import assert_problem, bearer, note
 from fastapi.testclient import TestClient
 
 from api.app import create_app

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from apihelpers import benchmark, note
+from tests.api.apihelpers import benchmark, note
 
 import elephant
 from elephant.errors import AuthError, Conflict, Forbidden, InvalidRecord, NotFound, UsageError

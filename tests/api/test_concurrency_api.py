@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-from apihelpers import assert_problem, bearer, note
+from tests.api.apihelpers import assert_problem, bearer, note
 from fastapi.testclient import TestClient
 
 

@@ -8,7 +8,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from apihelpers import assert_problem
+from tests.api.apihelpers import assert_problem
 from fastapi.testclient import TestClient
 
 from api.routes.ingest import safe_relative

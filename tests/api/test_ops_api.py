@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from apihelpers import assert_problem, note
+from tests.api.apihelpers import assert_problem, note
 from fastapi.testclient import TestClient
 
 from api.app import create_app

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from apihelpers import assert_problem, benchmark, note
+from tests.api.apihelpers import assert_problem, benchmark, note
 from fastapi.testclient import TestClient
 from hypothesis import given, settings
 from hypothesis import strategies as st

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 import yaml
-from apihelpers import assert_problem, benchmark
+from tests.api.apihelpers import assert_problem, benchmark
 from fastapi.testclient import TestClient
 
 from api.app import create_app

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from test_context import RECORDS  # type: ignore[import-not-found]
+from tests.elephant.test_context import RECORDS
 
 from elephant.errors import NotFound, UsageError
 from elephant.prompting import expand_template, parse_placeholder, parse_template
