@@ -8,12 +8,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from tests.api.apihelpers import assert_problem, bearer, note
 from fastapi.testclient import TestClient
 
 from api.app import create_app
 from elephant.apikeys import ApiKeys, split_key
 from elephant.settings import Settings
+from tests.api.apihelpers import assert_problem, bearer, note
 
 RANK = {"read": 0, "write": 1, "admin": 2}
 

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from tests.api.apihelpers import benchmark, note
 
 import elephant
 from elephant.errors import AuthError, Conflict, Forbidden, InvalidRecord, NotFound, UsageError
+from tests.api.apihelpers import benchmark, note
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow

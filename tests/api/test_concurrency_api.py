@@ -5,8 +5,9 @@ from __future__ import annotations
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-from tests.api.apihelpers import assert_problem, bearer, note
 from fastapi.testclient import TestClient
+
+from tests.api.apihelpers import assert_problem, bearer, note
 
 
 def test_retried_post_returns_the_stored_response(client: TestClient) -> None:

@@ -8,11 +8,11 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from tests.api.apihelpers import assert_problem
 from fastapi.testclient import TestClient
 
 from api.routes.ingest import safe_relative
 from elephant.errors import InvalidRecord
+from tests.api.apihelpers import assert_problem
 
 NOTE = b"kind: note\nkey: up/note-1\ntitle: Uploaded note\nbody: INT8 was rejected for ranker\n"
 RUNBOOK = b"# Roll back the ranker\n\n1. Shift traffic to v2.\n2. Verify p99 under 40 ms.\n"

@@ -8,12 +8,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from tests.api.apihelpers import assert_problem, note
 from fastapi.testclient import TestClient
 
 from api.app import create_app
 from elephant.apikeys import ApiKeys
 from elephant.settings import Settings
+from tests.api.apihelpers import assert_problem, note
 
 REPO = Path(__file__).resolve().parents[2]
 

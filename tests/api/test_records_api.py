@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 
 import pytest
-from tests.api.apihelpers import assert_problem, benchmark, note
 from fastapi.testclient import TestClient
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from api.app import create_app
 from elephant.settings import Settings
+from tests.api.apihelpers import assert_problem, benchmark, note
 
 SLASHY = "ranker/int8-dynamic-2026-03/run:1"
 

@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 import yaml
-from tests.api.apihelpers import assert_problem, benchmark
 from fastapi.testclient import TestClient
 
 from api.app import create_app
 from elephant.settings import Settings
+from tests.api.apihelpers import assert_problem, benchmark
 
 DEMO = Path(__file__).resolve().parents[2] / "fixtures" / "demo" / "ranker.yaml"
 
