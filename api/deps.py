@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import importlib
 import logging
 import os
 import threading
@@ -90,15 +89,13 @@ class AppContext:
 
     def warm_up(self) -> None:
         """Load what the first search would otherwise pay for: the embedder, then the index."""
-        # Importing chromadb is pure Python (GIL-bound) while building the onnxruntime session runs
-        # in C++ without the GIL: done side by side they overlap instead of adding up.
-        preload = threading.Thread(target=_import_quietly, args=("chromadb",), daemon=True)
-        preload.start()
+        # Sequential on purpose: importing chromadb on a second thread while this one imported
+        # onnxruntime raced inside numpy's own imports ("partially initialized module
+        # numpy._typing") and failed one cold start in two, each failure costing a 10 s retry.
         try:
             embedder = self.db.embedder
             self.metrics.instrument_embedder(embedder)
             embedder.embed_query("warm up")
-            preload.join()
             search = getattr(self.db, "search", None)
             if callable(search):  # opens the lexical and vector indexes and drains a pending outbox
                 search("warm up", k=1)
@@ -123,13 +120,6 @@ class AppContext:
             if self._db is not None:
                 self._db.close()
                 self._db = None
-
-
-def _import_quietly(name: str) -> None:
-    try:
-        importlib.import_module(name)
-    except Exception:  # the real import, later, reports the problem where it matters
-        return
 
 
 # Dependencies are async so FastAPI calls them on the event loop: a sync one costs a thread hop
