@@ -46,7 +46,6 @@ def put(
         else:
             report = db.put_files(files, message=message)
             data = report.to_dict()
-        db.process_outbox() if hasattr(db, "process_outbox") else None
 
         def human() -> None:
             for r in data["results"]:
@@ -163,7 +162,6 @@ def revert(
     with reporting(as_json):
         db = open_db(ctx)
         result = db.revert(key, version, message=message)
-        db.process_outbox() if hasattr(db, "process_outbox") else None
         _write_result(result, as_json)
 
 
@@ -180,7 +178,6 @@ def rm(
     with reporting(as_json):
         db = open_db(ctx)
         result = db.delete(key, message=message)
-        db.process_outbox() if hasattr(db, "process_outbox") else None
         _write_result(result, as_json)
 
 
@@ -233,7 +230,6 @@ def import_(
                 report = db.import_(lines, name=str(file), on_conflict="skip" if skip_existing else "refuse")
         except UnicodeDecodeError as exc:
             raise ElephantError(f"{file}: not valid UTF-8 (byte {exc.start})") from exc
-        db.process_outbox() if hasattr(db, "process_outbox") else None
         emit(report, as_json=as_json, human=lambda: console.print(
             f"imported {report['imported']} keys ({report['versions']} versions in file); "
             f"{report['identical']} identical, {report['skipped']} skipped"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -70,6 +71,9 @@ class Elephant:
         self.store.write_hooks.append(RegressionHook(self.store, threshold_pct=settings.regression_threshold_pct))
         self._lock = threading.RLock()
         self._embedder: Any = None
+        self._indexer: Any = None
+        self._answerer: Any = None
+        self._last_drain = -1e9  # monotonic time of the last outbox drain
 
     # ------------------------------------------------------------------ lifecycle
     def close(self) -> None:
@@ -195,7 +199,9 @@ class Elephant:
                 on_conflict: Literal["refuse", "skip"] = "refuse") -> dict[str, Any]:
         from elephant.archive import import_export
 
-        return import_export(self.store, lines, name=name, on_conflict=on_conflict)
+        report = import_export(self.store, lines, name=name, on_conflict=on_conflict)
+        self._after_write()
+        return report
 
     # ------------------------------------------------------------------ embedding
     @property
@@ -213,7 +219,7 @@ class Elephant:
     def indexer(self) -> Any:
         """The outbox consumer with its vector index (Chroma is opened on first use, not here)."""
         with self._lock:
-            if getattr(self, "_indexer", None) is None:
+            if self._indexer is None:
                 from elephant.index import open_vector_index
                 from elephant.indexer import Indexer
 
@@ -223,9 +229,7 @@ class Elephant:
 
     def process_outbox(self) -> int:
         """Apply pending index jobs; returns how many were applied (the rest wait if the index is down)."""
-        import time as _time
-
-        self._last_drain = _time.monotonic()
+        self._last_drain = time.monotonic()
         return int(self.indexer.process_outbox().applied)
 
     def _after_write(self) -> None:
@@ -234,7 +238,7 @@ class Elephant:
         try:
             self.process_outbox()
         except Exception as exc:
-            if getattr(self, "_indexer", None) is not None:
+            if self._indexer is not None:
                 self._indexer.last_error = str(exc)
 
     def reindex(self) -> Any:
@@ -244,14 +248,12 @@ class Elephant:
     def search(self, query: str, *, kind: Any = None, model: Any = None, tags: Any = None, since: str | None = None,
                until: str | None = None, where: Any = None, k: int = 10) -> Any:
         """Hybrid (dense + lexical) search over current versions; see ``elephant.search``."""
-        import time as _time
-
         from elephant.search import Filters, HybridSearch
 
         filters = Filters.of(kind=kind, model=model, tags=tags, since=since, until=until, where=where)
         # Drain jobs left by earlier processes (or by a failed index) lazily, not in open(): serve must start fast.
-        if _time.monotonic() - getattr(self, "_last_drain", -1e9) > 2.0:
-            self._last_drain = _time.monotonic()
+        if time.monotonic() - self._last_drain > 2.0:
+            self._last_drain = time.monotonic()
             if self.indexer.has_pending():
                 self.indexer.process_outbox()
         lag = None
@@ -264,7 +266,7 @@ class Elephant:
     def answerer(self) -> Any:
         """The ``ask`` engine (SQL first, hybrid search as a candidate source); caches its vocabulary."""
         with self._lock:
-            if getattr(self, "_answerer", None) is None:
+            if self._answerer is None:
                 from elephant.answers import Answerer
 
                 def search(text: str, models: list[str] | None, k: int) -> tuple[list[str], bool, str | None]:
@@ -297,7 +299,6 @@ class Elephant:
         from elephant.brief import build_brief
 
         return build_brief(self.store, model)
-
 
     # ------------------------------------------------------------------ agent context
     def context(self, query: str, *, budget: int = 500, model: str | None = None) -> Any:
