@@ -73,7 +73,9 @@ def get(
 ) -> None:
     """Read a record: the current version, a given version, or as of a time.
 
-    Example: elephant get ranker/int8-dynamic-2026-03 --as-of 2026-03-15T00:00:00Z
+    --as-of is transaction time (when Elephant recorded a version, see `history`), not occurred_at.
+
+    Example: elephant get ranker/int8-dynamic-2026-03 --as-of 2026-11-26T09:00:00Z
     """
     with reporting(as_json):
         if version is not None and version < 1:
