@@ -16,19 +16,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib.util
-import json
 import os
 import platform
 import random
 import shutil
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from stats import latency_summary, write_report
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -53,11 +53,7 @@ def _generator() -> Any:
 
 
 def percentiles(samples_ms: list[float]) -> dict[str, float]:
-    ordered = sorted(samples_ms)
-    if not ordered:
-        return {"p50_ms": float("nan"), "p99_ms": float("nan")}
-    return {"p50_ms": round(statistics.median(ordered), 2),
-            "p99_ms": round(ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))], 2)}
+    return latency_summary(samples_ms)
 
 
 def load_home(home: Path, count: int, env: dict[str, str]) -> dict[str, Any]:
@@ -234,9 +230,7 @@ def main() -> int:
             note = f"   (budget p99 ≤ {SEARCH_P99_BUDGET_MS:.0f} ms)" if name == "search" and r["clients"] == 8 else ""
             print(f"  {name:8} {r['clients']:>7} {r['rps']:>8} {r['p50_ms']:>8} {r['p99_ms']:>8} {r['errors']:>6}{note}")
     print(f"  within budget: {report['within_budget']}")
-    out = REPO / "bench" / "results" / "api.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n")
+    out = write_report("api", report)
     print(f"wrote {out.relative_to(REPO)}")
     return 0
 

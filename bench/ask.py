@@ -12,15 +12,15 @@ Budget: ask p50 ≤ 30 ms. Writes bench/results/ask.json.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
-import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from stats import latency_summary, write_report
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -116,10 +116,7 @@ def timed(fn: Any, items: list[str], rounds: int) -> list[float]:
 
 
 def summary(samples: list[float]) -> dict[str, float]:
-    ordered = sorted(samples)
-    return {"p50_ms": round(statistics.median(ordered), 2),
-            "p90_ms": round(ordered[int(0.9 * (len(ordered) - 1))], 2),
-            "p99_ms": round(ordered[int(0.99 * (len(ordered) - 1))], 2), "n": len(ordered)}
+    return latency_summary(samples, points=(50, 90, 99), extra=("n",))
 
 
 def main() -> int:
@@ -178,9 +175,7 @@ def main() -> int:
                        ("reference: search alone", search_ms), ("brief (one model)", brief_ms)):
         print(f"{label:<28} {row['p50_ms']:>8.2f} {row['p90_ms']:>8.2f} {row['p99_ms']:>8.2f}")
     print(f"budget: ask p50 ≤ {BUDGET_P50_MS:g} ms → {'within' if report['within_budget'] else 'OVER'}")
-    out = REPO / "bench" / "results" / "ask.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n")
+    out = write_report("ask", report)
     print(f"wrote {out.relative_to(REPO)}")
     return 0
 

@@ -13,12 +13,13 @@ The model is built into --model-dir (default: ELEPHANT_MODEL_DIR, else .cache/mo
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
 import time
 from pathlib import Path
+
+from stats import latency_summary, write_report
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,9 +35,7 @@ QUERY = "int8 quantization of the ranker model"  # 12 tokens with [CLS] and [SEP
 
 
 def percentiles(samples_ms: list[float]) -> dict[str, float]:
-    ordered = sorted(samples_ms)
-    return {"p50_ms": round(statistics.median(ordered), 3),
-            "p99_ms": round(ordered[max(0, round(0.99 * len(ordered)) - 1)], 3)}
+    return latency_summary(samples_ms, digits=3)
 
 
 def time_queries(embed_one, runs: int, warmup: int = 30) -> dict[str, float]:
@@ -190,8 +189,7 @@ def main() -> None:
         "default_variant": manifest.default_variant,
         "results": rows,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(out, indent=2) + "\n")
+    write_report("embed", out, args.out)
     print(f"\nwrote {args.out}")
 
 

@@ -12,7 +12,6 @@ Writes bench/results/ingest.json.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
@@ -21,6 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from stats import write_report
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -95,8 +96,7 @@ def main() -> None:
     print(f"speedup      : {speedup:.1f}x   budget (DESIGN §7): ≥ {BUDGET_SPEEDUP:.0f}x  -> "
           f"{'met' if result['budget']['met'] else 'NOT met'}")
     out = REPO / "bench" / "results" / "ingest.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    write_report("ingest", result, out)
     print(f"wrote {out.relative_to(REPO)}")
 
 

@@ -21,6 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from stats import write_report
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -201,8 +203,7 @@ def main() -> None:
         "fidelity_texts": len(fidelity_texts),
         "results": results,
     }
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(out, indent=2) + "\n")
+    write_report("quant_sweep", out, Path(args.out))
     print(f"wrote {args.out}")
 
 

@@ -11,7 +11,6 @@ scored. Writes bench/results/retrieval.json.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
@@ -21,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from stats import write_report
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -140,9 +140,7 @@ def main() -> int:
     beats = all(hist["hybrid"][m] >= max(hist["dense"][m], hist["lexical"][m]) for m in ("mrr", "hit@5"))
     print(f"\nhybrid ≥ dense and lexical on MRR and hit@5: {'yes' if beats else 'NO'}")
     report["hybrid_beats_both"] = beats
-    out = REPO / "bench" / "results" / "retrieval.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n")
+    out = write_report("retrieval", report)
     print(f"wrote {out.relative_to(REPO)}")
     return 0
 

@@ -15,12 +15,13 @@ import argparse
 import json
 import os
 import random
-import statistics
 import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+
+from stats import latency_summary, write_report
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -90,10 +91,7 @@ def generate(count: int, seed: int = 42) -> Iterator[dict[str, Any]]:
 
 
 def percentiles(samples: list[float]) -> dict[str, float]:
-    ordered = sorted(samples)
-    return {"p50": round(statistics.median(ordered), 2),
-            "p99": round(ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))], 2),
-            "mean": round(statistics.fmean(ordered), 2)}
+    return latency_summary(samples, suffix="", extra=("mean",))
 
 
 def timed(fn: Callable[[int], Any], n: int, warmup: int = 5) -> dict[str, float]:
@@ -229,9 +227,7 @@ def main() -> int:
     print(f"index size on disk: Chroma {sizes['chroma_bytes'] / 1e6:.1f} MB; SQLite (records + FTS) "
           f"{sizes['sqlite_bytes'] / 1e6:.1f} MB")
     report |= {"search_ms": results, "budget_met": ok, "disk": sizes}
-    out = REPO / "bench" / "results" / "search.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n")
+    out = write_report("search", report)
     print(f"wrote {out.relative_to(REPO)}")
     db.close()
     return 0
