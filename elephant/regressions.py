@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, select
 
 from elephant.errors import NotFound, UsageError
+from elephant.numbers import as_number
 from elephant.records import Record, validate_record
 from elephant.schema import heads
 from elephant.store import Store, StoredRecord, WriteResult
@@ -54,12 +55,6 @@ def _norm(value: Any) -> str:
     return "".join(ch for ch in str(value or "").lower() if ch.isalnum())
 
 
-def _num(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value)
-
-
 def _same_shape(a: dict[str, Any], b: dict[str, Any]) -> bool:
     """Batch size and concurrency must agree when both benchmarks give them."""
     for name in ("batch_size", "concurrency"):
@@ -76,7 +71,7 @@ def compare_benchmarks(baseline: dict[str, Any], candidate: dict[str, Any], *, t
     a new operating point under more load (MLPerf Server rounds raise target_qps), not a slower system.
     """
     out: list[Comparison] = []
-    b_qps, c_qps = _num(baseline.get("throughput_qps")), _num(candidate.get("throughput_qps"))
+    b_qps, c_qps = as_number(baseline.get("throughput_qps")), as_number(candidate.get("throughput_qps"))
     qps_change = _change(b_qps, c_qps) if b_qps is not None and c_qps is not None else None
     more_load = qps_change is not None and qps_change > threshold_pct
     offline = _norm(candidate.get("scenario")) == "offline"
@@ -84,7 +79,7 @@ def compare_benchmarks(baseline: dict[str, Any], candidate: dict[str, Any], *, t
     cand_lat = candidate.get("latency_ms") or {}
     if isinstance(base_lat, dict) and isinstance(cand_lat, dict):
         for pct in LATENCY_PERCENTILES:
-            b, c = _num(base_lat.get(pct)), _num(cand_lat.get(pct))
+            b, c = as_number(base_lat.get(pct)), as_number(cand_lat.get(pct))
             if b is None or c is None:
                 continue
             change = _change(b, c)
@@ -97,7 +92,7 @@ def compare_benchmarks(baseline: dict[str, Any], candidate: dict[str, Any], *, t
     cand_acc = candidate.get("accuracy") or {}
     if isinstance(base_acc, dict) and isinstance(cand_acc, dict):
         for name in base_acc:
-            b, c = _num(base_acc.get(name)), _num(cand_acc.get(name))
+            b, c = as_number(base_acc.get(name)), as_number(cand_acc.get(name))
             if b is None or c is None:
                 continue
             change = _change(b, c)

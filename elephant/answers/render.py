@@ -7,6 +7,8 @@ import math
 import re
 from typing import Any
 
+from elephant.numbers import as_number
+
 MINUS = "−"  # U+2212: a real minus sign, as the persona writes "−60 %"
 
 OUTCOME_WORDS = {
@@ -82,14 +84,6 @@ def metric_label(name: str) -> str:
     return head + sep + tail
 
 
-def _num(value: Any) -> float | None:
-    if isinstance(value, bool) or value is None:
-        return None
-    if isinstance(value, int | float):
-        return float(value)
-    return None
-
-
 def optimization_deltas(fields: dict[str, Any]) -> list[str]:
     """Baseline → result for latency percentiles, throughput and accuracy of an optimization."""
     base = fields.get("baseline") or {}
@@ -99,9 +93,9 @@ def optimization_deltas(fields: dict[str, Any]) -> list[str]:
     parts: list[str] = []
     for pct in ("p50", "p90", "p95", "p99"):
         name = f"latency_ms_{pct}"
-        if (part := format_change(pct, _num(base.get(name)), _num(result.get(name)), "ms")):
+        if (part := format_change(pct, as_number(base.get(name)), as_number(result.get(name)), "ms")):
             parts.append(part)
-    if (part := format_change("throughput", _num(base.get("throughput_qps")), _num(result.get("throughput_qps")),
+    if (part := format_change("throughput", as_number(base.get("throughput_qps")), as_number(result.get("throughput_qps")),
                               "qps")):
         parts.append(part)
     parts.extend(_accuracy_changes(base.get("accuracy"), result.get("accuracy"), fields.get("accuracy_metric")))
@@ -115,10 +109,10 @@ def _accuracy_changes(before: Any, after: Any, metric: Any) -> list[str]:
         after_d = after if isinstance(after, dict) else {}
         out = []
         for name in list(dict.fromkeys([*before_d, *after_d])):
-            if (part := format_points(metric_label(str(name)), _num(before_d.get(name)), _num(after_d.get(name)))):
+            if (part := format_points(metric_label(str(name)), as_number(before_d.get(name)), as_number(after_d.get(name)))):
                 out.append(part)
         return out
-    part = format_points(label, _num(before), _num(after))
+    part = format_points(label, as_number(before), as_number(after))
     return [part] if part else []
 
 
@@ -128,16 +122,16 @@ def benchmark_figures(fields: dict[str, Any]) -> list[str]:
     latency = fields.get("latency_ms") or {}
     if isinstance(latency, dict):
         for pct in ("p50", "p90", "p95", "p99"):
-            if (value := _num(latency.get(pct))) is not None:
+            if (value := as_number(latency.get(pct))) is not None:
                 parts.append(f"{pct} {format_number(value)} ms")
-    if (qps := _num(fields.get("throughput_qps"))) is not None:
+    if (qps := as_number(fields.get("throughput_qps"))) is not None:
         parts.append(f"{format_number(qps)} qps")
     accuracy = fields.get("accuracy") or {}
     if isinstance(accuracy, dict):
         for name, value in accuracy.items():
-            if (number := _num(value)) is not None:
+            if (number := as_number(value)) is not None:
                 parts.append(f"{metric_label(str(name))} {format_number(number)}")
-    if (rate := _num(fields.get("error_rate"))) is not None and rate > 0:
+    if (rate := as_number(fields.get("error_rate"))) is not None and rate > 0:
         parts.append(f"errors {format_number(rate * 100)} %")
     where = [str(fields[name]) for name in ("hardware", "scenario") if fields.get(name)]
     if fields.get("batch_size") is not None:
@@ -154,7 +148,7 @@ def deployment_figures(fields: dict[str, Any]) -> list[str]:
     metrics = fields.get("metrics") or {}
     if isinstance(metrics, dict):
         for name, value in metrics.items():
-            number = _num(value)
+            number = as_number(value)
             if number is None:
                 continue
             if name.endswith("_ms"):
@@ -178,10 +172,10 @@ def regression_figures(fields: dict[str, Any]) -> list[str]:
             unit = "ms" if name.startswith("latency") else "qps" if name.startswith("throughput") else ""
             label = name.split(".", 1)[-1] if name.startswith("latency") else name.removesuffix("_qps")
             if name.startswith("accuracy."):
-                part = format_points(metric_label(name.split(".", 1)[1]), _num(item.get("baseline")),
-                                     _num(item.get("candidate")))
+                part = format_points(metric_label(name.split(".", 1)[1]), as_number(item.get("baseline")),
+                                     as_number(item.get("candidate")))
             else:
-                part = format_change(label, _num(item.get("baseline")), _num(item.get("candidate")), unit)
+                part = format_change(label, as_number(item.get("baseline")), as_number(item.get("candidate")), unit)
             if part:
                 parts.append(part)
     return parts
@@ -216,7 +210,7 @@ def outcome_words(kind: str, fields: dict[str, Any]) -> str:
         return f"{words}: {reason}" if reason else words
     if kind == "deployment":
         strategy = _str(fields.get("strategy")) or "deployment"
-        traffic = _num(fields.get("traffic_percent"))
+        traffic = as_number(fields.get("traffic_percent"))
         what = strategy.replace("_", " ") + (f" at {format_number(traffic)} %" if traffic is not None else "")
         return f"{what}, {OUTCOME_WORDS.get(outcome or '', outcome or 'status not recorded')}"
     if kind == "incident":
@@ -230,7 +224,7 @@ def outcome_words(kind: str, fields: dict[str, Any]) -> str:
         words = OUTCOME_WORDS.get(outcome or "", "parity not recorded")
         skew = fields.get("skew_metric")
         if isinstance(skew, dict):
-            skew_text = ", ".join(f"{metric_label(str(k))} {format_number(v) if _num(v) is not None else v}"
+            skew_text = ", ".join(f"{metric_label(str(k))} {format_number(v) if as_number(v) is not None else v}"
                                   for k, v in skew.items())
         else:
             skew_text = str(skew) if skew is not None else ""
