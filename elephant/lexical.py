@@ -145,12 +145,16 @@ def _document_frequency(conn: Connection, term: str, *, raw: bool = False) -> in
 
 def search_lexical(conn: Connection, query: str, *, where: ColumnElement[bool] | None = None,
                    kinds: Sequence[str] | None = None, models: Sequence[str] | None = None,
-                   tags: bool = False, others: bool = False, limit: int = 50) -> list[tuple[str, float]]:
+                   tags: bool = False, others: bool = False, limit: int = 50,
+                   live_only: bool = True) -> list[tuple[str, float]]:
     """Keys matching any query term, best first, with the engine's relevance score (higher is better).
 
     ``where`` is a filter over ``heads``; ``kinds``/``models`` (which ``where`` must also enforce) let
     SQLite intersect inside the full-text index; ``tags``/``others`` say that ``where`` holds more
-    than kind/model conditions. Only current, live records are returned.
+    than kind/model conditions. Only current, live records are returned, unless ``live_only`` is
+    False and there is no ``where``: then the caller checks liveness itself (documents of a deleted
+    record stay until the outbox applies its tombstone), and SQLite skips the join on ``heads`` that
+    doubled the cost of the query (2.5 vs 1.2 ms at 10k records).
     """
     terms = query_terms(query)
     if not terms:
@@ -173,9 +177,12 @@ def search_lexical(conn: Connection, query: str, *, where: ColumnElement[bool] |
         # applied after ranking, so then a deeper ranked list is kept for them to choose from.
         only_facets = where is None or not (tags or others)
         cap = limit * 2 if only_facets else max(limit * 10, 1000)
-        ranked = (select(_FTS.c.key.label("key"), rank.label("rank"))
-                  .where(text("lexical_fts MATCH :match").bindparams(match=match))
-                  .order_by(rank).limit(cap).subquery("m"))
+        ranked_ = (select(_FTS.c.key.label("key"), rank.label("rank"))
+                   .where(text("lexical_fts MATCH :match").bindparams(match=match))
+                   .order_by(rank))
+        if where is None and not live_only:
+            return [(r.key, -float(r.rank)) for r in conn.execute(ranked_.limit(limit)).all()]
+        ranked = ranked_.limit(cap).subquery("m")
         query_ = (select(ranked.c.key, (-ranked.c.rank).label("score"))
                   .select_from(ranked.join(heads, heads.c.key == ranked.c.key))
                   .order_by(ranked.c.rank))
@@ -190,7 +197,7 @@ def search_lexical(conn: Connection, query: str, *, where: ColumnElement[bool] |
     query_ = query_.where(heads.c.is_deleted.is_(False))
     if where is not None:
         query_ = query_.where(where)
-    return [(r.key, float(r.score)) for r in conn.execute(query_.limit(limit))]
+    return [(r.key, float(r.score)) for r in conn.execute(query_.limit(limit)).all()]
 
 
 # FTS5 decodes the whole posting list of every OR-ed term (and bm25 scores every match) before the

@@ -135,18 +135,35 @@ class VectorMatrix:
         return np.concatenate([np.einsum("ij,j->i", self._vectors[rows[a]:rows[b - 1] + 1], query)
                                for a, b in zip(starts.tolist(), stops.tolist(), strict=True)])
 
+    @property
+    def rows(self) -> int:
+        """Rows in use, removed ones included: what a product over the whole matrix costs."""
+        return len(self._keys)
+
     def top(self, query: np.ndarray, rows: np.ndarray, limit: int) -> list[tuple[str, float]]:
         """The best ``limit`` keys among ``rows`` (each key scored by its best chunk)."""
         if rows.size == 0:
             return []
-        scores = self._scores(rows, np.asarray(query, dtype=np.float32))
+        return self._best_keys(self._scores(rows, np.asarray(query, dtype=np.float32)), rows, limit)
+
+    def top_all(self, query: np.ndarray, limit: int) -> list[tuple[str, float]]:
+        """The best ``limit`` keys over every row: one product over the contiguous matrix, no gather."""
+        size = len(self._keys)
+        if size == 0:
+            return []
+        scores = np.einsum("ij,j->i", self._vectors[:size], np.asarray(query, dtype=np.float32))
+        scores[~self._valid[:size]] = -np.inf
+        return self._best_keys(scores, None, limit)
+
+    def _best_keys(self, scores: np.ndarray, rows: np.ndarray | None, limit: int) -> list[tuple[str, float]]:
+        """Keys by their best score; ``rows[i]`` is the matrix row of ``scores[i]`` (None: row i)."""
         # Enough chunk rows to yield `limit` distinct keys in the usual case of ≤ 2 chunks per key.
         take = min(scores.size, limit * 3)
         best = np.argpartition(-scores, take - 1)[:take] if take < scores.size else np.arange(scores.size)
         best = best[np.argsort(-scores[best], kind="stable")]
         out: dict[str, float] = {}
         for i in best.tolist():
-            key = self._keys[int(rows[i])]
+            key = self._keys[int(rows[i]) if rows is not None else i]
             if key is not None and key not in out:
                 out[key] = float(scores[i])
                 if len(out) == limit:
