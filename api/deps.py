@@ -93,12 +93,8 @@ class AppContext:
         # onnxruntime raced inside numpy's own imports ("partially initialized module
         # numpy._typing") and failed one cold start in two, each failure costing a 10 s retry.
         try:
-            embedder = self.db.embedder
-            self.metrics.instrument_embedder(embedder)
-            embedder.embed_query("warm up")
-            search = getattr(self.db, "search", None)
-            if callable(search):  # opens the lexical and vector indexes and drains a pending outbox
-                search("warm up", k=1)
+            self.metrics.instrument_embedder(self.db.embedder)
+            self.db.warm_up()
             self.warmup_error = None
         except ElephantError as exc:
             self.warmup_error = exc

@@ -2,13 +2,16 @@
 record counts and degraded answers.
 
 Each app gets its own registry so that several apps in one process (tests, the MCP mount) never
-collide on the global one.
+collide on the global one. Under several worker processes (``elephant serve --workers N``, which
+sets ``PROMETHEUS_MULTIPROC_DIR``) counters and histograms live in files of that directory and a
+scrape of any worker sums all of them; record counts and the backlog are read from the database.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
+import os
 import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
@@ -79,7 +82,8 @@ class ApiMetrics:
                                    ["op"], buckets=EMBED_BUCKETS, registry=self.registry)
         self.degraded = Counter("elephant_degraded_answers", "Answers served without the vector index or model",
                                 ["endpoint"], registry=self.registry)
-        self.registry.register(StoreCollector(get_db))
+        self.store_collector = StoreCollector(get_db)
+        self.registry.register(self.store_collector)
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
         self.requests.labels(method, route, str(status)).observe(seconds)
@@ -89,7 +93,15 @@ class ApiMetrics:
             self.degraded.labels(endpoint).inc()
 
     def render(self) -> bytes:
-        return generate_latest(self.registry)
+        """The text exposition; under several workers, request and embedding figures of all of them."""
+        if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            return generate_latest(self.registry)
+        from prometheus_client import multiprocess
+
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        registry.register(self.store_collector)
+        return generate_latest(registry)
 
     def instrument_embedder(self, embedder: Any) -> None:
         """Time the embedder's calls by wrapping its bound methods on the instance (idempotent)."""

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 import typer
 from rich.table import Table
 
 from cli.output import JSON_OPTION, console, emit, open_db, reporting, settings_from
+from elephant.settings import get_settings
+
+# Default worker processes: one per core, up to this many (each holds its own model and matrix).
+MAX_DEFAULT_WORKERS = 4
 
 keys_app = typer.Typer(help="API keys for `elephant serve` (scopes: read, write, admin).", no_args_is_help=True)
 
@@ -21,19 +26,31 @@ def serve(
     ctx: typer.Context,
     host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on (0.0.0.0 for all)."),
     port: int = typer.Option(8000, "--port", min=0, max=65535, help="TCP port."),
-    workers: int = typer.Option(1, "--workers", min=1, max=64, help="Worker processes."),
+    workers: int = typer.Option(0, "--workers", min=0, max=64, show_default=False,
+                                help="Worker processes [default: one per core, at most 4]."),
     log_level: str = typer.Option("info", "--log-level", help="critical, error, warning, info or debug."),
 ) -> None:
     """Serve the REST API (/v1), /healthz, /readyz, /metrics and MCP at /mcp.
 
+    Each worker is a process with its own model, matrix and caches (about 250 MB); requests are
+    spread over them by the kernel, and /metrics adds up all of them.
+
     Example: elephant keys create --scope admin --name ops && elephant serve --port 8000
+
+    Example: elephant serve --host 0.0.0.0 --port 8000 --workers 2
     """
     import copy
+    import tempfile
 
     import uvicorn
     from uvicorn.config import LOGGING_CONFIG
 
     settings = settings_from(ctx)
+    cores = os.cpu_count() or 1
+    workers = workers or min(cores, MAX_DEFAULT_WORKERS)
+    if settings.embed_threads is None and "ELEPHANT_EMBED_THREADS" not in os.environ:
+        # Workers share the cores: onnxruntime threads beyond a worker's share only contend.
+        os.environ["ELEPHANT_EMBED_THREADS"] = str(max(1, cores // workers))
     # Workers are separate processes that build their own app from the environment: hand the
     # resolved settings over as ELEPHANT_* variables.
     os.environ["ELEPHANT_HOME"] = str(settings.resolved_home)
@@ -49,9 +66,15 @@ def serve(
     log_config["handlers"]["elephant"] = {"class": "logging.StreamHandler", "formatter": "elephant",
                                           "stream": "ext://sys.stderr"}
     log_config["loggers"]["elephant"] = {"handlers": ["elephant"], "level": log_level.upper(), "propagate": False}
-    uvicorn.run("api.app:create_app", factory=True, host=host, port=port, workers=workers,
-                log_level=log_level, log_config=log_config, access_log=False, proxy_headers=False,
-                server_header=False)
+    get_settings.cache_clear()  # a single worker runs in this process: it must see the variables above
+    with contextlib.ExitStack() as stack:
+        if workers > 1 and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+            # Each worker writes its counters here and /metrics, answered by any one of them, sums them.
+            os.environ["PROMETHEUS_MULTIPROC_DIR"] = stack.enter_context(
+                tempfile.TemporaryDirectory(prefix="elephant-metrics-"))
+        uvicorn.run("api.app:create_app", factory=True, host=host, port=port, workers=workers,
+                    log_level=log_level, log_config=log_config, access_log=False, proxy_headers=False,
+                    server_header=False)
 
 
 @keys_app.command("create")

@@ -20,6 +20,7 @@ from sqlalchemy import (
     BigInteger,
     Column,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -34,8 +35,9 @@ from sqlalchemy import (
 
 from elephant import lexical
 from elephant.errors import ElephantError, IndexUnavailable, ModelError
-from elephant.index import VectorIndex, check_fingerprint, chunk_id, key_of
-from elephant.index.matrix import VectorMatrix
+from elephant.index import VectorIndex, check_fingerprint, chunk_id, fingerprint_mismatch, key_of
+from elephant.index.matrix import EXACT_MAX_ROWS, VectorMatrix
+from elephant.osmem import release_free_memory
 from elephant.render import MAX_CHUNKS, render_chunks
 from elephant.schema import heads, outbox
 from elephant.store import Store
@@ -49,6 +51,9 @@ index_chunks = Table(
     Column("version", Integer, nullable=False),
     Column("chunks", Integer, nullable=False),
     Column("generation", BigInteger, nullable=False),
+    # Since 0003_vectors: the chunk vectors (float32, chunk after chunk) and the embedder that made them.
+    Column("vectors", LargeBinary, nullable=True),
+    Column("fingerprint", String(200), nullable=True),
 )
 index_state = Table(
     "index_state", _meta,
@@ -57,6 +62,9 @@ index_state = Table(
 )
 
 BATCH = 256
+# Below this many chunk rows a first search loads the matrix in its own thread (tens of ms from SQL)
+# instead of starting a background load and asking Chroma meanwhile.
+SYNC_LOAD_MAX_ROWS = EXACT_MAX_ROWS
 
 
 @dataclass
@@ -180,9 +188,15 @@ class Indexer:
                 texts.append(text_)
                 ids.append(chunk_id(key, n))
                 metas.append({**base, "chunk": n})
+        blobs: dict[str, bytes] = {}
         if texts:
             vectors = embed_checked(embedder, texts)
             index.upsert(ids, vectors, metas)
+            offset = 0
+            for key, _version, _envelope in live:
+                blobs[key] = np.ascontiguousarray(vectors[offset:offset + counts[key]], dtype="<f4").tobytes()
+                offset += counts[key]
+        fingerprint = str(embedder.fingerprint)
         stale: list[str] = []
         for key, count in counts.items():
             before = known[key].chunks if key in known else 0
@@ -200,10 +214,10 @@ class Indexer:
                                           .where(index_state.c.name == "generation")).scalar_one())
             conn.execute(delete(index_chunks).where(index_chunks.c.key.in_(unique)))
             # Dead keys keep a zero-chunk row so other processes' matrices learn to drop them.
-            marks = [{"key": k, "version": int(v), "chunks": counts[k], "generation": generation}
-                     for k, v, _e in live]
+            marks = [{"key": k, "version": int(v), "chunks": counts[k], "generation": generation,
+                      "vectors": blobs.get(k, b""), "fingerprint": fingerprint} for k, v, _e in live]
             marks += [{"key": k, "version": int(rows[k].version) if k in rows else 0, "chunks": 0,
-                       "generation": generation} for k in dead]
+                       "generation": generation, "vectors": b"", "fingerprint": fingerprint} for k in dead]
             conn.execute(insert(index_chunks), marks)
             for start in range(0, len(job_ids), 500):
                 conn.execute(delete(outbox).where(outbox.c.id.in_(list(job_ids[start:start + 500]))))
@@ -253,7 +267,9 @@ class Indexer:
         if not wait:
             with self._lock:
                 loaded = self._matrix is not None and self._matrix.generation >= 0
-                if not loaded:
+                if not loaded and self.chunk_rows() <= SYNC_LOAD_MAX_ROWS:
+                    wait = True  # small: loading now is quicker than a first query through Chroma
+                elif not loaded:
                     if self._loader is None or not self._loader.is_alive():
                         self._loader = threading.Thread(target=self._load_quietly, name="elephant-matrix",
                                                         daemon=True)
@@ -261,61 +277,116 @@ class Indexer:
                     return None
         return self._refresh_matrix()
 
+    def chunk_rows(self) -> int:
+        """Chunk vectors the index holds, from SQL (what a product over the whole matrix would cost)."""
+        with self.store.read_connection() as conn:
+            return int(conn.execute(select(func.coalesce(func.sum(index_chunks.c.chunks), 0))).scalar_one())
+
     def _load_quietly(self) -> None:
         try:
             self._refresh_matrix()
         except Exception:
             pass
+        finally:
+            # Index pages read for the load are garbage now; hand the heap they grew back to the OS.
+            release_free_memory()
 
     def _refresh_matrix(self) -> VectorMatrix:
-        index = self.vector_index
         with self._matrix_lock:  # one refresher at a time; writers are not blocked by a full load
             generation = self.generation()
             matrix = self._matrix
             if matrix is not None and matrix.generation == generation:
                 return matrix
+            fingerprint = str(self.embedder().fingerprint)
             if matrix is None or matrix.generation < 0 or generation < matrix.generation:
                 # Chunks indexed while this loads carry a later generation: the next refresh adds them.
-                fresh = VectorMatrix(int(self.embedder().dim))
-                pages = [page for page in index.iter_vectors() if page[0]]
-                if pages:
-                    vectors = np.concatenate([p[1] for p in pages])
-                    metas = self._metadata_of([i for p in pages for i in p[0]])
-                    # Rows grouped by model and kind: a model filter then gathers nearly contiguous
-                    # memory instead of rows scattered over the whole matrix.
-                    order = sorted(range(len(metas)), key=lambda i: (str(metas[i].get("model", "")),
-                                                                     str(metas[i].get("kind", ""))))
-                    fresh.add(vectors[order], [metas[i] for i in order])
+                fresh = self._load_matrix(fingerprint)
                 fresh.generation = generation
                 self._matrix = fresh
                 return fresh
             with self.store.read_connection() as conn:
-                changed = conn.execute(select(index_chunks.c.key, index_chunks.c.chunks)
+                changed = conn.execute(select(index_chunks.c.key, index_chunks.c.chunks, index_chunks.c.vectors,
+                                              index_chunks.c.fingerprint)
                                        .where(index_chunks.c.generation > matrix.generation)).all()
-            ids = [chunk_id(r.key, n) for r in changed for n in range(r.chunks)]
-            _found, found_vectors, found_metas = index.chunks(ids)
+            found = self._stored_vectors(changed, fingerprint, int(self.embedder().dim))
+            if found is None:
+                index = self.vector_index
+                check_fingerprint(index, fingerprint)
+                _found, vectors, metas = index.chunks([chunk_id(r.key, n) for r in changed for n in range(r.chunks)])
+            else:
+                vectors, metas = found
             with matrix.lock:
-                matrix.replace([r.key for r in changed], found_vectors, found_metas)
+                matrix.replace([r.key for r in changed], vectors, metas)
                 matrix.generation = max(matrix.generation, generation)
             return matrix
 
+    def _load_matrix(self, fingerprint: str) -> VectorMatrix:
+        """Every current chunk vector: from SQL, or from the vector index for rows stored before 0003."""
+        dim = int(self.embedder().dim)
+        fresh = VectorMatrix(dim)
+        with self.store.read_connection() as conn:
+            rows = conn.execute(select(index_chunks.c.key, index_chunks.c.chunks, index_chunks.c.vectors,
+                                       index_chunks.c.fingerprint).where(index_chunks.c.chunks > 0)).all()
+        found = self._stored_vectors(rows, fingerprint, dim)
+        if found is None:
+            index = self.vector_index
+            check_fingerprint(index, fingerprint)
+            pages = [page for page in index.iter_vectors() if page[0]]
+            if not pages:
+                return fresh
+            vectors = np.concatenate([p[1] for p in pages])
+            metas = self._metadata_of([i for p in pages for i in p[0]])
+        else:
+            vectors, metas = found
+            if not metas:
+                return fresh
+        # Rows grouped by model and kind: a model filter then gathers nearly contiguous memory
+        # instead of rows scattered over the whole matrix.
+        order = sorted(range(len(metas)), key=lambda i: (str(metas[i].get("model", "")),
+                                                         str(metas[i].get("kind", ""))))
+        fresh.add(vectors[order], [metas[i] for i in order])
+        return fresh
+
+    def _stored_vectors(self, rows: Sequence[Any], fingerprint: str,
+                        dim: int) -> tuple[np.ndarray, list[dict[str, Any]]] | None:
+        """The chunk vectors and matrix metadata of ``rows`` from their SQL copy; None when any is missing."""
+        live = [r for r in rows if r.chunks > 0]
+        if any(r.vectors is None or len(r.vectors) != r.chunks * dim * 4 for r in live):
+            return None
+        for row in live:
+            if row.fingerprint != fingerprint:
+                raise fingerprint_mismatch(str(row.fingerprint), fingerprint)
+        if not live:
+            return np.zeros((0, dim), np.float32), []
+        vectors = np.concatenate([np.frombuffer(r.vectors, dtype="<f4").reshape(r.chunks, dim) for r in live])
+        meta_of = self._metadata_by_key([r.key for r in live])
+        return vectors, [meta_of[r.key] for r in live for _n in range(r.chunks)]
+
     def _metadata_of(self, ids: Sequence[str]) -> list[dict[str, Any]]:
         """Matrix metadata of chunk ids from SQL (the current heads; search re-checks them anyway)."""
+        meta_of = self._metadata_by_key(None)
+        return [meta_of.get(key_of(item)) or {"key": key_of(item)} for item in ids]
+
+    def _metadata_by_key(self, keys: Sequence[str] | None) -> dict[str, dict[str, Any]]:
+        """key → matrix metadata (kind, model, occurred time) from the heads; every head when ``keys`` is None."""
+        columns = select(heads.c.key, heads.c.kind, heads.c.model, heads.c.occurred_at)
         with self.store.read_connection() as conn:
-            rows = {r.key: r for r in conn.execute(select(heads.c.key, heads.c.kind, heads.c.model,
-                                                          heads.c.occurred_at))}
-        out: list[dict[str, Any]] = []
-        for item in ids:
-            key = key_of(item)
-            row = rows.get(key)
-            meta: dict[str, Any] = {"key": key}
-            if row is not None:
-                meta["kind"] = row.kind
-                if row.model:
-                    meta["model"] = row.model
-                if row.occurred_at:
-                    meta["occurred_ts"] = int(parse_ts(row.occurred_at).timestamp())
-            out.append(meta)
+            if keys is None or len(keys) > 5000:
+                found = conn.execute(columns).all()
+            else:
+                found = [r for start in range(0, len(keys), 500)
+                         for r in conn.execute(columns.where(heads.c.key.in_(list(keys[start:start + 500])))).all()]
+        out: dict[str, dict[str, Any]] = {}
+        for row in found:
+            meta: dict[str, Any] = {"key": row.key, "kind": row.kind}
+            if row.model:
+                meta["model"] = row.model
+            if row.occurred_at:
+                meta["occurred_ts"] = int(parse_ts(row.occurred_at).timestamp())
+            out[row.key] = meta
+        if keys is not None:
+            for key in keys:
+                out.setdefault(key, {"key": key})
         return out
 
     def _update_matrix(self, generation: int, keys: Sequence[str], vectors: np.ndarray | None,

@@ -261,6 +261,18 @@ class Elephant:
             lag = f"the vector index is behind ({self.indexer.pending()} job(s) pending): {self.indexer.last_error}"
         return HybridSearch(self.store, self.indexer).search(query, filters, k=k, index_lag=lag)
 
+    def warm_up(self) -> None:
+        """Load what the first search would otherwise pay for: the model, the indexes, a pending outbox.
+
+        A small index's matrix loads from SQL within this search (``Indexer.matrix``), so Chroma is
+        not even opened until a write or a large index needs it. Freed heap goes back to the OS.
+        """
+        from elephant.osmem import release_free_memory
+
+        self.embedder.embed_query("warm up")
+        self.search("warm up", k=1)
+        release_free_memory()
+
     # ------------------------------------------------------------------ answers: ask, regressions, brief
     @property
     def answerer(self) -> Any:

@@ -25,16 +25,13 @@ from sqlalchemy.sql.elements import ColumnElement
 from elephant import lexical
 from elephant.errors import FingerprintMismatch, IndexUnavailable, ModelError, UsageError
 from elephant.index import key_of
+from elephant.index.matrix import EXACT_MAX_ROWS
 from elephant.indexer import Indexer
 from elephant.schema import heads
 from elephant.store import Store
 from elephant.timeutil import format_ts, parse_ts
 
 RRF_K = 60
-# Up to this many chunk rows, an unfiltered query is scored exactly over the in-process matrix
-# (0.8 ms at 12k rows against 1.6 ms for Chroma's HNSW query, and exact); above it the ANN index is
-# cheaper than a product over every row.
-EXACT_MAX_ROWS = 40_000
 # Extra candidates each side fetches when liveness is checked once for both (deleted keys stay in
 # the indexes until the outbox applies their tombstones).
 LIVE_SLACK = 10
@@ -236,7 +233,7 @@ class HybridSearch:
         masked by kind, model and time in numpy; tag and field conditions are checked in SQL on an
         over-fetched candidate list, and when too few survive, on the exact SQL candidate set.
         """
-        embedder, index = self.indexer.ready_index()
+        embedder = self.indexer.embedder()
         try:
             vector = np.asarray(embedder.embed_query(query), dtype=np.float32)
         except Exception as exc:
@@ -244,12 +241,13 @@ class HybridSearch:
         filters = filters or Filters()
         need = n if need is None else need
         if filters.is_empty:
-            ranked = self._nearest(index, vector, n)
+            ranked = self._nearest(vector, n)
             return self._live(ranked, None, n) if live else ranked[:n]
         where = filters.clause(self.dialect)
         matrix = self.indexer.matrix(wait=False)
         if matrix is None:
             # The matrix is still loading in the background: over-fetch from the ANN index meanwhile.
+            _embedder, index = self.indexer.ready_index()
             return self._live(self._best_per_key(index.query(vector, OVERFETCH)), where, n)
         with matrix.lock:
             rows = np.flatnonzero(matrix.mask(kinds=filters.kind, models=filters.model,
@@ -265,12 +263,17 @@ class HybridSearch:
             found = self._live(ranked, where, n)
         return found
 
-    def _nearest(self, index: Any, vector: np.ndarray, n: int) -> list[tuple[str, float]]:
-        """About ``n`` keys nearest to ``vector`` over the whole index, live or not."""
+    def _nearest(self, vector: np.ndarray, n: int) -> list[tuple[str, float]]:
+        """About ``n`` keys nearest to ``vector`` over the whole index, live or not.
+
+        Exact over the matrix while it is small (it loads from SQL, so a small store's searches never
+        open Chroma); the ANN index when the matrix is large or still loading.
+        """
         matrix = self.indexer.matrix(wait=False)
         if matrix is not None and matrix.rows <= EXACT_MAX_ROWS:
             with matrix.lock:
                 return matrix.top_all(vector, n)
+        _embedder, index = self.indexer.ready_index()
         return self._best_per_key(index.query(vector, n * 3))
 
     @staticmethod

@@ -74,10 +74,14 @@ def check_fingerprint(index: VectorIndex, fingerprint: str) -> None:
     if stored is None:
         index.adopt_fingerprint(fingerprint)
     elif stored != fingerprint:
-        raise FingerprintMismatch(
-            f"the vector index was built with embedder {stored!r} but the configured one is "
-            f"{fingerprint!r}; run `elephant reindex` to rebuild it (or set ELEPHANT_MODEL back)",
-            index_fingerprint=stored, embedder_fingerprint=fingerprint)
+        raise fingerprint_mismatch(stored, fingerprint)
+
+
+def fingerprint_mismatch(stored: str, fingerprint: str) -> FingerprintMismatch:
+    return FingerprintMismatch(
+        f"the vector index was built with embedder {stored!r} but the configured one is "
+        f"{fingerprint!r}; run `elephant reindex` to rebuild it (or set ELEPHANT_MODEL back)",
+        index_fingerprint=stored, embedder_fingerprint=fingerprint)
 
 
 def open_vector_index(settings: Any) -> VectorIndex:
@@ -89,4 +93,4 @@ def open_vector_index(settings: Any) -> VectorIndex:
     return ChromaIndex.embedded(settings.resolved_home / "chroma")
 
 
-__all__ = ["COLLECTION", "VectorIndex", "check_fingerprint", "chunk_id", "key_of", "open_vector_index"]
+__all__ = ["COLLECTION", "VectorIndex", "check_fingerprint", "chunk_id", "fingerprint_mismatch", "key_of", "open_vector_index"]

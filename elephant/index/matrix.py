@@ -19,6 +19,9 @@ from typing import Any
 import numpy as np
 
 NO_TIME = np.iinfo(np.int64).min
+# Up to this many chunk rows a product over the whole matrix is the cheaper way to answer an
+# unfiltered query (0.8 ms at 12k rows against 1.6 ms for Chroma's HNSW query here), and it is exact.
+EXACT_MAX_ROWS = 40_000
 
 
 class VectorMatrix:

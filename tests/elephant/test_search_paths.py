@@ -1,0 +1,118 @@
+"""The unfiltered search path: exact scoring over the matrix, one liveness check for both sides,
+and the warm-up that loads the matrix (fast: in-memory vector index, fake embedder)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import elephant
+from elephant import search as search_module
+from elephant.index.matrix import VectorMatrix
+from elephant.index.memory import MemoryIndex
+from elephant.lexical import search_lexical
+
+
+@pytest.fixture
+def mem_db(db):
+    db.indexer.vector_index = MemoryIndex()
+    return db
+
+
+def note(key: str, title: str, **extra: object) -> dict:
+    return {"kind": "note", "key": key, "title": title, "body": "", **extra}
+
+
+def keys(response) -> list[str]:
+    return [hit.key for hit in response.results]
+
+
+def test_top_all_skips_removed_rows_and_agrees_with_top():
+    m = VectorMatrix(dim=2)
+    m.add(np.array([[1, 0], [0.8, 0.6], [0, 1]], np.float32), [{"key": "a"}, {"key": "b"}, {"key": "c"}])
+    query = np.array([1, 0], np.float32)
+    assert m.top_all(query, 3) == m.top(query, np.flatnonzero(m.mask()), 3)
+    m.remove_keys(["a"])
+    assert [k for k, _ in m.top_all(query, 5)] == ["b", "c"]
+    assert m.rows == 3 and len(m) == 2
+    assert VectorMatrix(dim=2).top_all(query, 5) == []
+
+
+def test_a_record_deleted_before_the_index_caught_up_is_not_returned(mem_db):
+    mem_db.put_many([note("a", "INT8 ranker attempt"), note("b", "INT8 ranker second attempt")])
+    assert set(keys(mem_db.search("INT8 ranker"))) == {"a", "b"}
+    # The delete commits but its index job is not applied: the lexical document and the vector stay.
+    mem_db.process_outbox = lambda: 0
+    mem_db._last_drain = float("inf")
+    mem_db.delete("a")
+    assert mem_db.indexer.pending() == 1
+    if mem_db.store.engine.dialect.name == "sqlite":  # PostgreSQL's lexical side always joins the heads
+        with mem_db.store.read_connection() as conn:
+            stale = search_lexical(conn, "INT8 ranker", live_only=False)
+        assert "a" in [k for k, _ in stale]
+    response = mem_db.search("INT8 ranker")
+    assert keys(response) == ["b"]
+    assert response.results[0].version == 1 and response.results[0].title == "INT8 ranker second attempt"
+
+
+def test_exact_and_ann_paths_give_the_same_results(mem_db, monkeypatch):
+    mem_db.put_many([note(f"n{i}", f"attempt {i} on the ranker: {word}")
+                     for i, word in enumerate(["int8", "fp16", "tensorrt", "distillation", "pruning", "batching"])])
+    queries = ["int8 ranker", "tensorrt", "distillation of the ranker", "batching attempt"]
+    exact = [keys(mem_db.search(q)) for q in queries]
+    assert mem_db.indexer.matrix(wait=False) is not None  # the exact path did run
+    monkeypatch.setattr(search_module, "EXACT_MAX_ROWS", 0)
+    assert [keys(mem_db.search(q)) for q in queries] == exact
+
+
+def test_a_small_index_loads_its_matrix_from_sql_without_opening_the_vector_index(tmp_path, monkeypatch):
+    from elephant import indexer as indexer_module
+
+    shared = MemoryIndex()
+    with elephant.open(tmp_path / "h") as writer:
+        writer.indexer.vector_index = shared
+        writer.put_many([note("a", "INT8 ranker attempt", model="ranker"), note("b", "FP16 fraud attempt")])
+    with elephant.open(tmp_path / "h") as reader:
+        opened: list[bool] = []
+        reader.indexer._index_fn = lambda: opened.append(True) or shared
+        reader.warm_up()
+        assert keys(reader.search("INT8 ranker"))[0] == "a"
+        assert keys(reader.search("attempt", model="ranker")) == ["a"]
+        assert opened == []  # every vector came from SQL
+        assert len(reader.indexer.matrix()) == 2
+    with elephant.open(tmp_path / "h") as large:
+        monkeypatch.setattr(indexer_module, "SYNC_LOAD_MAX_ROWS", 0)
+        large.indexer._index_fn = lambda: shared
+        assert large.indexer.matrix(wait=False) is None  # a large index loads in the background
+        large.indexer._loader.join()
+        assert len(large.indexer.matrix(wait=False)) == 2
+
+
+def test_vectors_of_another_embedder_are_refused_without_the_vector_index(tmp_path):
+    from elephant.embedding import HashEmbedder
+    from elephant.errors import FingerprintMismatch
+
+    class Other(HashEmbedder):
+        fingerprint = "other-embedder:v1"
+
+    with elephant.open(tmp_path / "h") as db:
+        db.indexer.vector_index = MemoryIndex()
+        db.put(note("a", "INT8 ranker attempt"))
+    with elephant.open(tmp_path / "h") as db:
+        db._embedder = Other()
+        db.indexer._index_fn = lambda: pytest.fail("the vector index was opened")
+        with pytest.raises(FingerprintMismatch, match="reindex"):
+            db.search("INT8 ranker")
+
+
+def test_rows_indexed_before_vectors_were_kept_in_sql_load_from_the_vector_index(mem_db):
+    from sqlalchemy import update
+
+    from elephant.indexer import index_chunks
+
+    mem_db.put_many([note("a", "INT8 ranker attempt"), note("b", "FP16 fraud attempt")])
+    with mem_db.store.write_transaction() as conn:  # as a store migrated from 0002 has them
+        conn.execute(update(index_chunks).values(vectors=None, fingerprint=None))
+    mem_db.indexer._matrix = None
+    assert len(mem_db.indexer.matrix()) == 2
+    assert keys(mem_db.search("INT8 ranker"))[0] == "a"
