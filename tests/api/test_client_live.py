@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -33,6 +34,34 @@ def cli(*args: str) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, timeout=120)
 
 
+@contextlib.contextmanager
+def running_server(*options: str, key: str | None = None) -> Iterator[tuple[str, Path]]:
+    """`elephant serve` on a free port until ready; yields its base URL and its log file."""
+    port = free_port()
+    log = Path(os.environ["ELEPHANT_HOME"]) / f"serve-{port}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("w") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "cli.main", "serve", "--port", str(port), *options],
+                                cwd=REPO, env=dict(os.environ), stdout=out, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{base}/readyz", headers=headers, timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert proc.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, f"server not ready: {log.read_text()}"
+            time.sleep(0.1)
+        yield base, log
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
 @pytest.fixture
 def server() -> Iterator[tuple[str, dict[str, str]]]:
     keys = {}
@@ -40,28 +69,8 @@ def server() -> Iterator[tuple[str, dict[str, str]]]:
         made = cli("keys", "create", "--scope", scope, "--name", f"{scope}-bot", "--json")
         assert made.returncode == 0, made.stderr
         keys[scope] = json.loads(made.stdout)["key"]
-    port = free_port()
-    log = Path(os.environ["ELEPHANT_HOME"]) / "serve.log"
-    with log.open("w") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "cli.main", "serve", "--port", str(port)], cwd=REPO,
-                                env=dict(os.environ), stdout=out, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                ready = httpx.get(f"{base}/readyz", headers={"Authorization": f"Bearer {keys['read']}"}, timeout=2)
-                if ready.status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, f"server not ready: {log.read_text()}"
-            time.sleep(0.1)
+    with running_server(key=keys["read"]) as (base, log):
         yield base, keys
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
     text = log.read_text()
     assert '"event": "request"' in text  # the structured access log reaches the server's output
     for key in keys.values():
@@ -128,3 +137,18 @@ def test_client_reports_an_unreachable_server() -> None:
     with elephant.Client(f"http://127.0.0.1:{free_port()}", timeout=2) as mem, pytest.raises(StoreError) as err:
         mem.get("x")
     assert "cannot reach" in str(err.value)
+
+
+def test_two_workers_serve_one_store_and_metrics_count_both() -> None:
+    with running_server("--workers", "2") as (base, _log):
+        created = httpx.post(f"{base}/v1/records", json=note("live/shared", "written once"), timeout=10)
+        assert created.status_code == 201, created.text
+        # Fresh connections, so the kernel spreads them over both workers.
+        for _ in range(20):
+            response = httpx.get(f"{base}/v1/records/live/shared", timeout=10)
+            assert response.status_code == 200 and response.json()["version"] == 1
+        metrics = httpx.get(f"{base}/metrics", timeout=10).text
+    counted = [float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines()
+               if line.startswith("elephant_http_request_duration_seconds_count")
+               and 'route="/v1/records/{key:path}"' in line and 'method="GET"' in line]
+    assert sum(counted) == 20  # the figures of both workers, whichever one answered the scrape
