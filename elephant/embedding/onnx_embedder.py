@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +21,51 @@ REBUILD_HINT = "run `elephant model build --force` to rebuild it"
 
 
 def sha256_file(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    """Hex sha256 of a file, read in 1 MiB blocks (never the whole file in memory)."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def release_page_cache(path: Path) -> None:
+    """Ask the kernel to drop ``path``'s cached pages that no process maps (best effort; Linux only).
+
+    Used on external-data files before onnxruntime memory-maps them. A page fault on a mapped file
+    maps the whole page-cache folio it lands in, and folios left by a sequential read (the sha256
+    check) or a fresh write (the build) can be 2 MB: measured here, about thirty texts then
+    made most of the 47 MB word-embedding table resident. Evicted first, a fault reads in only the
+    kernel's read-around window (128 KB here) of the rows a query gathers. Pages another process
+    has mapped (a running server) are left alone, and nothing but the page cache is affected.
+    """
+    if not hasattr(os, "posix_fadvise"):
+        return
+    try:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        finally:
+            os.close(fd)
+    except OSError:
+        pass
+
+
+def verify_file(path: Path, expected_sha256: str | None, what: str = "embedding model") -> str:
+    """The sha256 of ``path``; a ModelError naming the file when it is missing, unreadable or differs
+    from ``expected_sha256`` (None: not checked)."""
+    try:
+        actual = sha256_file(path)
+    except OSError as exc:
+        raise ModelError(f"{what} {path} is missing or unreadable ({exc}); {REBUILD_HINT}",
+                         path=str(path)) from exc
+    if expected_sha256 is not None and actual != expected_sha256:
+        raise ModelError(
+            f"{what} {path} is corrupt or does not match its manifest "
+            f"(sha256 {actual[:16]}…, expected {expected_sha256[:16]}…); {REBUILD_HINT}",
+            path=str(path), expected_sha256=expected_sha256, actual_sha256=actual,
+        )
+    return actual
 
 
 def default_threads() -> int:
@@ -64,6 +108,9 @@ class OnnxEmbedder:
       so a batch of short texts never pays for one long text.
     - ``max_batch_size`` 1 is used for dynamically quantized variants whose activation scale is
       computed per tensor: in a batch, a text's vector would depend on its neighbours (see build.py).
+    - ``data_files`` maps the model's external-data files (``model-int8.onnx.data``) to their
+      expected sha256; they are verified with the model file before the session is created. A
+      single-file model (built before external data) has none.
     """
 
     def __init__(
@@ -72,6 +119,7 @@ class OnnxEmbedder:
         tokenizer_path: str | os.PathLike[str],
         *,
         expected_sha256: str | None = None,
+        data_files: Mapping[str | os.PathLike[str], str] | None = None,
         model_name: str = "all-MiniLM-L6-v2",
         variant: str = "custom",
         dim: int = 384,
@@ -84,6 +132,7 @@ class OnnxEmbedder:
         self.model_path = Path(model_path)
         self.tokenizer_path = Path(tokenizer_path)
         self.expected_sha256 = expected_sha256
+        self.data_files = {Path(path): sha256 for path, sha256 in (data_files or {}).items()}
         self.model_name = model_name
         self.variant = variant
         self.dim = dim
@@ -126,22 +175,12 @@ class OnnxEmbedder:
     def _create_session(self):
         import onnxruntime as ort
 
-        try:
-            digest = hashlib.sha256()
-            with self.model_path.open("rb") as handle:
-                for block in iter(lambda: handle.read(1 << 20), b""):
-                    digest.update(block)
-        except OSError as exc:
-            raise ModelError(f"embedding model {self.model_path} is missing or unreadable ({exc}); "
-                             f"{REBUILD_HINT}", path=str(self.model_path)) from exc
-        actual = digest.hexdigest()
-        if self.expected_sha256 is not None and actual != self.expected_sha256:
-            raise ModelError(
-                f"embedding model {self.model_path} is corrupt or does not match its manifest "
-                f"(sha256 {actual[:16]}…, expected {self.expected_sha256[:16]}…); {REBUILD_HINT}",
-                path=str(self.model_path), expected_sha256=self.expected_sha256, actual_sha256=actual,
-            )
-        self._sha256 = actual
+        self._sha256 = verify_file(self.model_path, self.expected_sha256)
+        # Checked here so that a missing or damaged data file is a ModelError naming it, not an
+        # onnxruntime error about an external initializer.
+        for path, sha256 in self.data_files.items():
+            verify_file(path, sha256, "embedding model data file")
+            release_page_cache(path)
         options = ort.SessionOptions()
         options.intra_op_num_threads = self.threads
         options.inter_op_num_threads = 1
@@ -158,7 +197,9 @@ class OnnxEmbedder:
         try:
             # Loading from the path rather than from bytes in memory: measured here, the session then
             # holds ~30 MB less (152 vs 182 MB for the INT8 variant), which keeps `elephant serve`
-            # within its 300 MB budget. The file was hashed just above, in streaming fashion.
+            # within its 300 MB budget. It is also what lets onnxruntime memory-map the page-aligned
+            # external data (the word-embedding table) instead of copying it: the INT8 session then
+            # adds ~32 MB instead of ~77 MB (docs/embedding.md). The files were hashed just above.
             session = ort.InferenceSession(str(self.model_path), options, providers=["CPUExecutionProvider"])
         except Exception as exc:
             raise ModelError(f"onnxruntime cannot load {self.model_path}: {exc}; {REBUILD_HINT}",

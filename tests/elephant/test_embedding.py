@@ -188,10 +188,11 @@ def test_fingerprint_names_model_variant_and_weights(built_model_dir, tmp_path):
 
 def copy_variant(built_model_dir: Path, target: Path, variant: str = "fp32") -> Path:
     manifest = read_manifest(built_model_dir)
+    info = manifest.variants[variant]
     target.mkdir()
-    for name in ("manifest.json", "tokenizer.json", manifest.variants[variant]["file"]):
+    for name in ("manifest.json", "tokenizer.json", info["file"], *(d["file"] for d in info["data_files"])):
         shutil.copyfile(built_model_dir / name, target / name)
-    return target / manifest.variants[variant]["file"]
+    return target / info["file"]
 
 
 @pytest.mark.model
@@ -212,6 +213,89 @@ def test_missing_model_file_is_refused_with_rebuild_hint(built_model_dir, tmp_pa
     copy_variant(built_model_dir, tmp_path / "models").unlink()
     with pytest.raises(ModelError, match="elephant model build"):
         embedder_for(tmp_path / "models", "fp32", tmp_path).embed(["anything"])
+
+
+@pytest.mark.model
+@pytest.mark.parametrize("damage", ["corrupt", "missing"])
+def test_damaged_data_file_is_refused_naming_it(built_model_dir, tmp_path, damage):
+    model_file = copy_variant(built_model_dir, tmp_path / "models", "int8")
+    data_file = model_file.with_name(model_file.name + ".data")
+    if damage == "corrupt":
+        with data_file.open("r+b") as handle:  # one byte of the word-embedding table
+            handle.seek(12345)
+            byte = handle.read(1)
+            handle.seek(12345)
+            handle.write(bytes([byte[0] ^ 0xFF]))
+    else:
+        data_file.unlink()
+    embedder = embedder_for(tmp_path / "models", "int8", tmp_path)
+    with pytest.raises(ModelError) as info:
+        embedder.embed(["anything"])
+    assert str(data_file) in info.value.message
+    assert ("corrupt" if damage == "corrupt" else "missing") in info.value.message
+    assert "elephant model build" in info.value.message
+
+
+# -- file layout ----------------------------------------------------------------------------------
+
+@pytest.mark.model
+def test_built_variants_keep_large_initializers_in_page_aligned_data_files(built_model_dir):
+    onnx = pytest.importorskip("onnx")
+    from elephant.embedding.onnx_embedder import sha256_file
+
+    manifest = read_manifest(built_model_dir)
+    for name, info in manifest.variants.items():
+        (data,) = info["data_files"]
+        assert data["file"] == info["file"] + ".data"
+        path = built_model_dir / data["file"]
+        assert path.stat().st_size == data["size_bytes"] and sha256_file(path) == data["sha256"]
+        graph = onnx.load(str(built_model_dir / info["file"]), load_external_data=False).graph
+        external = {t.name: {e.key: e.value for e in t.external_data} for t in graph.initializer
+                    if t.data_location == onnx.TensorProto.EXTERNAL}
+        assert "model.embeddings.word_embeddings.weight" in external, name
+        assert len(external) == data["tensors"]
+        for location in external.values():
+            assert location["location"] == data["file"]
+            assert int(location["offset"]) % 4096 == 0
+
+
+@pytest.fixture(scope="module")
+def single_file_model_dir(built_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The int8 variant as builds before external data wrote it: one .onnx, no data file in the manifest."""
+    onnx = pytest.importorskip("onnx")
+    from elephant.embedding.manifest import write_manifest
+    from elephant.embedding.onnx_embedder import sha256_file
+
+    target = tmp_path_factory.mktemp("single-file")
+    manifest = read_manifest(built_model_dir)
+    info = dict(manifest.variants["int8"])
+    model = onnx.load(str(built_model_dir / info["file"]))  # external data read back in
+    (target / info["file"]).write_bytes(model.SerializeToString())
+    shutil.copyfile(built_model_dir / "tokenizer.json", target / "tokenizer.json")
+    del info["data_files"]
+    info.update(sha256=sha256_file(target / info["file"]), size_bytes=(target / info["file"]).stat().st_size)
+    write_manifest(target, {**manifest.data, "default": "int8", "aliases": {"default": "int8"},
+                            "variants": {"int8": info}})
+    return target
+
+
+@pytest.mark.model
+def test_single_file_model_of_an_older_build_still_loads_and_agrees(built_model_dir, single_file_model_dir,
+                                                                   tmp_path):
+    assert [p.name for p in single_file_model_dir.glob("*.data")] == []
+    texts = list(PARITY_TEXTS) + edge_texts()
+    old = embedder_for(single_file_model_dir, "int8", tmp_path).embed(texts)
+    new = embedder_for(built_model_dir, "int8", tmp_path).embed(texts)
+    np.testing.assert_allclose(new, old, atol=1e-6, rtol=0)
+
+
+@pytest.mark.model
+def test_a_single_file_build_counts_as_stale(single_file_model_dir):
+    pytest.importorskip("onnx")
+    from elephant.embedding.build import _is_current
+
+    # `elephant model build` without --force rebuilds it in the data-file layout.
+    assert _is_current(single_file_model_dir, ["int8"]) is None
 
 
 def test_missing_manifest_says_how_to_build(tmp_path):

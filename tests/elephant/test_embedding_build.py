@@ -79,6 +79,72 @@ def test_unknown_variant_is_a_usage_error(tmp_path):
         build_models(tmp_path, variants=["fp16"])
 
 
+# -- external data ----------------------------------------------------------------------------------
+
+def table_model(path: Path, table: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> None:
+    """ids → Gather(table) → MatMul(weight) + bias: a word-embedding lookup and a projection."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    graph = helper.make_graph(
+        [helper.make_node("Gather", ["table", "ids"], ["rows"]),
+         helper.make_node("MatMul", ["rows", "weight"], ["projected"]),
+         helper.make_node("Add", ["projected", "bias"], ["y"])], "table",
+        [helper.make_tensor_value_info("ids", TensorProto.INT64, ["n"])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", weight.shape[1]])],
+        [numpy_helper.from_array(table, "table"), numpy_helper.from_array(weight, "weight"),
+         numpy_helper.from_array(bias, "bias")])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+
+
+def external_locations(path: Path) -> dict[str, dict[str, str]]:
+    graph = onnx.load(str(path), load_external_data=False).graph
+    return {t.name: {e.key: e.value for e in t.external_data} for t in graph.initializer
+            if t.data_location == onnx.TensorProto.EXTERNAL}
+
+
+def test_externalize_moves_large_initializers_to_page_aligned_offsets(tmp_path):
+    import onnxruntime as ort
+
+    from elephant.embedding.build import externalize_initializers
+    from elephant.embedding.onnx_embedder import sha256_file
+
+    rng = np.random.default_rng(1)
+    # 1.2 MB and 1.5 MB: neither a multiple of 4096, so the second tensor needs padding.
+    table = rng.normal(size=(1000, 300)).astype(np.float32)
+    weight = rng.normal(size=(300, 1250)).astype(np.float32)
+    bias = rng.normal(size=(1250,)).astype(np.float32)
+    model = tmp_path / "model-x.onnx"
+    table_model(model, table, weight, bias)
+    ids = np.array([0, 7, 999, 7], dtype=np.int64)
+    before = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"]).run(None, {"ids": ids})[0]
+
+    entries = externalize_initializers(model)
+
+    data = tmp_path / "model-x.onnx.data"
+    assert entries == [{"file": data.name, "sha256": sha256_file(data), "size_bytes": data.stat().st_size,
+                        "tensors": 2, "alignment": 4096}]
+    locations = external_locations(model)
+    assert set(locations) == {"table", "weight"}  # the 5 kB bias stays inside the model file
+    for location in locations.values():
+        assert location["location"] == data.name
+        assert int(location["offset"]) % 4096 == 0
+    assert int(locations["weight"]["offset"]) >= table.nbytes
+    assert sorted(p.name for p in tmp_path.iterdir()) == [model.name, data.name]  # no temporary left
+    assert model.stat().st_size < 100_000
+    after = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"]).run(None, {"ids": ids})[0]
+    np.testing.assert_array_equal(after, before)
+
+
+def test_externalize_leaves_a_small_model_a_single_file(tmp_path):
+    from elephant.embedding.build import externalize_initializers
+
+    tiny_matmul_model(tmp_path / "f.onnx", np.ones((32, 8), dtype=np.float32))
+    content = (tmp_path / "f.onnx").read_bytes()
+    assert externalize_initializers(tmp_path / "f.onnx") == []
+    assert [p.name for p in tmp_path.iterdir()] == ["f.onnx"]
+    assert (tmp_path / "f.onnx").read_bytes() == content
+
+
 # -- manifests ------------------------------------------------------------------------------------
 
 def fake_manifest(directory: Path) -> None:
@@ -99,6 +165,18 @@ def test_manifest_resolves_names_aliases_and_default(tmp_path):
     assert manifest.resolve("fp32").path == tmp_path / "a.onnx"
     with pytest.raises(ModelError, match="elephant model build"):
         manifest.resolve("fp16")
+
+
+def test_manifest_lists_data_files_and_older_entries_have_none(tmp_path):
+    fake_manifest(tmp_path)
+    manifest = read_manifest(tmp_path)
+    assert manifest.resolve("fp32").data_files == ()  # an entry written before external data
+    data = manifest.data
+    data["variants"]["fp32"]["data_files"] = [{"file": "a.onnx.data", "sha256": "2" * 64, "size_bytes": 9,
+                                              "tensors": 1, "alignment": 4096}]
+    write_manifest(tmp_path, data)
+    (variant_file,) = read_manifest(tmp_path).resolve("fp32").data_files
+    assert (variant_file.path, variant_file.sha256, variant_file.size_bytes) == (tmp_path / "a.onnx.data", "2" * 64, 9)
 
 
 def test_unreadable_or_foreign_manifest_is_refused(tmp_path):
@@ -162,3 +240,4 @@ def test_model_info_and_build_report_the_built_model(cli, built_model_dir):
     assert json.loads(build.stdout)["unchanged"] is True
     human = CliRunner().invoke(cli, ["model", "info", "--model-dir", str(built_model_dir), "--model", "fp32"])
     assert human.exit_code == 0 and "fp32" in human.stdout
+    assert "model-int8.onnx.data" in human.stdout  # the table lists each variant's data file
