@@ -267,14 +267,16 @@ class Indexer:
         if not wait:
             with self._lock:
                 loaded = self._matrix is not None and self._matrix.generation >= 0
-                if not loaded and self.chunk_rows() <= SYNC_LOAD_MAX_ROWS:
-                    wait = True  # small: loading now is quicker than a first query through Chroma
-                elif not loaded:
-                    if self._loader is None or not self._loader.is_alive():
+                if not loaded:
+                    if self._loader is not None and self._loader.is_alive():
+                        return None
+                    if self.chunk_rows() <= SYNC_LOAD_MAX_ROWS:
+                        wait = True  # small: loading now is quicker than a first query through Chroma
+                    else:
                         self._loader = threading.Thread(target=self._load_quietly, name="elephant-matrix",
                                                         daemon=True)
                         self._loader.start()
-                    return None
+                        return None
         return self._refresh_matrix()
 
     def chunk_rows(self) -> int:
