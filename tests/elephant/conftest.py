@@ -1,4 +1,4 @@
-"""Fixtures for the embedding tests. The lead may move ``built_model_dir`` to tests/conftest.py."""
+"""Fixtures of the library tests: the built embedding model, and a facade on an in-memory vector index."""
 
 from __future__ import annotations
 
@@ -29,3 +29,12 @@ def built_model_dir() -> Path:
             pytest.skip(f"no built model in {directory} and the build extra is missing ({', '.join(missing)})")
         build_models(directory, variants=SHIPPED)
     return directory
+
+
+@pytest.fixture
+def mem_db(db):
+    """The facade (``db``, on each backend) with an in-memory vector index instead of Chroma."""
+    from elephant.index.memory import MemoryIndex
+
+    db.indexer.vector_index = MemoryIndex()
+    return db

@@ -61,13 +61,6 @@ def test_split_body_keeps_every_word(body):
 
 
 # ---------------------------------------------------------------- outbox
-@pytest.fixture
-def mem_db(db):
-    """The facade with an in-memory vector index instead of Chroma."""
-    db.indexer.vector_index = MemoryIndex()
-    return db
-
-
 def record(key: str, title: str, body: str = "", **extra: object) -> dict:
     return {"kind": "note", "key": key, "title": title, "body": body, **extra}
 

@@ -13,12 +13,6 @@ from elephant.index.memory import MemoryIndex
 from elephant.lexical import search_lexical
 
 
-@pytest.fixture
-def mem_db(db):
-    db.indexer.vector_index = MemoryIndex()
-    return db
-
-
 def note(key: str, title: str, **extra: object) -> dict:
     return {"kind": "note", "key": key, "title": title, "body": "", **extra}
 
