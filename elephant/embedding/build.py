@@ -312,13 +312,10 @@ def externalize_initializers(path: Path, *, threshold: int = EXTERNAL_DATA_THRES
     return [entry]
 
 
-def _data_files_intact(directory: Path, info: dict[str, Any]) -> bool:
-    """Every data file a manifest entry lists exists with its recorded sha256."""
-    for entry in info.get("data_files", []):
-        path = directory / entry["file"]
-        if not path.is_file() or sha256_file(path) != entry["sha256"]:
-            return False
-    return True
+def _intact(directory: Path, entry: dict[str, Any]) -> bool:
+    """The file a manifest entry names (``file``, ``sha256``) exists with that hash."""
+    path = directory / entry["file"]
+    return path.is_file() and sha256_file(path) == entry["sha256"]
 
 
 # -- parity against PyTorch -------------------------------------------------------------------------
@@ -463,11 +460,10 @@ def _is_current(output_dir: Path, names: Sequence[str]) -> dict[str, Any] | None
         return None
     for name in names:
         info = manifest.variants.get(name)
-        path = output_dir / info["file"] if info else None
-        if info is None or path is None or not path.is_file() or sha256_file(path) != info["sha256"]:
+        if not info or not _intact(output_dir, info):
             return None
         # Built before large initializers moved to a data file: it loads, but rebuilding saves memory.
-        if "data_files" not in info or not _data_files_intact(output_dir, info):
+        if "data_files" not in info or not all(_intact(output_dir, d) for d in info["data_files"]):
             return None
         # A recipe changed since that build (a new Elephant version): the file is intact but stale.
         wanted = VARIANTS[name].get("settings", {}) if name in VARIANTS else {}
