@@ -115,7 +115,7 @@ class Answerer:
         if not parsed.models or parsed.unknown_names or not (gathered.primary or gathered.related):
             return True
         pool = gathered.pool.values()
-        return any(not any(term in self.words.get(c)[0] for c in pool) for term in parsed.terms)
+        return any(not any(term in c.digest.words for c in pool) for term in parsed.terms)
 
     def _gather(self, conn: Any, text: str, vocab: Vocabulary, *, model: str | None, unknown_model: bool,
                 ranked: list[str], k: int, now: datetime | None, anchors: bool) -> tuple[Question, Gathered]:
@@ -129,12 +129,12 @@ class Answerer:
         if parsed.unknown_names:
             gathered = Gathered(pool=pool)
             if pool:
-                score_pool(pool, parsed, self.words, search_ranks)
+                score_pool(pool, parsed, search_ranks)
                 gathered.closest = sorted(pool.values(), key=lambda c: (c.score, c.when), reverse=True)[:3]
         elif not parsed.has_signal and not parsed.models:
             gathered = Gathered(pool=pool)
         else:
-            gathered = select_attempts(pool, parsed, self.words, search_ranks=search_ranks, k=k)
+            gathered = select_attempts(pool, parsed, search_ranks=search_ranks, k=k)
         return parsed, gathered
 
     def _search(self, text: str, models: list[str] | None, k: int) -> tuple[list[str], bool, str | None]:

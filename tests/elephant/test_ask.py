@@ -52,6 +52,30 @@ def test_latest_attempt_first_and_current_outcome_of_a_superseded_version(db: An
     assert response.citations[0] == "ranker/int8-2026@2"
 
 
+def test_a_cached_record_is_read_again_once_it_changes(db: Any) -> None:
+    db.put(opt("ranker/int8", "2025-01-10", "quantization_int8", "in_progress", title="Static INT8 of the ranker"))
+    assert db.ask("did int8 work for the ranker?").attempts[0]["outcome"] == "in_progress"
+    db.put(opt("ranker/int8", "2025-01-10", "quantization_int8", "rolled_back", title="Static INT8 of the ranker",
+               reason="calibration drift", links=[{"rel": "caused", "key": "ranker/inc"}]))
+    db.put({"kind": "incident", "key": "ranker/inc", "title": "Accuracy alert", "model": "ranker",
+            "occurred_at": "2025-01-12", "fields": {"severity": "sev2"}})
+    response = db.ask("did int8 work for the ranker?")
+    first = response.attempts[0]
+    assert (first["key"], first["version"], first["outcome"]) == ("ranker/int8", 2, "rolled_back")
+    assert "rolled back: calibration drift" in response.answer and "ranker/inc@1" in response.citations
+
+
+def test_a_small_word_cache_keeps_its_bound_and_the_same_answers(db: Any) -> None:
+    from elephant.answers.attempts import WordCache
+
+    db.put_many([opt(f"ranker/try-{i}", f"2025-01-{10 + i}", "quantization_int8", "adopted") for i in range(6)])
+    expected = db.ask("int8 on the ranker").to_dict()
+    small = Answerer(db.store)
+    small.words = WordCache(size=2)
+    assert small.ask("int8 on the ranker").to_dict() == expected  # no search needed: model and technique named
+    assert len(small.words) == 2
+
+
 def test_synonyms_reach_the_technique(db: Any) -> None:
     db.put_many([opt("ranker/q", "2025-05-01", "quantization_int8", "adopted", title="Static calibration run"),
                  opt("ranker/d", "2025-06-01", "distillation", "rejected", title="Four-layer variant"),
