@@ -104,6 +104,10 @@ class AppContext:
         # onnxruntime raced inside numpy's own imports ("partially initialized module
         # numpy._typing") and failed one cold start in two, each failure costing a 10 s retry.
         try:
+            from elephant.index.matrix import use_single_threaded_blas
+
+            # A worker owns its share of the cores (serve starts one per core): products on one thread.
+            use_single_threaded_blas()
             self.metrics.instrument_embedder(self.db.embedder)
             self.db.warm_up()
             # What is alive now (modules, the model's and the indexes' objects) lives as long as the

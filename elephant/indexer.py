@@ -32,6 +32,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.engine import Connection
 
 from elephant import lexical
 from elephant.errors import ElephantError, IndexUnavailable, ModelError
@@ -253,16 +254,19 @@ class Indexer:
                 select(index_chunks).where(index_chunks.c.chunks > 0))}
 
     # ------------------------------------------------------------------ the in-process matrix
-    def generation(self) -> int:
-        with self.store.read_connection() as conn:
-            return int(conn.execute(select(index_state.c.value)
-                                    .where(index_state.c.name == "generation")).scalar_one())
+    def generation(self, conn: Connection | None = None) -> int:
+        """The index generation committed in SQL; on ``conn`` when the caller holds one (a search does)."""
+        if conn is None:
+            with self.store.read_connection() as own:
+                return self.generation(own)
+        return int(conn.execute(select(index_state.c.value).where(index_state.c.name == "generation")).scalar_one())
 
-    def matrix(self, *, wait: bool = True) -> VectorMatrix | None:
+    def matrix(self, *, wait: bool = True, conn: Connection | None = None) -> VectorMatrix | None:
         """The vector matrix, brought up to the index generation committed in SQL.
 
         The first full load reads every vector from the index (seconds at 100k chunks); with
-        ``wait=False`` it runs in a background thread and None is returned until it is done.
+        ``wait=False`` it runs in a background thread and None is returned until it is done. ``conn``
+        (a search's read connection) serves the generation check, which every search makes.
         """
         if not wait:
             with self._lock:
@@ -277,7 +281,7 @@ class Indexer:
                                                         daemon=True)
                         self._loader.start()
                         return None
-        return self._refresh_matrix()
+        return self._refresh_matrix(conn)
 
     def chunk_rows(self) -> int:
         """Chunk vectors the index holds, from SQL (what a product over the whole matrix would cost)."""
@@ -293,9 +297,9 @@ class Indexer:
             # Index pages read for the load are garbage now; hand the heap they grew back to the OS.
             release_free_memory()
 
-    def _refresh_matrix(self) -> VectorMatrix:
+    def _refresh_matrix(self, conn: Connection | None = None) -> VectorMatrix:
         with self._matrix_lock:  # one refresher at a time; writers are not blocked by a full load
-            generation = self.generation()
+            generation = self.generation(conn)
             matrix = self._matrix
             if matrix is not None and matrix.generation == generation:
                 return matrix

@@ -244,7 +244,8 @@ class HybridSearch:
             ranked = self._nearest(vector, n)
             return self._live(ranked, None, n) if live else ranked[:n]
         where = filters.clause(self.dialect)
-        matrix = self.indexer.matrix(wait=False)
+        with self._connection() as conn:
+            matrix = self.indexer.matrix(wait=False, conn=conn)
         if matrix is None:
             # The matrix is still loading in the background: over-fetch from the ANN index meanwhile.
             _embedder, index = self.indexer.ready_index()
@@ -269,7 +270,8 @@ class HybridSearch:
         Exact over the matrix while it is small (it loads from SQL, so a small store's searches never
         open Chroma); the ANN index when the matrix is large or still loading.
         """
-        matrix = self.indexer.matrix(wait=False)
+        with self._connection() as conn:
+            matrix = self.indexer.matrix(wait=False, conn=conn)
         if matrix is not None and matrix.rows <= EXACT_MAX_ROWS:
             with matrix.lock:
                 return matrix.top_all(vector, n)

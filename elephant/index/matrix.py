@@ -128,14 +128,12 @@ class VectorMatrix:
     def _scores(self, rows: np.ndarray, query: np.ndarray) -> np.ndarray:
         # Rows of one model are mostly contiguous (the full load groups them), so a few slices are
         # scored in place instead of gathering thousands of scattered rows into a temporary.
-        # einsum rather than BLAS: in a process that also runs Chroma's and onnxruntime's threads,
-        # OpenBLAS's threaded matrix-vector product took 11 ms for 5k x 384 where einsum takes 0.7 ms.
         breaks = np.flatnonzero(np.diff(rows) != 1) + 1
         if breaks.size > 64:
-            return np.einsum("ij,j->i", self._vectors[rows], query)
+            return product(self._vectors[rows], query)
         starts = np.concatenate([[0], breaks])
         stops = np.concatenate([breaks, [rows.size]])
-        return np.concatenate([np.einsum("ij,j->i", self._vectors[rows[a]:rows[b - 1] + 1], query)
+        return np.concatenate([product(self._vectors[rows[a]:rows[b - 1] + 1], query)
                                for a, b in zip(starts.tolist(), stops.tolist(), strict=True)])
 
     @property
@@ -154,7 +152,7 @@ class VectorMatrix:
         size = len(self._keys)
         if size == 0:
             return []
-        scores = np.einsum("ij,j->i", self._vectors[:size], np.asarray(query, dtype=np.float32))
+        scores = product(self._vectors[:size], np.asarray(query, dtype=np.float32))
         scores[~self._valid[:size]] = -np.inf
         return self._best_keys(scores, None, limit)
 
@@ -172,6 +170,33 @@ class VectorMatrix:
                 if len(out) == limit:
                     break
         return list(out.items())
+
+
+# Matrix-vector products: numpy's einsum unless this process limited BLAS to one thread. A threaded
+# OpenBLAS product in a process that also runs onnxruntime's (and Chroma's) threads took 11 ms for
+# 5k x 384 where einsum took 0.7 ms; on one thread BLAS is the fastest of the three (16k x 384 on
+# the 2-core Xeon of 2026-11-26: einsum 2.2 ms, BLAS on 2 threads 0.6 ms plus a spinning second
+# core, BLAS on 1 thread 1.1 ms; in a search, 2 ms less CPU per query).
+_SINGLE_THREADED_BLAS = False
+
+
+def product(matrix: np.ndarray, vector: np.ndarray) -> np.ndarray:
+    if _SINGLE_THREADED_BLAS:
+        return matrix @ vector
+    return np.einsum("ij,j->i", matrix, vector)
+
+
+def use_single_threaded_blas() -> bool:
+    """Limit this process's BLAS to one thread and score with it: for processes that own their cores
+    (``elephant serve`` runs one worker per core). True when the limit took effect."""
+    global _SINGLE_THREADED_BLAS
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return False
+    threadpool_limits(limits=1, user_api="blas")
+    _SINGLE_THREADED_BLAS = True
+    return True
 
 
 def _any_equal(column: np.ndarray, codes: Sequence[int]) -> np.ndarray:

@@ -32,6 +32,31 @@ def test_top_all_skips_removed_rows_and_agrees_with_top():
     assert VectorMatrix(dim=2).top_all(query, 5) == []
 
 
+def test_single_threaded_blas_scores_like_einsum(monkeypatch):
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from elephant.index import matrix as matrix_module
+
+    rng = np.random.default_rng(7)
+    m = VectorMatrix(dim=384)
+    m.add(rng.standard_normal((3000, 384)).astype(np.float32), [{"key": f"k{i // 2}"} for i in range(3000)])
+    query = rng.standard_normal(384).astype(np.float32)
+    rows = np.flatnonzero(m.mask())[::3]
+    by_einsum = (m.top_all(query, 20), m.top(query, rows, 20))
+    before = [info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"]
+    monkeypatch.setattr(matrix_module, "_SINGLE_THREADED_BLAS", False)
+    try:
+        assert matrix_module.use_single_threaded_blas()
+        assert {info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"} <= {1}
+        by_blas = (m.top_all(query, 20), m.top(query, rows, 20))
+    finally:
+        if before:
+            threadpool_limits(limits=max(before), user_api="blas")
+    for einsum_hits, blas_hits in zip(by_einsum, by_blas, strict=True):
+        assert [k for k, _ in blas_hits] == [k for k, _ in einsum_hits]
+        assert np.allclose([s for _, s in blas_hits], [s for _, s in einsum_hits], atol=1e-4)
+
+
 def test_a_record_deleted_before_the_index_caught_up_is_not_returned(mem_db):
     mem_db.put_many([note("a", "INT8 ranker attempt"), note("b", "INT8 ranker second attempt")])
     assert set(keys(mem_db.search("INT8 ranker"))) == {"a", "b"}
