@@ -82,6 +82,8 @@ class ApiMetrics:
                                    ["op"], buckets=EMBED_BUCKETS, registry=self.registry)
         self.degraded = Counter("elephant_degraded_answers", "Answers served without the vector index or model",
                                 ["endpoint"], registry=self.registry)
+        self.search_cache = Counter("elephant_search_cache", "Searches answered from the result cache (hit) "
+                                    "or run (miss)", ["result"], registry=self.registry)
         self.store_collector = StoreCollector(get_db)
         self.registry.register(self.store_collector)
 
@@ -91,6 +93,9 @@ class ApiMetrics:
     def count_degraded(self, endpoint: str, payload: Any) -> None:
         if isinstance(payload, dict) and payload.get("degraded"):
             self.degraded.labels(endpoint).inc()
+
+    def count_search(self, response: Any) -> None:
+        self.search_cache.labels("hit" if getattr(response, "cached", False) else "miss").inc()
 
     def render(self) -> bytes:
         """The text exposition; under several workers, request and embedding figures of all of them."""

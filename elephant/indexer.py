@@ -261,12 +261,14 @@ class Indexer:
                 return self.generation(own)
         return int(conn.execute(select(index_state.c.value).where(index_state.c.name == "generation")).scalar_one())
 
-    def matrix(self, *, wait: bool = True, conn: Connection | None = None) -> VectorMatrix | None:
+    def matrix(self, *, wait: bool = True, conn: Connection | None = None,
+               generation: int | None = None) -> VectorMatrix | None:
         """The vector matrix, brought up to the index generation committed in SQL.
 
         The first full load reads every vector from the index (seconds at 100k chunks); with
         ``wait=False`` it runs in a background thread and None is returned until it is done. ``conn``
-        (a search's read connection) serves the generation check, which every search makes.
+        (a search's read connection) serves the generation check, which every search makes, unless
+        the caller read the ``generation`` already.
         """
         if not wait:
             with self._lock:
@@ -281,7 +283,7 @@ class Indexer:
                                                         daemon=True)
                         self._loader.start()
                         return None
-        return self._refresh_matrix(conn)
+        return self._refresh_matrix(conn, generation)
 
     def chunk_rows(self) -> int:
         """Chunk vectors the index holds, from SQL (what a product over the whole matrix would cost)."""
@@ -297,9 +299,9 @@ class Indexer:
             # Index pages read for the load are garbage now; hand the heap they grew back to the OS.
             release_free_memory()
 
-    def _refresh_matrix(self, conn: Connection | None = None) -> VectorMatrix:
+    def _refresh_matrix(self, conn: Connection | None = None, generation: int | None = None) -> VectorMatrix:
         with self._matrix_lock:  # one refresher at a time; writers are not blocked by a full load
-            generation = self.generation(conn)
+            generation = self.generation(conn) if generation is None else generation
             matrix = self._matrix
             if matrix is not None and matrix.generation == generation:
                 return matrix

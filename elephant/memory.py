@@ -73,6 +73,7 @@ class Elephant:
         self._embedder: Any = None
         self._indexer: Any = None
         self._answerer: Any = None
+        self._search_cache: Any = None
         self._last_drain = -1e9  # monotonic time of the last outbox drain
 
     # ------------------------------------------------------------------ lifecycle
@@ -259,7 +260,19 @@ class Elephant:
         lag = None
         if self.indexer.last_error:
             lag = f"the vector index is behind ({self.indexer.pending()} job(s) pending): {self.indexer.last_error}"
-        return HybridSearch(self.store, self.indexer).search(query, filters, k=k, index_lag=lag)
+        return HybridSearch(self.store, self.indexer, cache=self.search_cache).search(query, filters, k=k,
+                                                                                     index_lag=lag)
+
+    @property
+    def search_cache(self) -> Any:
+        """Recent search responses, each valid while the store is unchanged (``elephant.search.ResultCache``);
+        None when ``ELEPHANT_SEARCH_CACHE=0``."""
+        with self._lock:
+            if self._search_cache is None and self.settings.search_cache > 0:
+                from elephant.search import ResultCache
+
+                self._search_cache = ResultCache(self.settings.search_cache)
+            return self._search_cache
 
     def warm_up(self) -> None:
         """Load what the first search would otherwise pay for: the model, the indexes, a pending outbox.

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -26,8 +28,8 @@ from elephant import lexical
 from elephant.errors import FingerprintMismatch, IndexUnavailable, ModelError, UsageError
 from elephant.index import key_of
 from elephant.index.matrix import EXACT_MAX_ROWS
-from elephant.indexer import Indexer
-from elephant.schema import heads
+from elephant.indexer import Indexer, index_state
+from elephant.schema import heads, versions
 from elephant.store import Store
 from elephant.timeutil import format_ts, parse_ts
 
@@ -188,20 +190,75 @@ class SearchResponse:
     degraded: bool = False
     reason: str | None = None
     pending: int = 0
+    cached: bool = False  # answered from the ResultCache; like ``reason``, not part of the JSON shape
 
     def to_dict(self) -> dict[str, Any]:
         return {"results": [h.to_dict() for h in self.results], "degraded": self.degraded,
                 "reason": self.reason, "query": self.query}
 
 
+Stamp = tuple[int, int]
+
+
+class ResultCache:
+    """Recent responses per (query, filters, k), each valid only while the store is as it was.
+
+    The stamp is (largest ``versions`` id, index generation): every write, delete, revert and import
+    adds a version row, and every applied index batch bumps the generation, in SQL, so writes by
+    other processes invalidate too. An agent asks the same things again (its startup context, the
+    same question in a new session); a hit costs one indexed SQL read instead of a search. Degraded
+    responses are never kept: the next query tries the index again.
+    """
+
+    def __init__(self, size: int = 1024) -> None:
+        self.size = size
+        self._entries: OrderedDict[tuple[str, str, int], tuple[Stamp, SearchResponse]] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    @staticmethod
+    def key(query: str, filters: Filters, k: int) -> tuple[str, str, int]:
+        return query, json.dumps(filters.to_dict(), sort_keys=True), k
+
+    def get(self, key: tuple[str, str, int], stamp: Stamp) -> SearchResponse | None:
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None or entry[0] != stamp:
+                self.misses += 1
+                return None
+            self._entries.move_to_end(key)
+            self.hits += 1
+        cached = entry[1]
+        return SearchResponse(query=cached.query, results=list(cached.results), cached=True)
+
+    def put(self, key: tuple[str, str, int], stamp: Stamp, response: SearchResponse) -> None:
+        if response.degraded:
+            return
+        with self._lock:
+            self._entries[key] = (stamp, SearchResponse(query=response.query, results=list(response.results)))
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
 class HybridSearch:
     """Dense, lexical and fused retrieval over the current versions in the store."""
 
-    def __init__(self, store: Store, indexer: Indexer) -> None:
+    def __init__(self, store: Store, indexer: Indexer, *, cache: ResultCache | None = None) -> None:
         self.store = store
         self.indexer = indexer
+        self.cache = cache
         self.dialect = store.engine.dialect.name
         self._conn: Connection | None = None
+        self._generation: int | None = None  # read with the stamp, for the matrix's freshness check
 
     @contextmanager
     def _connection(self) -> Iterator[Connection]:
@@ -244,8 +301,7 @@ class HybridSearch:
             ranked = self._nearest(vector, n)
             return self._live(ranked, None, n) if live else ranked[:n]
         where = filters.clause(self.dialect)
-        with self._connection() as conn:
-            matrix = self.indexer.matrix(wait=False, conn=conn)
+        matrix = self._matrix()
         if matrix is None:
             # The matrix is still loading in the background: over-fetch from the ANN index meanwhile.
             _embedder, index = self.indexer.ready_index()
@@ -270,13 +326,16 @@ class HybridSearch:
         Exact over the matrix while it is small (it loads from SQL, so a small store's searches never
         open Chroma); the ANN index when the matrix is large or still loading.
         """
-        with self._connection() as conn:
-            matrix = self.indexer.matrix(wait=False, conn=conn)
+        matrix = self._matrix()
         if matrix is not None and matrix.rows <= EXACT_MAX_ROWS:
             with matrix.lock:
                 return matrix.top_all(vector, n)
         _embedder, index = self.indexer.ready_index()
         return self._best_per_key(index.query(vector, n * 3))
+
+    def _matrix(self) -> Any:
+        with self._connection() as conn:
+            return self.indexer.matrix(wait=False, conn=conn, generation=self._generation)
 
     @staticmethod
     def _best_per_key(hits: Sequence[tuple[str, float]]) -> list[tuple[str, float]]:
@@ -321,9 +380,17 @@ class HybridSearch:
         # candidates both checks them and reads the hits (one query instead of three).
         live = not filters.is_empty
         fetch = depth if live else depth + LIVE_SLACK
+        cache_key = stamp = None
         with self.store.read_connection() as conn:
             self._conn = conn
             try:
+                if self.cache is not None and not index_lag:
+                    stamp = self._stamp(conn)
+                    self._generation = stamp[1]
+                    cache_key = ResultCache.key(query, filters, k)
+                    cached = self.cache.get(cache_key, stamp)
+                    if cached is not None:
+                        return cached
                 lexical_ranked = self.lexical(query, filters, n=fetch, live=live)
                 degraded, reason = False, None
                 try:
@@ -343,7 +410,19 @@ class HybridSearch:
                 hits = self.hits(fused, rows)
             finally:
                 self._conn = None
-        return SearchResponse(query=query, results=hits, degraded=degraded, reason=reason)
+                self._generation = None
+        response = SearchResponse(query=query, results=hits, degraded=degraded, reason=reason)
+        if self.cache is not None and cache_key is not None and stamp is not None:
+            self.cache.put(cache_key, stamp, response)
+        return response
+
+    @staticmethod
+    def _stamp(conn: Connection) -> Stamp:
+        """What a cached response was computed from: the last version written and the index generation."""
+        row = conn.execute(select(
+            select(func.coalesce(func.max(versions.c.id), 0)).scalar_subquery(),
+            select(index_state.c.value).where(index_state.c.name == "generation").scalar_subquery())).one()
+        return int(row[0]), int(row[1])
 
     def _head_rows(self, keys: Sequence[str]) -> dict[str, Any]:
         """The current, live heads rows of these keys."""
@@ -383,4 +462,4 @@ def fuse(rankings: Sequence[Sequence[tuple[str, float]]], *, k: int = RRF_K) -> 
     return sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
 
 
-__all__ = ["Condition", "Filters", "HybridSearch", "SearchHit", "SearchResponse", "fuse"]
+__all__ = ["Condition", "Filters", "HybridSearch", "ResultCache", "SearchHit", "SearchResponse", "fuse"]

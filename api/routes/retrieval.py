@@ -50,9 +50,10 @@ def as_dict(result: Any) -> dict[str, Any]:
 @router.post("/search", response_model=SearchOut)
 async def search(db: Db, ctx: Ctx, body: SearchIn) -> dict[str, Any]:
     """Hybrid (dense + lexical) search with structured filters; ``degraded`` when only lexical ran."""
-    result = as_dict(await run_limited(ctx, facade(db, "search"), body.query, kind=body.kind, model=body.model,
-                                       tags=body.tags, since=body.since, until=body.until, where=body.where,
-                                       k=body.k))
+    response = await run_limited(ctx, facade(db, "search"), body.query, kind=body.kind, model=body.model,
+                                 tags=body.tags, since=body.since, until=body.until, where=body.where, k=body.k)
+    ctx.metrics.count_search(response)
+    result = as_dict(response)
     ctx.metrics.count_degraded("search", result)
     return result
 

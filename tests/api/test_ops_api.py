@@ -62,8 +62,11 @@ def test_metrics_exposes_route_latency_counts_and_backlog(client: TestClient) ->
     client.post("/v1/records", json=note("m/1"))
     client.get("/v1/records/m/1")
     client.get("/v1/records/m/1/versions")
-    client.post("/v1/search", json={"query": "note"})
+    first = client.post("/v1/search", json={"query": "note"}).json()
+    assert client.post("/v1/search", json={"query": "note"}).json() == first  # the second from the cache
     text = client.get("/metrics").text
+    assert 'elephant_search_cache_total{result="hit"} 1.0' in text
+    assert 'elephant_search_cache_total{result="miss"} 1.0' in text
     assert 'elephant_http_request_duration_seconds_count{method="GET",route="/v1/records/{key:path}",status="200"} 1.0' in text
     assert 'route="/v1/records/{key:path}/versions"' in text
     assert 'elephant_records{kind="note"} 1.0' in text

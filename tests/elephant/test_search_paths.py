@@ -81,6 +81,7 @@ def test_exact_and_ann_paths_give_the_same_results(mem_db, monkeypatch):
     exact = [keys(mem_db.search(q)) for q in queries]
     assert mem_db.indexer.matrix(wait=False) is not None  # the exact path did run
     monkeypatch.setattr(search_module, "EXACT_MAX_ROWS", 0)
+    mem_db.search_cache.clear()  # else the second round is answered from the cache
     assert [keys(mem_db.search(q)) for q in queries] == exact
 
 
@@ -135,3 +136,67 @@ def test_rows_indexed_before_vectors_were_kept_in_sql_load_from_the_vector_index
     mem_db.indexer._matrix = None
     assert len(mem_db.indexer.matrix()) == 2
     assert keys(mem_db.search("INT8 ranker"))[0] == "a"
+
+
+# ---------------------------------------------------------------- the result cache
+def test_a_repeated_search_is_answered_from_the_cache_until_the_store_changes(mem_db):
+    mem_db.put_many([note("a", "INT8 ranker attempt"), note("b", "FP16 fraud attempt")])
+    cache = mem_db.search_cache
+    first = mem_db.search("INT8 ranker")
+    again = mem_db.search("INT8 ranker")
+    assert cache.hits == 1 and again.to_dict() == first.to_dict()
+    again.results.clear()  # a caller's changes never reach the cache
+    assert keys(mem_db.search("INT8 ranker")) == keys(first)
+    # Filters and k are part of the question.
+    assert keys(mem_db.search("INT8 ranker", k=1)) == keys(first)[:1]
+    assert keys(mem_db.search("attempt", kind="note", model="nobody")) == []
+    hits = cache.hits
+    mem_db.put(note("c", "INT8 ranker second attempt"))  # a write moves the stamp
+    assert "c" in keys(mem_db.search("INT8 ranker")) and cache.hits == hits
+    mem_db.delete("c")
+    assert "c" not in keys(mem_db.search("INT8 ranker"))
+    mem_db.put(note("a", "INT8 ranker attempt, rolled back"))
+    assert mem_db.search("INT8 ranker").results[0].version == 2
+
+
+def test_a_write_by_another_process_invalidates_the_cache(tmp_path):
+    from elephant.index.memory import MemoryIndex
+
+    shared = MemoryIndex()
+    with elephant.open(tmp_path / "h") as reader, elephant.open(tmp_path / "h") as writer:
+        for handle in (reader, writer):
+            handle.indexer.vector_index = shared
+        writer.put(note("a", "INT8 ranker attempt"))
+        assert keys(reader.search("INT8 ranker")) == ["a"]
+        writer.put(note("b", "INT8 ranker second attempt"))
+        assert sorted(keys(reader.search("INT8 ranker"))) == ["a", "b"]
+        writer.delete("a")
+        assert keys(reader.search("INT8 ranker")) == ["b"]
+
+
+def test_degraded_answers_are_not_kept(mem_db):
+    from elephant.errors import ModelError
+
+    mem_db.put(note("a", "INT8 ranker attempt"))
+    healthy = mem_db.embedder
+
+    class Broken:
+        fingerprint = healthy.fingerprint
+        dim = healthy.dim
+
+        def embed_query(self, text):
+            raise ModelError("model file unreadable")
+
+    mem_db._embedder = Broken()
+    assert mem_db.search("INT8 ranker").degraded
+    assert len(mem_db.search_cache) == 0
+    mem_db._embedder = healthy
+    assert not mem_db.search("INT8 ranker").degraded
+
+
+def test_the_cache_can_be_turned_off(tmp_path):
+    with elephant.open(tmp_path / "h", search_cache=0) as db:
+        db.indexer.vector_index = MemoryIndex()
+        db.put(note("a", "INT8 ranker attempt"))
+        assert db.search_cache is None
+        assert keys(db.search("INT8 ranker")) == keys(db.search("INT8 ranker")) == ["a"]
