@@ -21,6 +21,7 @@ from api import problems
 from api.auth import AuthMiddleware
 from api.deps import AppContext
 from api.idempotency import IdempotencyMiddleware
+from api.mcp_mount import mount_mcp
 from api.middleware import AccessLogMiddleware, BodyLimitMiddleware
 from api.routes import ingest, keys, ops, records, retrieval
 from api.schemas import Problem
@@ -96,24 +97,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodyLimitMiddleware, limit=settings.api_body_limit_bytes)
     app.add_middleware(AccessLogMiddleware, metrics=ctx.metrics)
 
-    _mount_mcp(app, ctx)
+    mount_mcp(app, ctx)  # the MCP server (issue 8) at /mcp; its SDK loads after startup
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
-
-
-def _mount_mcp(app: FastAPI, ctx: AppContext) -> None:
-    """The MCP seam (issue 8): ``api.mcp_server.mount_mcp(app, ctx)`` adds the streamable-HTTP app at
-    ``/mcp``; it may append async context managers to ``ctx.lifespan_contexts`` (its session
-    manager) and reads the caller's key from ``scope["state"]["principal"]``. Auth already applies."""
-    try:
-        from api import mcp_server
-    except ModuleNotFoundError as exc:
-        if exc.name != "api.mcp_server":
-            raise
-        return
-    mount = getattr(mcp_server, "mount_mcp", None)
-    if callable(mount):
-        mount(app, ctx)
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:

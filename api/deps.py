@@ -43,6 +43,7 @@ class AppContext:
         self.warm_started = False
         self.warmed_at = 0.0
         self._keys_required = False
+        self.mcp: Any = None  # api.mcp_mount.LazyMcpEndpoint, when mounted
         self._limiters: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
 
     def retrieval_limiter(self) -> Any:

@@ -304,17 +304,3 @@ class McpEndpoint:
 def create_http_endpoint(get_db: Callable[[], Elephant], *, keys_required: Callable[[], bool]) -> McpEndpoint:
     """The streamable-HTTP endpoint; run ``endpoint.running()`` in the hosting app's lifespan."""
     return McpEndpoint(create_mcp_server(get_db), keys_required)
-
-
-def mount_mcp(app: Any, ctx: Any, *, path: str = "/mcp") -> None:
-    """Serve MCP at ``path`` of the REST app, its session manager running in the app's lifespan.
-
-    ``ctx`` is the REST app's ``AppContext``: its Elephant, its key check, its lifespan hooks. A route
-    (not a mount) so that ``/mcp`` itself answers, without a redirect to ``/mcp/``.
-    """
-    from starlette.routing import Route
-
-    endpoint = create_http_endpoint(lambda: ctx.db, keys_required=ctx.keys_required)
-    app.router.routes.append(Route(path, endpoint=endpoint, methods=["GET", "POST", "DELETE"],
-                                   include_in_schema=False))
-    ctx.lifespan_contexts.append(endpoint.running)

@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -385,13 +386,13 @@ class Indexer:
                 found = [r for start in range(0, len(keys), 500)
                          for r in conn.execute(columns.where(heads.c.key.in_(list(keys[start:start + 500])))).all()]
         out: dict[str, dict[str, Any]] = {}
-        for row in found:
-            meta: dict[str, Any] = {"key": row.key, "kind": row.kind}
-            if row.model:
-                meta["model"] = row.model
-            if row.occurred_at:
-                meta["occurred_ts"] = int(parse_ts(row.occurred_at).timestamp())
-            out[row.key] = meta
+        for key, kind, model, occurred_at in found:
+            meta: dict[str, Any] = {"key": key, "kind": kind}
+            if model:
+                meta["model"] = model
+            if occurred_at:
+                meta["occurred_ts"] = _epoch_of(occurred_at)
+            out[key] = meta
         if keys is not None:
             for key in keys:
                 out.setdefault(key, {"key": key})
@@ -408,6 +409,16 @@ class Indexer:
                 return  # the next search refreshes from SQL and the index
             matrix.replace(keys, vectors if vectors is not None else np.zeros((0, matrix.dim), np.float32), metas)
             matrix.generation = generation
+
+
+def _epoch_of(stored: str) -> int:
+    """Seconds since the epoch of a stored timestamp (``format_ts``: ISO 8601, UTC, 'Z'), which
+    ``datetime.fromisoformat`` reads directly (a third of ``parse_ts``'s time, 11k times per matrix load)."""
+    try:
+        moment = datetime.fromisoformat(stored)
+    except ValueError:
+        return int(parse_ts(stored).timestamp())
+    return int((moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp())
 
 
 def chunk_metadata(key: str, version: int, envelope: dict[str, Any]) -> dict[str, Any]:

@@ -48,6 +48,8 @@ def readiness(ctx: AppContext) -> tuple[bool, dict[str, str]]:
             checks["index"] = "degraded: search falls back to lexical results" if degraded else "ok"
         except ElephantError as exc:
             checks["index"] = exc.message
+    if ctx.mcp is not None and ctx.mcp.error:  # still starting is fine: /mcp requests wait for it
+        checks["mcp"] = ctx.mcp.error
     return all(v == "ok" for v in checks.values()), checks
 
 

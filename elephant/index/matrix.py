@@ -91,13 +91,21 @@ class VectorMatrix:
             return
         self._vectors[rows] = np.asarray(vectors, dtype=np.float32)
         self._valid[rows] = True
+        code = self._code
+        kinds, models, times = [], [], []
+        rows_of = self._rows_of
         for row, meta in zip(rows.tolist(), metadatas, strict=True):
             key = str(meta["key"])
             self._keys[row] = key
-            self._rows_of[key] = (*self._rows_of.get(key, ()), row)
-            self._kind[row] = self._code(meta.get("kind"))
-            self._model[row] = self._code(meta.get("model"))
-            self._time[row] = int(meta["occurred_ts"]) if meta.get("occurred_ts") is not None else NO_TIME
+            rows_of[key] = (*rows_of[key], row) if key in rows_of else (row,)
+            kinds.append(code(meta.get("kind")))
+            models.append(code(meta.get("model")))
+            when = meta.get("occurred_ts")
+            times.append(NO_TIME if when is None else int(when))
+        # One assignment per column instead of three numpy item writes per row (12k rows: 60 ms).
+        self._kind[rows] = kinds
+        self._model[rows] = models
+        self._time[rows] = times
 
     def replace(self, keys: Sequence[str], vectors: np.ndarray, metadatas: Sequence[dict[str, Any]]) -> None:
         self.remove_keys(keys)

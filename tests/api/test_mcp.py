@@ -249,3 +249,23 @@ def test_http_app_can_start_twice_and_answers_plain_json_rpc() -> None:
     outside = TestClient(app).post("/mcp", json=request, headers=headers)  # no lifespan: a clear 503
     assert outside.status_code == 503
     assert outside.headers["content-type"].startswith("application/problem+json")
+
+
+def test_an_mcp_that_fails_to_start_is_named_by_readyz_and_the_rest_api_serves(monkeypatch: Any) -> None:
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from api.mcp_mount import LazyMcpEndpoint
+
+    def broken(self: LazyMcpEndpoint) -> Any:
+        raise ImportError("No module named 'mcp'")
+
+    monkeypatch.setattr(LazyMcpEndpoint, "_build", broken)
+    request = {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}}
+    with TestClient(create_app()) as client:
+        response = client.post("/mcp", json=request)  # waits for the start to end, then says why
+        assert response.status_code == 503
+        assert "No module named 'mcp'" in response.json()["detail"]
+        ready = client.get("/readyz")
+        assert ready.status_code == 503 and "No module named 'mcp'" in ready.json()["checks"]["mcp"]
+        assert client.post("/v1/search", json={"query": "anything"}).status_code == 200
