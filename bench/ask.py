@@ -138,7 +138,7 @@ def main() -> int:
     names = model_names(args.models)
     records = generate(args.records, names)
     report: dict[str, Any] = {"records": args.records, "models": args.models, "embedder": args.model}
-    with tempfile.TemporaryDirectory() as scratch, elephant.open(args.home or scratch) as db:
+    with tempfile.TemporaryDirectory() as scratch, elephant.open(args.home or scratch, search_cache=0) as db:
         started = time.perf_counter()
         reused = db.counts().get("_records", 0) >= len(records)
         if not reused:

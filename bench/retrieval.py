@@ -107,7 +107,7 @@ def main() -> int:
     report: dict[str, Any] = {"model": args.model}
     files = args.questions or sorted(EVAL.glob("questions*.yaml"))
     questions = [q for f in files for q in yaml.safe_load(f.read_text())["questions"] if "expected" in q]
-    with tempfile.TemporaryDirectory() as home, elephant.open(home) as db:
+    with tempfile.TemporaryDirectory() as home, elephant.open(home, search_cache=0) as db:
         report["embedder"] = db.embedder.fingerprint
         for name in ("history.yaml", "history_updates.yaml"):
             assert db.put_files([EVAL / name]).ok
@@ -126,7 +126,7 @@ def main() -> int:
               f"(target ≥ +25)")
     if args.corpus:
         corpus_questions = yaml.safe_load((EVAL / "corpus_questions.yaml").read_text())["questions"]
-        with tempfile.TemporaryDirectory() as home, elephant.open(home) as db:
+        with tempfile.TemporaryDirectory() as home, elephant.open(home, search_cache=0) as db:
             started = time.perf_counter()
             db.ingest([CORPUS])
             db.process_outbox()
