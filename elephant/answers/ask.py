@@ -89,7 +89,9 @@ class Answerer:
         with self.store.read_connection() as conn:
             vocab = self.vocabulary(conn)
             unknown_model = model is not None and model not in vocab.models
-            options: dict[str, Any] = {"model": model, "unknown_model": unknown_model, "k": k, "now": now}
+            # A question about a model reads the same pool of its records in every gather: read it once.
+            options: dict[str, Any] = {"model": model, "unknown_model": unknown_model, "k": k, "now": now,
+                                       "pools": {}}
             parsed, gathered = self._gather(conn, text, vocab, ranked=[], anchors=True, **options)
             ranked: list[str] = []
             degraded, reason = False, None
@@ -118,13 +120,22 @@ class Answerer:
         return any(not any(term in c.digest.words for c in pool) for term in parsed.terms)
 
     def _gather(self, conn: Any, text: str, vocab: Vocabulary, *, model: str | None, unknown_model: bool,
-                ranked: list[str], k: int, now: datetime | None, anchors: bool) -> tuple[Question, Gathered]:
+                ranked: list[str], k: int, now: datetime | None, anchors: bool,
+                pools: dict[tuple[str, ...], dict[str, Candidate]]) -> tuple[Question, Gathered]:
         parsed = parse_question(text, vocab, now=now, model=None if unknown_model else model, anchors=anchors)
         if unknown_model:
             parsed.models, parsed.unknown_names = [], [str(model)]
         elif parsed.unknown_names:
             parsed.unknown_names = names_absent(conn, parsed.unknown_names)
-        pool = load_pool(conn, parsed, self.words, extra_keys=[] if parsed.models or parsed.unknown_names else ranked)
+        # Keyed by the models alone: with a model named, the pool is every record of the models
+        # (search hits are not added), and each gather re-scores every candidate in it.
+        key = tuple(parsed.models) if parsed.models and not parsed.unknown_names else None
+        pool = pools.get(key) if key is not None else None
+        if pool is None:
+            pool = load_pool(conn, parsed, self.words,
+                             extra_keys=[] if parsed.models or parsed.unknown_names else ranked)
+            if key is not None:
+                pools[key] = pool
         search_ranks = {key: i for i, key in enumerate(ranked)}
         if parsed.unknown_names:
             gathered = Gathered(pool=pool)

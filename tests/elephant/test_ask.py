@@ -76,6 +76,33 @@ def test_a_small_word_cache_keeps_its_bound_and_the_same_answers(db: Any) -> Non
     assert len(small.words) == 2
 
 
+def test_a_model_question_reads_its_pool_once_even_when_search_adds_a_second_pass(db: Any, monkeypatch: Any) -> None:
+    from elephant.answers import ask as ask_module
+
+    db.put_many([opt("ranker/int8", "2025-01-10", "quantization_int8", "adopted"),
+                 opt("ranker/distill", "2025-02-10", "distillation", "rejected")])
+    loads: list[list[str]] = []
+    real = ask_module.load_pool
+
+    def counting(conn: Any, question: Any, cache: Any, **kw: Any) -> Any:
+        loads.append(list(question.models))
+        return real(conn, question, cache, **kw)
+
+    gathers: list[bool] = []
+    real_gather = ask_module.Answerer._gather
+
+    def gather(self: Any, *args: Any, **kw: Any) -> Any:
+        gathers.append(bool(kw["ranked"]))
+        return real_gather(self, *args, **kw)
+
+    monkeypatch.setattr(ask_module, "load_pool", counting)
+    monkeypatch.setattr(ask_module.Answerer, "_gather", gather)
+    # "zeppelin" is in no record: search runs and the answer is gathered a second time.
+    response = db.ask("did int8 work for the ranker zeppelin?")
+    assert keys(response)[0] == "ranker/int8"
+    assert gathers == [False, True] and loads == [["ranker"]]
+
+
 def test_synonyms_reach_the_technique(db: Any) -> None:
     db.put_many([opt("ranker/q", "2025-05-01", "quantization_int8", "adopted", title="Static calibration run"),
                  opt("ranker/d", "2025-06-01", "distillation", "rejected", title="Four-layer variant"),
