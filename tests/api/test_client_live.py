@@ -153,3 +153,16 @@ def test_two_workers_serve_one_store_and_metrics_count_both() -> None:
                if line.startswith("elephant_http_request_duration_seconds_count")
                and 'route="/v1/records/{key:path}"' in line and 'method="GET"' in line]
     assert sum(counted) == 20  # the figures of both workers, whichever one answered the scrape
+
+
+def test_spawned_workers_do_not_rerun_the_cli() -> None:
+    """uvicorn's workers are spawned: they would re-import the parent's __main__ (the whole CLI)."""
+    import multiprocessing.spawn
+
+    from cli.api_commands import _workers_skip_the_cli
+
+    before = sys.modules["__main__"]
+    with _workers_skip_the_cli():
+        data = multiprocessing.spawn.get_preparation_data("worker")
+        assert "init_main_from_name" not in data and "init_main_from_path" not in data
+    assert sys.modules["__main__"] is before
