@@ -13,7 +13,6 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -391,7 +390,7 @@ class Indexer:
             if model:
                 meta["model"] = model
             if occurred_at:
-                meta["occurred_ts"] = _epoch_of(occurred_at)
+                meta["occurred_ts"] = int(parse_ts(occurred_at).timestamp())
             out[key] = meta
         if keys is not None:
             for key in keys:
@@ -409,16 +408,6 @@ class Indexer:
                 return  # the next search refreshes from SQL and the index
             matrix.replace(keys, vectors if vectors is not None else np.zeros((0, matrix.dim), np.float32), metas)
             matrix.generation = generation
-
-
-def _epoch_of(stored: str) -> int:
-    """Seconds since the epoch of a stored timestamp (``format_ts``: ISO 8601, UTC, 'Z'), which
-    ``datetime.fromisoformat`` reads directly (a third of ``parse_ts``'s time, 11k times per matrix load)."""
-    try:
-        moment = datetime.fromisoformat(stored)
-    except ValueError:
-        return int(parse_ts(stored).timestamp())
-    return int((moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp())
 
 
 def chunk_metadata(key: str, version: int, envelope: dict[str, Any]) -> dict[str, Any]:

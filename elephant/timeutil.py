@@ -27,10 +27,11 @@ def parse_ts(value: str | datetime | date) -> datetime:
     if isinstance(value, date):
         return datetime(value.year, value.month, value.day, tzinfo=UTC)
     text = str(value).strip()
-    if _MONTH_ONLY.match(text):
-        text += "-01"
-    if _DATE_ONLY.match(text):
-        return datetime.fromisoformat(text).replace(tzinfo=UTC)
+    if "T" not in text:  # the stored form always has one: it skips both patterns (hot in matrix loads)
+        if _MONTH_ONLY.match(text):
+            text += "-01"
+        if _DATE_ONLY.match(text):
+            return datetime.fromisoformat(text).replace(tzinfo=UTC)
     if text.endswith(("Z", "z")):
         text = text[:-1] + "+00:00"
     parsed = datetime.fromisoformat(text.replace(" ", "T", 1) if "T" not in text else text)
