@@ -181,7 +181,9 @@ def search_lexical(conn: Connection, query: str, *, where: ColumnElement[bool] |
                    .where(text("lexical_fts MATCH :match").bindparams(match=match))
                    .order_by(rank))
         if where is None and not live_only:
-            return [(r.key, -float(r.rank)) for r in conn.execute(ranked_.limit(limit)).all()]
+            # Every unfiltered search runs this one: plain SQL skips SQLAlchemy's statement handling.
+            rows = conn.exec_driver_sql(_RANKED_SQL, (match, limit)).all()
+            return [(key, -float(score)) for key, score in rows]
         ranked = ranked_.limit(cap).subquery("m")
         query_ = (select(ranked.c.key, (-ranked.c.rank).label("score"))
                   .select_from(ranked.join(heads, heads.c.key == ranked.c.key))
@@ -199,6 +201,10 @@ def search_lexical(conn: Connection, query: str, *, where: ColumnElement[bool] |
         query_ = query_.where(where)
     return [(r.key, float(r.score)) for r in conn.execute(query_.limit(limit)).all()]
 
+
+# The ranked statement above, unfiltered, as plain SQL (the weights are bm25's above).
+_RANKED_SQL = ("SELECT key, bm25(lexical_fts, 0.0, 4.0, 1.0, 0.0) AS score FROM lexical_fts "
+               "WHERE lexical_fts MATCH ? ORDER BY bm25(lexical_fts, 0.0, 4.0, 1.0, 0.0) LIMIT ?")
 
 # FTS5 decodes the whole posting list of every OR-ed term (and bm25 scores every match) before the
 # top ones are kept: at 100k records four ordinary terms meant 24k postings and 17 ms. So terms are

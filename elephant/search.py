@@ -28,8 +28,8 @@ from elephant import lexical
 from elephant.errors import FingerprintMismatch, IndexUnavailable, ModelError, UsageError
 from elephant.index import key_of
 from elephant.index.matrix import EXACT_MAX_ROWS
-from elephant.indexer import Indexer, index_state
-from elephant.schema import heads, versions
+from elephant.indexer import Indexer
+from elephant.schema import heads
 from elephant.store import Store
 from elephant.timeutil import format_ts, parse_ts
 
@@ -40,6 +40,18 @@ LIVE_SLACK = 10
 # Candidates ranked in numpy before tag/field conditions are checked in SQL; when fewer than k of
 # them pass, the exact candidate set is read from SQL instead.
 OVERFETCH = 1000
+
+# The statements every search runs, as plain SQL: SQLAlchemy Core's building, cache-key and
+# result handling cost ~0.1-0.25 ms per statement, a third of their time (10k records: stamp 0.11
+# against 0.02 ms, 120 head rows 0.39 against 0.16 ms).
+_STAMP_SQL = ("SELECT (SELECT coalesce(max(id), 0) FROM versions), "
+              "(SELECT value FROM index_state WHERE name = 'generation')")
+_HEAD_ROWS_SQL = {
+    "sqlite": "SELECT key, version, kind, title, model, envelope FROM heads "
+              "WHERE key IN (SELECT value FROM json_each(?)) AND NOT is_deleted",
+    "postgresql": "SELECT key, version, kind, title, model, envelope FROM heads "
+                  "WHERE key = ANY(%s) AND NOT is_deleted",
+}
 
 _CONDITION = re.compile(r"^\s*([A-Za-z_][\w.]*)\s*(<=|>=|!=|==|=|<|>)\s*(.+?)\s*$")
 _ENVELOPE_FIELDS = {"model_version", "title", "kind", "model", "key"}
@@ -419,20 +431,23 @@ class HybridSearch:
     @staticmethod
     def _stamp(conn: Connection) -> Stamp:
         """What a cached response was computed from: the last version written and the index generation."""
-        row = conn.execute(select(
-            select(func.coalesce(func.max(versions.c.id), 0)).scalar_subquery(),
-            select(index_state.c.value).where(index_state.c.name == "generation").scalar_subquery())).one()
+        row = conn.exec_driver_sql(_STAMP_SQL).one()
         return int(row[0]), int(row[1])
 
     def _head_rows(self, keys: Sequence[str]) -> dict[str, Any]:
         """The current, live heads rows of these keys."""
         if not keys:
             return {}
+        unique = list(dict.fromkeys(keys))
+        sql = _HEAD_ROWS_SQL.get(self.dialect)
         with self._connection() as conn:
-            return {r.key: r for r in conn.execute(
-                select(heads.c.key, heads.c.version, heads.c.kind, heads.c.title, heads.c.model,
-                       heads.c.envelope).where(heads.c.key.in_(list(dict.fromkeys(keys))),
-                                               heads.c.is_deleted.is_(False))).all()}
+            if sql is None:
+                rows = conn.execute(select(heads.c.key, heads.c.version, heads.c.kind, heads.c.title, heads.c.model,
+                                           heads.c.envelope).where(heads.c.key.in_(unique),
+                                                                   heads.c.is_deleted.is_(False))).all()
+            else:
+                rows = conn.exec_driver_sql(sql, (json.dumps(unique) if self.dialect == "sqlite" else unique,)).all()
+            return {r.key: r for r in rows}
 
     def hits(self, ranked: Sequence[tuple[str, float]], rows: dict[str, Any] | None = None) -> list[SearchHit]:
         """Hits for ranked keys, from ``rows`` when the caller already read them (``_head_rows``)."""

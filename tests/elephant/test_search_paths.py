@@ -32,29 +32,47 @@ def test_top_all_skips_removed_rows_and_agrees_with_top():
     assert VectorMatrix(dim=2).top_all(query, 5) == []
 
 
-def test_single_threaded_blas_scores_like_einsum(monkeypatch):
+def _expected(vectors: np.ndarray, keys_: list[str], query: np.ndarray, rows: np.ndarray, n: int) -> list[str]:
+    """Brute force: each key's best chunk among ``rows``, best keys first."""
+    scores = vectors[rows] @ query
+    best: dict[str, float] = {}
+    for row, score in zip(rows.tolist(), scores.tolist(), strict=True):
+        best[keys_[row]] = max(best.get(keys_[row], -np.inf), score)
+    return [k for k, _ in sorted(best.items(), key=lambda kv: -kv[1])[:n]]
+
+
+@pytest.mark.parametrize("blas", ["per-product limit", "process limit", "einsum"])
+def test_products_are_exact_over_contiguous_and_scattered_rows(monkeypatch, blas):
+    """The column-major matrix scores like a plain product, whatever BLAS mode, through growth and row
+    reuse, for the whole matrix, a few slices, and rows too scattered for slices; BLAS keeps its threads."""
     from threadpoolctl import threadpool_info, threadpool_limits
 
     from elephant.index import matrix as matrix_module
 
     rng = np.random.default_rng(7)
+    vectors = rng.standard_normal((3000, 384)).astype(np.float32)
+    names = [f"k{i // 2}" for i in range(3000)]
     m = VectorMatrix(dim=384)
-    m.add(rng.standard_normal((3000, 384)).astype(np.float32), [{"key": f"k{i // 2}"} for i in range(3000)])
+    for start in range(0, 3000, 700):  # several growths, each copying the column-major block
+        m.add(vectors[start:start + 700], [{"key": k} for k in names[start:start + 700]])
+    m.replace(["k5"], vectors[10:12], [{"key": "k5"}, {"key": "k5"}])  # reuses the freed rows
     query = rng.standard_normal(384).astype(np.float32)
-    rows = np.flatnonzero(m.mask())[::3]
-    by_einsum = (m.top_all(query, 20), m.top(query, rows, 20))
     before = [info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"]
     monkeypatch.setattr(matrix_module, "_SINGLE_THREADED_BLAS", False)
+    if blas == "einsum":
+        monkeypatch.setattr(matrix_module, "_BLAS_CONTROLLER", False)
     try:
-        assert matrix_module.use_single_threaded_blas()
-        assert {info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"} <= {1}
-        by_blas = (m.top_all(query, 20), m.top(query, rows, 20))
+        if blas == "process limit":
+            assert matrix_module.use_single_threaded_blas()
+        all_rows = np.arange(3000)
+        assert [k for k, _ in m.top_all(query, 20)] == _expected(vectors, names, query, all_rows, 20)
+        for rows in (all_rows[::3], all_rows[100:900], np.concatenate([all_rows[2500:], all_rows[:40]])):
+            assert [k for k, _ in m.top(query, rows, 20)] == _expected(vectors, names, query, np.sort(rows), 20)
+        if blas == "per-product limit":
+            assert [info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"] == before
     finally:
         if before:
             threadpool_limits(limits=max(before), user_api="blas")
-    for einsum_hits, blas_hits in zip(by_einsum, by_blas, strict=True):
-        assert [k for k, _ in blas_hits] == [k for k, _ in einsum_hits]
-        assert np.allclose([s for _, s in blas_hits], [s for _, s in einsum_hits], atol=1e-4)
 
 
 def test_a_record_deleted_before_the_index_caught_up_is_not_returned(mem_db):
