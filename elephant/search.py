@@ -46,6 +46,10 @@ OVERFETCH = 1000
 # against 0.02 ms, 120 head rows 0.39 against 0.16 ms).
 _STAMP_SQL = ("SELECT (SELECT coalesce(max(id), 0) FROM versions), "
               "(SELECT value FROM index_state WHERE name = 'generation')")
+_LIVE_KEYS_SQL = {
+    "sqlite": "SELECT key FROM heads WHERE key IN (SELECT value FROM json_each(?)) AND NOT is_deleted",
+    "postgresql": "SELECT key FROM heads WHERE key = ANY(%s) AND NOT is_deleted",
+}
 _HEAD_ROWS_SQL = {
     "sqlite": "SELECT key, version, kind, title, model, envelope FROM heads "
               "WHERE key IN (SELECT value FROM json_each(?)) AND NOT is_deleted",
@@ -413,13 +417,12 @@ class HybridSearch:
                     dense_ranked, degraded, reason = [], True, exc.message
                 if index_lag and not degraded:
                     degraded, reason = True, index_lag
-                rows = None
                 if not live:
-                    rows = self._head_rows([key for key, _s in dense_ranked + lexical_ranked])
-                    dense_ranked = [(key, s) for key, s in dense_ranked if key in rows][:depth]
-                    lexical_ranked = [(key, s) for key, s in lexical_ranked if key in rows][:depth]
+                    alive = self._live_keys([key for key, _s in dense_ranked + lexical_ranked])
+                    dense_ranked = [(key, s) for key, s in dense_ranked if key in alive][:depth]
+                    lexical_ranked = [(key, s) for key, s in lexical_ranked if key in alive][:depth]
                 fused = fuse([dense_ranked, lexical_ranked])[:k]
-                hits = self.hits(fused, rows)
+                hits = self.hits(fused)
             finally:
                 self._conn = None
                 self._generation = None
@@ -434,6 +437,23 @@ class HybridSearch:
         row = conn.exec_driver_sql(_STAMP_SQL).one()
         return int(row[0]), int(row[1])
 
+    def _live_keys(self, keys: Sequence[str]) -> set[str]:
+        """Those of ``keys`` that are current and live: a key-only read, the envelopes are read for the
+        final hits alone (120 envelopes were 0.4 ms of a search's fetching)."""
+        if not keys:
+            return set()
+        unique = list(dict.fromkeys(keys))
+        sql = _LIVE_KEYS_SQL.get(self.dialect)
+        with self._connection() as conn:
+            if sql is None:
+                return set(conn.execute(select(heads.c.key).where(heads.c.key.in_(unique),
+                                                                  heads.c.is_deleted.is_(False))).scalars())
+            return {key for (key,) in conn.exec_driver_sql(sql, (self._key_list(unique),)).all()}
+
+    def _key_list(self, keys: list[str]) -> Any:
+        """``keys`` as the one parameter of the plain statements: a JSON array for SQLite's json_each."""
+        return json.dumps(keys) if self.dialect == "sqlite" else keys
+
     def _head_rows(self, keys: Sequence[str]) -> dict[str, Any]:
         """The current, live heads rows of these keys."""
         if not keys:
@@ -446,15 +466,14 @@ class HybridSearch:
                                            heads.c.envelope).where(heads.c.key.in_(unique),
                                                                    heads.c.is_deleted.is_(False))).all()
             else:
-                rows = conn.exec_driver_sql(sql, (json.dumps(unique) if self.dialect == "sqlite" else unique,)).all()
+                rows = conn.exec_driver_sql(sql, (self._key_list(unique),)).all()
             return {r.key: r for r in rows}
 
-    def hits(self, ranked: Sequence[tuple[str, float]], rows: dict[str, Any] | None = None) -> list[SearchHit]:
-        """Hits for ranked keys, from ``rows`` when the caller already read them (``_head_rows``)."""
+    def hits(self, ranked: Sequence[tuple[str, float]]) -> list[SearchHit]:
+        """Hits for ranked keys (current and live ones; the rest are skipped)."""
         if not ranked:
             return []
-        if rows is None:
-            rows = self._head_rows([k for k, _s in ranked])
+        rows = self._head_rows([k for k, _s in ranked])
         out: list[SearchHit] = []
         for key, score in ranked:
             row = rows.get(key)
