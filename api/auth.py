@@ -59,7 +59,7 @@ class AuthMiddleware:
         needed = required_scope(scope["method"], scope["path"])
         state: dict[str, Any] = scope.setdefault("state", {})
         state.setdefault("principal", None)
-        if needed is not None:
+        if needed is not None and self.ctx.keys_required_inline() is not False:
             try:
                 state["principal"] = await anyio.to_thread.run_sync(
                     functools.partial(self._authenticate, scope, needed), limiter=self.ctx.auth_limiter())

@@ -6,6 +6,7 @@ import contextlib
 import gc
 import logging
 import os
+import sqlite3
 import threading
 import time
 import weakref
@@ -43,6 +44,8 @@ class AppContext:
         self.warm_started = False
         self.warmed_at = 0.0
         self._keys_required = False
+        self._probe: sqlite3.Connection | bool | None = None  # see keys_required_inline; False: not SQLite
+        self._probe_lock = threading.Lock()
         self.mcp: Any = None  # api.mcp_mount.LazyMcpEndpoint, when mounted
         self._limiters: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
 
@@ -94,6 +97,42 @@ class AppContext:
             self._keys_required = self.keys.is_required()
         return self._keys_required
 
+    def keys_required_inline(self) -> bool | None:
+        """``keys_required()`` answered on the calling thread when that costs microseconds: once keys
+        exist, or from a SQLite file through this context's own connection (an autocommit read, which
+        a writer never blocks in WAL mode). None: ask ``keys_required()`` on a worker thread
+        (PostgreSQL, an in-memory database, any error). While no key exists this spares every request
+        a thread hop and a pooled transaction: 0.3-0.5 ms of a worker's CPU under load.
+        """
+        if self._keys_required:
+            return True
+        with self._probe_lock:  # not self._lock: a request opening the database holds that for seconds
+            probe = self._key_probe()
+            if probe is None:
+                return None
+            try:
+                found = bool(probe.execute("SELECT EXISTS (SELECT 1 FROM api_keys)").fetchone()[0])
+            except sqlite3.Error:
+                return None
+        if found:
+            self._keys_required = True
+        return found
+
+    def _key_probe(self) -> sqlite3.Connection | None:
+        if self._probe is None:
+            if self._db is None:
+                return None  # not opened yet: the thread path opens it
+            url = self._db.store.engine.url
+            path = url.database or ""
+            if url.get_backend_name() != "sqlite" or not path or path == ":memory:" or path.startswith("file:"):
+                self._probe = False
+                return None
+            try:
+                self._probe = sqlite3.connect(path, timeout=0.1, isolation_level=None, check_same_thread=False)
+            except sqlite3.Error:
+                return None
+        return self._probe if isinstance(self._probe, sqlite3.Connection) else None
+
     def start_warm_up(self) -> None:
         """Warm up on a background thread so the server accepts connections at once (readyz says when)."""
         self.warm_started = True
@@ -132,6 +171,10 @@ class AppContext:
             self.warm_up()
 
     def close(self) -> None:
+        with self._probe_lock:
+            if isinstance(self._probe, sqlite3.Connection):
+                self._probe.close()
+            self._probe = None
         with self._lock:
             if self._db is not None:
                 self._db.close()

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import io
 import logging
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -146,3 +150,26 @@ def test_keys_never_appear_in_logs(client: TestClient, keys: dict[str, str], cap
     write_id = split_key(keys["write"])[0]  # type: ignore[index]
     assert f'"key_id": "{write_id}"' in access[0].getMessage()
     assert '"route": "/v1/records"' in access[0].getMessage() and '"status": 201' in access[0].getMessage()
+
+
+def test_the_open_check_is_inline_on_sqlite_and_sees_a_key_another_process_made(client: TestClient) -> None:
+    """While no key exists, SQLite answers "open?" on the event loop; `elephant keys create` in another
+    process closes the server for the very next request."""
+    ctx = client.app.state.ctx  # type: ignore[attr-defined]
+    assert ctx.keys_required_inline() is False
+    assert client.post("/v1/records", json=note("inline/open")).status_code == 201
+    made = subprocess.run([sys.executable, "-m", "cli.main", "keys", "create", "--scope", "read", "--json"],
+                          cwd=Path(__file__).resolve().parents[2], env=dict(os.environ), capture_output=True,
+                          text=True, timeout=120)
+    assert made.returncode == 0, made.stderr
+    assert ctx.keys_required_inline() is True
+    assert_problem(client.get("/v1/records/inline/open"), 401)
+
+
+def test_the_open_check_uses_a_thread_where_it_would_block(any_client: TestClient, backend: str) -> None:
+    ctx = any_client.app.state.ctx  # type: ignore[attr-defined]
+    assert ctx.keys_required_inline() is (False if backend == "sqlite" else None)
+    assert any_client.get("/v1/records").status_code == 200
+    ApiKeys(ctx.db.store).create(scope="read")
+    assert_problem(any_client.get("/v1/records"), 401)
+    assert ctx.keys_required_inline() is True  # known for good: no query, no thread

@@ -24,6 +24,15 @@ def test_healthz_needs_nothing(client: TestClient) -> None:
     assert response.status_code == 200 and response.json() == {"status": "ok"}
 
 
+def test_every_response_carries_a_request_id(client: TestClient, caplog: pytest.LogCaptureFixture) -> None:
+    ids = [client.get("/healthz").headers["x-request-id"] for _ in range(3)]
+    assert len(set(ids)) == 3 and all(len(i) == 16 and int(i, 16) >= 0 for i in ids)
+    with caplog.at_level("INFO", logger="elephant.access"):
+        assert client.get("/healthz", headers={"X-Request-Id": "trace-42"}).headers["x-request-id"] == "trace-42"
+    assert any(json.loads(r.getMessage())["request_id"] == "trace-42" for r in caplog.records
+               if r.name == "elephant.access")
+
+
 def test_readyz_ready_with_a_usable_model(client: TestClient) -> None:
     client.app.state.ctx.warmed.wait(30)  # type: ignore[attr-defined]
     response = client.get("/readyz")
