@@ -46,6 +46,8 @@ class AppContext:
         self._keys_required = False
         self._probe: sqlite3.Connection | bool | None = None  # see keys_required_inline; False: not SQLite
         self._probe_lock = threading.Lock()
+        self._stopping = threading.Event()  # set by close(): background work stops
+        self._priming = False
         self.mcp: Any = None  # api.mcp_mount.LazyMcpEndpoint, when mounted
         self._limiters: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
 
@@ -164,6 +166,20 @@ class AppContext:
         finally:
             self.warmed_at = time.monotonic()
             self.warmed.set()
+        if not self._priming:  # ask needs no model: its warm-up runs whatever became of this one
+            self._priming = True
+            threading.Thread(target=self._prime_answers, name="elephant-ask-warm-up", daemon=True).start()
+
+    def _prime_answers(self) -> None:
+        """Once ready: digest the records ``ask`` reads, in the background (``Answerer.prime``), so that
+        a model's first question does not pay for it (95-210 ms against 7 ms at 10k records)."""
+        try:
+            started = time.perf_counter()
+            count = self.db.answerer.prime(stop=self._stopping)
+            gc.freeze()  # the digests live as long as the server, like what the warm-up loaded
+            _log.info("ask warm-up: %d records digested in %.2f s", count, time.perf_counter() - started)
+        except Exception as exc:  # a closing or failing store: the first asks digest on their own
+            _log.warning("ask warm-up stopped: %s", exc)
 
     def retry_warm_up(self, every_s: float = 10.0) -> None:
         """After a failed warm-up, try again now and then (the model may have been built since)."""
@@ -171,6 +187,7 @@ class AppContext:
             self.warm_up()
 
     def close(self) -> None:
+        self._stopping.set()
         with self._probe_lock:
             if isinstance(self._probe, sqlite3.Connection):
                 self._probe.close()

@@ -7,6 +7,7 @@ candidates and a ranking signal. Without it the answer still comes, marked ``deg
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -77,6 +78,32 @@ class Answerer:
             if self._vocab is None or self._vocab.stamp != stamp:
                 self._vocab = build_vocabulary(conn)
             return self._vocab
+
+    def prime(self, *, batch: int = 500, pause_s: float = 0.002, stop: threading.Event | None = None) -> int:
+        """Digest the current records a first ask would otherwise digest itself, newest first, up to the
+        word cache's size; ``batch`` envelopes at a time with a pause between, so a server's requests
+        keep their share of the interpreter meanwhile. Returns how many records were digested.
+
+        Why: a model's first question digests every record of the model (at 10,963 records: 95-210 ms
+        for the first "what did we try to cut X p99?" of each model, 7 ms once digested).
+        """
+        with self.store.read_connection() as conn:
+            rows = conn.execute(select(heads.c.key, heads.c.content_hash).where(heads.c.is_deleted.is_(False))
+                                .order_by(heads.c.occurred_at.desc()).limit(self.words.size)).all()
+        missing = [r for r in rows if self.words.lookup(r.key, r.content_hash) is None]
+        done = 0
+        for start in range(0, len(missing), batch):
+            if stop is not None and stop.is_set():
+                break
+            chunk = {r.key: r.content_hash for r in missing[start:start + batch]}
+            with self.store.read_connection() as conn:
+                for key, content_hash, text in conn.execute(select(heads.c.key, heads.c.content_hash, heads.c.envelope)
+                                                            .where(heads.c.key.in_(list(chunk)))):
+                    if chunk[key] == content_hash:  # else a newer version arrived: its first ask digests it
+                        self.words.remember(key, content_hash, text)
+                        done += 1
+            time.sleep(pause_s)
+        return done
 
     def ask(self, question: str, *, model: str | None = None, k: int = 10, now: datetime | None = None) -> AskResponse:
         text = (question or "").strip()

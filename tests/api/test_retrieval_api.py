@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -92,6 +93,19 @@ def test_brief_and_regressions(seeded: TestClient) -> None:
     models = brief.json()["models"]
     assert [m["model"] for m in models] == ["ranker"]
     assert models[0]["open_regressions"]
+
+
+def test_a_started_server_digests_the_records_for_ask_in_the_background(sqlite_settings: Settings) -> None:
+    with TestClient(create_app(sqlite_settings)) as c:
+        records = _seed(c)
+    with TestClient(create_app(sqlite_settings)) as c:
+        ctx = c.app.state.ctx  # type: ignore[attr-defined]
+        assert ctx.warmed.wait(60)
+        deadline = time.monotonic() + 30
+        while len(ctx.db.answerer.words) < len(records) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(ctx.db.answerer.words) == len(records)
+        assert c.post("/v1/ask", json={"question": "did we try int8 on the ranker?"}).status_code == 200
 
 
 @pytest.mark.model

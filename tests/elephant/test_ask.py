@@ -76,6 +76,26 @@ def test_a_small_word_cache_keeps_its_bound_and_the_same_answers(db: Any) -> Non
     assert len(small.words) == 2
 
 
+def test_priming_digests_the_newest_records_and_answers_stay_the_same(db: Any) -> None:
+    import threading
+
+    from elephant.answers.attempts import WordCache
+
+    db.put_many([opt(f"ranker/try-{i}", f"2025-01-{10 + i}", "quantization_int8", "adopted") for i in range(6)])
+    db.delete("ranker/try-0")
+    expected = db.ask("int8 on the ranker").to_dict()
+    primed = Answerer(db.store)
+    primed.words = WordCache(size=4)
+    assert primed.prime(batch=3, pause_s=0) == 4  # the newest 4 live records, within the cache's size
+    assert {key for key in primed.words._entries} == {f"ranker/try-{i}" for i in (2, 3, 4, 5)}
+    assert primed.prime() == 0  # nothing left to digest
+    assert primed.ask("int8 on the ranker").to_dict() == expected
+    stopped = Answerer(db.store)
+    stop = threading.Event()
+    stop.set()
+    assert stopped.prime(stop=stop) == 0 and len(stopped.words) == 0
+
+
 def test_a_model_question_reads_its_pool_once_even_when_search_adds_a_second_pass(db: Any, monkeypatch: Any) -> None:
     from elephant.answers import ask as ask_module
 
