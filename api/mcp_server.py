@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import re
+import threading
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
@@ -231,8 +232,22 @@ def create_mcp_server(get_db: Callable[[], Elephant]) -> MCPServer:
 
 # ---------------------------------------------------------------- transports
 def run_stdio(db: Elephant) -> None:
-    """Serve one local agent over stdin/stdout until it disconnects."""
+    """Serve one local agent over stdin/stdout until it disconnects.
+
+    While the agent connects and lists tools, a background thread loads the model and the vector
+    matrix and digests the records for ``ask``, so its first recall or ask does not pay for them
+    (about 0.5 s and, at 10k records, up to 0.2 s per model). Failures are left to the tool calls,
+    which report them (a search without its model answers degraded).
+    """
+    threading.Thread(target=_warm_up, args=(db,), name="elephant-mcp-warm-up", daemon=True).start()
     create_mcp_server(lambda: db).run("stdio")
+
+
+def _warm_up(db: Elephant) -> None:
+    with contextlib.suppress(Exception):
+        db.warm_up()
+    with contextlib.suppress(Exception):
+        db.answerer.prime()
 
 
 _LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]", "testserver")

@@ -124,6 +124,28 @@ def test_stdio_round_trip_with_the_sdk_client(tmp_path: Path) -> None:
         assert db.get("ranker/int8-dynamic-2026-03").version == 1  # really written to that home
 
 
+def test_stdio_warms_up_in_the_background_while_the_agent_connects(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    import elephant
+    from api import mcp_server
+
+    with elephant.open(home=tmp_path / "warm-home", model="fake") as db:
+        db.put_many([{"kind": "note", "key": f"ranker/n{i}", "title": f"note {i}", "model": "ranker"}
+                     for i in range(3)])
+        seen: dict[str, Any] = {}
+
+        class Server:  # stands in for the SDK's server: "connected" until the warm-up is seen done
+            def run(self, transport: str) -> None:
+                deadline = time.monotonic() + 30
+                while len(db.answerer.words) < 3 and time.monotonic() < deadline:
+                    time.sleep(0.02)
+                seen.update(transport=transport, digested=len(db.answerer.words))
+
+        monkeypatch.setattr(mcp_server, "create_mcp_server", lambda get_db: Server())
+        mcp_server.run_stdio(db)
+        assert seen == {"transport": "stdio", "digested": 3}
+
+
 # ---------------------------------------------------------------- streamable HTTP in the REST app
 def _free_port() -> int:
     with socket.socket() as sock:
