@@ -13,6 +13,7 @@ Rows carry kind, model and time so those filters are numpy masks; the SQL heads 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -29,10 +30,8 @@ class VectorMatrix:
 
     def __init__(self, dim: int) -> None:
         self.dim = dim
-        # Column-major: a product over many rows runs OpenBLAS's gemv-N kernel, twice as fast here as
-        # the row-major gemv-T (11k x 384: 0.59 against 1.26 ms with the caches cold; 100k: 6.0 against
-        # 12.2 ms, 2-core EPYC, 2026-11-29). Gathering scattered rows is what it makes slow (see _scores).
-        self._vectors = np.zeros((0, dim), dtype=np.float32, order="F")
+        # Row-major, so that scattered rows gather as contiguous vectors (see product() for the kernel).
+        self._vectors = np.zeros((0, dim), dtype=np.float32)
         self._valid = np.zeros(0, dtype=bool)
         self._kind = np.zeros(0, dtype=np.int32)
         self._model = np.zeros(0, dtype=np.int32)
@@ -66,9 +65,7 @@ class VectorMatrix:
         capacity = self._vectors.shape[0]
         if need > capacity:
             new = max(need, capacity * 2, 1024)
-            grown = np.zeros((new, self.dim), dtype=np.float32, order="F")
-            grown[:capacity] = self._vectors
-            self._vectors = grown
+            self._vectors = np.resize(self._vectors, (new, self.dim))
             self._valid = np.concatenate([self._valid, np.zeros(new - capacity, dtype=bool)])
             self._kind = np.concatenate([self._kind, np.zeros(new - capacity, dtype=np.int32)])
             self._model = np.concatenate([self._model, np.zeros(new - capacity, dtype=np.int32)])
@@ -140,13 +137,10 @@ class VectorMatrix:
 
     def _scores(self, rows: np.ndarray, query: np.ndarray) -> np.ndarray:
         # Rows of one model are mostly contiguous (the full load groups them), so a few slices are
-        # scored in place. Scattered rows are scored by one product over the span they cover: in a
-        # column-major matrix a gather reads every vector strided (5k of 100k rows: 10.9 ms, the
-        # whole product 6.7 ms).
+        # scored in place instead of gathering thousands of scattered rows into a temporary.
         breaks = np.flatnonzero(np.diff(rows) != 1) + 1
         if breaks.size > 64:
-            low = int(rows.min())
-            return product(self._vectors[low:int(rows.max()) + 1], query)[rows - low]
+            return product(self._vectors[rows], query)
         starts = np.concatenate([[0], breaks])
         stops = np.concatenate([breaks, [rows.size]])
         return np.concatenate([product(self._vectors[rows[a]:rows[b - 1] + 1], query)
@@ -188,25 +182,66 @@ class VectorMatrix:
         return list(out.items())
 
 
-# Matrix-vector products run on one BLAS thread. A threaded OpenBLAS product in a process that also
-# runs onnxruntime's (and Chroma's) threads took 11 ms for 5k x 384 where one thread takes well under
-# 1 ms; on one thread BLAS is also faster than numpy's einsum (11k x 384 column-major: 0.44 against
-# 1.43 ms). A process that owns its cores (``elephant serve``) limits BLAS once; elsewhere each
+# Matrix-vector products: numpy's einsum or BLAS's gemv, whichever this machine runs faster, as
+# measured on the first large product. Neither wins everywhere: on the 2-core Intel Xeon of 2026-11-26
+# BLAS took 1.1 ms for 16k x 384 and einsum 2.2 ms; on the 2-core AMD EPYC of 2026-11-29 einsum took
+# 0.80 ms for 11k x 384 with cold caches and BLAS 1.63 ms (8.1 against 15.7 ms at 127k rows). The
+# matrix stays row-major either way: stored column-major, BLAS ran its faster kernel on the EPYC
+# (0.83 ms), but scattered rows then gathered strided, and a kind + time filter at 100k records
+# went from 11.1 to 16.6 ms p50. BLAS runs on one thread: a threaded product beside onnxruntime's
+# threads once took 11 ms for 5k x 384. `elephant serve` limits its workers' BLAS once; elsewhere a
 # product lowers the limit for its own duration (threadpoolctl, ~8 us), so a library user's own
 # numpy keeps its threads.
 _SINGLE_THREADED_BLAS = False
 _BLAS_CONTROLLER: Any = None
+_KERNEL: str | None = None  # "einsum" or "blas", once measured
+CALIBRATE_MIN_ROWS = 4096
+_calibration_lock = threading.Lock()
 _controller_lock = threading.Lock()
 
 
 def product(matrix: np.ndarray, vector: np.ndarray) -> np.ndarray:
+    kernel = _KERNEL
+    if kernel is None:
+        if matrix.shape[0] < CALIBRATE_MIN_ROWS:
+            return _einsum(matrix, vector)  # too small to measure, and cheap either way
+        kernel = _calibrate(matrix, vector)
+    return _blas(matrix, vector) if kernel == "blas" else _einsum(matrix, vector)
+
+
+def _einsum(matrix: np.ndarray, vector: np.ndarray) -> np.ndarray:
+    return np.einsum("ij,j->i", matrix, vector)
+
+
+def _blas(matrix: np.ndarray, vector: np.ndarray) -> np.ndarray:
     if _SINGLE_THREADED_BLAS:
         return matrix @ vector
     controller = _blas_controller()
     if controller is None:
-        return np.einsum("ij,j->i", matrix, vector)
+        return _einsum(matrix, vector)
     with controller.limit(limits=1, user_api="blas"):
         return matrix @ vector
+
+
+def _calibrate(matrix: np.ndarray, vector: np.ndarray, rounds: int = 3) -> str:
+    """Time both kernels on this product, alternating, and keep the faster for the process (a 2x
+    difference either way so far, well above a shared machine's noise; ~6 ms once at 10k rows)."""
+    global _KERNEL
+    with _calibration_lock:
+        if _KERNEL is None:
+            best = {"einsum": float("inf"), "blas": float("inf")}
+            for _ in range(rounds):
+                for name, kernel in (("einsum", _einsum), ("blas", _blas)):
+                    started = time.perf_counter()
+                    kernel(matrix, vector)
+                    best[name] = min(best[name], time.perf_counter() - started)
+            _KERNEL = min(best, key=best.__getitem__)
+        return _KERNEL
+
+
+def product_kernel() -> str | None:
+    """The kernel products use ("einsum" or "blas"); None until a large product measured them."""
+    return _KERNEL
 
 
 def _blas_controller() -> Any:

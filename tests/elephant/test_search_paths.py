@@ -41,10 +41,11 @@ def _expected(vectors: np.ndarray, keys_: list[str], query: np.ndarray, rows: np
     return [k for k, _ in sorted(best.items(), key=lambda kv: -kv[1])[:n]]
 
 
-@pytest.mark.parametrize("blas", ["per-product limit", "process limit", "einsum"])
-def test_products_are_exact_over_contiguous_and_scattered_rows(monkeypatch, blas):
-    """The column-major matrix scores like a plain product, whatever BLAS mode, through growth and row
-    reuse, for the whole matrix, a few slices, and rows too scattered for slices; BLAS keeps its threads."""
+@pytest.mark.parametrize("kernel", ["einsum", "blas, per-product limit", "blas, process limit",
+                                    "blas without threadpoolctl"])
+def test_products_are_exact_over_contiguous_and_scattered_rows(monkeypatch, kernel):
+    """Whatever the kernel, the matrix scores like a plain product, through growth and row reuse, for
+    the whole matrix, a few slices, and rows too scattered for slices; BLAS keeps its threads."""
     from threadpoolctl import threadpool_info, threadpool_limits
 
     from elephant.index import matrix as matrix_module
@@ -53,26 +54,44 @@ def test_products_are_exact_over_contiguous_and_scattered_rows(monkeypatch, blas
     vectors = rng.standard_normal((3000, 384)).astype(np.float32)
     names = [f"k{i // 2}" for i in range(3000)]
     m = VectorMatrix(dim=384)
-    for start in range(0, 3000, 700):  # several growths, each copying the column-major block
+    for start in range(0, 3000, 700):  # several growths
         m.add(vectors[start:start + 700], [{"key": k} for k in names[start:start + 700]])
     m.replace(["k5"], vectors[10:12], [{"key": "k5"}, {"key": "k5"}])  # reuses the freed rows
     query = rng.standard_normal(384).astype(np.float32)
     before = [info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"]
+    monkeypatch.setattr(matrix_module, "_KERNEL", kernel.split(",")[0].split()[0])
     monkeypatch.setattr(matrix_module, "_SINGLE_THREADED_BLAS", False)
-    if blas == "einsum":
+    if kernel == "blas without threadpoolctl":
         monkeypatch.setattr(matrix_module, "_BLAS_CONTROLLER", False)
     try:
-        if blas == "process limit":
+        if kernel == "blas, process limit":
             assert matrix_module.use_single_threaded_blas()
         all_rows = np.arange(3000)
         assert [k for k, _ in m.top_all(query, 20)] == _expected(vectors, names, query, all_rows, 20)
         for rows in (all_rows[::3], all_rows[100:900], np.concatenate([all_rows[2500:], all_rows[:40]])):
             assert [k for k, _ in m.top(query, rows, 20)] == _expected(vectors, names, query, np.sort(rows), 20)
-        if blas == "per-product limit":
+        if kernel == "blas, per-product limit":
             assert [info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"] == before
     finally:
         if before:
             threadpool_limits(limits=max(before), user_api="blas")
+
+
+def test_the_product_kernel_is_measured_once_on_a_large_product(monkeypatch):
+    from elephant.index import matrix as matrix_module
+
+    monkeypatch.setattr(matrix_module, "_KERNEL", None)
+    rng = np.random.default_rng(3)
+    query = rng.standard_normal(384).astype(np.float32)
+    small = rng.standard_normal((100, 384)).astype(np.float32)
+    assert np.allclose(matrix_module.product(small, query), small @ query, atol=1e-4)
+    assert matrix_module.product_kernel() is None  # too small to be worth measuring
+    large = rng.standard_normal((matrix_module.CALIBRATE_MIN_ROWS, 384)).astype(np.float32)
+    assert np.allclose(matrix_module.product(large, query), large @ query, atol=1e-3)
+    chosen = matrix_module.product_kernel()
+    assert chosen in ("einsum", "blas")
+    matrix_module.product(large, query)
+    assert matrix_module.product_kernel() == chosen
 
 
 def test_a_record_deleted_before_the_index_caught_up_is_not_returned(mem_db):
