@@ -173,9 +173,12 @@ class AppContext:
     def _prime_answers(self) -> None:
         """Once ready: digest the records ``ask`` reads, in the background (``Answerer.prime``), so that
         a model's first question does not pay for it (95-210 ms against 7 ms at 10k records)."""
+        db = self._db  # never self.db: that would open the store again after close()
+        if db is None or self._stopping.is_set():
+            return
         try:
             started = time.perf_counter()
-            count = self.db.answerer.prime(stop=self._stopping)
+            count = db.answerer.prime(stop=self._stopping)
             gc.freeze()  # the digests live as long as the server, like what the warm-up loaded
             _log.info("ask warm-up: %d records digested in %.2f s", count, time.perf_counter() - started)
         except Exception as exc:  # a closing or failing store: the first asks digest on their own
