@@ -55,6 +55,12 @@ def _norm(value: Any) -> str:
     return "".join(ch for ch in str(value or "").lower() if ch.isalnum())
 
 
+def is_offline(fields: dict[str, Any]) -> bool:
+    """An offline run: its latency percentiles time samples of one huge batch over the whole run (an
+    MLPerf Offline p50 is minutes), so they say nothing about serving latency; only throughput counts."""
+    return _norm(fields.get("scenario")) == "offline"
+
+
 def _same_shape(a: dict[str, Any], b: dict[str, Any]) -> bool:
     """Batch size and concurrency must agree when both benchmarks give them."""
     for name in ("batch_size", "concurrency"):
@@ -74,7 +80,7 @@ def compare_benchmarks(baseline: dict[str, Any], candidate: dict[str, Any], *, t
     b_qps, c_qps = as_number(baseline.get("throughput_qps")), as_number(candidate.get("throughput_qps"))
     qps_change = _change(b_qps, c_qps) if b_qps is not None and c_qps is not None else None
     more_load = qps_change is not None and qps_change > threshold_pct
-    offline = _norm(candidate.get("scenario")) == "offline"
+    offline = is_offline(candidate)
     base_lat = baseline.get("latency_ms") or {}
     cand_lat = candidate.get("latency_ms") or {}
     if isinstance(base_lat, dict) and isinstance(cand_lat, dict):

@@ -9,7 +9,7 @@ export ELEPHANT_HOME="${ELEPHANT_HOME:-$PWD/.elephant}"
 export ANONYMIZED_TELEMETRY=False
 
 echo "== Elephant home: $ELEPHANT_HOME"
-$E model info | head -n 12
+$E model info
 echo
 echo "== Ingest the demo history"
 $E ingest fixtures/demo fixtures/eval/history.yaml

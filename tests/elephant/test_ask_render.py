@@ -84,6 +84,15 @@ def test_benchmark_and_other_kinds() -> None:
     assert outcome_words("rollback_procedure", {}) == "never tested"
 
 
+def test_offline_runs_show_throughput_not_their_sample_completion_times() -> None:
+    """MLPerf Offline percentiles are minutes into one batch run, not a serving latency."""
+    offline = {"hardware": "8xH200", "scenario": "Offline", "latency_ms": {"p50": 1359118.5, "p99": 2645357.3},
+               "throughput_qps": 110.1, "accuracy": {"rouge1": 44.59}}
+    assert benchmark_figures(offline) == ["110.1 qps", "rouge1 44.59 (8xH200, Offline)"]
+    server = {**offline, "scenario": "Server", "latency_ms": {"p99": 126269.2}}
+    assert benchmark_figures(server)[0] == "p99 126,269.2 ms"
+
+
 @given(st.floats(allow_nan=False, allow_infinity=False, min_value=-1e9, max_value=1e9),
        st.floats(allow_nan=False, allow_infinity=False, min_value=-1e9, max_value=1e9))
 def test_change_sign_matches_direction(before: float, after: float) -> None:
