@@ -13,10 +13,12 @@ $E model info
 echo
 echo "== Ingest the demo history"
 $E ingest fixtures/demo fixtures/eval/history.yaml
-if [ -d ../shared/corpus ]; then
+# The shared corpus beside the checkout, if any; ELEPHANT_DEMO_CORPUS names another or, empty, none.
+CORPUS="${ELEPHANT_DEMO_CORPUS-../shared/corpus}"
+if [ -n "$CORPUS" ] && [ -d "$CORPUS" ]; then
   echo
   echo "== Ingest the public corpus (MLPerf, Triton, KServe, runbooks, model cards)"
-  $E ingest ../shared/corpus || echo "(some corpus files were reported above; the rest is in)"
+  $E ingest "$CORPUS" || echo "(some corpus files were reported above; the rest is in)"
 fi
 echo
 $E stats
