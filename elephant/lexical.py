@@ -170,7 +170,7 @@ def search_lexical(conn: Connection, query: str, *, where: ColumnElement[bool] |
         match = "(" + " OR ".join(_phrase(t) for t in terms) + ")"
         if facets:
             match = f"({match}) AND {facets}"
-        rank: Any = literal_column("bm25(lexical_fts, 0.0, 4.0, 1.0, 0.0)")
+        rank: Any = literal_column(_BM25)
         # Rank inside FTS first (a subquery with LIMIT is never flattened), then join heads for the
         # filters: joining first made SQLite probe the FTS table once per head row (20 ms at 5k).
         # Kind/model filters are already (approximately) applied by the facets; other filters are only
@@ -202,9 +202,10 @@ def search_lexical(conn: Connection, query: str, *, where: ColumnElement[bool] |
     return [(r.key, float(r.score)) for r in conn.execute(query_.limit(limit)).all()]
 
 
-# The ranked statement above, unfiltered, as plain SQL (the weights are bm25's above).
-_RANKED_SQL = ("SELECT key, bm25(lexical_fts, 0.0, 4.0, 1.0, 0.0) AS score FROM lexical_fts "
-               "WHERE lexical_fts MATCH ? ORDER BY bm25(lexical_fts, 0.0, 4.0, 1.0, 0.0) LIMIT ?")
+# Column weights: key 0, title 4, text 1, facets 0 (see search_lexical).
+_BM25 = "bm25(lexical_fts, 0.0, 4.0, 1.0, 0.0)"
+# The ranked statement, unfiltered, as plain SQL.
+_RANKED_SQL = f"SELECT key, {_BM25} AS score FROM lexical_fts WHERE lexical_fts MATCH ? ORDER BY {_BM25} LIMIT ?"
 
 # FTS5 decodes the whole posting list of every OR-ed term (and bm25 scores every match) before the
 # top ones are kept: at 100k records four ordinary terms meant 24k postings and 17 ms. So terms are

@@ -46,9 +46,11 @@ OVERFETCH = 1000
 # against 0.02 ms, 120 head rows 0.39 against 0.16 ms).
 _STAMP_SQL = ("SELECT (SELECT coalesce(max(id), 0) FROM versions), "
               "(SELECT value FROM index_state WHERE name = 'generation')")
-# "key is one of this list", with the list as one parameter (a JSON array for SQLite's json_each):
-# one statement text whatever the list's length, so the drivers' statement caches keep it prepared.
-_KEY_IN_LIST = {"sqlite": "key IN (SELECT value FROM json_each(?))", "postgresql": "key = ANY(%s)"}
+# "key is one of this list", with the list as one parameter (a JSON array for SQLite's json_each;
+# any other backend is PostgreSQL, as in elephant.lexical): one statement text whatever the list's
+# length, so the drivers' statement caches keep it prepared.
+_KEY_IN_LIST_SQLITE = "key IN (SELECT value FROM json_each(?))"
+_KEY_IN_LIST_POSTGRES = "key = ANY(%s)"
 
 _CONDITION = re.compile(r"^\s*([A-Za-z_][\w.]*)\s*(<=|>=|!=|==|=|<|>)\s*(.+?)\s*$")
 _ENVELOPE_FIELDS = {"model_version", "title", "kind", "model", "key"}
@@ -443,13 +445,11 @@ class HybridSearch:
         if not keys:
             return []
         unique = list(dict.fromkeys(keys))
-        condition = _KEY_IN_LIST.get(self.dialect)
+        sqlite = self.dialect == "sqlite"
+        sql = (f"SELECT {', '.join(columns)} FROM heads "
+               f"WHERE {_KEY_IN_LIST_SQLITE if sqlite else _KEY_IN_LIST_POSTGRES} AND NOT is_deleted")
         with self._connection() as conn:
-            if condition is None:
-                return conn.execute(select(*(heads.c[name] for name in columns))
-                                    .where(heads.c.key.in_(unique), heads.c.is_deleted.is_(False))).all()
-            sql = f"SELECT {', '.join(columns)} FROM heads WHERE {condition} AND NOT is_deleted"
-            return conn.exec_driver_sql(sql, (json.dumps(unique) if self.dialect == "sqlite" else unique,)).all()
+            return conn.exec_driver_sql(sql, (json.dumps(unique) if sqlite else unique,)).all()
 
     def hits(self, ranked: Sequence[tuple[str, float]]) -> list[SearchHit]:
         """Hits for ranked keys (current and live ones; the rest are skipped)."""

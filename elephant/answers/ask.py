@@ -16,9 +16,11 @@ from typing import Any
 from sqlalchemy import select
 
 from elephant.answers.attempts import (
+    DIGEST_CHUNK,
     Candidate,
     Gathered,
     WordCache,
+    digest_current,
     fetch_candidates,
     linked_records,
     load_pool,
@@ -79,7 +81,7 @@ class Answerer:
                 self._vocab = build_vocabulary(conn)
             return self._vocab
 
-    def prime(self, *, batch: int = 500, pause_s: float = 0.002, stop: threading.Event | None = None) -> int:
+    def prime(self, *, batch: int = DIGEST_CHUNK, pause_s: float = 0.002, stop: threading.Event | None = None) -> int:
         """Digest the current records a first ask would otherwise digest itself, newest first, up to the
         word cache's size; ``batch`` envelopes at a time with a pause between, so a server's requests
         keep their share of the interpreter meanwhile. Returns how many records were digested.
@@ -90,18 +92,13 @@ class Answerer:
         with self.store.read_connection() as conn:
             rows = conn.execute(select(heads.c.key, heads.c.content_hash).where(heads.c.is_deleted.is_(False))
                                 .order_by(heads.c.occurred_at.desc()).limit(self.words.size)).all()
-        missing = [r for r in rows if self.words.lookup(r.key, r.content_hash) is None]
+        missing = [r.key for r in rows if self.words.lookup(r.key, r.content_hash) is None]
         done = 0
         for start in range(0, len(missing), batch):
             if stop is not None and stop.is_set():
                 break
-            chunk = {r.key: r.content_hash for r in missing[start:start + batch]}
-            with self.store.read_connection() as conn:
-                for key, content_hash, text in conn.execute(select(heads.c.key, heads.c.content_hash, heads.c.envelope)
-                                                            .where(heads.c.key.in_(list(chunk)))):
-                    if chunk[key] == content_hash:  # else a newer version arrived: its first ask digests it
-                        self.words.remember(key, content_hash, text)
-                        done += 1
+            with self.store.read_connection() as conn:  # the current version, even if newer than listed
+                done += len(digest_current(conn, missing[start:start + batch], self.words))
             time.sleep(pause_s)
         return done
 

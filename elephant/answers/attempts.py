@@ -243,15 +243,22 @@ def load_pool(conn: Any, question: Question, cache: WordCache, *,
     return _candidates(conn, rows, cache)
 
 
+# Keys per envelope read when digesting: one IN list each.
+DIGEST_CHUNK = 500
+
+
+def digest_current(conn: Any, keys: Sequence[str], cache: WordCache) -> dict[str, Digest]:
+    """Read the current envelopes of ``keys`` and digest them into ``cache``."""
+    return {key: cache.remember(key, content_hash, text) for key, content_hash, text in conn.execute(
+        select(heads.c.key, heads.c.content_hash, heads.c.envelope).where(heads.c.key.in_(list(keys))))}
+
+
 def _candidates(conn: Any, rows: Sequence[Any], cache: WordCache) -> dict[str, Candidate]:
     """Candidates for head rows, reading and digesting only the envelopes the cache does not hold yet."""
     digests = {r.key: cache.lookup(r.key, r.content_hash) for r in rows}
     missing = [key for key, found in digests.items() if found is None]
-    for start in range(0, len(missing), 500):
-        chunk = missing[start:start + 500]
-        for key, content_hash, text in conn.execute(select(heads.c.key, heads.c.content_hash, heads.c.envelope)
-                                                    .where(heads.c.key.in_(chunk))):
-            digests[key] = cache.remember(key, content_hash, text)
+    for start in range(0, len(missing), DIGEST_CHUNK):
+        digests.update(digest_current(conn, missing[start:start + DIGEST_CHUNK], cache))
     pool: dict[str, Candidate] = {}
     for r in rows:
         found = digests.get(r.key)
