@@ -31,11 +31,11 @@ test: setup model
 lint: setup
 	$(BIN)/ruff check elephant ingest api cli tests bench
 	$(BIN)/mypy
-	$(PY) -m api.openapi --check
+	$(PY) -m elephant.api.openapi --check
 
 # Regenerates the committed OpenAPI schema (a test checks it matches the app).
 openapi: setup
-	$(PY) -m api.openapi
+	$(PY) -m elephant.api.openapi
 
 bench: setup model
 	ELEPHANT_MODEL_DIR=$(MODELS) $(PY) bench/embed.py

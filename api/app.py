@@ -17,15 +17,15 @@ from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from api import problems
-from api.auth import AuthMiddleware
-from api.deps import AppContext
-from api.idempotency import IdempotencyMiddleware
-from api.mcp_mount import mount_mcp
-from api.middleware import AccessLogMiddleware, BodyLimitMiddleware
-from api.routes import ingest, keys, ops, records, retrieval
-from api.schemas import Problem
 from elephant import __version__
+from elephant.api import problems
+from elephant.api.auth import AuthMiddleware
+from elephant.api.deps import AppContext
+from elephant.api.idempotency import IdempotencyMiddleware
+from elephant.api.mcp_mount import mount_mcp
+from elephant.api.middleware import AccessLogMiddleware, BodyLimitMiddleware
+from elephant.api.routes import ingest, keys, ops, records, retrieval
+from elephant.api.schemas import Problem
 from elephant.errors import ElephantError
 from elephant.settings import Settings, get_settings
 

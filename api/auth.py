@@ -15,11 +15,11 @@ from typing import Any
 import anyio
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from api.deps import AppContext
-from api.problems import error_response
-from elephant.apikeys import Scope as KeyScope
-from elephant.apikeys import require_scope
+from elephant.api.deps import AppContext
+from elephant.api.problems import error_response
 from elephant.errors import AuthError, ElephantError
+from elephant.storage.apikeys import Scope as KeyScope
+from elephant.storage.apikeys import require_scope
 
 OPEN_PATHS = frozenset({"/healthz"})
 READ_POSTS = frozenset({"/v1/search", "/v1/ask", "/v1/context"})

@@ -15,11 +15,11 @@ from typing import Any
 
 from fastapi import Request
 
-from api.metrics import ApiMetrics
-from elephant.apikeys import ApiKey, ApiKeys
+from elephant.api.metrics import ApiMetrics
 from elephant.errors import ElephantError
-from elephant.memory import Elephant
+from elephant.facade import Elephant
 from elephant.settings import Settings
+from elephant.storage.apikeys import ApiKey, ApiKeys
 
 _log = logging.getLogger("elephant.api")
 
@@ -146,7 +146,7 @@ class AppContext:
         # onnxruntime raced inside numpy's own imports ("partially initialized module
         # numpy._typing") and failed one cold start in two, each failure costing a 10 s retry.
         try:
-            from elephant.index.matrix import use_single_threaded_blas
+            from elephant.retrieval.vectors.matrix import use_single_threaded_blas
 
             # A worker owns its share of the cores (serve starts one per core): products on one thread.
             use_single_threaded_blas()

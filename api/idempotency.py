@@ -21,11 +21,11 @@ from sqlalchemy import delete, insert, select, update
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.deps import AppContext
-from api.problems import problem_response
+from elephant.api.deps import AppContext
+from elephant.api.problems import problem_response
 from elephant.errors import Conflict
-from elephant.schema import idempotency
-from elephant.store import Store
+from elephant.storage.schema import idempotency
+from elephant.storage.store import Store
 from elephant.timeutil import format_ts, parse_ts, utc_now
 
 HEADER = b"idempotency-key"

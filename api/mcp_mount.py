@@ -69,7 +69,7 @@ class LazyMcpEndpoint:
             ready.set()
 
     def _build(self) -> Any:
-        from api.mcp_server import create_http_endpoint
+        from elephant.api.mcp_server import create_http_endpoint
 
         return create_http_endpoint(lambda: self.ctx.db, keys_required=self.ctx.keys_required)
 
@@ -80,7 +80,7 @@ class LazyMcpEndpoint:
             with anyio.move_on_after(STARTUP_WAIT_S):
                 await self._ready.wait()
         if self.endpoint is None:
-            from api.problems import problem_response
+            from elephant.api.problems import problem_response
 
             await problem_response(503, f"MCP is unavailable: {self.state}", instance=scope.get("path"))(
                 scope, receive, send)

@@ -22,14 +22,14 @@ from mcp.server.transport_security import TransportSecuritySettings
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import Field
 
-from elephant.apikeys import require_scope
-from elephant.context import MAX_BUDGET
+from elephant.answers.context import MAX_BUDGET
+from elephant.answers.prompting import markdown_of
 from elephant.errors import ElephantError
-from elephant.prompting import markdown_of
-from elephant.records import validate_record
+from elephant.records.envelope import validate_record
+from elephant.storage.apikeys import require_scope
 
 if TYPE_CHECKING:
-    from elephant.memory import Elephant
+    from elephant.facade import Elephant
 
 SERVER_NAME = "elephant"
 INSTRUCTIONS = (

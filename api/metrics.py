@@ -21,7 +21,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 if TYPE_CHECKING:
-    from elephant.memory import Elephant
+    from elephant.facade import Elephant
 
 _log = logging.getLogger("elephant.api")
 
@@ -62,7 +62,7 @@ def outbox_backlog(db: Elephant) -> int | None:
             return int(own())
         from sqlalchemy import func, select
 
-        from elephant.schema import outbox
+        from elephant.storage.schema import outbox
 
         with db.store.read_connection() as conn:
             return int(conn.execute(select(func.count()).select_from(outbox)).scalar_one())

@@ -12,8 +12,8 @@ from typing import Any
 from fastapi import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.metrics import ApiMetrics
-from api.problems import problem_response
+from elephant.api.metrics import ApiMetrics
+from elephant.api.problems import problem_response
 
 access_log = logging.getLogger("elephant.access")
 # Request ids: a random prefix per process (workers are spawned, each draws its own) and a counter;

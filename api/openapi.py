@@ -15,7 +15,7 @@ SCHEMA_PATH = Path(__file__).with_name("openapi.json")
 
 
 def current_schema() -> dict[str, Any]:
-    from api.app import create_app
+    from elephant.api.app import create_app
     from elephant.settings import settings_for
 
     # Building the schema opens nothing: the app's Elephant is opened by its lifespan.

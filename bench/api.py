@@ -160,7 +160,7 @@ def start_server(env: dict[str, str], port: int, workers: int, log: Path) -> tup
     """Start `elephant serve`; seconds until /readyz answers 200 (from any worker)."""
     started = time.perf_counter()
     with log.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "cli.main", "serve", "--port", str(port), "--workers",
+        proc = subprocess.Popen([sys.executable, "-m", "elephant.cli.main", "serve", "--port", str(port), "--workers",
                                  str(workers), "--log-level", "warning"], cwd=REPO, env=env, stdout=out,
                                 stderr=subprocess.STDOUT)
     while True:

@@ -27,9 +27,9 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 
-from elephant.embedding import OnnxEmbedder, read_manifest  # noqa: E402
-from elephant.embedding import build as model_build  # noqa: E402
-from elephant.embedding.texts import generate_texts  # noqa: E402
+from elephant.retrieval.embedding import OnnxEmbedder, read_manifest  # noqa: E402
+from elephant.retrieval.embedding import build as model_build  # noqa: E402
+from elephant.retrieval.embedding.texts import generate_texts  # noqa: E402
 
 QUERY = "int8 quantization of the ranker model"  # 12 tokens with [CLS] and [SEP]
 
@@ -73,7 +73,7 @@ def main() -> None:
 
     import torch
 
-    from elephant.embedding.onnx_embedder import default_threads
+    from elephant.retrieval.embedding.onnx_embedder import default_threads
 
     threads = args.threads or default_threads()
     torch.set_num_threads(threads)

@@ -32,7 +32,7 @@ def _run(corpus: Path, model: str) -> dict[str, Any]:
     os.environ["ELEPHANT_MODEL"] = model
     os.environ["ANONYMIZED_TELEMETRY"] = "False"
     import elephant
-    from ingest.pipeline import ingest_paths
+    from elephant.ingest.pipeline import ingest_paths
 
     with tempfile.TemporaryDirectory(prefix="elephant-bench-ingest-") as home:
         db = elephant.open(home)

@@ -28,9 +28,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np
 
-from elephant.embedding import build
-from elephant.embedding.onnx_embedder import OnnxEmbedder
-from elephant.embedding.texts import PARITY_TEXTS, generate_texts, retrieval_set
+from elephant.retrieval.embedding import build
+from elephant.retrieval.embedding.onnx_embedder import OnnxEmbedder
+from elephant.retrieval.embedding.texts import PARITY_TEXTS, generate_texts, retrieval_set
 
 QUERY = "int8 quantization of the ranker model"  # 12 tokens with [CLS] and [SEP]
 

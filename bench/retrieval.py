@@ -32,19 +32,19 @@ Retriever = Callable[[Any, dict[str, Any]], list[str]]
 
 
 def _filters(question: dict[str, Any]) -> Any:
-    from elephant.search import Filters
+    from elephant.retrieval.search import Filters
 
     return Filters.of(**(question.get("filters") or {}))
 
 
 def dense(db: Any, question: dict[str, Any]) -> list[str]:
-    from elephant.search import HybridSearch
+    from elephant.retrieval.search import HybridSearch
 
     return [k for k, _s in HybridSearch(db.store, db.indexer).dense(question["q"], _filters(question), n=DEPTH)]
 
 
 def lexical(db: Any, question: dict[str, Any]) -> list[str]:
-    from elephant.search import HybridSearch
+    from elephant.retrieval.search import HybridSearch
 
     return [k for k, _s in HybridSearch(db.store, db.indexer).lexical(question["q"], _filters(question), n=DEPTH)]
 

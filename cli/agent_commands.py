@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from cli.output import JSON_OPTION, emit, err_console, open_db, reporting
+from elephant.cli.output import JSON_OPTION, emit, err_console, open_db, reporting
 from elephant.errors import UsageError
 
 
@@ -55,7 +55,7 @@ def prompt(
 
     Example: elephant prompt SOUL.md > /tmp/system-prompt.md
     """
-    from elephant.prompting import expand_template
+    from elephant.answers.prompting import expand_template
 
     with reporting(as_json):
         name = str(template)
@@ -86,7 +86,7 @@ def mcp(ctx: typer.Context) -> None:
 
     Example: elephant --home ~/.elephant mcp
     """
-    from api.mcp_server import run_stdio
+    from elephant.api.mcp_server import run_stdio
 
     with reporting(False):
         db = open_db(ctx)

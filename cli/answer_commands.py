@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from cli.output import JSON_OPTION, console, emit, err_console, open_db, reporting
+from elephant.cli.output import JSON_OPTION, console, emit, err_console, open_db, reporting
 
 regressions_app = typer.Typer(
     name="regressions",

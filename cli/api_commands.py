@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import typer
 from rich.table import Table
 
-from cli.output import JSON_OPTION, console, emit, open_db, reporting, settings_from
+from elephant.cli.output import JSON_OPTION, console, emit, open_db, reporting, settings_from
 from elephant.settings import get_settings
 
 # Default worker processes: one per core, up to this many (each holds its own model and matrix).
@@ -77,7 +77,7 @@ def serve(
                 tempfile.TemporaryDirectory(prefix="elephant-metrics-"))
         if workers > 1:
             stack.enter_context(_workers_skip_the_cli())
-        uvicorn.run("api.app:create_app", factory=True, host=host, port=port, workers=workers,
+        uvicorn.run("elephant.api.app:create_app", factory=True, host=host, port=port, workers=workers,
                     log_level=log_level, log_config=log_config, access_log=False, proxy_headers=False,
                     server_header=False)
 
@@ -93,7 +93,7 @@ def keys_create(
 
     Example: elephant keys create --scope write --name ci --json
     """
-    from elephant.apikeys import ApiKeys
+    from elephant.storage.apikeys import ApiKeys
 
     with reporting(as_json):
         created = ApiKeys(open_db(ctx).store).create(scope=scope, name=name)
@@ -117,7 +117,7 @@ def keys_list(
 
     Example: elephant keys list --json
     """
-    from elephant.apikeys import ApiKeys
+    from elephant.storage.apikeys import ApiKeys
 
     with reporting(as_json):
         keys = ApiKeys(open_db(ctx).store).list_keys(include_revoked=not active)
@@ -145,7 +145,7 @@ def keys_revoke(
 
     Example: elephant keys revoke 3f9a1c2b7d4e
     """
-    from elephant.apikeys import ApiKeys
+    from elephant.storage.apikeys import ApiKeys
 
     with reporting(as_json):
         key = ApiKeys(open_db(ctx).store).revoke(key_id)

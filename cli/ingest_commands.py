@@ -9,7 +9,7 @@ from typing import Any
 
 import typer
 
-from cli.output import JSON_OPTION, console, emit, err_console, open_db, reporting
+from elephant.cli.output import JSON_OPTION, console, emit, err_console, open_db, reporting
 
 
 def register(app: typer.Typer) -> None:
@@ -30,7 +30,7 @@ def ingest(
 
     Example: elephant ingest ../shared/corpus --prune
     """
-    from ingest.pipeline import ingest_paths
+    from elephant.ingest.pipeline import ingest_paths
 
     with reporting(as_json):
         db = open_db(ctx)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from cli import (
+from elephant.cli import (
     agent_commands,
     answer_commands,
     api_commands,

@@ -1,4 +1,4 @@
-"""`elephant model build`, `elephant model info` and `elephant embed`: thin shells over elephant.embedding."""
+"""`elephant model build`, `elephant model info` and `elephant embed`: thin shells over elephant.retrieval.embedding."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from cli.output import emit, reporting, settings_from
+from elephant.cli.output import emit, reporting, settings_from
 from elephant.errors import ElephantError, UsageError
 from elephant.settings import Settings
 
@@ -50,7 +50,7 @@ def build_command(
     with reporting(as_json):
         settings = _settings(ctx, model_dir=model_dir)
         _require_build_extra()
-        from elephant.embedding.build import build_models
+        from elephant.retrieval.embedding.build import build_models
 
         started = time.perf_counter()
         log = (lambda msg: None) if as_json else (lambda msg: typer.echo(msg, err=True))
@@ -120,7 +120,7 @@ def info_command(
 
     Example: elephant model info --json
     """
-    from elephant.embedding import load_embedder, load_manifest
+    from elephant.retrieval.embedding import load_embedder, load_manifest
 
     with reporting(as_json):
         settings = _settings(ctx, model=model, model_dir=model_dir)
@@ -154,7 +154,7 @@ def embed_command(
 
     Example: elephant embed "int8 quantization of the ranker" --json
     """
-    from elephant.embedding import load_embedder
+    from elephant.retrieval.embedding import load_embedder
 
     all_texts = list(texts or [])
     with reporting(as_json):

@@ -9,7 +9,7 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from cli.output import JSON_OPTION, console, emit, err_console, open_db, reporting, to_json
+from elephant.cli.output import JSON_OPTION, console, emit, err_console, open_db, reporting, to_json
 from elephant.errors import ElephantError, UsageError
 
 
@@ -35,7 +35,7 @@ def put(
     with reporting(as_json):
         db = open_db(ctx)
         if expect is not None:
-            from elephant.recordfiles import read_record_file
+            from elephant.records.files import read_record_file
 
             items = [item for f in files for item in read_record_file(f, display=str(f))]
             if len(items) != 1:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 from rich.table import Table
 
-from cli.output import JSON_OPTION, console, emit, err_console, open_db, reporting
+from elephant.cli.output import JSON_OPTION, console, emit, err_console, open_db, reporting
 
 
 def register(app: typer.Typer) -> None:

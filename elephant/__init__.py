@@ -21,9 +21,9 @@ from elephant.errors import (
 
 if TYPE_CHECKING:
     from elephant.client import Client
-    from elephant.memory import Elephant, PutReport, open
-    from elephant.records import KINDS, Record, validate_record
-    from elephant.store import StoredRecord, VersionInfo, WriteResult
+    from elephant.facade import Elephant, PutReport, open
+    from elephant.records.envelope import KINDS, Record, validate_record
+    from elephant.storage.store import StoredRecord, VersionInfo, WriteResult
 
 __version__ = "0.1.0"
 
@@ -51,9 +51,9 @@ __all__ = [
 # Loaded on first use, so that importing a light part (``elephant.errors``, ``elephant.settings``) or
 # running a CLI command that never opens a store does not pay for SQLAlchemy, pydantic models and
 # the store (0.5 s on a 2-core Xeon): `elephant serve` with two workers started 0.45 s sooner.
-_LAZY = {"Elephant": "elephant.memory", "PutReport": "elephant.memory", "open": "elephant.memory",
-         "KINDS": "elephant.records", "Record": "elephant.records", "validate_record": "elephant.records",
-         "StoredRecord": "elephant.store", "VersionInfo": "elephant.store", "WriteResult": "elephant.store",
+_LAZY = {"Elephant": "elephant.facade", "PutReport": "elephant.facade", "open": "elephant.facade",
+         "KINDS": "elephant.records.envelope", "Record": "elephant.records.envelope", "validate_record": "elephant.records.envelope",
+         "StoredRecord": "elephant.storage.store", "VersionInfo": "elephant.storage.store", "WriteResult": "elephant.storage.store",
          "Client": "elephant.client"}
 
 

@@ -23,8 +23,8 @@ import httpx
 
 from elephant import errors
 from elephant.errors import ElephantError, FieldProblem
-from elephant.records import Record
-from elephant.store import StoredRecord, VersionInfo, WriteResult
+from elephant.records.envelope import Record
+from elephant.storage.store import StoredRecord, VersionInfo, WriteResult
 
 _BY_STATUS: dict[int, type[ElephantError]] = {
     400: errors.UsageError, 401: errors.AuthError, 403: errors.Forbidden, 404: errors.NotFound,

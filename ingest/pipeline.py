@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from elephant.errors import ElephantError
-from elephant.records import Record
-from ingest.parsers import ParseContext, ParseError, SkipFile, choose_parser, mlperf, parse_file
-from ingest.parsers.base import MAX_FILE_BYTES
-from ingest.walk import FoundFile, walk
+from elephant.ingest.parsers import ParseContext, ParseError, SkipFile, choose_parser, mlperf, parse_file
+from elephant.ingest.parsers.base import MAX_FILE_BYTES
+from elephant.ingest.walk import FoundFile, walk
+from elephant.records.envelope import Record
 
 # Units written per transaction: one commit per file costs ~1000 fsyncs on the corpus; a failing batch
 # is retried unit by unit so one bad unit never takes the others down with it.

@@ -112,7 +112,7 @@ def built_model_dir() -> Path:
     if not (MODEL_CACHE / "manifest.json").exists():
         env = {k: v for k, v in os.environ.items() if not k.startswith("ELEPHANT_")}
         env["ELEPHANT_MODEL_DIR"] = str(MODEL_CACHE)
-        subprocess.run([sys.executable, "-m", "cli.main", "model", "build"], cwd=REPO, env=env, check=True)
+        subprocess.run([sys.executable, "-m", "elephant.cli.main", "model", "build"], cwd=REPO, env=env, check=True)
     return MODEL_CACHE
 
 

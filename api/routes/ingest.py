@@ -23,12 +23,12 @@ from typing import IO, Annotated, Any
 from fastapi import APIRouter, Depends, File, Form, UploadFile
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import author_for, get_db, get_principal, get_settings_dep
-from api.schemas import IngestOut
-from elephant.apikeys import ApiKey
+from elephant.api.deps import author_for, get_db, get_principal, get_settings_dep
+from elephant.api.schemas import IngestOut
 from elephant.errors import FieldProblem, InvalidRecord, UsageError
-from elephant.memory import Elephant
+from elephant.facade import Elephant
 from elephant.settings import Settings
+from elephant.storage.apikeys import ApiKey
 
 router = APIRouter(tags=["ingest"])
 

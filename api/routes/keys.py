@@ -7,10 +7,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query
 
-from api.deps import AppContext, get_context, get_principal
-from api.schemas import ApiKeyOut, CreatedKeyOut, KeyCreateIn, KeysOut
-from elephant.apikeys import ApiKey
+from elephant.api.deps import AppContext, get_context, get_principal
+from elephant.api.schemas import ApiKeyOut, CreatedKeyOut, KeyCreateIn, KeysOut
 from elephant.errors import Forbidden
+from elephant.storage.apikeys import ApiKey
 
 router = APIRouter(prefix="/keys", tags=["keys"])
 Ctx = Annotated[AppContext, Depends(get_context)]

@@ -8,8 +8,8 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from api.deps import AppContext, get_context
-from api.schemas import Readiness
+from elephant.api.deps import AppContext, get_context
+from elephant.api.schemas import Readiness
 from elephant.errors import ElephantError
 
 router = APIRouter(tags=["operations"])

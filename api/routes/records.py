@@ -19,8 +19,8 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Body, Depends, Header, Path, Query
 from fastapi.responses import JSONResponse, Response
 
-from api.deps import author_for, get_db, get_principal, get_settings_dep
-from api.schemas import (
+from elephant.api.deps import author_for, get_db, get_principal, get_settings_dep
+from elephant.api.schemas import (
     DiffOut,
     PutReportOut,
     RecordOut,
@@ -29,12 +29,12 @@ from api.schemas import (
     VersionsPage,
     WriteResultOut,
 )
-from elephant.apikeys import ApiKey
 from elephant.errors import FieldProblem, InvalidRecord, UsageError
-from elephant.memory import Elephant
-from elephant.records import KINDS, validate_record
+from elephant.facade import Elephant
+from elephant.records.envelope import KINDS, validate_record
 from elephant.settings import Settings
-from elephant.store import StoredRecord, WriteResult
+from elephant.storage.apikeys import ApiKey
+from elephant.storage.store import StoredRecord, WriteResult
 
 router = APIRouter(prefix="/records", tags=["records"])
 

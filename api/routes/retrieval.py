@@ -9,8 +9,8 @@ from typing import Annotated, Any, Literal
 import anyio
 from fastapi import APIRouter, Depends, HTTPException, Query
 
-from api.deps import AppContext, get_context, get_db
-from api.schemas import (
+from elephant.api.deps import AppContext, get_context, get_db
+from elephant.api.schemas import (
     AskIn,
     AskOut,
     BriefOut,
@@ -20,7 +20,7 @@ from api.schemas import (
     SearchIn,
     SearchOut,
 )
-from elephant.memory import Elephant
+from elephant.facade import Elephant
 
 router = APIRouter(tags=["retrieval"])
 Db = Annotated[Elephant, Depends(get_db)]

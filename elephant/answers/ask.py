@@ -29,6 +29,7 @@ from elephant.answers.attempts import (
     score_pool,
     select_attempts,
 )
+from elephant.answers.markdown import attempt_line, outcome_of, outcome_words
 from elephant.answers.questions import (
     Question,
     Vocabulary,
@@ -36,10 +37,9 @@ from elephant.answers.questions import (
     parse_question,
     vocabulary_stamp,
 )
-from elephant.answers.render import attempt_line, outcome_of, outcome_words
 from elephant.errors import UsageError
-from elephant.schema import heads
-from elephant.store import Store
+from elephant.storage.schema import heads
+from elephant.storage.store import Store
 
 # search(question, models or None, k) -> (ranked keys, degraded, reason); raises to mean "unavailable".
 SearchFn = Callable[[str, list[str] | None, int], tuple[list[str], bool, str | None]]

@@ -23,7 +23,7 @@ from elephant.answers.questions import (
     stem,
     tokens,
 )
-from elephant.schema import heads
+from elephant.storage.schema import heads
 from elephant.timeutil import sortable_ts
 
 # The kinds an answer is made of; notes and configs only when the question points at them.

@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import and_, func, select
 
-from elephant.schema import heads, versions
+from elephant.storage.schema import heads, versions
 
 # ---------------------------------------------------------------- fixed vocabulary
 QUANTIZATION = ("quantization_int8", "quantization_fp16", "quantization_fp8", "quantization_int4")

@@ -8,10 +8,20 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import PurePosixPath
 
-from elephant.recordfiles import split_front_matter
-from elephant.records import Record
-from ingest.parsers import jsonfile, kserve, markdown, mlperf, recordfile, tables, text, triton, yamlfile
-from ingest.parsers.base import ParseContext, ParseError, SkipFile, decode_text
+from elephant.ingest.parsers import (
+    jsonfile,
+    kserve,
+    markdown,
+    mlperf,
+    recordfile,
+    tables,
+    text,
+    triton,
+    yamlfile,
+)
+from elephant.ingest.parsers.base import ParseContext, ParseError, SkipFile, decode_text
+from elephant.records.envelope import Record
+from elephant.records.files import split_front_matter
 
 Parser = Callable[[str, bytes, ParseContext], list[Record]]
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from elephant.errors import ElephantError, InvalidRecord
-from elephant.records import MAX_KEY_LENGTH, Record, validate_record
+from elephant.records.envelope import MAX_KEY_LENGTH, Record, validate_record
 
 # The corpus's largest file is 35 KB; anything past this is a data dump, not an artifact to remember.
 MAX_FILE_BYTES = 2 * 1024 * 1024

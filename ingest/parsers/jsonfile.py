@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
-from elephant.records import Record
-from ingest.parsers import recordfile, tables, text
-from ingest.parsers.base import ParseContext, decode_text
+from elephant.ingest.parsers import recordfile, tables, text
+from elephant.ingest.parsers.base import ParseContext, decode_text
+from elephant.records.envelope import Record
 
 
 def parse(path: str, data: bytes, context: ParseContext) -> list[Record]:

@@ -10,8 +10,7 @@ from typing import Any
 
 import yaml
 
-from elephant.records import Record
-from ingest.parsers.base import (
+from elephant.ingest.parsers.base import (
     ParseContext,
     ParseError,
     as_dict,
@@ -20,6 +19,7 @@ from ingest.parsers.base import (
     derive_key,
     to_number,
 )
+from elephant.records.envelope import Record
 
 SERVICE_KINDS = {"InferenceService"}
 RUNTIME_KINDS = {"ServingRuntime", "ClusterServingRuntime"}
@@ -254,7 +254,7 @@ def parse_documents(path: str, text: str, docs: list[Any], context: ParseContext
 
 
 def parse(path: str, data: bytes, context: ParseContext) -> list[Record]:
-    from ingest.parsers.base import decode_text
+    from elephant.ingest.parsers.base import decode_text
 
     content = decode_text(data)
     return parse_documents(path, content, load_documents(content), context)

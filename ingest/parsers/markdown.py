@@ -15,8 +15,7 @@ from typing import Any
 
 import yaml
 
-from elephant.records import Record
-from ingest.parsers.base import (
+from elephant.ingest.parsers.base import (
     ParseContext,
     ParseError,
     anchor_slug,
@@ -26,6 +25,7 @@ from ingest.parsers.base import (
     derive_key,
     strip_markdown,
 )
+from elephant.records.envelope import Record
 
 SPLIT_CHARS = 6000
 MAX_STEPS = 40

@@ -23,8 +23,7 @@ from collections.abc import Iterable
 from pathlib import PurePosixPath
 from typing import Any
 
-from elephant.records import Record
-from ingest.parsers.base import (
+from elephant.ingest.parsers.base import (
     ParseContext,
     ParseError,
     build_record,
@@ -33,6 +32,7 @@ from ingest.parsers.base import (
     derive_key,
     to_number,
 )
+from elephant.records.envelope import Record
 
 SUMMARY_NAME = "mlperf_log_summary.txt"
 _RESULT = re.compile(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ingest.parsers.base import ParseError
+from elephant.ingest.parsers.base import ParseError
 
 _TOKEN = re.compile(
     r"""

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from elephant.errors import InvalidRecord
-from elephant.recordfiles import parse_record_text
-from elephant.records import KINDS, Record
-from ingest.parsers.base import ParseContext, ParseError, build_record, decode_text
+from elephant.ingest.parsers.base import ParseContext, ParseError, build_record, decode_text
+from elephant.records.envelope import KINDS, Record
+from elephant.records.files import parse_record_text
 
 
 def looks_like_envelope(data: Any) -> bool:

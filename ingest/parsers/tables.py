@@ -19,9 +19,8 @@ from typing import Any
 
 import yaml
 
-from elephant.records import Record
-from ingest.parsers import markdown
-from ingest.parsers.base import (
+from elephant.ingest.parsers import markdown
+from elephant.ingest.parsers.base import (
     ParseContext,
     ParseError,
     SkipFile,
@@ -34,6 +33,7 @@ from ingest.parsers.base import (
     strip_markdown,
     to_number,
 )
+from elephant.records.envelope import Record
 
 _ACCURACY_COLUMN = re.compile(r"accuracy|top-?\s?[15]|\bmap\b|\bf1\b|\bem\b|iou|score|error|auc|bleu|rouge", re.I)
 _PRECISION = re.compile(r"(?:^|[-_ ])(int8|qdq|fp32|fp16|bf16|int4|fp8)(?:$|[-_ ])", re.I)

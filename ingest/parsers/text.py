@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import PurePosixPath
 
-from elephant.records import Record
-from ingest.parsers.base import ParseContext, build_record, clean_tags, decode_text, derive_key
+from elephant.ingest.parsers.base import ParseContext, build_record, clean_tags, decode_text, derive_key
+from elephant.records.envelope import Record
 
 MAX_NOTE_CHARS = 200_000
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 from pathlib import PurePosixPath
 from typing import Any
 
-from elephant.records import Record
-from ingest.parsers.base import (
+from elephant.ingest.parsers.base import (
     ParseContext,
     ParseError,
     SkipFile,
@@ -16,7 +15,8 @@ from ingest.parsers.base import (
     derive_key,
     find_placeholder,
 )
-from ingest.parsers.pbtxt import parse_pbtxt
+from elephant.ingest.parsers.pbtxt import parse_pbtxt
+from elephant.records.envelope import Record
 
 _TYPE_PRECISION = {
     "TYPE_FP32": "fp32", "TYPE_FP16": "fp16", "TYPE_BF16": "bf16", "TYPE_FP64": "fp64",

@@ -10,9 +10,9 @@ from __future__ import annotations
 import re
 from pathlib import PurePosixPath
 
-from elephant.records import Record
-from ingest.parsers import kserve, recordfile, tables, text
-from ingest.parsers.base import ParseContext, ParseError, SkipFile, decode_text, find_placeholder
+from elephant.ingest.parsers import kserve, recordfile, tables, text
+from elephant.ingest.parsers.base import ParseContext, ParseError, SkipFile, decode_text, find_placeholder
+from elephant.records.envelope import Record
 
 _BRACE_PLACEHOLDER = re.compile(r"(?<=:\s)\{[A-Za-z_][A-Za-z0-9_]*\}(?=\S)")
 _HELM_MARKERS = (".Values", ".Release", ".Chart", "{{-", "-}}", "{{ include", "{{ template")

@@ -7,9 +7,9 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from api.app import create_app
-from elephant.apikeys import ApiKeys
+from elephant.api.app import create_app
 from elephant.settings import Settings
+from elephant.storage.apikeys import ApiKeys
 
 
 @pytest.fixture

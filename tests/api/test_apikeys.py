@@ -11,10 +11,10 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from cli.main import app
-from elephant.apikeys import PREFIX, ApiKeys, hash_secret, require_scope, split_key
+from elephant.cli.main import app
 from elephant.errors import AuthError, Forbidden, NotFound, UsageError
-from elephant.schema import api_keys
+from elephant.storage.apikeys import PREFIX, ApiKeys, hash_secret, require_scope, split_key
+from elephant.storage.schema import api_keys
 
 runner = CliRunner()
 

@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from api.app import create_app
-from elephant.apikeys import ApiKeys, split_key
+from elephant.api.app import create_app
 from elephant.settings import Settings
+from elephant.storage.apikeys import ApiKeys, split_key
 from tests.api.apihelpers import assert_problem, bearer, note
 
 RANK = {"read": 0, "write": 1, "admin": 2}
@@ -158,7 +158,7 @@ def test_the_open_check_is_inline_on_sqlite_and_sees_a_key_another_process_made(
     ctx = client.app.state.ctx  # type: ignore[attr-defined]
     assert ctx.keys_required_inline() is False
     assert client.post("/v1/records", json=note("inline/open")).status_code == 201
-    made = subprocess.run([sys.executable, "-m", "cli.main", "keys", "create", "--scope", "read", "--json"],
+    made = subprocess.run([sys.executable, "-m", "elephant.cli.main", "keys", "create", "--scope", "read", "--json"],
                           cwd=Path(__file__).resolve().parents[2], env=dict(os.environ), capture_output=True,
                           text=True, timeout=120)
     assert made.returncode == 0, made.stderr

@@ -30,7 +30,7 @@ def free_port() -> int:
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "cli.main", *args], cwd=REPO, env=dict(os.environ),
+    return subprocess.run([sys.executable, "-m", "elephant.cli.main", *args], cwd=REPO, env=dict(os.environ),
                           capture_output=True, text=True, timeout=120)
 
 
@@ -41,7 +41,7 @@ def running_server(*options: str, key: str | None = None) -> Iterator[tuple[str,
     log = Path(os.environ["ELEPHANT_HOME"]) / f"serve-{port}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("w") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "cli.main", "serve", "--port", str(port), *options],
+        proc = subprocess.Popen([sys.executable, "-m", "elephant.cli.main", "serve", "--port", str(port), *options],
                                 cwd=REPO, env=dict(os.environ), stdout=out, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     headers = {"Authorization": f"Bearer {key}"} if key else {}
@@ -159,7 +159,7 @@ def test_spawned_workers_do_not_rerun_the_cli() -> None:
     """uvicorn's workers are spawned: they would re-import the parent's __main__ (the whole CLI)."""
     import multiprocessing.spawn
 
-    from cli.api_commands import _workers_skip_the_cli
+    from elephant.cli.api_commands import _workers_skip_the_cli
 
     before = sys.modules["__main__"]
     with _workers_skip_the_cli():

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from api.routes.ingest import safe_relative
+from elephant.api.routes.ingest import safe_relative
 from elephant.errors import InvalidRecord
 from tests.api.apihelpers import assert_problem
 
@@ -135,7 +135,7 @@ def test_zip_symlinks_are_refused(client: TestClient) -> None:
 
 
 def test_unpacked_size_and_member_caps(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
-    import api.routes.ingest as ingest_route
+    import elephant.api.routes.ingest as ingest_route
 
     # a highly compressible member: tiny upload, large unpacked size (the zip-bomb shape)
     bomb = _zip({"big.yaml": b"#" * 200_000})

@@ -18,7 +18,7 @@ import pytest
 from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 
-from api.mcp_server import create_mcp_server, derive_key
+from elephant.api.mcp_server import create_mcp_server, derive_key
 
 REPO = Path(__file__).resolve().parents[2]
 TOOLS = {"remember", "recall", "ask", "history", "brief", "context"}
@@ -95,7 +95,7 @@ async def _in_process(server: Any) -> None:
 
 
 def test_derived_keys_are_stable_and_valid() -> None:
-    from elephant.records import validate_record
+    from elephant.records.envelope import validate_record
 
     key = derive_key("benchmark", "Ranker v3 on T4: p99 / batch 8!", "ranker", "2026-03-10T10:00:00Z")
     assert key == "ranker/benchmark-ranker-v3-on-t4-p99-batch-8-2026-03-10"
@@ -108,7 +108,7 @@ def test_derived_keys_are_stable_and_valid() -> None:
 def test_stdio_round_trip_with_the_sdk_client(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ELEPHANT_") or k.startswith("ELEPHANT_TEST")}
     env.update(ELEPHANT_HOME=str(tmp_path / "stdio-home"), ELEPHANT_MODEL="fake", ANONYMIZED_TELEMETRY="False")
-    params = StdioServerParameters(command=sys.executable, args=["-m", "cli.main", "mcp"], env=env, cwd=str(REPO))
+    params = StdioServerParameters(command=sys.executable, args=["-m", "elephant.cli.main", "mcp"], env=env, cwd=str(REPO))
 
     async def run() -> None:
         with (tmp_path / "stderr.log").open("w") as errlog:
@@ -127,7 +127,7 @@ def test_stdio_round_trip_with_the_sdk_client(tmp_path: Path) -> None:
 def test_stdio_warms_up_in_the_background_while_the_agent_connects(tmp_path: Path,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     import elephant
-    from api import mcp_server
+    from elephant.api import mcp_server
 
     with elephant.open(home=tmp_path / "warm-home", model="fake") as db:
         db.put_many([{"kind": "note", "key": f"ranker/n{i}", "title": f"note {i}", "model": "ranker"}
@@ -158,7 +158,7 @@ def live_server() -> Iterator[str]:
     """The REST app (with /mcp) served by uvicorn on a free loopback port, in this process."""
     import uvicorn
 
-    from api.app import create_app
+    from elephant.api.app import create_app
 
     port = _free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning",
@@ -196,7 +196,7 @@ def test_http_round_trip_without_keys(live_server: str) -> None:
 
 def _create_key(scope: str) -> str:
     import elephant
-    from elephant.apikeys import ApiKeys
+    from elephant.storage.apikeys import ApiKeys
 
     with elephant.open() as db:
         return ApiKeys(db.store).create(scope=scope, name=f"test-{scope}").key
@@ -258,7 +258,7 @@ def test_http_app_can_start_twice_and_answers_plain_json_rpc() -> None:
     """Each lifespan gets its own session manager (the SDK's runs once), and a bare POST gets JSON back."""
     from fastapi.testclient import TestClient
 
-    from api.app import create_app
+    from elephant.api.app import create_app
 
     app = create_app()
     request = {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}}
@@ -276,8 +276,8 @@ def test_http_app_can_start_twice_and_answers_plain_json_rpc() -> None:
 def test_an_mcp_that_fails_to_start_is_named_by_readyz_and_the_rest_api_serves(monkeypatch: Any) -> None:
     from fastapi.testclient import TestClient
 
-    from api.app import create_app
-    from api.mcp_mount import LazyMcpEndpoint
+    from elephant.api.app import create_app
+    from elephant.api.mcp_mount import LazyMcpEndpoint
 
     def broken(self: LazyMcpEndpoint) -> Any:
         raise ImportError("No module named 'mcp'")

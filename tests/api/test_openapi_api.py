@@ -21,8 +21,8 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
-from api.app import create_app
-from api.openapi import SCHEMA_PATH, current_schema, render
+from elephant.api.app import create_app
+from elephant.api.openapi import SCHEMA_PATH, current_schema, render
 from elephant.settings import Settings
 
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from api.app import create_app
-from elephant.apikeys import ApiKeys
+from elephant.api.app import create_app
 from elephant.settings import Settings
+from elephant.storage.apikeys import ApiKeys
 from tests.api.apihelpers import assert_problem, note
 
 REPO = Path(__file__).resolve().parents[2]

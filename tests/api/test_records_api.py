@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from api.app import create_app
+from elephant.api.app import create_app
 from elephant.settings import Settings
 from tests.api.apihelpers import assert_problem, benchmark, note
 
@@ -219,7 +219,7 @@ def test_message_is_kept(client: TestClient, message: str) -> None:
 @settings(max_examples=100, deadline=None)
 @given(st.integers(min_value=1, max_value=999_999_999), st.sampled_from(['"{}"', 'W/"{}"', "{}", ' "{}" ']))
 def test_if_match_parses_every_etag_form(version: int, form: str) -> None:
-    from api.routes.records import etag, expected_version
+    from elephant.api.routes.records import etag, expected_version
 
     header = form.format(version)
     assert expected_version(None, "k", header) == version  # type: ignore[arg-type]
@@ -229,7 +229,7 @@ def test_if_match_parses_every_etag_form(version: int, form: str) -> None:
 @settings(max_examples=100, deadline=None)
 @given(st.text(max_size=30).filter(lambda t: t.strip() != "*"))
 def test_if_match_garbage_is_a_usage_error_not_a_crash(header: str) -> None:
-    from api.routes.records import expected_version
+    from elephant.api.routes.records import expected_version
     from elephant.errors import UsageError
 
     try:

@@ -11,7 +11,7 @@ import pytest
 import yaml
 from fastapi.testclient import TestClient
 
-from api.app import create_app
+from elephant.api.app import create_app
 from elephant.settings import Settings
 from tests.api.apihelpers import assert_problem, benchmark
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from cli.main import app
+from elephant.cli.main import app
 
 REPO = Path(__file__).resolve().parents[2]
 runner = CliRunner()

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from cli.main import app
+from elephant.cli.main import app
 
 REPO = Path(__file__).resolve().parents[2]
 runner = CliRunner()
@@ -149,10 +149,10 @@ def test_export_import_round_trip(tmp_path, monkeypatch):
 def test_real_subprocess_exit_codes(tmp_path):
     env = {**os.environ, "ELEPHANT_HOME": str(tmp_path / "home")}
     bad = write(tmp_path / "bad.yaml", "kind: nope\n")
-    proc = subprocess.run([sys.executable, "-m", "cli.main", "put", str(bad)], cwd=REPO, env=env,
+    proc = subprocess.run([sys.executable, "-m", "elephant.cli.main", "put", str(bad)], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1
     assert "bad.yaml" in proc.stderr and "Traceback" not in proc.stderr
-    proc = subprocess.run([sys.executable, "-m", "cli.main", "get", "--help"], cwd=REPO, env=env,
+    proc = subprocess.run([sys.executable, "-m", "elephant.cli.main", "get", "--help"], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0 and "--as-of" in proc.stdout and "Example" in proc.stdout

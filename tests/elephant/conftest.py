@@ -21,7 +21,7 @@ def built_model_dir() -> Path:
     directory = Path(os.environ.get("ELEPHANT_TEST_MODEL_DIR", REPO / ".cache" / "models"))
     import importlib.util
 
-    from elephant.embedding.build import SHIPPED, _is_current, build_models
+    from elephant.retrieval.embedding.build import SHIPPED, _is_current, build_models
 
     if _is_current(directory, SHIPPED) is None:
         missing = [m for m in ("torch", "sentence_transformers", "onnx") if importlib.util.find_spec(m) is None]
@@ -34,7 +34,7 @@ def built_model_dir() -> Path:
 @pytest.fixture
 def mem_db(db):
     """The facade (``db``, on each backend) with an in-memory vector index instead of Chroma."""
-    from elephant.index.memory import MemoryIndex
+    from elephant.retrieval.vectors.inmemory import MemoryIndex
 
     db.indexer.vector_index = MemoryIndex()
     return db

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from elephant.answers.render import (
+from elephant.answers.markdown import (
     attempt_line,
     benchmark_figures,
     format_change,

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from elephant.context import ContextPack, build_context, render_fact
+from elephant.answers.context import ContextPack, build_context, render_fact
 from elephant.errors import UsageError
 
 RECORDS: list[dict[str, Any]] = [

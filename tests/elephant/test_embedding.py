@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from elephant.embedding import Embedder, HashEmbedder, OnnxEmbedder, load_embedder, read_manifest
-from elephant.embedding.texts import PARITY_TEXTS, edge_texts, generate_texts
 from elephant.errors import ModelError
+from elephant.retrieval.embedding import Embedder, HashEmbedder, OnnxEmbedder, load_embedder, read_manifest
+from elephant.retrieval.embedding.texts import PARITY_TEXTS, edge_texts, generate_texts
 from elephant.settings import settings_for
 
 REPO = Path(__file__).resolve().parents[2]
@@ -36,7 +36,7 @@ def embedder_for(model_dir: Path, variant: str, tmp_path: Path) -> Embedder:
 @pytest.fixture(scope="session")
 def parity_set(built_model_dir: Path):
     pytest.importorskip("sentence_transformers")
-    from elephant.embedding import build
+    from elephant.retrieval.embedding import build
 
     return build.ParitySet(build.load_reference(build.locate_source_model()))
 
@@ -241,7 +241,7 @@ def test_damaged_data_file_is_refused_naming_it(built_model_dir, tmp_path, damag
 @pytest.mark.model
 def test_built_variants_keep_large_initializers_in_page_aligned_data_files(built_model_dir):
     onnx = pytest.importorskip("onnx")
-    from elephant.embedding.onnx_embedder import sha256_file
+    from elephant.retrieval.embedding.onnx_embedder import sha256_file
 
     manifest = read_manifest(built_model_dir)
     for name, info in manifest.variants.items():
@@ -263,8 +263,8 @@ def test_built_variants_keep_large_initializers_in_page_aligned_data_files(built
 def single_file_model_dir(built_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The int8 variant as builds before external data wrote it: one .onnx, no data file in the manifest."""
     onnx = pytest.importorskip("onnx")
-    from elephant.embedding.manifest import write_manifest
-    from elephant.embedding.onnx_embedder import sha256_file
+    from elephant.retrieval.embedding.manifest import write_manifest
+    from elephant.retrieval.embedding.onnx_embedder import sha256_file
 
     target = tmp_path_factory.mktemp("single-file")
     manifest = read_manifest(built_model_dir)
@@ -292,7 +292,7 @@ def test_single_file_model_of_an_older_build_still_loads_and_agrees(built_model_
 @pytest.mark.model
 def test_a_single_file_build_counts_as_stale(single_file_model_dir):
     pytest.importorskip("onnx")
-    from elephant.embedding.build import _is_current
+    from elephant.retrieval.embedding.build import _is_current
 
     # `elephant model build` without --force rebuilds it in the data-file layout.
     assert _is_current(single_file_model_dir, ["int8"]) is None
@@ -321,7 +321,7 @@ def test_model_setting_may_be_a_directory_holding_a_manifest(built_model_dir, tm
 def test_runtime_path_imports_no_torch(built_model_dir):
     script = (
         "import sys, json\n"
-        "from elephant.embedding import load_embedder\n"
+        "from elephant.retrieval.embedding import load_embedder\n"
         "from elephant.settings import settings_for\n"
         f"e = load_embedder(settings_for(model_dir={str(built_model_dir)!r}))\n"
         "v = e.embed(['int8 quantization of the ranker'])\n"
@@ -357,7 +357,7 @@ def test_hash_embedder_is_a_deterministic_normalised_embedder():
 
 
 def test_hash_embedder_vectors_are_stable_across_processes():
-    script = ("from elephant.embedding import HashEmbedder\n"
+    script = ("from elephant.retrieval.embedding import HashEmbedder\n"
               "print(repr(float(HashEmbedder().embed(['canary rollback'])[0].sum())))\n")
     runs = {subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO,
                            env={**os.environ, "PYTHONHASHSEED": seed}, check=True).stdout for seed in ("1", "2")}

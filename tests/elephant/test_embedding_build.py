@@ -10,9 +10,9 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from elephant.embedding import read_manifest
-from elephant.embedding.manifest import write_manifest
 from elephant.errors import ModelError
+from elephant.retrieval.embedding import read_manifest
+from elephant.retrieval.embedding.manifest import write_manifest
 
 onnx = pytest.importorskip("onnx")
 
@@ -32,7 +32,7 @@ def tiny_matmul_model(path: Path, weight: np.ndarray) -> None:
 def test_blockwise_int8_matmul_matches_float_matmul(tmp_path):
     import onnxruntime as ort
 
-    from elephant.embedding.build import quantize_blockwise
+    from elephant.retrieval.embedding.build import quantize_blockwise
 
     rng = np.random.default_rng(0)
     weight = rng.normal(0, 0.05, size=(64, 48)).astype(np.float32)
@@ -53,7 +53,7 @@ def test_blockwise_int8_matmul_matches_float_matmul(tmp_path):
 
 
 def test_blockwise_skips_excluded_nodes(tmp_path):
-    from elephant.embedding.build import quantize_blockwise
+    from elephant.retrieval.embedding.build import quantize_blockwise
 
     tiny_matmul_model(tmp_path / "f.onnx", np.ones((32, 8), dtype=np.float32))
     converted = quantize_blockwise(tmp_path / "f.onnx", tmp_path / "q.onnx",
@@ -63,7 +63,7 @@ def test_blockwise_skips_excluded_nodes(tmp_path):
 
 
 def test_topk_agreement_counts_shared_neighbours():
-    from elephant.embedding.build import topk_agreement
+    from elephant.retrieval.embedding.build import topk_agreement
 
     reference = np.array([[0.9, 0.8, 0.7, 0.1], [0.1, 0.2, 0.3, 0.9]])
     assert topk_agreement(reference, reference, k=2) == 1.0
@@ -72,8 +72,8 @@ def test_topk_agreement_counts_shared_neighbours():
 
 
 def test_unknown_variant_is_a_usage_error(tmp_path):
-    from elephant.embedding.build import build_models
     from elephant.errors import UsageError
+    from elephant.retrieval.embedding.build import build_models
 
     with pytest.raises(UsageError, match="fp16"):
         build_models(tmp_path, variants=["fp16"])
@@ -105,8 +105,8 @@ def external_locations(path: Path) -> dict[str, dict[str, str]]:
 def test_externalize_moves_large_initializers_to_page_aligned_offsets(tmp_path):
     import onnxruntime as ort
 
-    from elephant.embedding.build import externalize_initializers
-    from elephant.embedding.onnx_embedder import sha256_file
+    from elephant.retrieval.embedding.build import externalize_initializers
+    from elephant.retrieval.embedding.onnx_embedder import sha256_file
 
     rng = np.random.default_rng(1)
     # 1.2 MB and 1.5 MB: neither a multiple of 4096, so the second tensor needs padding.
@@ -136,7 +136,7 @@ def test_externalize_moves_large_initializers_to_page_aligned_offsets(tmp_path):
 
 
 def test_externalize_leaves_a_small_model_a_single_file(tmp_path):
-    from elephant.embedding.build import externalize_initializers
+    from elephant.retrieval.embedding.build import externalize_initializers
 
     tiny_matmul_model(tmp_path / "f.onnx", np.ones((32, 8), dtype=np.float32))
     content = (tmp_path / "f.onnx").read_bytes()
@@ -192,7 +192,7 @@ def test_unreadable_or_foreign_manifest_is_refused(tmp_path):
 
 @pytest.fixture
 def cli() -> typer.Typer:
-    from cli.model_commands import register
+    from elephant.cli.model_commands import register
 
     app = typer.Typer()
 

@@ -10,11 +10,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import elephant
-from elephant.embedding import HashEmbedder
 from elephant.errors import ModelError
-from elephant.index import chunk_id
-from elephant.index.memory import MemoryIndex
-from elephant.render import CHUNK_CHARS, MAX_CHUNKS, render_chunks, render_header, split_body
+from elephant.retrieval.documents import CHUNK_CHARS, MAX_CHUNKS, render_chunks, render_header, split_body
+from elephant.retrieval.embedding import HashEmbedder
+from elephant.retrieval.vectors import chunk_id
+from elephant.retrieval.vectors.inmemory import MemoryIndex
 
 EVAL = Path(__file__).resolve().parents[2] / "fixtures" / "eval"
 HISTORY = yaml.safe_load((EVAL / "history.yaml").read_text())["records"]
@@ -89,7 +89,7 @@ def test_replaying_jobs_is_idempotent(mem_db):
     # Replay: the same keys again as if a crash had left their jobs behind after the vectors were written.
     from sqlalchemy import insert
 
-    from elephant.schema import outbox
+    from elephant.storage.schema import outbox
 
     with mem_db.store.write_transaction() as conn:
         conn.execute(insert(outbox), [{"key": f"k{i}", "version": 1, "op": "upsert", "created_at": "x"}
@@ -172,7 +172,7 @@ def test_import_is_indexed_through_the_outbox(mem_db, tmp_path):
 def test_matrix_rows_are_replaced_and_reused():
     import numpy as np
 
-    from elephant.index.matrix import VectorMatrix
+    from elephant.retrieval.vectors.matrix import VectorMatrix
 
     m = VectorMatrix(dim=2)
     m.add(np.array([[1, 0], [0, 1]], np.float32), [{"key": "a", "kind": "note"}, {"key": "b", "kind": "incident",
@@ -199,7 +199,7 @@ def test_filtered_search_sees_what_another_process_indexed(tmp_path):
         reader._last_drain = float("inf")  # no drain in the reader: only the generation refresh can help
         dense = reader.indexer.matrix()
         assert set(dense.rows_for(["a", "b"]).tolist()) and len(dense) == 2
-        from elephant.search import Filters, HybridSearch
+        from elephant.retrieval.search import Filters, HybridSearch
 
         search = HybridSearch(reader.store, reader.indexer)
         assert [k for k, _ in search.dense("INT8 ranker", Filters.of(model="ranker"))] == ["b"]

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 import elephant
-from elephant.embedding import HashEmbedder
 from elephant.errors import FingerprintMismatch
+from elephant.retrieval.embedding import HashEmbedder
 
 REPO = Path(__file__).resolve().parents[2]
 EVAL = REPO / "fixtures" / "eval"
@@ -54,7 +54,7 @@ def assert_index_matches_sql(db) -> None:
     """Every live head is in the vector index at its current version, each chunk once, nothing else."""
     from sqlalchemy import select
 
-    from elephant.schema import heads
+    from elephant.storage.schema import heads
 
     with db.store.read_connection() as conn:
         live = {r.key: r.version for r in conn.execute(select(heads.c.key, heads.c.version)
@@ -152,7 +152,7 @@ def test_embedded_chroma_and_chroma_server_rank_the_same(tmp_path, chroma_server
             load_history(db)
             assert db.indexer.vector_index.name == f"chroma-{name}"
             assert db.indexer.pending() == 0
-            from elephant.search import Filters, HybridSearch
+            from elephant.retrieval.search import Filters, HybridSearch
 
             search = HybridSearch(db.store, db.indexer)
             rankings[name] = []

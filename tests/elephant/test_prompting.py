@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from elephant.answers.prompting import expand_template, parse_placeholder, parse_template
 from elephant.errors import NotFound, UsageError
-from elephant.prompting import expand_template, parse_placeholder, parse_template
 from tests.elephant.test_context import RECORDS
 
 SOUL = Path(__file__).resolve().parents[2] / "SOUL.md"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from elephant.errors import InvalidRecord
-from elephant.records import KINDS, validate_record
+from elephant.records.envelope import KINDS, validate_record
 
 
 def test_every_kind_validates_with_minimal_envelope():

@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 
 import elephant
+from elephant.answers.regressions import compare_benchmarks, finding_key
 from elephant.errors import NotFound, StoreError, UsageError
-from elephant.regressions import compare_benchmarks, finding_key
 
 
 def bench(key: str, when: str, *, p99: float = 45, p95: float = 39, qps: float = 820, model: str = "ranker",

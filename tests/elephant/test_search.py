@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from elephant.errors import UsageError
-from elephant.search import Condition, Filters, fuse
+from elephant.retrieval.search import Condition, Filters, fuse
 
 EVAL = Path(__file__).resolve().parents[2] / "fixtures" / "eval"
 

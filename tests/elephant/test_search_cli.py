@@ -7,7 +7,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from cli.main import app
+from elephant.cli.main import app
 
 EVAL = Path(__file__).resolve().parents[2] / "fixtures" / "eval"
 runner = CliRunner()

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 
 import elephant
-from elephant import search as search_module
-from elephant.index.matrix import VectorMatrix
-from elephant.index.memory import MemoryIndex
-from elephant.lexical import search_lexical
+from elephant.retrieval import search as search_module
+from elephant.retrieval.lexical import search_lexical
+from elephant.retrieval.vectors.inmemory import MemoryIndex
+from elephant.retrieval.vectors.matrix import VectorMatrix
 
 
 def note(key: str, title: str, **extra: object) -> dict:
@@ -48,7 +48,7 @@ def test_products_are_exact_over_contiguous_and_scattered_rows(monkeypatch, kern
     the whole matrix, a few slices, and rows too scattered for slices; BLAS keeps its threads."""
     from threadpoolctl import threadpool_info, threadpool_limits
 
-    from elephant.index import matrix as matrix_module
+    from elephant.retrieval.vectors import matrix as matrix_module
 
     rng = np.random.default_rng(7)
     vectors = rng.standard_normal((3000, 384)).astype(np.float32)
@@ -78,7 +78,7 @@ def test_products_are_exact_over_contiguous_and_scattered_rows(monkeypatch, kern
 
 
 def test_the_product_kernel_is_measured_once_on_a_large_product(monkeypatch):
-    from elephant.index import matrix as matrix_module
+    from elephant.retrieval.vectors import matrix as matrix_module
 
     monkeypatch.setattr(matrix_module, "_KERNEL", None)
     rng = np.random.default_rng(3)
@@ -123,7 +123,7 @@ def test_exact_and_ann_paths_give_the_same_results(mem_db, monkeypatch):
 
 
 def test_a_small_index_loads_its_matrix_from_sql_without_opening_the_vector_index(tmp_path, monkeypatch):
-    from elephant import indexer as indexer_module
+    from elephant.retrieval import indexer as indexer_module
 
     shared = MemoryIndex()
     with elephant.open(tmp_path / "h") as writer:
@@ -146,8 +146,8 @@ def test_a_small_index_loads_its_matrix_from_sql_without_opening_the_vector_inde
 
 
 def test_vectors_of_another_embedder_are_refused_without_the_vector_index(tmp_path):
-    from elephant.embedding import HashEmbedder
     from elephant.errors import FingerprintMismatch
+    from elephant.retrieval.embedding import HashEmbedder
 
     class Other(HashEmbedder):
         fingerprint = "other-embedder:v1"
@@ -165,7 +165,7 @@ def test_vectors_of_another_embedder_are_refused_without_the_vector_index(tmp_pa
 def test_rows_indexed_before_vectors_were_kept_in_sql_load_from_the_vector_index(mem_db):
     from sqlalchemy import update
 
-    from elephant.indexer import index_chunks
+    from elephant.retrieval.indexer import index_chunks
 
     mem_db.put_many([note("a", "INT8 ranker attempt"), note("b", "FP16 fraud attempt")])
     with mem_db.store.write_transaction() as conn:  # as a store migrated from 0002 has them
@@ -197,7 +197,7 @@ def test_a_repeated_search_is_answered_from_the_cache_until_the_store_changes(me
 
 
 def test_a_write_by_another_process_invalidates_the_cache(tmp_path):
-    from elephant.index.memory import MemoryIndex
+    from elephant.retrieval.vectors.inmemory import MemoryIndex
 
     shared = MemoryIndex()
     with elephant.open(tmp_path / "h") as reader, elephant.open(tmp_path / "h") as writer:

@@ -179,7 +179,7 @@ def test_batch_with_stale_version_writes_nothing(db):
 
 
 def db_record(data: dict):
-    from elephant.records import validate_record
+    from elephant.records.envelope import validate_record
 
     return validate_record(data)
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from cli.main import app
+from elephant.cli.main import app
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = REPO / "fixtures" / "ingest"
@@ -59,7 +59,7 @@ def test_failed_file_exits_1_and_names_path_and_reason(tmp_path: Path) -> None:
 def test_real_subprocess_without_tty_prints_no_progress_bar(tmp_path: Path) -> None:
     root = _tree(tmp_path, "text")
     env = {"ELEPHANT_HOME": str(tmp_path / "home"), "ELEPHANT_MODEL": "fake", "PATH": "/usr/bin:/bin"}
-    proc = subprocess.run([sys.executable, "-m", "cli.main", "ingest", str(root), "--prune"], cwd=REPO, env=env,
+    proc = subprocess.run([sys.executable, "-m", "elephant.cli.main", "ingest", str(root), "--prune"], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "1 created" in proc.stdout

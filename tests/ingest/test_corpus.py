@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from ingest.pipeline import IngestReport, ingest_paths
+from elephant.ingest.pipeline import IngestReport, ingest_paths
 from tests.conftest import CORPUS
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(not CORPUS.is_dir(), reason=f"no corpus at {CORPUS}")]

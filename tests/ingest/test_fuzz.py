@@ -9,8 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from elephant.records import Record
-from ingest.parsers import PARSERS, ParseContext, ParseError, mlperf
+from elephant.ingest.parsers import PARSERS, ParseContext, ParseError, mlperf
+from elephant.records.envelope import Record
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "ingest"
 MLPERF_SUMMARY = ("inference_v4.1/closed/NVIDIA/results/H200-SXM-141GBx8_TRT/llama2-70b-99.9/Offline/"

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from ingest.pipeline import ParseOutcome, parse_tree
+from elephant.ingest.pipeline import ParseOutcome, parse_tree
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "ingest"
 SUFFIX = ".expected.json"

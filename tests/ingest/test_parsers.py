@@ -6,10 +6,18 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from elephant.records import validate_record
-from ingest.parsers import ParseContext, ParseError, SkipFile, choose_parser, markdown, mlperf, triton
-from ingest.parsers.base import derive_key
-from ingest.parsers.pbtxt import parse_pbtxt
+from elephant.ingest.parsers import (
+    ParseContext,
+    ParseError,
+    SkipFile,
+    choose_parser,
+    markdown,
+    mlperf,
+    triton,
+)
+from elephant.ingest.parsers.base import derive_key
+from elephant.ingest.parsers.pbtxt import parse_pbtxt
+from elephant.records.envelope import validate_record
 
 
 def test_pbtxt_syntax() -> None:

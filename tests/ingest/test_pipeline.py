@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from ingest.pipeline import IngestReport, ingest_paths
+from elephant.ingest.pipeline import IngestReport, ingest_paths
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "ingest"
 V41 = "inference_v4.1/closed/NVIDIA"

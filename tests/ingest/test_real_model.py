@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from ingest.pipeline import ingest_paths
+from elephant.ingest.pipeline import ingest_paths
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "ingest"
 

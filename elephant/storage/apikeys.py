@@ -22,8 +22,8 @@ from typing import Any, Literal
 from sqlalchemy import func, insert, select, update
 
 from elephant.errors import AuthError, Forbidden, NotFound, UsageError
-from elephant.schema import api_keys
-from elephant.store import Store
+from elephant.storage.schema import api_keys
+from elephant.storage.store import Store
 from elephant.timeutil import format_ts, parse_ts, utc_now
 
 Scope = Literal["read", "write", "admin"]

@@ -13,8 +13,8 @@ from typing import Any
 from sqlalchemy import Connection, column, func, literal_column, select, table, text
 from sqlalchemy.sql.elements import ColumnElement
 
-from elephant.render import render_lexical
-from elephant.schema import heads
+from elephant.retrieval.documents import render_lexical
+from elephant.storage.schema import heads
 
 _FTS = table("lexical_fts", column("key"), column("title"), column("text"), column("facets"))
 _DOCS = table("lexical_docs", column("key"), column("title"), column("text"), column("tsv"))

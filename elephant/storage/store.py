@@ -15,8 +15,8 @@ from sqlalchemy import Connection, Engine, and_, delete, func, insert, select, u
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
 from elephant.errors import Conflict, ElephantError, NotFound, StoreError, UsageError
-from elephant.records import Record, content_hash
-from elephant.schema import heads, ingested_files, outbox, versions
+from elephant.records.envelope import Record, content_hash
+from elephant.storage.schema import heads, ingested_files, outbox, versions
 from elephant.timeutil import format_ts, next_after, parse_ts, sortable_ts, utc_now
 
 WriteStatus = Literal["created", "updated", "unchanged", "deleted", "reverted"]
@@ -287,7 +287,7 @@ class Store:
                     return WriteResult(key, head.version, "unchanged", head.content_hash, head.recorded_at, head.kind)
                 return self._delete_one(conn, key, author=author, expected_version=None,
                                         message=message or f"revert to v{to_version} (deleted)")
-            from elephant.records import validate_record
+            from elephant.records.envelope import validate_record
 
             record = validate_record(envelope)
             return self._write_one(conn, record, author=author, message=message or f"revert to v{to_version}",

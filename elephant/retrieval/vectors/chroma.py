@@ -15,7 +15,7 @@ from urllib.parse import urlparse
 import numpy as np
 
 from elephant.errors import IndexUnavailable
-from elephant.index import COLLECTION
+from elephant.retrieval.vectors import COLLECTION
 
 FINGERPRINT_KEY = "elephant_fingerprint"
 # Chroma caps one upsert at its max batch size (a few thousand); stay well under it.

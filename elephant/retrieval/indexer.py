@@ -34,14 +34,14 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection
 
-from elephant import lexical
 from elephant.errors import ElephantError, IndexUnavailable, ModelError
-from elephant.index import VectorIndex, check_fingerprint, chunk_id, fingerprint_mismatch, key_of
-from elephant.index.matrix import EXACT_MAX_ROWS, VectorMatrix
 from elephant.osmem import release_free_memory
-from elephant.render import MAX_CHUNKS, render_chunks
-from elephant.schema import heads, outbox
-from elephant.store import Store
+from elephant.retrieval import lexical
+from elephant.retrieval.documents import MAX_CHUNKS, render_chunks
+from elephant.retrieval.vectors import VectorIndex, check_fingerprint, chunk_id, fingerprint_mismatch, key_of
+from elephant.retrieval.vectors.matrix import EXACT_MAX_ROWS, VectorMatrix
+from elephant.storage.schema import heads, outbox
+from elephant.storage.store import Store
 from elephant.timeutil import format_ts, parse_ts, utc_now
 
 _meta = MetaData()

@@ -9,10 +9,10 @@ from typing import Any
 
 from sqlalchemy import and_, select
 
-from elephant.answers.render import benchmark_figures, format_number, outcome_words, regression_figures
+from elephant.answers.markdown import benchmark_figures, format_number, outcome_words, regression_figures
 from elephant.errors import NotFound
-from elephant.schema import heads
-from elephant.store import Store
+from elephant.storage.schema import heads
+from elephant.storage.store import Store
 
 BRIEF_KINDS = ("serving_config", "benchmark", "regression", "incident", "feature_definition", "deployment")
 

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from elephant.embedding.cache import VectorCache
+from elephant.retrieval.embedding.cache import VectorCache
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from elephant.errors import ElephantError, UsageError
 
 if TYPE_CHECKING:
-    from elephant.memory import Elephant
+    from elephant.facade import Elephant
 
 _PLACEHOLDER = re.compile(r"(?<!\\)\{\{(.*?)\}\}")
 _ESCAPED_OPEN = "\\{{"

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from elephant.errors import IndexUnavailable, ModelError, UsageError
 
 if TYPE_CHECKING:
-    from elephant.memory import Elephant
+    from elephant.facade import Elephant
 
 MAX_BUDGET = 100_000
 _QUERY_SHOWN_CHARS = 80

@@ -24,13 +24,13 @@ from sqlalchemy import Connection, Float, and_, case, cast, func, select
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.sql.elements import ColumnElement
 
-from elephant import lexical
 from elephant.errors import FingerprintMismatch, IndexUnavailable, ModelError, UsageError
-from elephant.index import key_of
-from elephant.index.matrix import EXACT_MAX_ROWS
-from elephant.indexer import Indexer
-from elephant.schema import heads
-from elephant.store import Store
+from elephant.retrieval import lexical
+from elephant.retrieval.indexer import Indexer
+from elephant.retrieval.vectors import key_of
+from elephant.retrieval.vectors.matrix import EXACT_MAX_ROWS
+from elephant.storage.schema import heads
+from elephant.storage.store import Store
 from elephant.timeutil import format_ts, parse_ts
 
 RRF_K = 60
@@ -47,7 +47,7 @@ OVERFETCH = 1000
 _STAMP_SQL = ("SELECT (SELECT coalesce(max(id), 0) FROM versions), "
               "(SELECT value FROM index_state WHERE name = 'generation')")
 # "key is one of this list", with the list as one parameter (a JSON array for SQLite's json_each;
-# any other backend is PostgreSQL, as in elephant.lexical): one statement text whatever the list's
+# any other backend is PostgreSQL, as in elephant.retrieval.lexical): one statement text whatever the list's
 # length, so the drivers' statement caches keep it prepared.
 _KEY_IN_LIST_SQLITE = "key IN (SELECT value FROM json_each(?))"
 _KEY_IN_LIST_POSTGRES = "key = ANY(%s)"

@@ -7,8 +7,8 @@ from collections.abc import Iterable
 from typing import IO, Any, Literal
 
 from elephant.errors import FieldProblem, InvalidRecord
-from elephant.records import content_hash, validate_record
-from elephant.store import ExportedVersion, Store, tombstone_hash
+from elephant.records.envelope import content_hash, validate_record
+from elephant.storage.store import ExportedVersion, Store, tombstone_hash
 
 FORMAT = "elephant-export/1"
 

@@ -10,11 +10,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Literal
 
-from elephant.diff import FieldChange, diff_envelopes
 from elephant.errors import ElephantError, FieldProblem, InvalidRecord, UsageError
-from elephant.records import Record, validate_record
+from elephant.records.diff import FieldChange, diff_envelopes
+from elephant.records.envelope import Record, validate_record
 from elephant.settings import Settings, settings_for
-from elephant.store import Store, StoredRecord, VersionInfo, WriteResult
+from elephant.storage.store import Store, StoredRecord, VersionInfo, WriteResult
 
 
 @dataclass
@@ -59,7 +59,7 @@ class Elephant:
     """An open Elephant home: the versioned store plus (lazily) the embedder and indexes."""
 
     def __init__(self, settings: Settings) -> None:
-        from elephant.db import create_db_engine, migrate
+        from elephant.storage.db import create_db_engine, migrate
 
         self.settings = settings
         if settings.is_sqlite:
@@ -67,7 +67,7 @@ class Elephant:
         self.engine = create_db_engine(settings.resolved_database_url)
         migrate(self.engine)
         self.store = Store(self.engine)
-        from elephant.regressions import RegressionHook
+        from elephant.answers.regressions import RegressionHook
 
         self.store.write_hooks.append(RegressionHook(self.store, threshold_pct=settings.regression_threshold_pct))
         self._lock = threading.RLock()
@@ -132,7 +132,7 @@ class Elephant:
 
     def put_files(self, paths: Sequence[str | Path], *, author: str | None = None, message: str = "") -> PutReport:
         """Read record files (YAML, JSON, Markdown with front matter) and write their records."""
-        from elephant.recordfiles import read_record_file
+        from elephant.records.files import read_record_file
 
         report = PutReport()
         pending: list[Record] = []
@@ -193,13 +193,13 @@ class Elephant:
 
     # ------------------------------------------------------------------ export / import
     def export(self, out: IO[str]) -> dict[str, int]:
-        from elephant.archive import write_export
+        from elephant.storage.archive import write_export
 
         return write_export(self.store, out)
 
     def import_(self, lines: Iterable[str], *, name: str = "<import>",
                 on_conflict: Literal["refuse", "skip"] = "refuse") -> dict[str, Any]:
-        from elephant.archive import import_export
+        from elephant.storage.archive import import_export
 
         report = import_export(self.store, lines, name=name, on_conflict=on_conflict)
         self._after_write()
@@ -211,7 +211,7 @@ class Elephant:
         """The configured embedder (``ELEPHANT_MODEL``), loaded on first use."""
         with self._lock:
             if self._embedder is None:
-                from elephant.embedding import load_embedder
+                from elephant.retrieval.embedding import load_embedder
 
                 self._embedder = load_embedder(self.settings)
             return self._embedder
@@ -222,8 +222,8 @@ class Elephant:
         """The outbox consumer with its vector index (Chroma is opened on first use, not here)."""
         with self._lock:
             if self._indexer is None:
-                from elephant.index import open_vector_index
-                from elephant.indexer import Indexer
+                from elephant.retrieval.indexer import Indexer
+                from elephant.retrieval.vectors import open_vector_index
 
                 self._indexer = Indexer(self.store, embedder=lambda: self.embedder,
                                         vector_index=lambda: open_vector_index(self.settings))
@@ -249,8 +249,8 @@ class Elephant:
 
     def search(self, query: str, *, kind: Any = None, model: Any = None, tags: Any = None, since: str | None = None,
                until: str | None = None, where: Any = None, k: int = 10) -> Any:
-        """Hybrid (dense + lexical) search over current versions; see ``elephant.search``."""
-        from elephant.search import Filters, HybridSearch
+        """Hybrid (dense + lexical) search over current versions; see ``elephant.retrieval.search``."""
+        from elephant.retrieval.search import Filters, HybridSearch
 
         filters = Filters.of(kind=kind, model=model, tags=tags, since=since, until=until, where=where)
         # Drain jobs left by earlier processes (or by a failed index) lazily, not in open(): serve must start fast.
@@ -266,11 +266,11 @@ class Elephant:
 
     @property
     def search_cache(self) -> Any:
-        """Recent search responses, each valid while the store is unchanged (``elephant.search.ResultCache``);
+        """Recent search responses, each valid while the store is unchanged (``elephant.retrieval.search.ResultCache``);
         None when ``ELEPHANT_SEARCH_CACHE=0``."""
         with self._lock:
             if self._search_cache is None and self.settings.search_cache > 0:
-                from elephant.search import ResultCache
+                from elephant.retrieval.search import ResultCache
 
                 self._search_cache = ResultCache(self.settings.search_cache)
             return self._search_cache
@@ -324,35 +324,35 @@ class Elephant:
         return self.answerer.ask(question, model=model, k=k)
 
     def regressions(self, *, model: str | None = None, status: str = "open") -> list[Any]:
-        """Regression findings (``elephant.regressions.Finding``), newest first; status open, resolved or all."""
-        from elephant.regressions import list_findings
+        """Regression findings (``elephant.answers.regressions.Finding``), newest first; status open, resolved or all."""
+        from elephant.answers.regressions import list_findings
 
         return list_findings(self.store, model=model, status=status)
 
     def resolve_regression(self, key: str, *, note: str = "", author: str | None = None) -> WriteResult:
         """Mark a regression finding resolved (a new version of it, with the note)."""
-        from elephant.regressions import resolve_finding
+        from elephant.answers.regressions import resolve_finding
 
         result = resolve_finding(self.store, key, note=note, author=author or self.settings.author)
         self._after_write()
         return result
 
     def brief(self, model: str | None = None) -> Any:
-        """The startup brief (``elephant.brief.Brief``): per model config, percentiles, open problems."""
-        from elephant.brief import build_brief
+        """The startup brief (``elephant.answers.brief.Brief``): per model config, percentiles, open problems."""
+        from elephant.answers.brief import build_brief
 
         return build_brief(self.store, model)
 
     # ------------------------------------------------------------------ agent context
     def context(self, query: str, *, budget: int = 500, model: str | None = None) -> Any:
-        """A Markdown block for an agent's prompt within ``budget`` tokens (``elephant.context.ContextPack``)."""
-        from elephant.context import build_context
+        """A Markdown block for an agent's prompt within ``budget`` tokens (``elephant.answers.context.ContextPack``)."""
+        from elephant.answers.context import build_context
 
         return build_context(self, query, budget=budget, model=model)
 
     def prompt(self, template_text: str, *, name: str = "<template>") -> str:
         """Expand ``{{ elephant.* }}`` placeholders in a prompt template with current memory."""
-        from elephant.prompting import expand_prompt
+        from elephant.answers.prompting import expand_prompt
 
         return expand_prompt(self, template_text, name=name)
 

@@ -86,7 +86,7 @@ def fingerprint_mismatch(stored: str, fingerprint: str) -> FingerprintMismatch:
 
 def open_vector_index(settings: Any) -> VectorIndex:
     """The configured index: a Chroma server if ``chroma_url`` is set, else embedded Chroma in home."""
-    from elephant.index.chroma import ChromaIndex
+    from elephant.retrieval.vectors.chroma import ChromaIndex
 
     if settings.chroma_url:
         return ChromaIndex.connect(settings.chroma_url)

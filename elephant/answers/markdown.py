@@ -7,8 +7,8 @@ import math
 import re
 from typing import Any
 
-from elephant.numbers import as_number
-from elephant.regressions import is_offline
+from elephant.answers.regressions import is_offline
+from elephant.kinds.units import as_number
 
 MINUS = "−"  # U+2212: a real minus sign, as the persona writes "−60 %"
 

