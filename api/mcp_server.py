@@ -13,7 +13,7 @@ import functools
 import re
 import threading
 from collections.abc import AsyncIterator, Callable
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any
 
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
@@ -25,6 +25,7 @@ from pydantic import Field
 from elephant.answers.context import MAX_BUDGET
 from elephant.answers.prompting import markdown_of
 from elephant.errors import ElephantError
+from elephant.kinds import WritableKindName
 from elephant.records.envelope import validate_record
 from elephant.storage.apikeys import require_scope
 
@@ -39,8 +40,6 @@ INSTRUCTIONS = (
     "rejected or rolled back. After a benchmark, optimization, deployment or incident, `remember` it "
     "with its numbers. Cite facts as key@version."
 )
-WritableKind = Literal["serving_config", "benchmark", "optimization", "feature_definition", "deployment",
-                       "incident", "rollback_procedure", "note"]
 _READ_ONLY = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True,
                              open_world_hint=False)
 
@@ -115,7 +114,7 @@ def create_mcp_server(get_db: Callable[[], Elephant]) -> MCPServer:
                                     open_world_hint=False))
     @_tool_errors
     def remember(
-        kind: Annotated[WritableKind, Field(description="record kind")],
+        kind: Annotated[WritableKindName, Field(description="record kind")],
         title: Annotated[str, Field(description="one line saying what happened", min_length=1, max_length=500)],
         fields: Annotated[dict[str, Any] | None, Field(description="kind-specific fields (see the tool description)")]
         = None,

@@ -22,7 +22,8 @@ from elephant.errors import (
 if TYPE_CHECKING:
     from elephant.client import Client
     from elephant.facade import Elephant, PutReport, open
-    from elephant.records.envelope import KINDS, Record, validate_record
+    from elephant.kinds import KINDS
+    from elephant.records.envelope import Record, validate_record
     from elephant.storage.store import StoredRecord, VersionInfo, WriteResult
 
 __version__ = "0.1.0"
@@ -52,7 +53,7 @@ __all__ = [
 # running a CLI command that never opens a store does not pay for SQLAlchemy, pydantic models and
 # the store (0.5 s on a 2-core Xeon): `elephant serve` with two workers started 0.45 s sooner.
 _LAZY = {"Elephant": "elephant.facade", "PutReport": "elephant.facade", "open": "elephant.facade",
-         "KINDS": "elephant.records.envelope", "Record": "elephant.records.envelope", "validate_record": "elephant.records.envelope",
+         "KINDS": "elephant.kinds", "Record": "elephant.records.envelope", "validate_record": "elephant.records.envelope",
          "StoredRecord": "elephant.storage.store", "VersionInfo": "elephant.storage.store", "WriteResult": "elephant.storage.store",
          "Client": "elephant.client"}
 

@@ -5,7 +5,8 @@ The library raises these; adapters map them to exit codes (CLI) and HTTP statuse
     ElephantError                  base; ``exit_code`` 1, ``http_status`` 500
     ├── UsageError                 the caller asked for something malformed (exit 2, HTTP 400)
     ├── InvalidRecord              a record failed validation: file, key and field path (HTTP 422)
-    │   └── BatchInvalid           several records of one call failed validation
+    │   ├── BatchInvalid           several records of one call failed validation
+    │   └── UnknownKind            a kind the registry (elephant.kinds) does not hold
     ├── NotFound                   no such key or version (HTTP 404)
     ├── Conflict                   a write named a version that is no longer current (HTTP 412)
     ├── ImportConflict             import would overwrite existing keys (HTTP 409)
@@ -81,6 +82,14 @@ class InvalidRecord(ElephantError):
 
 class BatchInvalid(InvalidRecord):
     title = "Invalid records"
+
+
+class UnknownKind(InvalidRecord):
+    """A record kind that ``elephant.kinds`` does not hold: every kind-specific part is looked up, never guessed."""
+
+    def __init__(self, kind: object, known: tuple[str, ...]) -> None:
+        self.kind = kind
+        super().__init__(FieldProblem(field="kind", message=f"unknown kind {kind!r}; expected one of {', '.join(known)}"))
 
 
 class NotFound(ElephantError):

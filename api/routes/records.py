@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from itertools import islice
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Header, Path, Query
 from fastapi.responses import JSONResponse, Response
@@ -31,7 +31,8 @@ from elephant.api.schemas import (
 )
 from elephant.errors import FieldProblem, InvalidRecord, UsageError
 from elephant.facade import Elephant
-from elephant.records.envelope import KINDS, validate_record
+from elephant.kinds import KindName
+from elephant.records.envelope import validate_record
 from elephant.settings import Settings
 from elephant.storage.apikeys import ApiKey
 from elephant.storage.store import StoredRecord, WriteResult
@@ -44,11 +45,6 @@ Principal = Annotated[ApiKey | None, Depends(get_principal)]
 AppSettings = Annotated[Settings, Depends(get_settings_dep)]
 IfMatch = Annotated[str | None, Header(description='the version you read, as its ETag ("3") or *')]
 Message = Annotated[str, Query(max_length=2000, description="why, kept with the new version")]
-KindName = Literal[
-    "serving_config", "benchmark", "optimization", "feature_definition", "deployment",
-    "incident", "rollback_procedure", "note", "regression",
-]
-assert set(KindName.__args__) == set(KINDS)  # type: ignore[attr-defined]
 
 # Versions are a 32-bit INTEGER column on both backends; a larger number is a 422, not a driver error.
 MAX_VERSION = 2**31 - 1

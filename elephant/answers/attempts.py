@@ -23,15 +23,12 @@ from elephant.answers.questions import (
     stem,
     tokens,
 )
+from elephant.kinds import all_kinds
 from elephant.storage.schema import heads
 from elephant.timeutil import sortable_ts
 
-# The kinds an answer is made of; notes and configs only when the question points at them.
-ATTEMPT_KINDS = ("optimization", "deployment", "incident", "benchmark", "feature_definition", "rollback_procedure",
-                 "regression", "serving_config", "note")
-# Small priors that break ties towards what "what did we try" usually means.
-KIND_PRIOR = {"optimization": 0.6, "deployment": 0.4, "incident": 0.4, "benchmark": 0.3, "feature_definition": 0.2,
-              "regression": 0.2, "rollback_procedure": 0.1, "serving_config": 0.1, "note": -0.5}
+# Small priors that break ties towards what "what did we try" usually means (each kind's ``ask_prior``).
+KIND_PRIOR = {spec.name: spec.ask_prior for spec in all_kinds()}
 PRIMARY_SHARE = 0.8  # within this share of the best score, recency decides the order
 RELATED_SHARE = 0.45  # between the two shares, records are shown as related, after the main list
 MIN_SCORE = 1.5  # below this nothing was really matched (stop words and priors only)
@@ -320,7 +317,7 @@ def score_pool(pool: dict[str, Candidate], question: Question, search_ranks: dic
 def score_candidate(cand: Candidate, q: Question, idf: dict[str, float], total: float) -> float:
     facts = cand.digest
     record_words, text = facts.words, facts.text
-    score = KIND_PRIOR.get(facts.kind, 0.0)
+    score = KIND_PRIOR[facts.kind]
     if q.techniques:
         technique = facts.technique
         if isinstance(technique, str) and technique in q.techniques:

@@ -16,48 +16,13 @@ from typing import Any
 
 from sqlalchemy import and_, func, select
 
+from elephant.kinds import all_kinds
+from elephant.kinds.optimization import GENERIC_QUANTIZATION, QUANTIZATION, TECHNIQUE_PATTERNS
 from elephant.storage.schema import heads, versions
 
 # ---------------------------------------------------------------- fixed vocabulary
-QUANTIZATION = ("quantization_int8", "quantization_fp16", "quantization_fp8", "quantization_int4")
-
-TECHNIQUE_PATTERNS: dict[str, tuple[str, ...]] = {
-    "quantization_int8": (r"\bint-?8\b", r"\b8[- ]?bits?\b", r"\bu8s8\b", r"\bs8s8\b"),
-    "quantization_fp16": (r"\bfp-?16\b", r"\bbf-?16\b", r"\bhalf[- ]precision\b", r"\b16[- ]?bits?\b"),
-    "quantization_fp8": (r"\bfp-?8\b", r"\bfloat-?8\b", r"\be4m3\b"),
-    "quantization_int4": (r"\bint-?4\b", r"\b4[- ]?bits?\b", r"\bgptq\b", r"\bawq\b"),
-    "distillation": (r"\bdistil", r"\bstudents?\b", r"\bteachers?\b", r"\bsmaller (?:\w+ )?(?:model|network|net)\b",
-                     r"\bcompact (?:\w+ )?model\b", r"\bknowledge transfer\b"),
-    "pruning": (r"\bprun", r"\bsparsit", r"\bsparse\b", r"\bfewer features\b", r"\bdrop(?:ped|ping)? features\b",
-                r"\bremov\w* (?:\w+ )?features\b", r"\bdepth[- ]pruned\b"),
-    "tensorrt": (r"\btensor-?rt\b", r"\btrt\b", r"\btrt-?llm\b"),
-    "onnx_export": (r"\bonnx export\b", r"\bexport(?:ed|ing)? to onnx\b"),
-    "graph_optimization": (r"\bgraph optimi[sz]", r"\boperator fusion\b", r"\bfus(?:e|ed|ion)\b", r"\bcompil",
-                           r"\btreelite\b"),
-    "batching": (r"\bbatching\b", r"\bmicro-?batch", r"\bdynamic batch", r"\bbatch(?:ed)? requests\b"),
-    "caching": (r"\bcach", r"\bmemoi[sz]", r"\blru\b"),
-}
-# Words that name quantization without saying which precision: they match every quantization technique.
-GENERIC_QUANTIZATION = (r"\bquanti[sz]", r"\blower precision\b", r"\breduced precision\b", r"\bcalibrat")
-
-KIND_PATTERNS: dict[str, tuple[str, ...]] = {
-    "incident": (r"\bincidents?\b", r"\boutages?\b", r"\bpaged\b", r"\bsev ?\d\b", r"\bpostmortem", r"\bspiked?\b",
-                 r"\bcrash", r"\bout of memory\b", r"\boom\b", r"\bwent down\b", r"\bbroke\b", r"\berrors?\b"),
-    "deployment": (r"\bcanar(?:y|ies)\b", r"\bshadow", r"\ba/b\b", r"\bab[ _-]test", r"\brollouts?\b", r"\brolled out\b",
-                   r"\bdeploy", r"\bshipped\b", r"\bpromot", r"\breleas", r"\bexperiment\b", r"\btraffic\b"),
-    "rollback_procedure": (r"\bhow (?:do|to|should|can|would) (?:we |i |you )?(?:roll ?back|revert|fall ?back)",
-                           r"\brunbooks?\b", r"\bprocedures?\b", r"\bsteps\b", r"\bplaybook"),
-    "feature_definition": (r"\bfeatures?\b", r"\bparity\b", r"\bskew", r"\bdrift", r"\bpsi\b"),
-    "benchmark": (r"\bbenchmark", r"\bmeasured\b", r"\bmeasurements?\b", r"\bload[- ]test", r"\bmlperf\b",
-                  r"\bpercentiles?\b"),
-    "serving_config": (r"\bconfig", r"\bserving setup\b", r"\breplicas?\b", r"\bruntime\b", r"\bserved with\b",
-                       r"\bserving stack\b", r"\binstance[ _]group"),
-    "regression": (r"\bregress",),
-    "note": (r"\bguidelines?\b", r"\brules?\b", r"\bpolic(?:y|ies)\b", r"\bbest practices?\b", r"\bslos?\b",
-             r"\bbudgets?\b", r"\bconventions?\b", r"\bnotes?\b"),
-    "optimization": (r"\boptimi[sz]", r"\btr(?:y|ied|ies)\b", r"\battempts?\b", r"\bspeed ?ups?\b", r"\bfaster\b",
-                     r"\bmake .* (?:faster|smaller|cheaper)\b"),
-}
+# The kinds' own words (elephant/kinds/<kind>.py): what names each kind and each technique in a question.
+KIND_PATTERNS: dict[str, tuple[str, ...]] = {spec.name: spec.words.question for spec in all_kinds()}
 FAILURE_PATTERN = re.compile(r"\bfail(?:ed|ure|ures|s)?\b|\bdid ?n[o']?t work\b|\bbackfired\b|\bwent wrong\b"
                              r"|\bunsuccessful\b|\bgave up\b|\babandon")
 ROLLBACK_PATTERN = re.compile(r"\broll(?:ed|ing)?[- ]?backs?\b|\breverted\b|\brevert\b|\bundid\b|\bbacked out\b")

@@ -1,4 +1,5 @@
-"""Records: the common envelope and the kind-specific ``fields`` of DESIGN §2, validated with pydantic.
+"""Records: the common envelope of DESIGN §2, validated with pydantic; each kind's ``fields`` model lives in
+its kind module and is looked up in the registry (``elephant.kinds``).
 
 Minimum fields are typed (a wrong type is an error naming its path); unknown extra fields are kept.
 """
@@ -9,232 +10,17 @@ import hashlib
 import json
 import re
 from collections.abc import Mapping
-from datetime import date, datetime
-from enum import StrEnum
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from elephant.errors import FieldProblem, InvalidRecord
-from elephant.timeutil import normalise_occurred_at
-
-KINDS = (
-    "serving_config",
-    "benchmark",
-    "optimization",
-    "feature_definition",
-    "deployment",
-    "incident",
-    "rollback_procedure",
-    "note",
-    # Written by Elephant itself when a benchmark is worse than its predecessor.
-    "regression",
-)
-Kind = Literal[
-    "serving_config", "benchmark", "optimization", "feature_definition", "deployment",
-    "incident", "rollback_procedure", "note", "regression",
-]
+from elephant.kinds import KINDS, KindName, kind_spec
+from elephant.kinds.base import normalise_timestamp
 
 # A key is a path-like identity; '@' is reserved for citations (key@version).
 KEY_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-/:+=,~()\[\]]*$")
 MAX_KEY_LENGTH = 512
-
-
-class _Open(BaseModel):
-    """Typed where we know the field, open for anything else (kept, never dropped)."""
-
-    model_config = ConfigDict(extra="allow", populate_by_name=True)
-
-
-Timestamp = str  # normalised by validators below
-
-
-def _norm_ts(value: Any) -> Any:
-    if value is None or value == "":
-        return None
-    if isinstance(value, datetime | date | str):
-        try:
-            return normalise_occurred_at(value)
-        except ValueError as exc:
-            raise ValueError(f"not an ISO-8601 date or datetime: {value!r}") from exc
-    raise ValueError(f"expected an ISO-8601 date or datetime, got {type(value).__name__}")
-
-
-class LatencyMs(_Open):
-    p50: float | None = None
-    p90: float | None = None
-    p95: float | None = None
-    p99: float | None = None
-
-
-class Batching(_Open):
-    max_batch_size: int | None = None
-    max_queue_delay_ms: float | None = None
-
-
-class ServingConfigFields(_Open):
-    runtime: str | None = None
-    hardware: str | None = None
-    replicas: int | None = None
-    batching: Batching | None = None
-    threads: int | None = None
-    precision: str | None = None
-    raw: str | None = None
-
-
-class BenchmarkFields(_Open):
-    hardware: str | None = None
-    scenario: str | None = None
-    batch_size: int | None = None
-    concurrency: int | None = None
-    latency_ms: LatencyMs | None = None
-    throughput_qps: float | None = None
-    accuracy: dict[str, float] | None = None
-    error_rate: float | None = Field(default=None, ge=0)
-    valid: bool | None = None
-
-
-class Technique(StrEnum):
-    quantization_int8 = "quantization_int8"
-    quantization_fp16 = "quantization_fp16"
-    quantization_fp8 = "quantization_fp8"
-    quantization_int4 = "quantization_int4"
-    onnx_export = "onnx_export"
-    graph_optimization = "graph_optimization"
-    tensorrt = "tensorrt"
-    pruning = "pruning"
-    distillation = "distillation"
-    batching = "batching"
-    caching = "caching"
-    other = "other"
-
-
-class Outcome(StrEnum):
-    adopted = "adopted"
-    rejected = "rejected"
-    rolled_back = "rolled_back"
-    in_progress = "in_progress"
-
-
-class Measurement(_Open):
-    latency_ms_p50: float | None = None
-    latency_ms_p95: float | None = None
-    latency_ms_p99: float | None = None
-    throughput_qps: float | None = None
-    accuracy: float | dict[str, float] | None = None
-
-
-class OptimizationFields(_Open):
-    technique: Technique | None = None
-    baseline: Measurement | None = None
-    result: Measurement | None = None
-    accuracy_metric: str | None = None
-    outcome: Outcome | None = None
-    reason: str | None = None
-
-
-class Parity(StrEnum):
-    verified = "verified"
-    drift = "drift"
-    unknown = "unknown"
-
-
-class FeatureDefinitionFields(_Open):
-    feature: str | None = None
-    entity: str | None = None
-    dtype: str | None = None
-    transformation: str | None = None
-    training_source: str | None = None
-    serving_source: str | None = None
-    parity: Parity | None = None
-    parity_checked_at: Timestamp | None = None
-    skew_metric: str | float | dict[str, Any] | None = None
-
-    _ts = field_validator("parity_checked_at", mode="before")(_norm_ts)
-
-
-class Strategy(StrEnum):
-    shadow = "shadow"
-    canary = "canary"
-    ab_test = "ab_test"
-    full = "full"
-    rollback = "rollback"
-
-
-class DeploymentStatus(StrEnum):
-    in_progress = "in_progress"
-    succeeded = "succeeded"
-    rolled_back = "rolled_back"
-    failed = "failed"
-
-
-class DeploymentFields(_Open):
-    strategy: Strategy | None = None
-    traffic_percent: float | None = Field(default=None, ge=0, le=100)
-    from_version: str | None = None
-    to_version: str | None = None
-    status: DeploymentStatus | None = None
-    metrics: dict[str, Any] | None = None
-
-    @field_validator("from_version", "to_version", mode="before")
-    @classmethod
-    def _version_text(cls, value: Any) -> Any:
-        return str(value) if isinstance(value, int | float) and not isinstance(value, bool) else value
-
-
-class IncidentFields(_Open):
-    severity: str | None = None
-    symptom: str | None = None
-    root_cause: str | None = None
-    detected_at: Timestamp | None = None
-    resolved_at: Timestamp | None = None
-    rollback_key: str | None = None
-
-    _ts = field_validator("detected_at", "resolved_at", mode="before")(_norm_ts)
-
-    @field_validator("severity", mode="before")
-    @classmethod
-    def _severity_text(cls, value: Any) -> Any:
-        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
-
-
-class RollbackProcedureFields(_Open):
-    applies_to: str | list[str] | None = None
-    trigger: str | None = None
-    steps: list[str] | None = None
-    verification: str | None = None
-    last_tested_at: Timestamp | None = None
-
-    _ts = field_validator("last_tested_at", mode="before")(_norm_ts)
-
-
-class NoteFields(_Open):
-    pass
-
-
-class RegressionStatus(StrEnum):
-    open = "open"
-    resolved = "resolved"
-
-
-class RegressionFields(_Open):
-    status: RegressionStatus = RegressionStatus.open
-    baseline: str | None = None  # key@version of the earlier benchmark
-    candidate: str | None = None  # key@version of the benchmark that regressed
-    metrics: dict[str, Any] | None = None
-
-
-FIELD_MODELS: dict[str, type[_Open]] = {
-    "serving_config": ServingConfigFields,
-    "benchmark": BenchmarkFields,
-    "optimization": OptimizationFields,
-    "feature_definition": FeatureDefinitionFields,
-    "deployment": DeploymentFields,
-    "incident": IncidentFields,
-    "rollback_procedure": RollbackProcedureFields,
-    "note": NoteFields,
-    "regression": RegressionFields,
-}
 
 
 class Link(BaseModel):
@@ -257,7 +43,7 @@ class Record(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    kind: Kind
+    kind: KindName
     key: str = Field(min_length=1, max_length=MAX_KEY_LENGTH)
     title: str = Field(min_length=1)
     model: str | None = None
@@ -296,7 +82,7 @@ class Record(BaseModel):
             return value.strip() or None
         return value
 
-    _occurred = field_validator("occurred_at", mode="before")(_norm_ts)
+    _occurred = field_validator("occurred_at", mode="before")(normalise_timestamp)
 
     @field_validator("tags", mode="before")
     @classmethod
@@ -387,7 +173,7 @@ def validate_record(data: Any, *, file: str | None = None) -> Record:
         record = Record.model_validate(dict(data))
     except ValidationError as exc:
         raise InvalidRecord(_problems(exc, prefix="", file=file, key=key)) from None
-    model = FIELD_MODELS[record.kind]
+    model = kind_spec(record.kind).fields_model
     try:
         typed = model.model_validate(record.fields)
     except ValidationError as exc:

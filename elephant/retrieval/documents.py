@@ -11,38 +11,13 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from elephant.kinds import kind_spec
+from elephant.kinds.optimization import TECHNIQUE_WORDS
+
 # The embedder truncates at 256 word pieces (about 1,000 characters of English); longer chunks would
 # lose their tail silently, so bodies are cut below that, on paragraph or sentence boundaries.
 CHUNK_CHARS = 800
 MAX_CHUNKS = 16
-
-KIND_WORDS = {
-    "serving_config": "serving config",
-    "benchmark": "benchmark",
-    "optimization": "optimization attempt",
-    "feature_definition": "feature definition",
-    "deployment": "deployment",
-    "incident": "incident",
-    "rollback_procedure": "rollback procedure runbook",
-    "note": "note",
-    "regression": "regression finding",
-}
-
-# Technique names as people say them, so "int8" and "quantization" both find quantization_int8.
-TECHNIQUE_WORDS = {
-    "quantization_int8": "INT8 quantization",
-    "quantization_fp16": "FP16 half precision quantization",
-    "quantization_fp8": "FP8 quantization",
-    "quantization_int4": "INT4 quantization",
-    "onnx_export": "ONNX export",
-    "graph_optimization": "graph optimization compilation",
-    "tensorrt": "TensorRT engine",
-    "pruning": "pruning",
-    "distillation": "knowledge distillation",
-    "batching": "batching",
-    "caching": "caching",
-    "other": "other",
-}
 
 
 def words(value: Any) -> str:
@@ -172,7 +147,7 @@ def render_header(envelope: Mapping[str, Any]) -> str:
     """Title, kind, model and the important fields: the record's first (and often only) chunk."""
     kind = str(envelope.get("kind", ""))
     parts = [str(envelope.get("title", "")).rstrip(".") + "."]
-    about = KIND_WORDS.get(kind, words(kind))
+    about = kind_spec(kind).words.label
     if envelope.get("model"):
         about += f" for {envelope['model']}"
         if envelope.get("model_version"):

@@ -6,7 +6,8 @@ from typing import Any
 
 from elephant.errors import InvalidRecord
 from elephant.ingest.parsers.base import ParseContext, ParseError, build_record, decode_text
-from elephant.records.envelope import KINDS, Record
+from elephant.kinds import KINDS
+from elephant.records.envelope import Record
 from elephant.records.files import parse_record_text
 
 
