@@ -26,6 +26,7 @@ from elephant.api.mcp_mount import mount_mcp
 from elephant.api.middleware import AccessLogMiddleware, BodyLimitMiddleware
 from elephant.api.routes import ingest, keys, ops, records, retrieval
 from elephant.api.schemas import Problem
+from elephant.api.web import mount_web
 from elephant.errors import ElephantError
 from elephant.settings import Settings, get_settings
 
@@ -74,8 +75,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         summary="The memory of an ML engineering team: typed, versioned records, search and answers.",
         description="Errors are `application/problem+json`. Once an API key exists, every endpoint but "
-                    "`/healthz` needs `Authorization: Bearer KEY`.",
+                    "`/healthz` and `/readyz` needs `Authorization: Bearer KEY`.",
         lifespan=lifespan,
+        docs_url=None, redoc_url=None, openapi_url=None,  # served offline by the web pages, behind sign-in
     )
     app.state.ctx = ctx
 
@@ -98,6 +100,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(AccessLogMiddleware, metrics=ctx.metrics)
 
     mount_mcp(app, ctx)  # the MCP server (issue 8) at /mcp; its SDK loads after startup
+    mount_web(app)  # pages for people (issue 17) under /, with /docs, /redoc and /openapi.json
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 
@@ -127,7 +130,7 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
                 elif status == "503" and "content" in entry:
                     # readyz: its own body on 503, plus a problem if the database is down
                     entry["content"].update(problem)
-            if path != "/healthz":
+            if path not in ("/healthz", "/readyz"):
                 operation["security"] = [{"bearer": []}, {}]
     app.openapi_schema = schema
     return schema

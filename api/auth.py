@@ -1,7 +1,9 @@
 """Bearer-key authentication as ASGI middleware, so it covers every route and mounted app (``/mcp``).
 
-Rules: while no key exists the server is open; once one exists, everything but ``/healthz`` needs
-``Authorization: Bearer KEY``. Reads (GET, and the query POSTs search/ask/context) need ``read``,
+Rules: while no key exists the server is open; once one exists, everything but ``/healthz`` and
+``/readyz`` (probes) needs ``Authorization: Bearer KEY``. The web pages and API docs
+(``elephant.api.web.paths``) take a session cookie instead when no bearer key is sent: they check it
+themselves and send a visitor without one to the sign-in form. Reads (GET, and the query POSTs search/ask/context) need ``read``,
 writes need ``write``, key management needs ``admin``. The authenticated ``ApiKey`` is put in
 ``scope["state"]["principal"]`` for routes and mounted apps (the MCP server checks ``write``
 itself for its ``remember`` tool). The presented secret is never logged or echoed.
@@ -17,11 +19,12 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from elephant.api.deps import AppContext
 from elephant.api.problems import error_response
+from elephant.api.web.paths import is_browser_path
 from elephant.errors import AuthError, ElephantError
 from elephant.storage.apikeys import Scope as KeyScope
 from elephant.storage.apikeys import require_scope
 
-OPEN_PATHS = frozenset({"/healthz"})
+OPEN_PATHS = frozenset({"/healthz", "/readyz"})
 READ_POSTS = frozenset({"/v1/search", "/v1/ask", "/v1/context"})
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -57,6 +60,8 @@ class AuthMiddleware:
             await self.app(scope, receive, send)
             return
         needed = required_scope(scope["method"], scope["path"])
+        if needed is not None and is_browser_path(scope["path"]) and bearer_token(scope["headers"]) is None:
+            needed = None  # a page: it checks its session cookie itself (elephant.api.web.access)
         state: dict[str, Any] = scope.setdefault("state", {})
         state.setdefault("principal", None)
         if needed is not None and self.ctx.keys_required_inline() is not False:

@@ -13,6 +13,7 @@ $E model info
 echo
 echo "== Ingest the demo history"
 $E ingest fixtures/demo fixtures/eval/history.yaml
+$E ingest fixtures/eval/history_updates.yaml  # second versions of a few records: history and diffs to show
 # The shared corpus beside the checkout, if any; ELEPHANT_DEMO_CORPUS names another or, empty, none.
 CORPUS="${ELEPHANT_DEMO_CORPUS-../shared/corpus}"
 if [ -n "$CORPUS" ] && [ -d "$CORPUS" ]; then
@@ -23,7 +24,15 @@ fi
 echo
 $E stats
 
-PORT=$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+# Port 8080 when it is free (a stable address to bookmark), else any free one; ELEPHANT_DEMO_PORT names one.
+PORT=${ELEPHANT_DEMO_PORT:-$($PY -c '
+import socket
+s = socket.socket()
+try:
+    s.bind(("127.0.0.1", 8080))
+except OSError:
+    s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])')}
 echo
 echo "== elephant serve on 127.0.0.1:$PORT"
 $E serve --host 127.0.0.1 --port "$PORT" > "$ELEPHANT_HOME/serve.log" 2>&1 &
@@ -52,3 +61,13 @@ for question in ("did we try INT8 on the ranker? what happened?",
 brief = httpx.get(base + "/v1/brief", params={"model": "ranker"}, timeout=30)
 print("\n== GET /v1/brief?model=ranker ->", brief.status_code)
 PYEOF
+
+URL="http://127.0.0.1:$PORT/"
+echo
+echo "== The web UI: $URL"
+echo "   models and their latest figures; click the ranker for its timeline (what was tried, what happened),"
+echo "   Benchmarks for the charts, any record for its versions and diffs; /docs for the API."
+if [ -t 0 ] && [ -t 1 ]; then
+  echo "   Serving until Ctrl-C (log: $ELEPHANT_HOME/serve.log)."
+  wait $SERVER || true
+fi

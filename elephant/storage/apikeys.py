@@ -187,3 +187,53 @@ def require_scope(key: ApiKey | None, needed: Scope) -> None:
     if key is not None and not key.allows(needed):
         raise Forbidden(f"this key has scope {key.scope!r}; this request needs {needed!r}",
                         scope=key.scope, needed=needed)
+
+
+# ---------------------------------------------------------------- browser sessions
+SESSION_PREFIX = "els1"
+
+
+@dataclass(frozen=True)
+class Session:
+    """A signed-in browser: the key it stands for, when it ends, and the CSRF token its forms carry."""
+
+    key: ApiKey
+    expires_at: int  # unix seconds
+    csrf: str
+
+
+def _session_mac(secret_hash: str, purpose: str, key_id: str, expires_at: int) -> str:
+    # The key's stored hash signs its sessions: every worker can check them with no shared secret of its
+    # own, and revoking the key ends them. Only the database holds the hash, never a cookie or a page.
+    message = f"elephant|{purpose}|{key_id}|{expires_at}".encode()
+    return hmac.new(secret_hash.encode("ascii"), message, hashlib.sha256).hexdigest()
+
+
+def open_session(keys: ApiKeys, presented: str, *, expires_at: int) -> tuple[Session, str]:
+    """Verify ``presented`` and return the session with its token ``els1.<id>.<expires>.<mac>``."""
+    key = keys.verify(presented)
+    with keys.store.read_connection() as conn:
+        secret_hash = conn.execute(select(api_keys.c.secret_hash).where(api_keys.c.id == key.id)).scalar_one()
+    mac = _session_mac(secret_hash, "session", key.id, expires_at)
+    session = Session(key=key, expires_at=expires_at, csrf=_session_mac(secret_hash, "csrf", key.id, expires_at))
+    return session, f"{SESSION_PREFIX}.{key.id}.{expires_at}.{mac}"
+
+
+def verify_session(keys: ApiKeys, token: str, *, now: int) -> Session:
+    """The live session a token stands for; AuthError when it is malformed, forged, expired or revoked."""
+    parts = token.split(".")
+    if len(parts) != 4 or parts[0] != SESSION_PREFIX or not parts[2].isdigit() or len(parts[1]) > 32:
+        raise AuthError("invalid session")
+    _, key_id, expires_text, mac = parts
+    expires_at = int(expires_text)
+    with keys.store.read_connection() as conn:
+        row = conn.execute(select(api_keys).where(api_keys.c.id == key_id)).first()
+    expected = _session_mac(row.secret_hash if row is not None else _DUMMY_HASH, "session", key_id, expires_at)
+    if row is None or not hmac.compare_digest(mac, expected):
+        raise AuthError("invalid session")
+    if expires_at <= now:
+        raise AuthError("the session has expired; sign in again")
+    if row.revoked_at is not None:
+        raise AuthError("this API key was revoked")
+    return Session(key=_row_to_key(row), expires_at=expires_at,
+                   csrf=_session_mac(row.secret_hash, "csrf", key_id, expires_at))

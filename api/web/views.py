@@ -1,0 +1,368 @@
+"""What each page shows, read from the library: plain dicts that the templates turn into HTML.
+
+Each function runs on a worker thread (the library blocks on SQL) and takes the page's query parameters
+already read as text; a bad parameter is a ``UsageError`` (400), a missing record ``NotFound`` (404).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import UTC, datetime
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import and_, func, select
+
+from elephant.answers.timeline import (
+    OUTCOME_CLASSES,
+    TIMELINE_KINDS,
+    BenchmarkSeries,
+    TimelineEvent,
+    benchmark_series,
+    model_timeline,
+)
+from elephant.api.web.fields import field_rows, split_citation
+from elephant.errors import NotFound, UsageError
+from elephant.facade import Elephant
+from elephant.records.envelope import KINDS
+from elephant.storage.schema import heads
+from elephant.timeutil import parse_ts, sortable_ts
+
+PAGE_SIZE = 50
+SEARCH_PAGE = 20
+MAX_PAGE = 200
+
+
+def page_number(params: Mapping[str, str]) -> int:
+    raw = params.get("page", "1") or "1"
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE * 50:
+        raise UsageError(f"page must be a whole number from 1, got {raw[:20]!r}")
+    return int(raw)
+
+
+def positive(params: Mapping[str, str], name: str) -> int | None:
+    raw = (params.get(name) or "").strip()
+    if not raw:
+        return None
+    if not raw.isdigit() or not 1 <= int(raw) <= 2**31 - 1:
+        raise UsageError(f"{name} must be a version number (1, 2, ...), got {raw[:20]!r}")
+    return int(raw)
+
+
+def time_param(params: Mapping[str, str], name: str) -> str | None:
+    """A date or time from a form (``2026-03-12`` or a datetime-local ``2026-03-12T10:00``), or None."""
+    raw = (params.get(name) or "").strip()
+    if not raw:
+        return None
+    try:
+        sortable_ts(raw)
+    except ValueError:
+        raise UsageError(f"{name} must be a date (2026-03-12) or a time (2026-03-12T10:00), got {raw[:40]!r}") from None
+    return raw
+
+
+def pager(page: int, total: int, size: int) -> dict[str, Any]:
+    pages = max(1, math.ceil(total / size))
+    return {"page": page, "pages": pages, "total": total, "size": size,
+            "first": (page - 1) * size + 1 if total else 0, "last": min(total, page * size)}
+
+
+def model_names(db: Elephant) -> dict[str, int]:
+    """Every model with its number of live records, by name."""
+    with db.store.read_connection() as conn:
+        rows = conn.execute(select(heads.c.model, func.count()).where(
+            and_(heads.c.is_deleted.is_(False), heads.c.model.is_not(None))).group_by(heads.c.model)).all()
+    return {str(m): int(n) for m, n in sorted(rows, key=lambda r: str(r[0]))}
+
+
+# ---------------------------------------------------------------- home
+def home(db: Elephant, params: Mapping[str, str]) -> dict[str, Any]:
+    page = page_number(params)
+    brief = db.brief()
+    by_model = {m.model: m for m in brief.models}
+    counts = model_names(db)
+    names = sorted(counts, key=lambda n: (not (by_model[n].needs_attention if n in by_model else False), n))
+    shown = names[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]
+    models = []
+    for name in shown:
+        entry = by_model.get(name)
+        bench = entry.latest_benchmark if entry else None
+        latency = (bench.details.get("latency_ms") if bench else None) or {}
+        models.append({
+            "name": name, "records": counts[name], "brief": entry,
+            "p99": latency.get("p99") if isinstance(latency, dict) else None,
+            "throughput": bench.details.get("throughput_qps") if bench else None,
+        })
+    totals = db.counts()
+    open_regressions = sum(len(m.open_regressions) for m in brief.models)
+    open_incidents = sum(len(m.open_incidents) for m in brief.models)
+    return {"models": models, "pager": pager(page, len(names), PAGE_SIZE), "totals": totals,
+            "open_regressions": open_regressions, "open_incidents": open_incidents,
+            "kinds": sorted(KINDS), "all_models": list(counts)}
+
+
+# ---------------------------------------------------------------- model timeline
+def _kinds_param(params: Any) -> list[str]:
+    chosen = [k for k in params.getlist("kind") if k] if hasattr(params, "getlist") else []
+    unknown = [k for k in chosen if k not in KINDS]
+    if unknown:
+        raise UsageError(f"unknown kind {unknown[0][:40]!r}; expected one of {', '.join(sorted(KINDS))}")
+    return chosen
+
+
+def _strip_layout(events: list[TimelineEvent]) -> dict[str, Any]:
+    """Positions (percent of the axis) and lanes for the time axis, plus year or month ticks."""
+    dated = [(e, parse_ts(e.occurred_at or e.recorded_at).timestamp()) for e in events]
+    if not dated:
+        return {"dots": [], "ticks": []}
+    low, high = min(t for _, t in dated), max(t for _, t in dated)
+    span = max(high - low, 86400.0)
+    low -= span * 0.03
+    span *= 1.06
+    lanes: list[float] = []
+    dots = []
+    for event, when in sorted(dated, key=lambda p: p[1]):
+        x = (when - low) / span * 100
+        lane = next((i for i, last in enumerate(lanes) if x - last >= 1.6), None)
+        if lane is None:
+            lane = len(lanes) if len(lanes) < 6 else min(range(len(lanes)), key=lambda i: lanes[i])
+            if lane == len(lanes):
+                lanes.append(x)
+        lanes[lane] = x
+        dots.append({"event": event, "x": round(x, 3), "lane": lane})
+    ticks = []
+    start, end = datetime.fromtimestamp(low, UTC), datetime.fromtimestamp(low + span, UTC)
+    months = (end.year - start.year) * 12 + end.month - start.month
+    step = 1 if months <= 14 else 3 if months <= 36 else 12
+    year, month = start.year, start.month
+    while True:
+        month += 1
+        if month > 12:
+            year, month = year + 1, 1
+        if (month - 1) % step:
+            continue
+        moment = datetime(year, month, 1, tzinfo=UTC)
+        if moment > end:
+            break
+        label = str(year) if month == 1 else f"{year}-{month:02d}"
+        ticks.append({"x": round((moment.timestamp() - low) / span * 100, 3), "label": label})
+    return {"dots": dots, "ticks": ticks, "lanes": max(1, len(lanes))}
+
+
+def timeline(db: Elephant, model: str, params: Any) -> dict[str, Any]:
+    page = page_number(params)
+    kinds = _kinds_param(params)
+    since, until = time_param(params, "since"), time_param(params, "until")
+    found = model_timeline(db.store, model, kinds=kinds or None, since=since, until=until, limit=PAGE_SIZE,
+                           offset=(page - 1) * PAGE_SIZE)
+    if not found.kind_counts:
+        raise NotFound(f"no records for model {model!r}", model=model)
+    chosen = kinds or [k for k in TIMELINE_KINDS if k in found.kind_counts]
+    legend = {c: sum(1 for e in found.strip if e.outcome_class == c) for c in OUTCOME_CLASSES}
+    return {"model": model, "timeline": found, "pager": pager(page, found.total, PAGE_SIZE),
+            "strip": _strip_layout(found.strip), "kinds": chosen, "kind_counts": found.kind_counts,
+            "since": since or "", "until": until or "", "legend": legend,
+            "benchmarks": found.kind_counts.get("benchmark", 0)}
+
+
+# ---------------------------------------------------------------- benchmark charts
+def _epoch(point_date: str) -> int:
+    return int(parse_ts(point_date).timestamp())
+
+
+def _chart(series: BenchmarkSeries, index: int) -> dict[str, Any]:
+    points = series.points
+    marked_metric = "throughput_qps" if series.offline or all(p.p99 is None for p in points) else "p99"
+    return {
+        "id": f"chart-{index}", "label": series.label, "offline": series.offline,
+        "x": [_epoch(p.occurred_at or p.recorded_at) for p in points],
+        "p50": [p.p50 for p in points], "p95": [p.p95 for p in points], "p99": [p.p99 for p in points],
+        "qps": [p.throughput_qps for p in points],
+        "urls": [f"/records/{p.key}?version={p.version}" for p in points],
+        "titles": [p.title for p in points],
+        "regressions": [bool(p.regression) for p in points],
+        "marked": marked_metric,
+    }
+
+
+def benchmarks(db: Elephant, model: str) -> dict[str, Any]:
+    series = benchmark_series(db.store, model)
+    if not series:
+        counts = model_names(db)
+        if model not in counts:
+            raise NotFound(f"no records for model {model!r}", model=model)
+    charts = [_chart(s, i) for i, s in enumerate(series)]
+    mlperf = _mlperf_rounds(series)
+    return {"model": model, "series": series, "charts": charts, "mlperf": mlperf,
+            "points": sum(len(s.points) for s in series), "regressions": sum(s.regressions for s in series)}
+
+
+def _mlperf_rounds(series: list[BenchmarkSeries]) -> list[dict[str, Any]]:
+    """Per scenario: a table of submitter × system (rows) by MLPerf round (columns), throughput in cells."""
+    by_scenario: dict[str, dict[str, Any]] = {}
+    for s in series:
+        for p in s.points:
+            if not p.round:
+                continue
+            table = by_scenario.setdefault(s.scenario or "?", {"scenario": s.scenario, "rounds": set(), "rows": {}})
+            table["rounds"].add(p.round)
+            row = table["rows"].setdefault((p.submitter or "?", s.hardware), {})
+            row[p.round] = p
+    out = []
+    for scenario, table in sorted(by_scenario.items()):
+        rounds = sorted(table["rounds"], key=lambda r: [int(x) if x.isdigit() else 0 for x in r.lstrip("v").split(".")])
+        rows = [{"submitter": sub, "system": system, "cells": [cells.get(r) for r in rounds]}
+                for (sub, system), cells in sorted(table["rows"].items())]
+        out.append({"scenario": scenario, "rounds": rounds, "rows": rows})
+    return out
+
+
+# ---------------------------------------------------------------- record, versions, diff
+def record(db: Elephant, key: str, params: Mapping[str, str]) -> dict[str, Any]:
+    version = positive(params, "version")
+    as_of = time_param(params, "as_of")
+    if version is not None and as_of is not None:
+        raise UsageError("give either a version or an as-of time, not both")
+    history = db.history(key)
+    shown = db.store.get(key, version=version, as_of=as_of, include_deleted=True)
+    envelope = shown.envelope
+    fields = envelope.get("fields") or {}
+    links = [{"rel": str(link.get("rel") or "related"), "key": str(link.get("key") or "")}
+             for link in envelope.get("links") or [] if isinstance(link, dict) and link.get("key")]
+    current = history[-1]
+    previous = next((v.version for v in reversed(history) if v.version < shown.version), None)
+    return {
+        "key": key, "record": shown, "envelope": envelope, "fields": field_rows(fields) if isinstance(fields, dict) else [],
+        "links": links, "history": list(reversed(history)), "current": current, "as_of": as_of or "",
+        "version": version, "is_current": shown.version == current.version, "previous": previous,
+        "model": envelope.get("model"), "deleted": shown.is_deleted,
+    }
+
+
+def diff(db: Elephant, key: str, params: Mapping[str, str]) -> dict[str, Any]:
+    history = db.history(key)
+    numbers = [v.version for v in history]
+    after = positive(params, "to") or numbers[-1]
+    before = positive(params, "from") or (after - 1 if after > 1 else after)
+    result = db.diff(key, before, after)
+    changes = []
+    for change in result.changes:
+        changes.append({"path": change.path, "change": change.change, "before": _shown(change.before),
+                        "after": _shown(change.after)})
+    by_number = {v.version: v for v in history}
+    return {"key": key, "diff": result, "changes": changes, "versions": numbers, "before": by_number[before],
+            "after": by_number[after], "title": history[-1].title}
+
+
+def _shown(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return json.dumps(value, ensure_ascii=False)
+
+
+# ---------------------------------------------------------------- search and browse
+def search(db: Elephant, params: Any) -> dict[str, Any]:
+    page = page_number(params)
+    query = (params.get("q") or "").strip()
+    if len(query) > 2000:
+        raise UsageError("a search is at most 2,000 characters")
+    kinds = _kinds_param(params)
+    model = (params.get("model") or "").strip() or None
+    tag = (params.get("tag") or "").strip() or None
+    since, until = time_param(params, "since"), time_param(params, "until")
+    form = {"q": query, "kind": kinds[0] if kinds else "", "model": model or "", "tag": tag or "",
+            "since": since or "", "until": until or ""}
+    base = {"form": form, "kinds": sorted(KINDS), "all_models": list(model_names(db))}
+    if not query:
+        rows, total = _browse(db, kinds=kinds, model=model, tag=tag, since=since, until=until, page=page)
+        return {**base, "mode": "browse", "results": rows, "pager": pager(page, total, SEARCH_PAGE),
+                "degraded": False, "reason": None}
+    k = min(page * SEARCH_PAGE, MAX_PAGE)
+    found = db.search(query, kind=kinds or None, model=model, tags=[tag] if tag else None, since=since,
+                      until=until, k=k)
+    hits = list(found.results)
+    shown = hits[(page - 1) * SEARCH_PAGE: page * SEARCH_PAGE]
+    more = len(hits) == k and k < MAX_PAGE
+    total = len(hits) + (1 if more else 0)
+    results = [{"key": h.key, "version": h.version, "kind": h.kind, "title": h.title, "model": h.model,
+                "occurred_at": h.occurred_at, "score": h.score} for h in shown]
+    return {**base, "mode": "search", "results": results, "pager": pager(page, total, SEARCH_PAGE),
+            "degraded": bool(found.degraded), "reason": getattr(found, "reason", None)}
+
+
+def _browse(db: Elephant, *, kinds: list[str], model: str | None, tag: str | None, since: str | None,
+            until: str | None, page: int) -> tuple[list[dict[str, Any]], int]:
+    when = func.coalesce(heads.c.occurred_at, heads.c.recorded_at)
+    conditions: list[Any] = [heads.c.is_deleted.is_(False)]
+    if kinds:
+        conditions.append(heads.c.kind.in_(kinds))
+    if model:
+        conditions.append(heads.c.model == model)
+    if tag:
+        conditions.append(heads.c.tags.like("%" + json.dumps(tag)[:-1].replace("%", r"\%").replace("_", r"\_")
+                                            + '"%', escape="\\"))
+    if since:
+        conditions.append(when >= sortable_ts(since))
+    if until:
+        end = sortable_ts(until) or ""
+        conditions.append(when <= (end[:10] + "T23:59:59.999999Z" if len(until) == 10 else end))
+    with db.store.read_connection() as conn:
+        total = int(conn.execute(select(func.count()).select_from(heads).where(and_(*conditions))).scalar_one())
+        rows = conn.execute(select(heads.c.key, heads.c.version, heads.c.kind, heads.c.title, heads.c.model,
+                                   heads.c.occurred_at).where(and_(*conditions)).order_by(when.desc(), heads.c.key)
+                            .limit(SEARCH_PAGE).offset((page - 1) * SEARCH_PAGE)).all()
+    return [{"key": r.key, "version": r.version, "kind": r.kind, "title": r.title, "model": r.model,
+             "occurred_at": r.occurred_at, "score": None} for r in rows], total
+
+
+# ---------------------------------------------------------------- ask
+def ask(db: Elephant, params: Mapping[str, str]) -> dict[str, Any]:
+    question = (params.get("q") or "").strip()
+    if len(question) > 2000:
+        raise UsageError("a question is at most 2,000 characters")
+    if not question:
+        return {"question": "", "response": None, "plan": None, "attempts": []}
+    response = db.ask(question)
+    data = response.to_dict()
+    plan = data.get("plan") if isinstance(data.get("plan"), dict) else getattr(response, "plan", None)
+    if plan is not None and not isinstance(plan, dict):
+        plan = plan.to_dict() if hasattr(plan, "to_dict") else None
+    attempts = []
+    for item in data.get("attempts") or []:
+        attempts.append({**item, "cite": f"{item.get('key')}@{item.get('version')}"})
+    return {"question": question, "response": data, "plan": plan, "attempts": attempts,
+            "reason": getattr(response, "reason", None)}
+
+
+# ---------------------------------------------------------------- regressions
+def regressions(db: Elephant, params: Mapping[str, str]) -> dict[str, Any]:
+    page = page_number(params)
+    status = params.get("status") or "open"
+    if status not in ("open", "resolved", "all"):
+        raise UsageError(f"status must be open, resolved or all, got {status[:20]!r}")
+    model = (params.get("model") or "").strip() or None
+    findings = db.regressions(model=model, status=status)
+    shown = findings[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]
+    items = []
+    for finding in shown:
+        data = finding.to_dict()
+        metrics = [{"name": name, **m} for name, m in (data.get("metrics") or {}).items() if isinstance(m, dict)]
+        items.append({**data, "metrics": metrics,
+                      "baseline_ref": _ref(data.get("baseline")), "candidate_ref": _ref(data.get("candidate"))})
+    return {"findings": items, "status": status, "model": model or "", "pager": pager(page, len(findings), PAGE_SIZE),
+            "all_models": list(model_names(db))}
+
+
+def _ref(citation: Any) -> dict[str, Any] | None:
+    if not isinstance(citation, str) or "@" not in citation:
+        return None
+    try:
+        key, version = split_citation(citation)
+    except ValueError:
+        return None
+    return {"key": key, "version": version, "citation": citation}

@@ -1,0 +1,249 @@
+"""A model's history in time order, and its benchmarks as series: what the web pages draw.
+
+``model_timeline`` lists what was done to a model (optimizations, deployments, incidents, rollbacks, notes,
+...) newest first, each with an outcome *class* a picture can colour: adopted, rejected, rolled_back,
+in_progress, or none. ``benchmark_series`` groups a model's benchmarks by hardware × scenario (the series
+regressions are found in) with their percentiles, throughput and the regression findings that name them.
+
+Both read light columns first and decode envelopes only for the rows they return, so a model with a few
+thousand records costs milliseconds.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import and_, func, select
+
+from elephant.answers.markdown import date_of, figures_of, outcome_of, outcome_words
+from elephant.answers.regressions import is_offline, series_of
+from elephant.errors import UsageError
+from elephant.kinds.units import as_number
+from elephant.storage.schema import heads
+from elephant.storage.store import Store
+from elephant.timeutil import sortable_ts
+
+# What the timeline shows unless asked otherwise; benchmarks have their own page (charts) and would flood it.
+TIMELINE_KINDS = ("optimization", "deployment", "incident", "rollback_procedure", "note", "serving_config",
+                  "regression", "feature_definition")
+OUTCOME_CLASSES = ("adopted", "rejected", "rolled_back", "in_progress", "none")
+# Deployment statuses in the timeline's four colours (a failed rollout was not adopted: rejected).
+_DEPLOYMENT_CLASS = {"succeeded": "adopted", "rolled_back": "rolled_back", "failed": "rejected",
+                     "in_progress": "in_progress"}
+MAX_STRIP = 1000  # events drawn on the time axis; the list below it pages through all of them
+
+
+@dataclass(frozen=True)
+class TimelineEvent:
+    key: str
+    version: int
+    kind: str
+    title: str
+    occurred_at: str | None
+    recorded_at: str
+    outcome: str | None  # the kind's own word (rolled_back, succeeded, open, ...)
+    outcome_class: str  # one of OUTCOME_CLASSES: the colour
+    summary: str  # outcome in words, e.g. "rolled back: calibration drift"
+    figures: list[str] = field(default_factory=list)
+
+    @property
+    def date(self) -> str:
+        return date_of(self.occurred_at, self.recorded_at)
+
+    @property
+    def citation(self) -> str:
+        return f"{self.key}@{self.version}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"key": self.key, "version": self.version, "citation": self.citation, "kind": self.kind,
+                "title": self.title, "occurred_at": self.occurred_at, "date": self.date, "outcome": self.outcome,
+                "outcome_class": self.outcome_class, "summary": self.summary, "figures": self.figures}
+
+
+@dataclass
+class Timeline:
+    model: str
+    events: list[TimelineEvent]  # this page, newest first
+    total: int  # events matching the filters
+    offset: int
+    limit: int
+    strip: list[TimelineEvent]  # up to MAX_STRIP events for the time axis, newest first
+    kind_counts: dict[str, int]  # every kind this model has, with its count (for the filter)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"model": self.model, "events": [e.to_dict() for e in self.events], "total": self.total,
+                "offset": self.offset, "limit": self.limit, "kind_counts": self.kind_counts}
+
+
+def outcome_class(kind: str, fields: dict[str, Any]) -> str:
+    """The colour of a record on a timeline: adopted, rejected, rolled_back, in_progress or none."""
+    if kind == "optimization":
+        outcome = outcome_of(kind, fields)
+        return outcome if outcome in OUTCOME_CLASSES else "none"
+    if kind == "deployment":
+        if str(fields.get("strategy") or "") == "rollback":
+            return "rolled_back"
+        return _DEPLOYMENT_CLASS.get(str(fields.get("status") or ""), "none")
+    if kind == "incident":
+        return "none" if fields.get("resolved_at") else "in_progress"
+    return "none"
+
+
+def _event(row: Any) -> TimelineEvent:
+    envelope = json.loads(row.envelope)
+    fields = envelope.get("fields") or {}
+    if not isinstance(fields, dict):
+        fields = {}
+    kind = str(row.kind)
+    return TimelineEvent(key=row.key, version=row.version, kind=kind, title=str(envelope.get("title") or row.key),
+                         occurred_at=envelope.get("occurred_at"), recorded_at=row.recorded_at,
+                         outcome=outcome_of(kind, fields), outcome_class=outcome_class(kind, fields),
+                         summary=outcome_words(kind, fields), figures=figures_of(kind, fields))
+
+
+def _bound(value: str | None, name: str) -> str | None:
+    if value is None or not str(value).strip():
+        return None
+    try:
+        return sortable_ts(str(value).strip())
+    except ValueError as exc:
+        raise UsageError(f"{name} must be a date or an ISO-8601 time, got {value!r}") from exc
+
+
+def model_timeline(store: Store, model: str, *, kinds: Sequence[str] | None = None, since: str | None = None,
+                   until: str | None = None, limit: int = 50, offset: int = 0) -> Timeline:
+    """The model's records of ``kinds`` (default ``TIMELINE_KINDS``) whose world time lies in [since, until],
+    newest first; ``limit``/``offset`` page the list, the strip holds the newest ``MAX_STRIP``.
+
+    Records without an ``occurred_at`` sort by when Elephant learnt them.
+    """
+    chosen = tuple(kinds) if kinds else TIMELINE_KINDS
+    start, end = _bound(since, "since"), _bound(until, "until")
+    if end is not None and len(str(until).strip()) == 10:  # a date: the whole day counts
+        end = end[:10] + "T23:59:59.999999Z"
+    when = func.coalesce(heads.c.occurred_at, heads.c.recorded_at)
+    live = [heads.c.model == model, heads.c.is_deleted.is_(False)]
+    conditions = [*live, heads.c.kind.in_(chosen)]
+    if start is not None:
+        conditions.append(when >= start)
+    if end is not None:
+        conditions.append(when <= end)
+    columns = (heads.c.key, heads.c.version, heads.c.kind, heads.c.envelope, heads.c.recorded_at)
+    with store.read_connection() as conn:
+        counts = {str(k): int(n) for k, n in conn.execute(
+            select(heads.c.kind, func.count()).where(and_(*live)).group_by(heads.c.kind)).all()}
+        rows = conn.execute(select(*columns).where(and_(*conditions))
+                            .order_by(when.desc(), heads.c.key).limit(MAX_STRIP)).all()
+        total = len(rows)
+        if total == MAX_STRIP:
+            total = int(conn.execute(select(func.count()).select_from(heads).where(and_(*conditions))).scalar_one())
+        if offset + limit > len(rows) and offset < total:
+            page_rows = conn.execute(select(*columns).where(and_(*conditions)).order_by(when.desc(), heads.c.key)
+                                     .limit(limit).offset(offset)).all()
+        else:
+            page_rows = rows[offset:offset + limit]
+    strip = [_event(r) for r in rows]
+    by_key = {e.key: e for e in strip}
+    events = [by_key.get(r.key) or _event(r) for r in page_rows]
+    return Timeline(model=model, events=events, total=total, offset=offset, limit=limit, strip=strip,
+                    kind_counts=dict(sorted(counts.items())))
+
+
+# ---------------------------------------------------------------- benchmark series
+@dataclass(frozen=True)
+class BenchmarkPoint:
+    key: str
+    version: int
+    title: str
+    occurred_at: str | None
+    recorded_at: str
+    p50: float | None
+    p95: float | None
+    p99: float | None
+    throughput_qps: float | None
+    regression: str | None = None  # key of the regression finding naming this benchmark as its candidate
+    regression_status: str | None = None
+    round: str | None = None  # MLPerf round ("v4.1"), when ingested from MLPerf results
+    submitter: str | None = None
+
+    @property
+    def date(self) -> str:
+        return date_of(self.occurred_at, self.recorded_at)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"key": self.key, "version": self.version, "title": self.title, "occurred_at": self.occurred_at,
+                "date": self.date, "p50": self.p50, "p95": self.p95, "p99": self.p99,
+                "throughput_qps": self.throughput_qps, "regression": self.regression,
+                "regression_status": self.regression_status, "round": self.round, "submitter": self.submitter}
+
+
+@dataclass
+class BenchmarkSeries:
+    model: str
+    hardware: str
+    scenario: str
+    offline: bool  # an offline run's percentiles time one huge batch: only throughput is drawn
+    points: list[BenchmarkPoint]  # oldest first
+
+    @property
+    def label(self) -> str:
+        return " · ".join(p for p in (self.hardware, self.scenario) if p) or "unspecified hardware and scenario"
+
+    @property
+    def regressions(self) -> int:
+        return sum(1 for p in self.points if p.regression)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"model": self.model, "hardware": self.hardware, "scenario": self.scenario, "label": self.label,
+                "offline": self.offline, "points": [p.to_dict() for p in self.points]}
+
+
+MAX_BENCHMARKS = 5000  # per model page; the newest are kept
+
+
+def benchmark_series(store: Store, model: str) -> list[BenchmarkSeries]:
+    """The model's benchmarks as series (hardware × scenario), oldest point first, with regressions marked.
+
+    A series' label keeps the first spelling seen; the grouping ignores case and punctuation as the
+    regression check does (MLPerf writes "Offline", a team "offline").
+    """
+    when = func.coalesce(heads.c.occurred_at, heads.c.recorded_at)
+    live = [heads.c.model == model, heads.c.is_deleted.is_(False)]
+    with store.read_connection() as conn:
+        rows = conn.execute(select(heads.c.key, heads.c.version, heads.c.envelope, heads.c.recorded_at)
+                            .where(and_(*live, heads.c.kind == "benchmark"))
+                            .order_by(when.desc(), heads.c.key).limit(MAX_BENCHMARKS)).all()
+        findings = conn.execute(select(heads.c.envelope).where(and_(*live, heads.c.kind == "regression"))).all()
+    flagged: dict[str, tuple[str, str]] = {}
+    for (text,) in findings:
+        envelope = json.loads(text)
+        fields = envelope.get("fields") or {}
+        candidate = str(fields.get("candidate") or "").rpartition("@")[0]
+        if candidate:
+            flagged[candidate] = (str(envelope.get("key")), str(fields.get("status") or "open"))
+    groups: dict[tuple[str, str, str], BenchmarkSeries] = {}
+    for row in reversed(rows):  # oldest first
+        envelope = json.loads(row.envelope)
+        fields = envelope.get("fields") or {}
+        if not isinstance(fields, dict):
+            fields = {}
+        slot = series_of(envelope)
+        series = groups.get(slot)
+        if series is None:
+            series = groups[slot] = BenchmarkSeries(model=model, hardware=str(fields.get("hardware") or ""),
+                                                    scenario=str(fields.get("scenario") or ""),
+                                                    offline=is_offline(fields), points=[])
+        latency = fields.get("latency_ms") if isinstance(fields.get("latency_ms"), dict) else {}
+        finding = flagged.get(row.key)
+        series.points.append(BenchmarkPoint(
+            key=row.key, version=row.version, title=str(envelope.get("title") or row.key),
+            occurred_at=envelope.get("occurred_at"), recorded_at=row.recorded_at,
+            p50=as_number(latency.get("p50")), p95=as_number(latency.get("p95")), p99=as_number(latency.get("p99")),
+            throughput_qps=as_number(fields.get("throughput_qps")),
+            regression=finding[0] if finding else None, regression_status=finding[1] if finding else None,
+            round=str(fields["round"]) if fields.get("round") else None,
+            submitter=str(fields["submitter"]) if fields.get("submitter") else None))
+    return sorted(groups.values(), key=lambda s: (-len(s.points), s.label))
