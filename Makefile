@@ -43,6 +43,7 @@ bench: setup model
 	ELEPHANT_MODEL_DIR=$(MODELS) $(PY) bench/retrieval.py
 	ELEPHANT_MODEL_DIR=$(MODELS) $(PY) bench/search.py
 	ELEPHANT_MODEL_DIR=$(MODELS) $(PY) bench/api.py
+	ELEPHANT_MODEL_DIR=$(MODELS) $(PY) bench/web.py
 
 clean:
 	rm -rf .elephant .pytest_cache .ruff_cache .mypy_cache

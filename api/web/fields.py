@@ -18,6 +18,7 @@ _UNITS = {"seconds": "s", "percent": "%", "bytes": "bytes", "qps": "qps", "pct":
           "ns": "ns", "mb": "MB", "gb": "GB"}
 _UNIT_WORD = re.compile(r"_(" + "|".join(_UNITS) + r")(?=_|$)")
 _CITATION = re.compile(r"^[^\s@]{1,512}@\d{1,9}$")
+_CITE_FIELDS = {"baseline", "candidate"}  # a regression finding's two benchmarks, as key@version
 _KEY_FIELDS = {"rollback_key", "baseline_key", "candidate_key", "record_key"}
 
 
@@ -75,7 +76,7 @@ def field_rows(fields: Any, prefix: str = "") -> list[FieldRow]:
         rows.append(FieldRow(prefix, fields, unit_of(prefix), "number"))
     elif isinstance(fields, str) and "\n" in fields.strip():
         rows.append(FieldRow(prefix, fields, style="pre"))
-    elif isinstance(fields, str) and _CITATION.match(fields):
+    elif isinstance(fields, str) and _CITATION.match(fields) and ("/" in fields or leaf in _CITE_FIELDS):
         rows.append(FieldRow(prefix, fields, style="cite"))
     elif isinstance(fields, str) and leaf in _KEY_FIELDS:
         rows.append(FieldRow(prefix, fields, style="key"))

@@ -236,7 +236,8 @@ def benchmark_series(store: Store, model: str) -> list[BenchmarkSeries]:
             series = groups[slot] = BenchmarkSeries(model=model, hardware=str(fields.get("hardware") or ""),
                                                     scenario=str(fields.get("scenario") or ""),
                                                     offline=is_offline(fields), points=[])
-        latency = fields.get("latency_ms") if isinstance(fields.get("latency_ms"), dict) else {}
+        raw_latency = fields.get("latency_ms")
+        latency: dict[str, Any] = raw_latency if isinstance(raw_latency, dict) else {}
         finding = flagged.get(row.key)
         series.points.append(BenchmarkPoint(
             key=row.key, version=row.version, title=str(envelope.get("title") or row.key),

@@ -130,7 +130,7 @@ def locked_server(browser: Any, tmp_path_factory: pytest.TempPathFactory) -> Ite
 def shots(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     folder = tmp_path_factory.mktemp("screenshots")
     yield folder
-    print(f"\nscreenshots: {folder}")  # noqa: T201 - where to look, with -s
+    print(f"\nscreenshots: {folder}")
 
 
 class Visit:

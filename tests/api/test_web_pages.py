@@ -25,7 +25,15 @@ from elephant.errors import AuthError
 from elephant.settings import Settings
 from elephant.storage.apikeys import ApiKeys, open_session, verify_session
 from tests.api.apihelpers import assert_problem, bearer, benchmark
-from tests.api.webdata import DEMO_FILES, INT8, RANKER_SERIES, RANKER_SERIES_POINTS, REGRESSION, RUNBOOK, load_demo
+from tests.api.webdata import (
+    DEMO_FILES,
+    INT8,
+    RANKER_SERIES,
+    RANKER_SERIES_POINTS,
+    REGRESSION,
+    RUNBOOK,
+    load_demo,
+)
 
 HTML = {"accept": "text/html,application/xhtml+xml"}
 STATIC = Path(__file__).resolve().parents[2] / "api" / "web"
@@ -62,7 +70,7 @@ def sqlite_demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient
 
 
 PAGES = [
-    "/", "/?page=1", f"/models/ranker", "/models/ranker?kind=optimization&kind=deployment&since=2026-01-01&until=2026-12-31",
+    "/", "/?page=1", "/models/ranker", "/models/ranker?kind=optimization&kind=deployment&since=2026-01-01&until=2026-12-31",
     "/models/ranker?page=2", "/models/ranker/benchmarks", "/models/churn-model/benchmarks",
     f"/records/{INT8}", f"/records/{INT8}?version=1", f"/records/{RUNBOOK}?as_of=2100-01-01T00:00:00",
     f"/diff/{RUNBOOK}?from=1&to=2", f"/diff/{RUNBOOK}", "/search", "/search?q=int8+ranker",
@@ -428,9 +436,10 @@ def test_units_come_from_field_names(path: str, unit: str) -> None:
 
 
 def test_field_rows_keep_lists_text_and_citations() -> None:
-    rows = {r.path: r for r in field_rows({"steps": ["a", "b"], "raw": "x\ny\n", "baseline": "k/b@3",
+    rows = {r.path: r for r in field_rows({"steps": ["a", "b"], "raw": "x\ny\n", "baseline": "k/b@3", "metric": "ndcg@10",
                                            "latency_ms": {"p99": 45}, "valid": True, "extra": {}})}
     assert rows["steps"].style == "list" and rows["raw"].style == "pre" and rows["baseline"].style == "cite"
+    assert rows["metric"].style == "text"
     assert rows["latency_ms.p99"].shown == "45" and rows["latency_ms.p99"].unit == "ms"
     assert rows["valid"].shown == "yes" and rows["extra"].style == "empty"
 

@@ -8,6 +8,13 @@
   var COLORS = { p50: "#8fb3e0", p95: "#3b7dd8", p99: "#163f80", qps: "#b36b00", regression: "#d0021b" };
 
   function height() { return window.innerWidth < 600 ? 220 : 280; }
+  // Latency and throughput from zero, so a line's height is the figure and a regression looks its size.
+  function fromZero(u, min, max) { return [0, max > 0 ? max * 1.1 : 1]; }
+  // A week either side of a lone point; 4 % either side otherwise, so no point sits on the frame.
+  function padTime(u, min, max) {
+    var pad = max > min ? (max - min) * 0.04 : 7 * 86400;
+    return [min - pad, max + pad];
+  }
 
   function build(chart) {
     var el = document.getElementById(chart.id);
@@ -40,7 +47,7 @@
                 values: function (u, ticks) { return ticks.map(function (t) { return t.toLocaleString(); }); } });
     var opts = {
       width: Math.max(280, el.clientWidth), height: height(), series: series, axes: axes,
-      scales: { x: { time: true }, ms: { auto: true }, qps: { auto: true } },
+      scales: { x: { time: true, range: padTime }, ms: { range: fromZero }, qps: { range: fromZero } },
       cursor: { points: { size: 10 } }, legend: { live: true }
     };
     var plot = new uPlot(opts, data, el);
