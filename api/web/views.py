@@ -8,26 +8,30 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+import threading
+import weakref
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import and_, func, select
 
-from elephant.answers.regressions import is_offline
+from elephant.answers.regressions import Finding
 from elephant.answers.timeline import (
     OUTCOME_CLASSES,
     TIMELINE_KINDS,
     BenchmarkSeries,
     TimelineEvent,
     benchmark_series,
+    model_overview,
     model_timeline,
+    regression_page,
 )
 from elephant.api.web.fields import field_rows, split_citation
 from elephant.errors import NotFound, UsageError
 from elephant.facade import Elephant
 from elephant.records.envelope import KINDS
-from elephant.storage.schema import heads
+from elephant.storage.schema import heads, versions
 from elephant.timeutil import parse_ts, sortable_ts
 
 PAGE_SIZE = 50
@@ -69,39 +73,57 @@ def pager(page: int, total: int, size: int) -> dict[str, Any]:
             "first": (page - 1) * size + 1 if total else 0, "last": min(total, page * size)}
 
 
+class StoreCache:
+    """Store-wide aggregates (the models, the home page's overview, the counts), kept until the next write.
+
+    Each is a scan of every current record (19-93 ms of CPU at 10k records on the EPYC); the store's last
+    version id, one indexed read, says whether anything was written since. Per process, like the search
+    cache: each worker of `elephant serve` keeps its own.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: weakref.WeakKeyDictionary[Any, dict[str, tuple[int, Any]]] = weakref.WeakKeyDictionary()
+
+    def get(self, db: Elephant, name: str, compute: Callable[[], Any]) -> Any:
+        with db.store.read_connection() as conn:
+            stamp = int(conn.execute(select(func.coalesce(func.max(versions.c.id), 0))).scalar_one())
+        with self._lock:
+            entries = self._entries.setdefault(db.store, {})
+            found = entries.get(name)
+            if found is not None and found[0] == stamp:
+                return found[1]
+        value = compute()
+        with self._lock:
+            self._entries.setdefault(db.store, {})[name] = (stamp, value)
+        return value
+
+
+CACHE = StoreCache()
+
+
 def model_names(db: Elephant) -> dict[str, int]:
     """Every model with its number of live records, by name."""
-    with db.store.read_connection() as conn:
-        rows = conn.execute(select(heads.c.model, func.count()).where(
-            and_(heads.c.is_deleted.is_(False), heads.c.model.is_not(None))).group_by(heads.c.model)).all()
-    return {str(m): int(n) for m, n in sorted(rows, key=lambda r: str(r[0]))}
+
+    def compute() -> dict[str, int]:
+        with db.store.read_connection() as conn:
+            rows = conn.execute(select(heads.c.model, func.count()).where(
+                and_(heads.c.is_deleted.is_(False), heads.c.model.is_not(None))).group_by(heads.c.model)).all()
+        return {str(m): int(n) for m, n in sorted(rows, key=lambda r: str(r[0]))}
+
+    return dict(CACHE.get(db, "models", compute))
 
 
 # ---------------------------------------------------------------- home
 def home(db: Elephant, params: Mapping[str, str]) -> dict[str, Any]:
     page = page_number(params)
-    brief = db.brief()
-    by_model = {m.model: m for m in brief.models}
-    counts = model_names(db)
-    names = sorted(counts, key=lambda n: (not (by_model[n].needs_attention if n in by_model else False), n))
-    shown = names[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]
-    models = []
-    for name in shown:
-        entry = by_model.get(name)
-        bench = entry.latest_benchmark if entry else None
-        latency = (bench.details.get("latency_ms") if bench else None) or {}
-        offline = bench is not None and is_offline(bench.details)  # its percentiles time one huge batch
-        models.append({
-            "name": name, "records": counts[name], "brief": entry,
-            "p99": latency.get("p99") if isinstance(latency, dict) and not offline else None,
-            "throughput": bench.details.get("throughput_qps") if bench else None,
-        })
-    totals = db.counts()
-    open_regressions = sum(len(m.open_regressions) for m in brief.models)
-    open_incidents = sum(len(m.open_incidents) for m in brief.models)
-    return {"models": models, "pager": pager(page, len(names), PAGE_SIZE), "totals": totals,
-            "open_regressions": open_regressions, "open_incidents": open_incidents,
-            "kinds": sorted(KINDS), "all_models": list(counts)}
+    overview: list[Any] = CACHE.get(db, "overview", lambda: model_overview(db.store))
+    shown = overview[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]
+    totals = CACHE.get(db, "counts", db.counts)
+    return {"models": shown, "pager": pager(page, len(overview), PAGE_SIZE), "totals": totals,
+            "open_regressions": sum(m.open_regressions for m in overview),
+            "open_incidents": sum(m.open_incidents for m in overview),
+            "kinds": sorted(KINDS), "all_models": [m.model for m in sorted(overview, key=lambda m: m.model)]}
 
 
 # ---------------------------------------------------------------- model timeline
@@ -351,15 +373,15 @@ def regressions(db: Elephant, params: Mapping[str, str]) -> dict[str, Any]:
     if status not in ("open", "resolved", "all"):
         raise UsageError(f"status must be open, resolved or all, got {status[:20]!r}")
     model = (params.get("model") or "").strip() or None
-    findings = db.regressions(model=model, status=status)
-    shown = findings[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]
+    found, total = regression_page(db.store, model=model, status=status, limit=PAGE_SIZE,
+                                   offset=(page - 1) * PAGE_SIZE)
     items = []
-    for finding in shown:
-        data = finding.to_dict()
+    for record in found:
+        data = Finding(record).to_dict()
         metrics = [{"name": name, **m} for name, m in (data.get("metrics") or {}).items() if isinstance(m, dict)]
         items.append({**data, "metrics": metrics,
                       "baseline_ref": _ref(data.get("baseline")), "candidate_ref": _ref(data.get("candidate"))})
-    return {"findings": items, "status": status, "model": model or "", "pager": pager(page, len(findings), PAGE_SIZE),
+    return {"findings": items, "status": status, "model": model or "", "pager": pager(page, total, PAGE_SIZE),
             "all_models": list(model_names(db))}
 
 

@@ -16,14 +16,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, func, or_, select
 
 from elephant.answers.markdown import date_of, figures_of, outcome_of, outcome_words
-from elephant.answers.regressions import is_offline, series_of
+from elephant.answers.regressions import KEY_PREFIX, is_offline, series_of
 from elephant.errors import UsageError
 from elephant.kinds.units import as_number
 from elephant.storage.schema import heads
-from elephant.storage.store import Store
+from elephant.storage.store import Store, StoredRecord
 from elephant.timeutil import sortable_ts
 
 # What the timeline shows unless asked otherwise; benchmarks have their own page (charts) and would flood it.
@@ -92,7 +92,7 @@ def outcome_class(kind: str, fields: dict[str, Any]) -> str:
     return "none"
 
 
-def _event(row: Any) -> TimelineEvent:
+def _event(row: Any, *, figures: bool = True) -> TimelineEvent:
     envelope = json.loads(row.envelope)
     fields = envelope.get("fields") or {}
     if not isinstance(fields, dict):
@@ -101,7 +101,7 @@ def _event(row: Any) -> TimelineEvent:
     return TimelineEvent(key=row.key, version=row.version, kind=kind, title=str(envelope.get("title") or row.key),
                          occurred_at=envelope.get("occurred_at"), recorded_at=row.recorded_at,
                          outcome=outcome_of(kind, fields), outcome_class=outcome_class(kind, fields),
-                         summary=outcome_words(kind, fields), figures=figures_of(kind, fields))
+                         summary=outcome_words(kind, fields), figures=figures_of(kind, fields) if figures else [])
 
 
 def _bound(value: str | None, name: str) -> str | None:
@@ -145,9 +145,8 @@ def model_timeline(store: Store, model: str, *, kinds: Sequence[str] | None = No
                                      .limit(limit).offset(offset)).all()
         else:
             page_rows = rows[offset:offset + limit]
-    strip = [_event(r) for r in rows]
-    by_key = {e.key: e for e in strip}
-    events = [by_key.get(r.key) or _event(r) for r in page_rows]
+    strip = [_event(r, figures=False) for r in rows]  # the axis needs colour and title, not the figures
+    events = [_event(r) for r in page_rows]
     return Timeline(model=model, events=events, total=total, offset=offset, limit=limit, strip=strip,
                     kind_counts=dict(sorted(counts.items())))
 
@@ -216,14 +215,14 @@ def benchmark_series(store: Store, model: str) -> list[BenchmarkSeries]:
         rows = conn.execute(select(heads.c.key, heads.c.version, heads.c.envelope, heads.c.recorded_at)
                             .where(and_(*live, heads.c.kind == "benchmark"))
                             .order_by(when.desc(), heads.c.key).limit(MAX_BENCHMARKS)).all()
-        findings = conn.execute(select(heads.c.envelope).where(and_(*live, heads.c.kind == "regression"))).all()
+        # A finding's key names its candidate benchmark (regression/<benchmark key>): no envelope to decode.
+        resolved = heads.c.envelope.like('%"status":"resolved"%')
+        findings = conn.execute(select(heads.c.key, resolved.label("resolved"))
+                                .where(and_(*live, heads.c.kind == "regression"))).all()
     flagged: dict[str, tuple[str, str]] = {}
-    for (text,) in findings:
-        envelope = json.loads(text)
-        fields = envelope.get("fields") or {}
-        candidate = str(fields.get("candidate") or "").rpartition("@")[0]
-        if candidate:
-            flagged[candidate] = (str(envelope.get("key")), str(fields.get("status") or "open"))
+    for key, is_resolved in findings:
+        if str(key).startswith(KEY_PREFIX):
+            flagged[str(key)[len(KEY_PREFIX):]] = (str(key), "resolved" if is_resolved else "open")
     groups: dict[tuple[str, str, str], BenchmarkSeries] = {}
     for row in reversed(rows):  # oldest first
         envelope = json.loads(row.envelope)
@@ -248,3 +247,114 @@ def benchmark_series(store: Store, model: str) -> list[BenchmarkSeries]:
             round=str(fields["round"]) if fields.get("round") else None,
             submitter=str(fields["submitter"]) if fields.get("submitter") else None))
     return sorted(groups.values(), key=lambda s: (-len(s.points), s.label))
+
+
+# ---------------------------------------------------------------- every model at a glance
+# Open items found in SQL on the canonical envelope JSON (sorted keys, no spaces), with no decoding.
+_OPEN_SQL = {
+    "regression": lambda env: env.not_like('%"status":"resolved"%'),
+    "incident": lambda env: or_(env.not_like('%"resolved_at"%'), env.like('%"resolved_at":null%'),
+                                env.like('%"resolved_at":""%')),
+    "feature_definition": lambda env: env.not_like('%"parity":"verified"%'),
+}
+
+
+@dataclass
+class ModelOverview:
+    model: str
+    records: int
+    serving_config: TimelineEvent | None = None
+    latest_benchmark: BenchmarkPoint | None = None
+    benchmark_offline: bool = False
+    last_deployment: TimelineEvent | None = None
+    open_regressions: int = 0
+    open_incidents: int = 0
+    features_not_verified: int = 0
+
+    @property
+    def needs_attention(self) -> bool:
+        return bool(self.open_regressions or self.open_incidents or self.features_not_verified
+                    or (self.last_deployment is not None and self.last_deployment.outcome in ("rolled_back", "failed")))
+
+
+def model_overview(store: Store) -> list[ModelOverview]:
+    """Each model's latest serving config, benchmark and deployment and its open items, models needing
+    attention first: the brief's facts for every model at once, reading only the envelopes it shows."""
+    live = [heads.c.is_deleted.is_(False), heads.c.model.is_not(None)]
+    when = func.coalesce(heads.c.occurred_at, heads.c.recorded_at)
+    with store.read_connection() as conn:
+        counts = dict(conn.execute(select(heads.c.model, func.count()).where(and_(*live)).group_by(heads.c.model)).all())
+        light = conn.execute(select(heads.c.key, heads.c.kind, heads.c.model, when.label("at"), heads.c.recorded_at)
+                             .where(and_(*live, heads.c.kind.in_(("serving_config", "benchmark", "deployment"))))).all()
+        latest: dict[tuple[str, str], Any] = {}
+        for row in light:
+            slot = (str(row.model), str(row.kind))
+            if slot not in latest or (row.at, row.recorded_at) > (latest[slot].at, latest[slot].recorded_at):
+                latest[slot] = row
+        keys = [row.key for row in latest.values()]
+        rows = []
+        for start in range(0, len(keys), 500):
+            rows += conn.execute(select(heads.c.key, heads.c.version, heads.c.kind, heads.c.envelope, heads.c.recorded_at)
+                                 .where(heads.c.key.in_(keys[start:start + 500]))).all()
+        open_counts: dict[str, dict[str, int]] = {}
+        for kind, is_open in _OPEN_SQL.items():
+            found = conn.execute(select(heads.c.model, func.count()).where(
+                and_(*live, heads.c.kind == kind, is_open(heads.c.envelope))).group_by(heads.c.model)).all()
+            open_counts[kind] = {str(m): int(n) for m, n in found}
+    out = {str(m): ModelOverview(model=str(m), records=int(n)) for m, n in counts.items()}
+    for row in rows:
+        envelope = json.loads(row.envelope)
+        entry = out.get(str(envelope.get("model")))
+        if entry is None:
+            continue
+        if row.kind == "benchmark":
+            fields = envelope.get("fields") or {}
+            entry.benchmark_offline = isinstance(fields, dict) and is_offline(fields)
+            entry.latest_benchmark = _point(row, envelope)
+        else:
+            event = _event(row)
+            if row.kind == "serving_config":
+                entry.serving_config = event
+            else:
+                entry.last_deployment = event
+    for name, entry in out.items():
+        entry.open_regressions = open_counts["regression"].get(name, 0)
+        entry.open_incidents = open_counts["incident"].get(name, 0)
+        entry.features_not_verified = open_counts["feature_definition"].get(name, 0)
+    return sorted(out.values(), key=lambda e: (not e.needs_attention, e.model))
+
+
+def _point(row: Any, envelope: dict[str, Any]) -> BenchmarkPoint:
+    fields = envelope.get("fields") or {}
+    if not isinstance(fields, dict):
+        fields = {}
+    raw_latency = fields.get("latency_ms")
+    latency: dict[str, Any] = raw_latency if isinstance(raw_latency, dict) else {}
+    return BenchmarkPoint(key=row.key, version=row.version, title=str(envelope.get("title") or row.key),
+                          occurred_at=envelope.get("occurred_at"), recorded_at=row.recorded_at,
+                          p50=as_number(latency.get("p50")), p95=as_number(latency.get("p95")),
+                          p99=as_number(latency.get("p99")), throughput_qps=as_number(fields.get("throughput_qps")),
+                          round=str(fields["round"]) if fields.get("round") else None,
+                          submitter=str(fields["submitter"]) if fields.get("submitter") else None)
+
+
+def regression_page(store: Store, *, model: str | None = None, status: str = "open", limit: int = 50,
+                    offset: int = 0) -> tuple[list[StoredRecord], int]:
+    """One page of regression findings, newest first, with the total: the status is filtered in SQL, so
+    only the page's envelopes are decoded (``list_findings`` decodes them all)."""
+    conditions: list[Any] = [heads.c.is_deleted.is_(False), heads.c.kind == "regression"]
+    if model is not None:
+        conditions.append(heads.c.model == model)
+    if status == "open":
+        conditions.append(_OPEN_SQL["regression"](heads.c.envelope))
+    elif status == "resolved":
+        conditions.append(heads.c.envelope.like('%"status":"resolved"%'))
+    elif status != "all":
+        raise UsageError(f"status must be open, resolved or all, got {status!r}")
+    when = func.coalesce(heads.c.occurred_at, heads.c.recorded_at)
+    with store.read_connection() as conn:
+        total = int(conn.execute(select(func.count()).select_from(heads).where(and_(*conditions))).scalar_one())
+        rows = conn.execute(select(heads).where(and_(*conditions)).order_by(when.desc(), heads.c.recorded_at.desc(),
+                                                                            heads.c.key).limit(limit).offset(offset)).all()
+    return [StoredRecord(envelope=json.loads(r.envelope), version=r.version, recorded_at=r.recorded_at,
+                         content_hash=r.content_hash) for r in rows], total

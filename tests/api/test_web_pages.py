@@ -148,8 +148,9 @@ def test_home_lists_models_with_latest_figures(sqlite_demo: TestClient) -> None:
     text = sqlite_demo.get("/", headers=HTML).text
     assert 'data-model="ranker"' in text and 'data-model="fraud-detector"' in text
     assert "55.2 ms" not in text  # the latest ranker benchmark is 2026-05-05, p99 43.9
-    assert "<strong>43.9 ms</strong>" in text and "418 qps" in text
-    assert "1 regression" in text
+    assert "<strong>43.9 ms</strong> · 418 qps" in text
+    assert "1 regression</a>" in text and "1 feature not verified" in text
+    assert "2026-03-14: canary at 10 %, rolled back" in text  # the ranker's last deployment
 
 
 def test_timeline_colours_the_rolled_back_int8_attempt(sqlite_demo: TestClient) -> None:
