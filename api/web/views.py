@@ -117,10 +117,9 @@ def model_names(db: Elephant) -> dict[str, int]:
 # ---------------------------------------------------------------- home
 def home(db: Elephant, params: Mapping[str, str]) -> dict[str, Any]:
     page = page_number(params)
-    overview: list[Any] = CACHE.get(db, "overview", lambda: model_overview(db.store))
+    overview, per_kind = CACHE.get(db, "overview", lambda: model_overview(db.store))
     shown = overview[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]
-    totals = CACHE.get(db, "counts", db.counts)
-    return {"models": shown, "pager": pager(page, len(overview), PAGE_SIZE), "totals": totals,
+    return {"models": shown, "pager": pager(page, len(overview), PAGE_SIZE), "records": sum(per_kind.values()),
             "open_regressions": sum(m.open_regressions for m in overview),
             "open_incidents": sum(m.open_incidents for m in overview),
             "kinds": sorted(KINDS), "all_models": [m.model for m in sorted(overview, key=lambda m: m.model)]}
