@@ -60,6 +60,8 @@ for question in ("did we try INT8 on the ranker? what happened?",
     print("citations:", ", ".join(reply["citations"][:5]), "| degraded:", reply["degraded"])
 brief = httpx.get(base + "/v1/brief", params={"model": "ranker"}, timeout=30)
 print("\n== GET /v1/brief?model=ranker ->", brief.status_code)
+page = httpx.get(base + "/models/ranker", headers={"accept": "text/html"}, timeout=30)
+print("== GET /models/ranker (the ranker's timeline page) ->", page.status_code)
 PYEOF
 
 URL="http://127.0.0.1:$PORT/"

@@ -28,3 +28,5 @@ def test_the_demo_ingests_serves_and_answers(real_model: Path, tmp_path: Path) -
     assert "== POST /v1/ask: did we try INT8 on the ranker? what happened?" in out
     assert "citations: ranker/int8-dynamic-2026-03@1" in out and "degraded: False" in out
     assert "== GET /v1/brief?model=ranker -> 200" in out
+    assert "== GET /models/ranker (the ranker's timeline page) -> 200" in out
+    assert "== The web UI: http://127.0.0.1:" in out

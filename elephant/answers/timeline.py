@@ -294,7 +294,7 @@ def model_overview(store: Store) -> tuple[list[ModelOverview], dict[str, int]]:
         grouped = conn.execute(select(heads.c.model, heads.c.kind, func.count())
                                .where(and_(*live)).group_by(heads.c.model, heads.c.kind)).all()
         # Open items per kind through the kind index: only those kinds' rows are read for the LIKE.
-        open_counts = {kind: dict(conn.execute(select(heads.c.model, func.count()).where(
+        open_counts: dict[str, dict[Any, int]] = {kind: dict(conn.execute(select(heads.c.model, func.count()).where(
             and_(*live, heads.c.kind == kind, test(heads.c.envelope))).group_by(heads.c.model)).all())
             for kind, test in _OPEN_SQL.items()}
         rows = conn.execute(select(heads.c.key, heads.c.version, heads.c.kind, heads.c.envelope, heads.c.recorded_at)
@@ -316,9 +316,10 @@ def model_overview(store: Store) -> tuple[list[ModelOverview], dict[str, int]]:
             entry.features_not_verified = opened
     for row in rows:
         envelope = json.loads(row.envelope)
-        entry = out.get(str(envelope.get("model")))
-        if entry is None:
+        shown = out.get(str(envelope.get("model")))
+        if shown is None:
             continue
+        entry = shown
         if row.kind == "benchmark":
             fields = envelope.get("fields") or {}
             entry.benchmark_offline = isinstance(fields, dict) and is_offline(fields)
