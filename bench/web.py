@@ -157,7 +157,7 @@ def main() -> int:
                         counter = iter(range(10**6))
 
                         def write(db: Any = writer, numbers: Any = counter) -> None:
-                            db.put({"kind": "note", "key": f"bench/web-note-{next(numbers)}", "title": "n"})
+                            db.put({"kind": "note", "key": f"bench/web-note-{next(numbers)}", "title": f"n {time.time()}"})
 
                         cold_cpu: list[float] = []
                         cold = latency_summary(timed(client, page_requests[:1], args.rounds, cold_cpu, before=write),

@@ -136,7 +136,7 @@ def _kinds_param(params: Any) -> list[str]:
 
 def _strip_layout(events: list[TimelineEvent]) -> dict[str, Any]:
     """Positions (percent of the axis) and lanes for the time axis, plus year or month ticks."""
-    dated = [(e, parse_ts(e.occurred_at or e.recorded_at).timestamp()) for e in events]
+    dated = [(e, _seconds(e.occurred_at or e.recorded_at)) for e in events]
     if not dated:
         return {"dots": [], "ticks": []}
     low, high = min(t for _, t in dated), max(t for _, t in dated)
@@ -176,6 +176,35 @@ def _strip_layout(events: list[TimelineEvent]) -> dict[str, Any]:
     return {"dots": dots, "ticks": ticks, "lanes": max(1, len(lanes))}
 
 
+def _seconds(moment: str) -> float:
+    """Epoch seconds of a stored date or timestamp; the common shapes without the general parser."""
+    if len(moment) == 10:
+        return datetime.fromisoformat(moment).replace(tzinfo=UTC).timestamp()
+    try:
+        return datetime.fromisoformat(moment.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return parse_ts(moment).timestamp()
+
+
+def _dots_html(dots: list[dict[str, Any]]) -> Any:
+    """The axis' links, built here: a few hundred of them through the template's per-attribute escaping
+    cost more than the page's data (10 of the timeline's 48 ms of CPU at 10k records)."""
+    from markupsafe import Markup, escape
+
+    from elephant.api.web.render import KIND_LABELS, record_url
+
+    parts = []
+    for d in dots:
+        e = d["event"]
+        kind = KIND_LABELS.get(e.kind, e.kind.replace("_", " "))
+        title = escape(f"{e.date} · {kind} · {e.title} — {e.summary}")
+        parts.append(f'<a class="dot outcome-{escape(e.outcome_class)}" style="left: {d["x"]}%; top: {d["lane"] * 18 + 4}px" '
+                     f'href="{escape(record_url(e.key, e.version))}" data-key="{escape(e.key)}" data-date="{escape(e.date)}" '
+                     f'data-outcome="{escape(e.outcome_class)}" title="{title}"><span class="sr">{escape(e.date)} '
+                     f'{escape(e.title)}</span></a>')
+    return Markup("\n".join(parts))
+
+
 def timeline(db: Elephant, model: str, params: Any) -> dict[str, Any]:
     page = page_number(params)
     kinds = _kinds_param(params)
@@ -186,8 +215,10 @@ def timeline(db: Elephant, model: str, params: Any) -> dict[str, Any]:
         raise NotFound(f"no records for model {model!r}", model=model)
     chosen = kinds or [k for k in TIMELINE_KINDS if k in found.kind_counts]
     legend = {c: sum(1 for e in found.strip if e.outcome_class == c) for c in OUTCOME_CLASSES}
+    strip = _strip_layout(found.strip)
+    strip["html"] = _dots_html(strip["dots"])
     return {"model": model, "timeline": found, "pager": pager(page, found.total, PAGE_SIZE),
-            "strip": _strip_layout(found.strip), "kinds": chosen, "kind_counts": found.kind_counts,
+            "strip": strip, "kinds": chosen, "kind_counts": found.kind_counts,
             "since": since or "", "until": until or "", "legend": legend,
             "benchmarks": found.kind_counts.get("benchmark", 0)}
 
