@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from elephant.answers.markdown import format_number
+from elephant.kinds.units import format_number
 
 # Unit words in field names ("latency_ms", "latency_ms_p99", "throughput_qps") and what they mean; a bare
 # "_s" counts only at the end of a name.

@@ -18,7 +18,7 @@ from urllib.parse import quote, urlencode
 
 from starlette.responses import HTMLResponse
 
-from elephant.answers.markdown import format_number
+from elephant.kinds.units import format_number, format_signed_percent
 
 HERE = Path(__file__).resolve().parent
 TEMPLATES = HERE / "templates"
@@ -129,7 +129,7 @@ def environment() -> Any:
 
     env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=select_autoescape(["html"]),
                       auto_reload=False, trim_blocks=True, lstrip_blocks=True)
-    env.filters.update(number=number, day=day, moment=moment, markdown=markdown, tojson_script=json_for_script,
+    env.filters.update(number=number, signed_percent=format_signed_percent, day=day, moment=moment, markdown=markdown, tojson_script=json_for_script,
                        kind_label=lambda k: KIND_LABELS.get(str(k), str(k).replace("_", " ")),
                        outcome_label=lambda o: OUTCOME_LABELS.get(str(o), str(o).replace("_", " ")))
     env.globals.update(record_url=record_url, model_url=model_url, diff_url=diff_url, diff_path=diff_path, with_query=with_query,

@@ -9,8 +9,9 @@ from typing import Any
 
 from sqlalchemy import and_, select
 
-from elephant.answers.markdown import benchmark_figures, format_number, outcome_words, regression_figures
+from elephant.answers.markdown import benchmark_figures, outcome_words, regression_figures
 from elephant.errors import NotFound
+from elephant.kinds.units import format_number
 from elephant.storage.schema import heads
 from elephant.storage.store import Store
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from elephant.errors import IndexUnavailable, ModelError, UsageError
+from elephant.kinds.units import as_number, format_change, format_number, format_points
 
 if TYPE_CHECKING:
     from elephant.facade import Elephant
@@ -92,23 +93,6 @@ def token_counter(db: Elephant) -> tuple[Callable[[str], int], str, bool]:
 
 
 # ---------------------------------------------------------------- rendering one record
-def _num(value: Any) -> str:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return str(value)
-    if float(value).is_integer():
-        return f"{int(value):,}".replace(",", " ") if abs(value) >= 10_000 else str(int(value))
-    return f"{value:.4g}"
-
-
-def _change(before: Any, after: Any, unit: str = "") -> str:
-    """'45 → 18 ms (−60 %)'; the percentage only when both are numbers and the baseline is not zero."""
-    text = f"{_num(before)} → {_num(after)}{' ' + unit if unit else ''}"
-    if isinstance(before, int | float) and isinstance(after, int | float) and before:
-        pct = (after - before) / abs(before) * 100
-        text += f" ({'+' if pct >= 0 else '−'}{abs(pct):.0f} %)"
-    return text
-
-
 def _clip(text: Any, limit: int = _FREE_TEXT_CHARS) -> str:
     flat = " ".join(str(text).split())
     return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
@@ -116,21 +100,22 @@ def _clip(text: Any, limit: int = _FREE_TEXT_CHARS) -> str:
 
 def _accuracy(value: Any) -> str | None:
     if isinstance(value, Mapping):
-        return ", ".join(f"{k} {_num(v)}" for k, v in value.items()) or None
-    return _num(value) if value is not None else None
+        return ", ".join(f"{k} {format_number(v)}" for k, v in value.items()) or None
+    return format_number(value) if value is not None else None
 
 
 def _measured(baseline: Mapping[str, Any], result: Mapping[str, Any], metric: str | None) -> list[str]:
     parts = []
     for name, label, unit in (("latency_ms_p99", "p99", "ms"), ("latency_ms_p95", "p95", "ms"),
                               ("latency_ms_p50", "p50", "ms"), ("throughput_qps", "throughput", "qps")):
-        if baseline.get(name) is not None and result.get(name) is not None:
-            parts.append(f"{label} {_change(baseline[name], result[name], unit)}")
+        before, after = as_number(baseline.get(name)), as_number(result.get(name))
+        if after is not None and (text := format_change(label, before, after, unit)):
+            parts.append(text)
         elif result.get(name) is not None:
-            parts.append(f"{label} {_num(result[name])} {unit}")
+            parts.append(f"{label} {format_number(result[name])} {unit}")
     before, after = baseline.get("accuracy"), result.get("accuracy")
-    if isinstance(before, int | float) and isinstance(after, int | float):
-        parts.append(f"{metric or 'accuracy'} {_num(before)} → {_num(after)}")
+    if as_number(before) is not None and as_number(after) is not None:
+        parts.append(str(format_points(metric or "accuracy", as_number(before), as_number(after))))
     elif after is not None:
         parts.append(f"{metric or 'accuracy'} {_accuracy(after)}")
     return parts
@@ -156,15 +141,15 @@ def _summarise_fields(kind: str, fields: Mapping[str, Any]) -> list[str]:
         if setup:
             parts.append(setup)
         latency = f.get("latency_ms") or {}
-        shown = [f"{p} {_num(latency[p])}" for p in ("p50", "p90", "p95", "p99") if latency.get(p) is not None]
+        shown = [f"{p} {format_number(latency[p])}" for p in ("p50", "p90", "p95", "p99") if latency.get(p) is not None]
         if shown:
             parts.append(" / ".join(shown) + " ms")
         if f.get("throughput_qps") is not None:
-            parts.append(f"{_num(f['throughput_qps'])} qps")
+            parts.append(f"{format_number(f['throughput_qps'])} qps")
         if _accuracy(f.get("accuracy")):
             parts.append(f"accuracy {_accuracy(f.get('accuracy'))}")
         if f.get("error_rate") is not None:
-            parts.append(f"error rate {_num(f['error_rate'])}")
+            parts.append(f"error rate {format_number(f['error_rate'])}")
         if f.get("valid") is False:
             parts.append("INVALID run")
     elif kind == "serving_config":
@@ -176,7 +161,7 @@ def _summarise_fields(kind: str, fields: Mapping[str, Any]) -> list[str]:
         batching = f.get("batching") or {}
         if batching.get("max_batch_size") is not None:
             delay = batching.get("max_queue_delay_ms")
-            parts.append(f"batch ≤ {batching['max_batch_size']}" + (f", queue ≤ {_num(delay)} ms" if delay is not None
+            parts.append(f"batch ≤ {batching['max_batch_size']}" + (f", queue ≤ {format_number(delay)} ms" if delay is not None
                                                                     else ""))
         if f.get("threads") is not None:
             parts.append(f"{f['threads']} threads")
@@ -185,7 +170,7 @@ def _summarise_fields(kind: str, fields: Mapping[str, Any]) -> list[str]:
     elif kind == "deployment":
         what = " ".join(str(x).replace("_", " ") for x in (f.get("strategy"),) if x)
         if f.get("traffic_percent") is not None:
-            what += f" {_num(f['traffic_percent'])} %"
+            what += f" {format_number(f['traffic_percent'])} %"
         if f.get("from_version") or f.get("to_version"):
             what += f" {f.get('from_version') or '?'} → {f.get('to_version') or '?'}"
         if what.strip():
@@ -194,7 +179,7 @@ def _summarise_fields(kind: str, fields: Mapping[str, Any]) -> list[str]:
             parts.append(str(f["status"]).replace("_", " "))
         metrics = f.get("metrics") or {}
         if isinstance(metrics, Mapping) and metrics:
-            parts.append(_clip(", ".join(f"{k} {_num(v)}" for k, v in list(metrics.items())[:4]), 100))
+            parts.append(_clip(", ".join(f"{k} {format_number(v)}" for k, v in list(metrics.items())[:4]), 100))
     elif kind == "incident":
         if f.get("severity"):
             parts.append(f"severity {f['severity']}")

@@ -3,86 +3,16 @@ citation. Same records in, same text out — no model writes these sentences."""
 
 from __future__ import annotations
 
-import math
-import re
 from typing import Any
 
 from elephant.answers.regressions import is_offline
-from elephant.kinds.units import as_number
-
-MINUS = "−"  # U+2212: a real minus sign, as the persona writes "−60 %"
+from elephant.kinds.units import as_number, format_change, format_number, format_points, metric_label
 
 OUTCOME_WORDS = {
     "adopted": "adopted", "rejected": "rejected", "rolled_back": "rolled back", "in_progress": "in progress",
     "succeeded": "succeeded", "failed": "failed", "verified": "parity verified", "drift": "parity drift",
     "unknown": "parity unknown", "open": "open", "resolved": "resolved",
 }
-
-ACCURACY_NAMES = {"ndcg": "NDCG", "auc": "AUC", "mrr": "MRR", "map": "mAP", "f1": "F1", "psi": "PSI", "bleu": "BLEU",
-                  "rouge": "ROUGE", "wer": "WER"}
-
-
-def format_number(value: float) -> str:
-    """Up to 4 significant decimals, no trailing zeros, thousands separated: 31302.7 → '31,302.7'."""
-    if value is None or (isinstance(value, float) and (math.isnan(value) or math.isinf(value))):
-        return "n/a"
-    number = float(value)
-    if number == int(number) and abs(number) < 1e15:
-        return f"{int(number):,}".replace("-", MINUS)
-    magnitude = abs(number)
-    decimals = 1 if magnitude >= 100 else 2 if magnitude >= 10 else 3 if magnitude >= 1 else 4
-    text = f"{number:,.{decimals}f}".rstrip("0").rstrip(".")
-    return text.replace("-", MINUS)
-
-
-def format_percent(before: float, after: float) -> str | None:
-    """'−60 %', '+138 %', '±0 %'; None when the baseline is zero (a ratio to nothing means nothing)."""
-    if before == 0:
-        return None
-    change = (after - before) / abs(before) * 100
-    if change == 0:
-        return "±0 %"
-    digits = 0 if abs(change) >= 10 else 1
-    text = f"{abs(change):.{digits}f}"
-    if float(text) == 0:
-        return "±0 %"
-    return f"{'+' if change > 0 else MINUS}{text} %"
-
-
-def format_change(label: str, before: float | None, after: float | None, unit: str = "") -> str | None:
-    """'p99 45 → 18 ms (−60 %)'; one side missing shows what is known and says which side is missing."""
-    suffix = f" {unit}" if unit else ""
-    if before is None and after is None:
-        return None
-    if before is None:
-        return f"{label} {format_number(after)}{suffix} (no baseline)"  # type: ignore[arg-type]
-    if after is None:
-        return f"{label} {format_number(before)}{suffix} before, no result recorded"
-    percent = format_percent(before, after)
-    text = f"{label} {format_number(before)} → {format_number(after)}{suffix}"
-    return f"{text} ({percent})" if percent else text
-
-
-def format_points(label: str, before: float | None, after: float | None) -> str | None:
-    """Accuracy change in points: 0.412 → 0.393 is −1.9 pt (fractions are read as percentages)."""
-    if before is None and after is None:
-        return None
-    if before is None or after is None:
-        known = after if after is not None else before
-        side = "(no baseline)" if before is None else "before, no result recorded"
-        return f"{label} {format_number(known)} {side}"  # type: ignore[arg-type]
-    scale = 100.0 if abs(before) <= 1 and abs(after) <= 1 else 1.0
-    delta = round((after - before) * scale, 2)
-    change = "±0 pt" if delta == 0 else f"{'+' if delta > 0 else MINUS}{format_number(abs(delta))} pt"
-    return f"{label} {format_number(before)} → {format_number(after)} ({change})"
-
-
-def metric_label(name: str) -> str:
-    """'ndcg_at_10' → 'NDCG@10', 'recall_at_100' → 'recall@100', 'auc' → 'AUC'."""
-    text = re.sub(r"_at_(\d+)", r"@\1", name)
-    head, sep, tail = text.partition("@")
-    head = ACCURACY_NAMES.get(head.lower(), head)
-    return head + sep + tail
 
 
 def optimization_deltas(fields: dict[str, Any]) -> list[str]:

@@ -13,6 +13,7 @@ from typing import Any
 
 from elephant.kinds import kind_spec
 from elephant.kinds.optimization import TECHNIQUE_WORDS
+from elephant.kinds.units import index_number
 
 # The embedder truncates at 256 word pieces (about 1,000 characters of English); longer chunks would
 # lose their tail silently, so bodies are cut below that, on paragraph or sentence boundaries.
@@ -25,24 +26,15 @@ def words(value: Any) -> str:
     return str(value).replace("_", " ")
 
 
-def number(value: Any) -> str:
-    """A number without float noise: 45.0 → 45, 0.4120000001 → 0.412."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return str(value)
-    if float(value).is_integer() and abs(value) < 1e15:
-        return str(int(value))
-    return f"{value:.4g}"
-
-
 def _pair(label: str, before: Any, after: Any, unit: str = "") -> str | None:
     if before is None and after is None:
         return None
     suffix = f" {unit}" if unit else ""
     if before is None:
-        return f"{label} {number(after)}{suffix}"
+        return f"{label} {index_number(after)}{suffix}"
     if after is None:
-        return f"{label} {number(before)}{suffix} before"
-    return f"{label} {number(before)}{suffix} → {number(after)}{suffix}"
+        return f"{label} {index_number(before)}{suffix} before"
+    return f"{label} {index_number(before)}{suffix} → {index_number(after)}{suffix}"
 
 
 def _flat(value: Any, prefix: str = "") -> Iterable[str]:
@@ -51,10 +43,10 @@ def _flat(value: Any, prefix: str = "") -> Iterable[str]:
         for k, v in value.items():
             yield from _flat(v, f"{prefix} {words(k)}".strip())
     elif isinstance(value, list):
-        shown = ", ".join(number(v) if not isinstance(v, Mapping | list) else str(v) for v in value[:20])
+        shown = ", ".join(index_number(v) if not isinstance(v, Mapping | list) else str(v) for v in value[:20])
         yield f"{prefix}: {shown}" if prefix else shown
     elif value is not None and value != "":
-        yield f"{prefix} {number(value)}".strip() if isinstance(value, int | float) else f"{prefix}: {words(value)}"
+        yield f"{prefix} {index_number(value)}".strip() if isinstance(value, int | float) else f"{prefix}: {words(value)}"
 
 
 def _measurements(baseline: Mapping[str, Any], result: Mapping[str, Any], metric: str | None) -> list[str]:
@@ -104,16 +96,16 @@ def render_fields(kind: str, fields: Mapping[str, Any]) -> list[str]:
                 out.append(f"{name}: {words(fields[name])}")
         for name, label in (("batch_size", "batch size"), ("concurrency", "concurrency")):
             if fields.get(name) is not None:
-                out.append(f"{label} {number(fields[name])}")
+                out.append(f"{label} {index_number(fields[name])}")
         latency = fields.get("latency_ms") or {}
         if latency:
-            out.append("latency " + ", ".join(f"{p} {number(v)} ms" for p, v in latency.items() if v is not None))
+            out.append("latency " + ", ".join(f"{p} {index_number(v)} ms" for p, v in latency.items() if v is not None))
         if fields.get("throughput_qps") is not None:
-            out.append(f"throughput {number(fields['throughput_qps'])} qps")
+            out.append(f"throughput {index_number(fields['throughput_qps'])} qps")
         for metric, value in (fields.get("accuracy") or {}).items():
-            out.append(f"{words(metric)} {number(value)}")
+            out.append(f"{words(metric)} {index_number(value)}")
         if fields.get("error_rate") is not None:
-            out.append(f"error rate {number(fields['error_rate'])}")
+            out.append(f"error rate {index_number(fields['error_rate'])}")
         if fields.get("valid") is False:
             out.append("result invalid")
     elif kind == "serving_config":
@@ -122,15 +114,15 @@ def render_fields(kind: str, fields: Mapping[str, Any]) -> list[str]:
                 out.append(f"{name}: {words(fields[name])}")
         for name in ("replicas", "threads"):
             if fields.get(name) is not None:
-                out.append(f"{name} {number(fields[name])}")
+                out.append(f"{name} {index_number(fields[name])}")
         batching = fields.get("batching") or {}
         if batching:
-            out.append("dynamic batching " + ", ".join(f"{words(k)} {number(v)}" for k, v in batching.items()))
+            out.append("dynamic batching " + ", ".join(f"{words(k)} {index_number(v)}" for k, v in batching.items()))
     elif kind == "deployment":
         if fields.get("strategy"):
             out.append(f"strategy: {words(fields['strategy'])}")
         if fields.get("traffic_percent") is not None:
-            out.append(f"traffic {number(fields['traffic_percent'])} %")
+            out.append(f"traffic {index_number(fields['traffic_percent'])} %")
         if fields.get("from_version") or fields.get("to_version"):
             out.append(f"from {fields.get('from_version', '?')} to {fields.get('to_version', '?')}")
         if fields.get("status"):

@@ -5,17 +5,8 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from elephant.answers.markdown import (
-    attempt_line,
-    benchmark_figures,
-    format_change,
-    format_number,
-    format_percent,
-    format_points,
-    metric_label,
-    optimization_deltas,
-    outcome_words,
-)
+from elephant.answers.markdown import attempt_line, benchmark_figures, optimization_deltas, outcome_words
+from elephant.kinds.units import format_change, format_number, format_percent, format_points, metric_label
 
 
 def test_changes_with_units_and_percentages() -> None:
