@@ -197,6 +197,8 @@ class AskOut(_Out):
     attempts: list[Attempt]
     citations: list[str]
     degraded: bool
+    found: bool = Field(default=True, description="false when nothing answers: never tried, none open, unknown model")
+    plan: dict[str, Any] = Field(default_factory=dict, description="the typed query plan the answer came from")
 
 
 class ContextOut(_Out):

@@ -26,9 +26,13 @@ def ask(
     question: str = typer.Argument(..., help="A question in words, e.g. \"did we try INT8 on the ranker?\""),
     model: str | None = typer.Option(None, "--model", help="Only this model (else taken from the question)."),
     k: int = typer.Option(10, "-k", "--limit", min=1, max=100, help="At most this many attempts."),
+    explain: bool = typer.Option(False, "--explain", help="Print the query plan (subjects, answer kind, time, "
+                                 "superlative, comparison) before the answer."),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """What did we try last time? Attempts newest first, with outcomes, metric deltas and citations.
+
+    The question becomes a typed query plan first (no LLM); --explain prints it, --json includes it as "plan".
 
     Example: elephant ask "what did we try last time to make the ranker faster?"
     """
@@ -39,6 +43,8 @@ def ask(
         def human() -> None:
             if response.degraded:
                 err_console.print(f"[yellow]degraded:[/yellow] {response.reason}")
+            if explain:
+                console.print("Plan:\n" + response.explanation + "\n", markup=False)
             # The Markdown source is printed as is: it reads well in a terminal and pipes cleanly.
             console.print(response.answer, markup=False)
 

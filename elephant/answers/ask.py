@@ -13,13 +13,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
+from elephant.answers.assemble import Assembly, assemble
 from elephant.answers.attempts import (
     DIGEST_CHUNK,
+    MIN_SCORE,
     Candidate,
     Gathered,
     WordCache,
+    candidates_of,
     digest_current,
     fetch_candidates,
     linked_records,
@@ -30,6 +33,7 @@ from elephant.answers.attempts import (
     select_attempts,
 )
 from elephant.answers.markdown import attempt_line, outcome_of, outcome_words
+from elephant.answers.plan import QueryPlan, Subject, build_plan
 from elephant.answers.questions import (
     Question,
     Vocabulary,
@@ -58,10 +62,13 @@ class AskResponse:
     citations: list[str] = field(default_factory=list)
     degraded: bool = False
     reason: str | None = None  # why degraded; kept out of to_dict to hold the §6 shape
+    found: bool = True  # False: nothing answers ("never tried", "no open incidents", an unknown model)
+    plan: dict[str, Any] = field(default_factory=dict)  # the query plan (elephant.answers.plan), as JSON
+    explanation: str = ""  # the plan for people (``elephant ask --explain``)
 
     def to_dict(self) -> dict[str, Any]:
         return {"question": self.question, "answer": self.answer, "attempts": self.attempts,
-                "citations": self.citations, "degraded": self.degraded}
+                "citations": self.citations, "degraded": self.degraded, "found": self.found, "plan": self.plan}
 
 
 class Answerer:
@@ -114,22 +121,64 @@ class Answerer:
             vocab = self.vocabulary(conn)
             unknown_model = model is not None and model not in vocab.models
             # A question about a model reads the same pool of its records in every gather: read it once.
-            options: dict[str, Any] = {"model": model, "unknown_model": unknown_model, "k": k, "now": now,
-                                       "pools": {}}
-            parsed, gathered = self._gather(conn, text, vocab, ranked=[], anchors=True, **options)
+            options: dict[str, Any] = {"unknown_model": unknown_model, "k": k, "pools": {}}
+            plan = self._plan(conn, text, vocab, model=model, unknown_model=unknown_model, now=now, anchors=True,
+                              pools=options["pools"])
+            parsed, gathered = self._gather(conn, plan, ranked=[], **options)
             ranked: list[str] = []
             degraded, reason = False, None
             if self._needs_search(parsed, gathered):
                 ranked, degraded, reason = self._search(text, parsed.models or None, k)
                 if ranked:
-                    parsed, gathered = self._gather(conn, text, vocab, ranked=ranked, anchors=True, **options)
+                    parsed, gathered = self._gather(conn, plan, ranked=ranked, **options)
             if parsed.anchor is not None and (gathered.anchor_describes_answer
                                               or not (gathered.primary or gathered.related)):
                 # "Did BGE get adopted after the A/B test?": the phrase names the answer, not a bound.
-                parsed, gathered = self._gather(conn, text, vocab, ranked=ranked, anchors=False, **options)
-            shown = gathered.primary + gathered.related
+                plan = self._plan(conn, text, vocab, model=model, unknown_model=unknown_model, now=now,
+                                  anchors=False, pools=options["pools"], resolved=plan.subjects)
+                parsed, gathered = self._gather(conn, plan, ranked=ranked, **options)
+            elif gathered.anchor is not None and plan.time.anchors:
+                plan.time.anchors[0].resolved_key = gathered.anchor.citation
+                plan.time.anchors[0].resolved_at = gathered.anchor.when
+            assembly = assemble(plan, gathered, gathered.pool) if not parsed.unknown_names else Assembly(found=False)
+            shown = (assembly.primary if assembly.primary is not None else gathered.primary) + (
+                assembly.related if assembly.related is not None else gathered.related)
             extra = fetch_candidates(conn, missing_link_keys(shown, gathered.pool), self.words)
-        return self._respond(text, parsed, gathered, extra, degraded=degraded, reason=reason)
+        return self._respond(text, plan, parsed, gathered, assembly, extra, degraded=degraded, reason=reason)
+
+    def _plan(self, conn: Any, text: str, vocab: Vocabulary, *, model: str | None, unknown_model: bool,
+              now: datetime | None, anchors: bool, pools: dict[tuple[str, ...], dict[str, Candidate]],
+              resolved: list[Subject] | None = None) -> QueryPlan:
+        """The query plan, with a described subject resolved to a model by a sub-search."""
+        plan = build_plan(text, vocab, now=now, model=None if unknown_model else model, anchors=anchors)
+        if unknown_model:
+            plan.subjects = [Subject(str(model), "unknown")]
+        described = [s for s in plan.subjects if s.how == "described"]
+        if described and resolved is not None:
+            plan.subjects = resolved
+        elif described:
+            self._resolve_description(conn, described[0], vocab, now)
+        if plan.question is not None and any(s.how == "described" for s in plan.subjects):
+            plan.question.models = [s.model for s in plan.subjects if s.model]
+        return plan
+
+    def _resolve_description(self, conn: Any, subject: Subject, vocab: Vocabulary, now: datetime | None) -> None:
+        """'the model whose shadow deployment was aborted in June': the best record for the description
+        names the model (SQL first, hybrid search when SQL finds nothing)."""
+        sub = parse_question(subject.description or "", vocab, now=now)
+        sub.models, sub.unknown_names = [], []
+        pool = load_pool(conn, sub, self.words)
+        best = _best_match(pool, sub)
+        if best is None and self.search is not None:
+            keys, _degraded, _reason = self._search(subject.description or "", None, 10)
+            if keys:
+                pool = load_pool(conn, sub, self.words, extra_keys=keys)
+                best = _best_match(pool, sub, {key: i for i, key in enumerate(keys)})
+        if best is not None and best.envelope.get("model"):
+            subject.model = str(best.envelope["model"])
+            subject.resolved_from = best.citation
+            subject.resolved_title = str(best.envelope.get("title") or best.key)
+            subject.resolved_date = best.date_label
 
     def _needs_search(self, parsed: Question, gathered: Gathered) -> bool:
         """SQL first; search only where it can add something: no model named, nothing found, or words of
@@ -143,12 +192,12 @@ class Answerer:
         pool = gathered.pool.values()
         return any(not any(term in c.digest.words for c in pool) for term in parsed.terms)
 
-    def _gather(self, conn: Any, text: str, vocab: Vocabulary, *, model: str | None, unknown_model: bool,
-                ranked: list[str], k: int, now: datetime | None, anchors: bool,
+    def _gather(self, conn: Any, plan: QueryPlan, *, unknown_model: bool, ranked: list[str], k: int,
                 pools: dict[tuple[str, ...], dict[str, Candidate]]) -> tuple[Question, Gathered]:
-        parsed = parse_question(text, vocab, now=now, model=None if unknown_model else model, anchors=anchors)
+        parsed = plan.question
+        assert parsed is not None
         if unknown_model:
-            parsed.models, parsed.unknown_names = [], [str(model)]
+            parsed.models, parsed.unknown_names = [], [s.model for s in plan.subjects if s.model]
         elif parsed.unknown_names:
             parsed.unknown_names = names_absent(conn, parsed.unknown_names)
         # Keyed by the models alone: with a model named, the pool is every record of the models
@@ -160,7 +209,13 @@ class Answerer:
                              extra_keys=[] if parsed.models or parsed.unknown_names else ranked)
             if key is not None:
                 pools[key] = pool
+        if plan.record_kind is not None and parsed.models and not any(c.kind == plan.record_kind
+                                                                      for c in pool.values()):
+            # "What is the ranker's latency budget?": a team-wide note that names the model answers it.
+            pool = {**pool, **load_kind_mentioning(conn, plan.record_kind, parsed.models, self.words)}
         search_ranks = {key: i for i, key in enumerate(ranked)}
+        if plan.time.anchors and parsed.anchor is None:
+            resolve_anchors(plan, pool)
         if parsed.unknown_names:
             gathered = Gathered(pool=pool)
             if pool:
@@ -182,24 +237,33 @@ class Answerer:
         return keys, degraded, reason
 
     # ------------------------------------------------------------------ rendering
-    def _respond(self, text: str, q: Question, g: Gathered, extra: dict[str, Candidate], *, degraded: bool,
-                 reason: str | None) -> AskResponse:
+    def _respond(self, text: str, plan: QueryPlan, q: Question, g: Gathered, a: Assembly,
+                 extra: dict[str, Candidate], *, degraded: bool, reason: str | None) -> AskResponse:
         citations: list[str] = []
         lines: list[str] = []
-        shown = g.primary + g.related
+        primary = a.primary if a.primary is not None else g.primary
+        related = a.related if a.related is not None else g.related
+        shown = primary + related
+        plan_dict, explanation = plan.to_dict(), plan.explain()
+        subject_line = _subject_line(plan)
+        if subject_line:
+            lines.append(subject_line)
+            citations.extend(s.resolved_from for s in plan.subjects if s.resolved_from)
         if not shown:
-            lines.append(_nothing_line(q, g))
-            if g.closest:
+            lines.append(a.lead or _nothing_line(q, g))
+            closest = a.closest or g.closest
+            if closest:
                 lines.append("")
                 lines.append("Closest records (not answers):")
-                for cand in g.closest:
+                for cand in closest:
                     lines.append(_line(cand))
                     citations.append(cand.citation)
-            for note in g.notes:
+            for note in g.notes + a.notes:
                 lines.append(f"\n_{note}_")
-            return AskResponse(text, "\n".join(lines), [], citations, degraded, reason)
+            return AskResponse(text, "\n".join(lines), [], list(dict.fromkeys(citations)), degraded, reason,
+                               found=False, plan=plan_dict, explanation=explanation)
         incoming = reverse_links(g.pool)
-        lines.append(_headline(q, g))
+        lines.append(a.lead or _headline(q, g, primary, related))
         if g.anchor is not None and q.anchor is not None:
             lines.append(f"_{q.anchor.direction.capitalize()} {g.anchor.envelope.get('title')} "
                          f"({g.anchor.date_label}, `{g.anchor.citation}`):_")
@@ -207,17 +271,18 @@ class Answerer:
         elif q.window.label:
             lines.append(f"_{q.window.label}:_")
         lines.append("")
-        for cand in g.primary:
+        for cand in primary:
             self._attempt_lines(cand, g, extra, incoming, lines, citations)
-        if g.related:
+        if related:
             lines.append("")
             lines.append("Related:")
-            for cand in g.related:
+            for cand in related:
                 self._attempt_lines(cand, g, extra, incoming, lines, citations)
-        for note in g.notes:
+        for note in g.notes + a.notes:
             lines.append(f"\n_{note}_")
         attempts = [_item(c) for c in shown]
-        return AskResponse(text, "\n".join(lines), attempts, list(dict.fromkeys(citations)), degraded, reason)
+        return AskResponse(text, "\n".join(lines), attempts, list(dict.fromkeys(citations)), degraded, reason,
+                           found=a.found, plan=plan_dict, explanation=explanation)
 
     def _attempt_lines(self, cand: Candidate, g: Gathered, extra: dict[str, Candidate],
                        incoming: dict[str, list[tuple[str, Candidate]]], lines: list[str],
@@ -229,6 +294,56 @@ class Answerer:
                          f"{other.envelope.get('title')} — {outcome_words(other.kind, other.fields)} "
                          f"[`{other.citation}`]")
             citations.append(other.citation)
+
+
+def _best_match(pool: dict[str, Candidate], question: Question,
+                search_ranks: dict[str, int] | None = None) -> Candidate | None:
+    if not pool:
+        return None
+    score_pool(pool, question, search_ranks)
+    window = question.window
+    cands = [c for c in pool.values() if c.score >= MIN_SCORE and (window.since is None or c.when >= window.since)
+             and (window.until is None or c.when < window.until)]
+    if window.month is not None:
+        cands = [c for c in cands if c.when[5:7] == f"{window.month:02d}"]
+    return max(cands, key=lambda c: (c.score, c.when)) if cands else None
+
+
+def resolve_anchors(plan: QueryPlan, pool: dict[str, Candidate]) -> None:
+    """'between the shadow test and the 50 % ramp': each phrase's best record bounds the window by its date."""
+    from elephant.answers.questions import Vocabulary as _Vocabulary
+
+    question = plan.question
+    assert question is not None
+    for anchor in plan.time.anchors:
+        sub = parse_question(anchor.phrase, _Vocabulary(), now=None)
+        best = _best_match(pool, sub)
+        if best is None:
+            continue
+        anchor.resolved_key, anchor.resolved_at = best.citation, best.when
+        if anchor.bound == "since":
+            question.window.since = best.when
+            plan.time.since = best.when
+        else:
+            question.window.until = best.when
+            plan.time.until = best.when
+    # Records at the anchors' own moments are the bounds, not the answer.
+    bounds = {a.resolved_key for a in plan.time.anchors if a.resolved_key}
+    for cand in list(pool.values()):
+        if cand.citation in bounds:
+            cand.score = 0.0
+    if plan.time.anchors and all(a.resolved_at for a in plan.time.anchors):
+        labels = " and ".join(f"“{a.phrase}” ({str(a.resolved_at)[:10]})" for a in plan.time.anchors)
+        question.window.label = plan.time.label = f"between {labels}" if len(plan.time.anchors) > 1 else labels
+
+
+def load_kind_mentioning(conn: Any, kind: str, models: list[str], cache: WordCache) -> dict[str, Candidate]:
+    """Records of ``kind`` of any model (team-wide notes) whose text names one of ``models``."""
+    conditions = [heads.c.envelope.ilike(f"%{m}%") for m in models]
+    rows = conn.execute(select(heads.c.key, heads.c.version, heads.c.occurred_at, heads.c.recorded_at,
+                               heads.c.content_hash).where(heads.c.is_deleted.is_(False), heads.c.kind == kind,
+                                                           or_(*conditions)).limit(50)).all()
+    return candidates_of(conn, rows, cache)
 
 
 def names_absent(conn: Any, names: list[str]) -> list[str]:
@@ -275,13 +390,23 @@ def _nothing_line(q: Question, g: Gathered) -> str:
     return f"{prefix}: nothing in memory{_about(q)} matches this question{when}."
 
 
-def _headline(q: Question, g: Gathered) -> str:
-    first = g.primary[0] if g.primary else g.related[0]
+def _subject_line(plan: QueryPlan) -> str:
+    """'image-tagger — its shadow deployment was aborted (2025-06-12) [`key@2`]': a described subject, named."""
+    for s in plan.subjects:
+        if s.how == "described":
+            if s.model is None:
+                return f"_No record matches “{s.description}”; the model could not be resolved._"
+            return f"**{s.model}** — {s.resolved_title} ({s.resolved_date}) [`{s.resolved_from}`] →"
+    return ""
+
+
+def _headline(q: Question, g: Gathered, primary: list[Candidate], related: list[Candidate]) -> str:
+    first = primary[0] if primary else related[0]
     title = first.envelope.get("title", first.key)
     when = first.date_label
     outcome = outcome_words(first.kind, first.fields)
-    count = len(g.primary) or len(g.related)
-    also = f" (+{len(g.related)} related)" if g.primary and g.related else ""
+    count = len(primary) or len(related)
+    also = f" (+{len(related)} related)" if primary and related else ""
     order = "first" if q.oldest_first else "latest"
     if q.is_yes_no:
         noun = "matching record" if count == 1 else "matching records"

@@ -265,6 +265,9 @@ def _candidates(conn: Any, rows: Sequence[Any], cache: WordCache) -> dict[str, C
     return pool
 
 
+candidates_of = _candidates
+
+
 def _prefilter(question: Question) -> list[Any]:
     """SQL conditions for a question without a model: technique, kind, rollback, features and title words.
 

@@ -31,9 +31,19 @@ def test_ask_human_and_json(team_history: None) -> None:
     assert human.exit_code == 0
     assert "**Yes**" in human.output and "ranker/opt/int8-static-calibrated-2025-05@1" in human.output
     data = json.loads(run("ask", "did we try INT8 on the ranker?", "--json").output)
-    assert set(data) == {"question", "answer", "attempts", "citations", "degraded"}
+    assert set(data) == {"question", "answer", "attempts", "citations", "degraded", "found", "plan"}
     assert data["attempts"][0]["key"] == "ranker/opt/int8-static-calibrated-2025-05"
     assert data["attempts"][0]["outcome"] == "adopted"
+    assert data["found"] is True
+    assert data["plan"]["subjects"] == [{"model": "ranker", "how": "named"}]
+    assert data["plan"]["techniques"] == ["quantization_int8"] and data["plan"]["intent"] == "existence"
+
+
+def test_ask_explain_prints_the_plan(team_history: None) -> None:
+    result = run("ask", "which ranker change cut p99 the most?", "--explain")
+    assert result.exit_code == 0
+    assert "Plan:" in result.output and "superlative: min change of p99 (lower is better)" in result.output
+    assert "subjects:    ranker (named)" in result.output
 
 
 def test_ask_nothing_and_misuse(team_history: None) -> None:

@@ -1,0 +1,440 @@
+"""Answer assembly from a query plan: the order of the records shown and the lead sentence that answers
+the question asked — superlatives ranked by computed changes, comparisons with their deltas, open-status
+questions that can say "none", outcome questions answered by the CURRENT outcome, and "never tried".
+
+Everything here is arithmetic over the records' fields; the same records give the same sentence.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from elephant.answers.attempts import MIN_SCORE, Candidate, Gathered, order_by_time
+from elephant.answers.markdown import format_change, format_number, format_points, metric_label, outcome_of
+from elephant.answers.plan import BETTER, METRIC_RE, QueryPlan, methods_in
+from elephant.kinds.units import as_number
+
+MINUS = "−"
+
+
+@dataclass
+class Assembly:
+    """What the plan made of the gathered records: the lead, the order shown, and whether anything matched."""
+
+    lead: str | None = None
+    primary: list[Candidate] | None = None  # replaces the gather's primary list when set
+    related: list[Candidate] | None = None
+    found: bool = True
+    notes: list[str] = field(default_factory=list)
+    closest: list[Candidate] = field(default_factory=list)
+
+
+# ---------------------------------------------------------------- numbers out of records
+_METRIC_KEYS: dict[str, tuple[str, ...]] = {
+    "p50": ("p50",), "p90": ("p90",), "p95": ("p95",), "p99": ("p99",),
+    "latency": ("p99", "p95", "p90", "p50", "latency", "_ms"),
+    "throughput": ("throughput", "qps", "rps", "per_s", "per_sec", "tokens_s", "samples_s", "tok_s"),
+    "wer": ("wer", "cer"),
+    "error_rate": ("error_rate",),
+    "memory": ("memory", "_gb", "_mb", "vram", "size"),
+    "cost": ("cost", "usd", "dollar"),
+    "accuracy": ("accuracy", "ndcg", "recall", "auc", "f1", "map", "mrr", "bleu", "rouge", "top1", "top_1",
+                 "top5", "precision", "exact_match", "em"),
+}
+
+
+def _flat_numbers(value: Any, prefix: str = "") -> dict[str, float]:
+    out: dict[str, float] = {}
+    if isinstance(value, dict):
+        for k, v in value.items():
+            out.update(_flat_numbers(v, f"{prefix}.{k}" if prefix else str(k)))
+    elif (number := as_number(value)) is not None:
+        out[prefix] = number
+    return out
+
+
+def _pick(numbers: dict[str, float], metric: str, hint: str | None = None) -> tuple[str, float] | None:
+    """The number of ``metric`` among flattened fields: the first key pattern that some name holds."""
+    names = [n for n in numbers if not re.search(r"(?:^|\.)(?:batch|concurrency|replicas|traffic|version|"
+                                                r"max_|min_|threads|seq|len|instances|count)", n)]
+    if hint:
+        hinted = [n for n in names if hint in n.lower()]
+        if hinted:
+            return hinted[0], numbers[hinted[0]]
+    for pattern in _METRIC_KEYS.get(metric, (metric,)):
+        hits = [n for n in names if pattern in n.lower()]
+        if metric == "latency" or metric in ("p50", "p90", "p95", "p99"):
+            hits = [n for n in hits if "delta" not in n and "budget" not in n and "target" not in n]
+        if hits:
+            return hits[0], numbers[hits[0]]
+    return None
+
+
+@dataclass
+class Measure:
+    cand: Candidate
+    number: float | None  # what is ranked: a change (percent or points) or a value
+    text: str  # how it reads: "p99 45 → 18 ms (−60 %)"
+
+
+def measure(cand: Candidate, metric: str, kind_of_measure: str, hint: str | None = None) -> Measure:
+    """The ranked number of one record: its change of ``metric`` (result against baseline) or its value."""
+    fields = cand.fields
+    base, result = fields.get("baseline"), fields.get("result")
+    if isinstance(base, dict) or isinstance(result, dict):
+        before_all = _flat_numbers(base or {})
+        after_all = _flat_numbers(result or {})
+        after = _pick(after_all, metric, hint)
+        before = _pick(before_all, metric, hint) if after is None else (
+            (after[0], before_all[after[0]]) if after[0] in before_all else _pick(before_all, metric, hint))
+        label = _label(after[0] if after else before[0] if before else metric, metric)
+        unit = _unit(after[0] if after else before[0] if before else metric)
+        a = after[1] if after else None
+        b = before[1] if before else None
+        if kind_of_measure == "value":
+            return Measure(cand, a, f"{label} {format_number(a)}{unit}" if a is not None else "")
+        if a is None or b is None:
+            text = format_change(label, b, a, unit.strip()) or ""
+            return Measure(cand, None, text)
+        if _is_points(metric, label):
+            text = format_points(label, b, a) or ""
+            scale = 100.0 if abs(b) <= 1 and abs(a) <= 1 else 1.0
+            return Measure(cand, (a - b) * scale, text)
+        text = format_change(label, b, a, unit.strip()) or ""
+        return Measure(cand, (a - b) / abs(b) * 100 if b else None, text)
+    numbers = _flat_numbers(fields)
+    found = _pick(numbers, metric, hint)
+    if found is None:
+        return Measure(cand, None, "")
+    label = _label(found[0], metric)
+    return Measure(cand, found[1], f"{label} {format_number(found[1])}{_unit(found[0])}")
+
+
+def _is_points(metric: str, label: str) -> bool:
+    return metric in ("accuracy", "wer", "error_rate")
+
+
+def _label(path: str, metric: str) -> str:
+    last = path.split(".")[-1]
+    if metric in ("p50", "p90", "p95", "p99", "latency"):
+        match = re.search(r"p\d{2}(?:\.\d)?", last)
+        return match.group(0) if match else "latency"
+    if metric == "throughput":
+        return "throughput"
+    return metric_label(last if last not in ("accuracy",) else metric)
+
+
+def _unit(path: str) -> str:
+    last = path.lower()
+    if "latency" in last or last.endswith("_ms") or re.search(r"(?:^|\.)p\d{2}$", last):
+        return " ms"
+    if "qps" in last:
+        return " qps"
+    if "tokens" in last or "tok_s" in last:
+        return " tokens/s"
+    if "samples" in last:
+        return " samples/s"
+    if "_gb" in last:
+        return " GB"
+    return ""
+
+
+# ---------------------------------------------------------------- matching helpers
+def technique_match(cand: Candidate, plan: QueryPlan) -> bool:
+    """Whether a record is an instance of the plan's techniques: its technique field, or a method word in its text."""
+    if not plan.techniques and not plan.methods:
+        return True
+    technique = cand.digest.technique
+    if isinstance(technique, str) and technique in plan.techniques:
+        return True
+    return bool(plan.methods and methods_in(cand.digest.head + " " + cand.digest.text[:2000]) & set(plan.methods))
+
+
+def is_open(cand: Candidate) -> bool:
+    kind, fields = cand.kind, cand.fields
+    if kind == "incident":
+        return not fields.get("resolved_at") and str(fields.get("status", "open")).lower() not in (
+            "resolved", "closed", "mitigated")
+    if kind == "regression":
+        return str(fields.get("status") or "open") == "open"
+    if kind == "feature_definition":
+        return str(fields.get("parity") or "") == "drift"
+    return False
+
+
+def _cite(c: Candidate) -> str:
+    return f"[`{c.citation}`]"
+
+
+def _title(c: Candidate) -> str:
+    return str(c.envelope.get("title") or c.key)
+
+
+def _when(c: Candidate) -> str:
+    return c.date_label
+
+
+def _about(plan: QueryPlan) -> str:
+    models = plan.models
+    return f" for {', '.join(models)}" if models else ""
+
+
+# ---------------------------------------------------------------- the families
+def assemble(plan: QueryPlan, g: Gathered, pool: dict[str, Candidate]) -> Assembly:
+    """Apply the plan to what the gather found."""
+    if plan.comparison is not None:
+        done = _compare(plan, g, pool)
+        if done is not None:
+            return done
+    if plan.superlative is not None:
+        done = _superlative(plan, g, pool)
+        if done is not None:
+            return done
+    if plan.status == "open" and plan.intent in ("status", "list"):
+        return _status(plan, g, pool)
+    out = Assembly()
+    shown = g.primary + g.related
+    if plan.answer_kind is not None and plan.record_kind is not None:
+        wanted = plan.record_kind
+        of_kind = [c for c in shown if c.kind == wanted]
+        if not of_kind and shown:
+            of_kind = _in_window([c for c in pool.values() if c.kind == wanted and c.score >= MIN_SCORE * 0.8], plan)
+            of_kind = sorted(of_kind, key=lambda c: (c.score, c.when), reverse=True)[:5]
+        if of_kind:
+            rest = [c for c in shown if c.kind != wanted]
+            out.primary = order_by_time(of_kind) if plan.wants_now or (len(of_kind) > 1 and _same_scores(of_kind)) \
+                else sorted(of_kind, key=lambda c: (c.score, c.when), reverse=True)
+            if plan.wants_now or plan.answer_kind in ("config", "procedure", "note"):
+                out.primary = order_by_time(of_kind)
+            if plan.time.order == "oldest":
+                out.primary = order_by_time(of_kind, oldest_first=True)
+            out.related = rest
+            shown = out.primary + rest
+    if plan.intent in ("outcome", "existence") and (plan.techniques or plan.methods):
+        matching = [c for c in shown if technique_match(c, plan) and c.kind in ("optimization", "deployment",
+                                                                                   "benchmark", "incident")]
+        if not matching:
+            return _never(plan, shown, pool)
+        if matching != shown[:len(matching)]:
+            out.primary = matching
+            out.related = [c for c in shown if c not in matching]
+            shown = matching + out.related
+    if plan.intent == "outcome" and shown:
+        out.lead = _outcome_lead(plan, shown)
+    return out
+
+
+def _same_scores(cands: list[Candidate]) -> bool:
+    best = max(c.score for c in cands)
+    return all(c.score >= 0.8 * best for c in cands)
+
+
+def _never(plan: QueryPlan, shown: list[Candidate], pool: dict[str, Candidate]) -> Assembly:
+    what = ", ".join([t.replace("_", " ") for t in plan.techniques] + plan.methods) or "this"
+    models = " on " + ", ".join(plan.models) if plan.models else ""
+    closest = shown[:3] or sorted((c for c in pool.values() if c.score > 0), key=lambda c: (c.score, c.when),
+                                  reverse=True)[:3]
+    lead = f"**Never tried**: no {what}{models} is recorded."
+    if closest:
+        lead += f" Closest: {_title(closest[0])} ({_when(closest[0])}) {_cite(closest[0])}."
+    return Assembly(lead=lead, primary=[], related=[], found=False, closest=closest)
+
+
+_YES = {"adopted", "succeeded", "verified", "resolved", "valid", "tested"}
+_NO = {"rejected", "rolled_back", "failed", "drift", "invalid", "aborted", "cancelled"}
+
+
+def _outcome_lead(plan: QueryPlan, shown: list[Candidate]) -> str | None:
+    """'No — INT8 on the ranker was rolled back on …': the newest matching attempt's current outcome answers."""
+    attempts = [c for c in shown if c.kind in ("optimization", "deployment")] or shown
+    latest = max(attempts, key=lambda c: c.when)
+    outcome = outcome_of(latest.kind, latest.fields) or ""
+    status_words = {"rolled_back": "was rolled back", "rejected": "was rejected", "failed": "failed",
+                    "adopted": "was adopted", "succeeded": "succeeded", "in_progress": "is still in progress",
+                    "aborted": "was aborted"}
+    verb = status_words.get(outcome, f"ended {outcome.replace('_', ' ')}" if outcome else "has no recorded outcome")
+    when = _when(latest)
+    reason = latest.fields.get("reason") if latest.kind == "optimization" else None
+    tail = f": {reason}" if isinstance(reason, str) and reason else ""
+    earlier = [c for c in attempts if c is not latest]
+    also = ""
+    if earlier:
+        flips = [c for c in earlier if (outcome_of(c.kind, c.fields) in _YES) != (outcome in _YES)]
+        if flips:
+            also = f" (an earlier attempt, {_when(flips[0])}, was {_outcome_word(flips[0])})"
+    if outcome in _NO:
+        word = "**No**"
+    elif outcome in _YES:
+        word = "**Yes**"
+    elif outcome == "in_progress":
+        word = "**Not yet**"
+    else:
+        word = "**Unclear**"
+    return f"{word} — {_title(latest)} {verb} on {when}{tail}{also} {_cite(latest)}."
+
+
+def _outcome_word(c: Candidate) -> str:
+    return (outcome_of(c.kind, c.fields) or "unknown").replace("_", " ")
+
+
+def _status(plan: QueryPlan, g: Gathered, pool: dict[str, Candidate]) -> Assembly:
+    kind = plan.record_kind or "incident"
+    of_kind = [c for c in pool.values() if c.kind == kind]
+    if plan.question is not None and (plan.question.terms or plan.techniques or plan.question.features):
+        scored = [c for c in of_kind if c.score >= MIN_SCORE]
+        of_kind = scored or of_kind
+    of_kind = _in_window(of_kind, plan)
+    opened = order_by_time([c for c in of_kind if is_open(c)])
+    noun = {"incident": "incidents", "regression": "regressions", "feature_definition": "features drifting"}.get(
+        kind, kind.replace("_", " ") + "s")
+    if opened:
+        first = opened[0]
+        lead = (f"**Yes — {len(opened)} open {noun if kind != 'feature_definition' else 'drifting features'}"
+                f"{_about(plan)}**; the latest: {_title(first)} ({_when(first)}) {_cite(first)}.")
+        if kind == "feature_definition":
+            lead = f"**Yes — {len(opened)} feature(s) drifting{_about(plan)}**: {_title(first)} {_cite(first)}."
+        return Assembly(lead=lead, primary=opened, related=[])
+    closed = order_by_time(of_kind)
+    what = {"incident": "open incidents", "regression": "open regressions",
+            "feature_definition": "features in drift"}.get(kind, f"open {noun}")
+    lead = f"**No {what}{_about(plan)}.**"
+    if closed:
+        last = closed[0]
+        resolved = last.fields.get("resolved_at") or last.fields.get("parity_checked_at")
+        verb = "resolved" if kind != "feature_definition" else "checked in parity"
+        on = f" on {str(resolved)[:10]}" if resolved else ""
+        lead = lead[:-3] + f"**; the last one was {verb}{on}: {_title(last)} {_cite(last)}."
+    return Assembly(lead=lead, primary=closed[:3], related=[], found=False)
+
+
+def _in_window(cands: Iterable[Candidate], plan: QueryPlan) -> list[Candidate]:
+    t = plan.time
+    return [c for c in cands if (t.since is None or c.when >= t.since) and (t.until is None or c.when < t.until)]
+
+
+def _superlative(plan: QueryPlan, g: Gathered, pool: dict[str, Candidate]) -> Assembly | None:
+    sup = plan.superlative
+    assert sup is not None
+    kinds = {plan.record_kind} if plan.record_kind in ("benchmark", "optimization", "deployment") else (
+        {"benchmark"} if sup.measure == "value" else {"optimization"})
+    cands = [c for c in pool.values() if c.kind in kinds and technique_match(c, plan)]
+    if sup.measure == "value" and "benchmark" in kinds:
+        cands += [c for c in pool.values() if c.kind == "optimization" and technique_match(c, plan)
+                  and not any(c.kind == "benchmark" for c in cands)]
+    cands = _in_window(cands, plan)
+    cands = _narrow_by_words(cands, plan)
+    if not cands:
+        return None
+    hint = _metric_hint(plan)
+    measures = [measure(c, sup.metric, sup.measure, hint) for c in cands]
+    known = [m for m in measures if m.number is not None]
+    missing = [m for m in measures if m.number is None]
+    if not known:
+        return None
+    reverse = sup.want == "max"
+    known.sort(key=lambda m: (m.number if not reverse else -m.number, m.cand.when), reverse=False)  # type: ignore[operator]
+    best = known[0]
+    ties = [m for m in known[1:] if m.number == best.number]
+    metric_name = sup.metric if sup.metric not in ("accuracy",) else "accuracy"
+    if sup.measure == "change":
+        good = (best.number < 0) == (sup.better == "lower") and best.number != 0  # type: ignore[operator]
+        verb = "improved" if good else "worsened"
+        lead = f"**{_title(best.cand)}** ({_when(best.cand)}) {verb} {metric_name} the most{_about(plan)}: {best.text} {_cite(best.cand)}."
+    else:
+        end = "highest" if sup.want == "max" else "lowest"
+        lead = f"**{_title(best.cand)}** ({_when(best.cand)}) has the {end} {metric_name}{_about(plan)}: {best.text} {_cite(best.cand)}."
+    if ties:
+        lead += " Tied with " + ", ".join(f"{_title(m.cand)} {_cite(m.cand)}" for m in ties) + "."
+    if len(known) > 1 + len(ties):
+        runner = known[1 + len(ties)]
+        lead += f" Next: {_title(runner.cand)} — {runner.text} {_cite(runner.cand)}."
+    if missing:
+        names = ", ".join(f"{_title(m.cand)} {_cite(m.cand)}" for m in missing[:3])
+        more = f" and {len(missing) - 3} more" if len(missing) > 3 else ""
+        lead += f" {len(missing)} of {len(measures)} lack a {metric_name} figure and are not ranked: {names}{more}."
+    ordered = [m.cand for m in known] + [m.cand for m in missing]
+    return Assembly(lead=lead, primary=ordered[:10], related=[])
+
+
+def _metric_hint(plan: QueryPlan) -> str | None:
+    """A named accuracy metric ('recall', 'ndcg', 'auc') narrows which number is read."""
+    text = plan.main_text
+    for word in ("ndcg", "recall", "auc", "f1", "mrr", "bleu", "rouge", "wer", "cer", "top1", "top5", "map"):
+        if re.search(rf"\b{word}", text):
+            return word
+    return None
+
+
+def _narrow_by_words(cands: list[Candidate], plan: QueryPlan) -> list[Candidate]:
+    """Keep the candidates that hold the question's content words best (a round, a scenario, hardware)."""
+    q = plan.question
+    if q is None:
+        return cands
+    words = [w for w in q.terms if not any(p.search(w) for p in METRIC_RE.values())]
+    words += [e.lower() for e in q.exact]
+    if not words or not cands:
+        return cands
+    def coverage(c: Candidate) -> int:
+        return sum(1 for w in words if w in c.digest.words or (len(w) > 3 and w in c.digest.text))
+    best = max(coverage(c) for c in cands)
+    if best == 0:
+        return cands
+    return [c for c in cands if coverage(c) == best]
+
+
+def _compare(plan: QueryPlan, g: Gathered, pool: dict[str, Candidate]) -> Assembly | None:
+    comp = plan.comparison
+    assert comp is not None
+    sides = []
+    for phrase in (comp.left, comp.right):
+        word = phrase.lower().strip()
+        holders = [c for c in pool.values() if _holds(c, word) and c.kind != "note"]
+        if not holders:
+            return None
+        holders = _narrow_by_words(holders, plan) or holders
+        holders.sort(key=lambda c: (c.score, c.kind == "benchmark", c.when), reverse=True)
+        sides.append(holders[0])
+    left, right = sides
+    if left.key == right.key:
+        return None
+    older, newer = sorted((left, right), key=lambda c: c.when)
+    before, after = _flat_numbers(_measured(older)), _flat_numbers(_measured(newer))
+    parts = []
+    for name in [n for n in after if n in before]:
+        if re.search(r"batch|concurrency|replicas|traffic|threads", name):
+            continue
+        label = _label(name, "p99" if "p9" in name or "p50" in name else "accuracy" if _is_accuracy(name) else name)
+        if _is_accuracy(name):
+            part = format_points(metric_label(name.split(".")[-1]), before[name], after[name])
+        else:
+            part = format_change(label if label != "latency" else name.split(".")[-1], before[name], after[name],
+                                 _unit(name).strip())
+        if part:
+            parts.append(part)
+    changes = "; ".join(parts[:6]) if parts else "no shared figures to compare"
+    lead = (f"**{comp.left} → {comp.right}**{_about(plan)}: {changes}. "
+            f"{_title(older)} ({_when(older)}) {_cite(older)} against {_title(newer)} ({_when(newer)}) {_cite(newer)}.")
+    return Assembly(lead=lead, primary=[newer, older], related=[])
+
+
+def _measured(c: Candidate) -> dict[str, Any]:
+    fields = c.fields
+    if isinstance(fields.get("result"), dict):
+        return dict(fields["result"])
+    return {k: v for k, v in fields.items() if k not in ("valid",)}
+
+
+def _is_accuracy(name: str) -> bool:
+    return bool(re.search(r"accura|ndcg|recall|auc|f1|map|mrr|bleu|rouge|wer|top", name.lower()))
+
+
+def _holds(c: Candidate, word: str) -> bool:
+    if word in c.digest.words:
+        return True
+    return bool(re.search(rf"(?<![\w.]){re.escape(word)}(?![\w]|\.\d)", c.digest.text))
+
+
+__all__ = ["BETTER", "Assembly", "assemble", "is_open", "measure", "technique_match"]

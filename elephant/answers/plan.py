@@ -1,0 +1,465 @@
+"""The query plan of ``ask``: what a question wants, typed, before any record is read (docs/answers.md).
+
+A plan is built from the question's words and the store's vocabulary only — no model, no LLM — and is
+cheap (regular expressions over one short text). It names:
+
+- the **subjects**: models named or aliased, or *described* ("the model whose shadow deployment was
+  aborted") and resolved later by a sub-search over the records;
+- the **techniques**, from the fixed technique list and from a lexicon of methods the list lacks
+  (speculative decoding, AWQ …) that records file under ``technique: other``;
+- the **answer kind**: an attempt, a procedure, a serving config, a budget note, an incident, a feature,
+  a deployment or a benchmark;
+- the **time** window: dates, quarters, months, or anchors named by events ("before the v3 rollout",
+  "between the shadow test and the 50 % ramp") that are resolved to records' ``occurred_at``;
+- a **status** filter ("any open incidents?"), a **superlative** (metric, which way is better, and
+  whether the change or the value is ranked), a **comparison** of two sides, and the **intent**:
+  list, outcome ("did it work?"), existence ("did we ever try?") or status.
+
+Answer assembly (``elephant.answers.assemble``) reads the plan; ``elephant ask --explain`` prints it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from elephant.answers.questions import (
+    Question,
+    Vocabulary,
+    compact,
+    parse_question,
+    parse_time,
+    stem,
+    tokens,
+)
+
+# ---------------------------------------------------------------- lexicons (general, not any team's)
+# Metrics: the words that name them and which way is better. Lower is better for latency, error rates
+# and sizes; higher for throughput and quality.
+METRICS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "p50": ("lower", (r"\bp50\b", r"\bmedian\b")),
+    "p90": ("lower", (r"\bp90\b",)),
+    "p95": ("lower", (r"\bp95\b",)),
+    "p99": ("lower", (r"\bp99(?:\.9)?\b", r"\btail latency\b", r"\btail\b")),
+    "latency": ("lower", (r"\blatenc", r"\bspeed ?ups?\b", r"\bfaster\b", r"\bfastest\b", r"\bslow",
+                          r"\bresponse time", r"\bttft\b", r"\btime to first token\b")),
+    "throughput": ("higher", (r"\bthroughput\b", r"\bqps\b", r"\brps\b", r"\bper second\b", r"\btokens?/s\b",
+                              r"\bsamples?/s\b", r"\bimages?/s\b", r"\btok/s\b")),
+    "wer": ("lower", (r"\bwer\b", r"\bword error", r"\bcer\b")),
+    "error_rate": ("lower", (r"\berror rate\b", r"\berrors\b")),
+    "memory": ("lower", (r"\bmemory\b", r"\bvram\b", r"\bmodel size\b", r"\bfootprint\b", r"\bgb\b")),
+    "cost": ("lower", (r"\bcost\b", r"\bcheaper\b", r"\bcheapest\b", r"\$")),
+    "accuracy": ("higher", (r"\baccura", r"\brecall\b", r"\bndcg\b", r"\bauc\b", r"\bprecision\b(?! (?:does|is|do))",
+                            r"\bf1\b", r"\bmap@?\b", r"\bbleu\b", r"\brouge", r"\bquality\b", r"\btop-?[15]\b",
+                            r"\bmrr\b", r"\bexact match\b")),
+}
+METRIC_RE = {name: re.compile("|".join(f"(?:{p})" for p in pats)) for name, (_d, pats) in METRICS.items()}
+BETTER = {name: direction for name, (direction, _p) in METRICS.items()}
+# Where each metric lives in a record's fields: (kind-independent) names to look for.
+LATENCY_METRICS = ("p50", "p90", "p95", "p99")
+
+SUPERLATIVE_RE = re.compile(
+    r"\b(?:most|least|biggest|largest|greatest|smallest|best|worst|highest|lowest|fastest|slowest|top|"
+    r"maximum|minimum|max|min|cheapest|strongest|weakest|record)\b|\bthe (?:\w+ )?(?:fastest|best|lowest|highest)\b")
+# Verbs that say which way the number moved: "cut p99 the most" (down), "raised throughput" (up).
+DOWN_RE = re.compile(r"\b(?:cut|cuts|reduc\w*|lower(?:ed|s)?|decreas\w*|drop\w*|shav\w*|shr[aiu]nk\w*|lost|lose|"
+                     r"loses|losing|slash\w*|trim\w*|sav(?:e|ed|ing)s?)\b")
+UP_RE = re.compile(r"\b(?:increas\w*|rais\w*|boost\w*|grew|grow\w*|doubl\w*|gain\w*|improv\w*|lift\w*)\b")
+WORSE_RE = re.compile(r"\b(?:hurt|hurts|worst|degrad\w*|regress\w*|harm\w*|penal\w*|sacrific\w*|damag\w*)\b")
+DELTA_RE = re.compile(r"\b(?:change[sd]?|improv\w*|gain\w*|speed ?ups?|cut|cuts|reduc\w*|lost|lose|loses|drop\w*|"
+                      r"increas\w*|decreas\w*|delta|sav\w*|help\w*|gave|brought|hurt\w*|cost|boost\w*|"
+                      r"degrad\w*|shav\w*|slash\w*)\b")
+
+# Answer kinds: what the answer is, when it is not "the attempts". First match wins.
+ANSWER_KINDS: tuple[tuple[str, str, re.Pattern[str]], ...] = (
+    ("procedure", "rollback_procedure", re.compile(
+        r"\bhow (?:do|can|should|would) (?:we|i|you|one) (?:roll ?back|revert|undo|fall ?back|back out|restore|"
+        r"downgrade)|\brunbook|\bplaybook|\bprocedure|\bsteps? to (?:roll ?back|revert|restore)|\brollback (?:plan|steps)")),
+    ("config", "serving_config", re.compile(
+        r"\bserv(?:e|es|ed|ing) (?:at|on|with|in)\b|\bserving (?:config|setup|stack|precision|hardware)|"
+        r"\bwhat (?:precision|hardware|gpu|instance|runtime|replicas?)\b|\b(?:precision|hardware|runtime|replicas|"
+        r"instance type)\b.*\b(?:now|currently|today|run|runs|serve|serves)\b|\bconfig(?:uration)?\b|"
+        r"\bdeployed on\b|\brun(?:s|ning)? on (?:what|which)\b")),
+    ("note", "note", re.compile(
+        r"\bbudget\b|\bslos?\b|\bguidelines?\b|\bpolicy\b|\brules? (?:for|to|about)\b|\bconventions?\b|"
+        r"\btarget (?:latency|p99)\b|\bsla\b")),
+    ("incident", "incident", re.compile(r"\bincidents?\b|\boutages?\b|\bpage[ds]?\b|\bsev ?[0-4]\b|\bpostmortem")),
+    ("feature", "feature_definition", re.compile(
+        r"\bfeatures?\b.*\b(?:drift\w*|skew\w*|parity|consistent|mismatch)|\b(?:drift\w*|skew\w*|parity)\b")),
+    ("regression", "regression", re.compile(r"\bregressions?\b")),
+    ("deployment", "deployment", re.compile(
+        r"\bcanary\b|\bshadow\b|\brollouts?\b|\brolled out\b|\bramp\w*\b|\ba/?b test|\bdeploy\w*\b|\bpromot\w*\b|"
+        r"\brelease[ds]?\b|\bblue[- ]green\b")),
+    ("benchmark", "benchmark", re.compile(
+        r"\bbenchmark\w*|\bmlperf\b|\bsubmission\b|\bround v?\d|\bmeasured\b|\bload test|\bperf(?:ormance)? run")),
+)
+ANSWER_KIND_OF = {name: kind for name, kind, _p in ANSWER_KINDS}
+
+STATUS_OPEN_RE = re.compile(r"\b(?:open|unresolved|ongoing|active|outstanding|unfixed|still (?:open|happening|"
+                            r"drifting|broken|failing|skewed))\b|\bnot (?:yet )?(?:resolved|fixed)\b")
+STATUS_QUESTION_RE = re.compile(r"^\s*(?:are there|is there|any|do we have|have we got|does \S+ have|is \S+ still)\b"
+                                r"|\bstill\b|\bright now\b|\bcurrently\b")
+OUTCOME_RE = re.compile(
+    r"\b(?:work|works|worked|working|help|helps|helped|succeed\w*|success\w*|pay(?:s)? off|paid off|stick|stuck|"
+    r"hold|held up|go well|went well|go ok|pan(?:ned)? out|make it|made it|pass|passed|land|landed|ship|shipped|"
+    r"adopted|kept|keep it|stay(?:ed)?|survive\w*|fail\w*|get rolled back|rolled back|backfire\w*)\b")
+EXISTENCE_RE = re.compile(
+    r"\b(?:ever|already|previously|before now)\b|^\s*(?:did|have|has|had) (?:we|anyone|the team|somebody|someone)"
+    r" (?:\w+ )?(?:try|tried|attempt\w*|test\w*|experiment\w*|run|ran|use|used|look\w* into)\b"
+    r"|\bhave we\b|\bany (?:attempts?|experiments?|record)\b|\bnever\b")
+YES_NO_RE = re.compile(r"^\s*(?:did|do|does|have|has|had|was|were|is|are|can|could|will)\b")
+NOW_RE = re.compile(r"\b(?:now|currently|current|today|these days|at the moment|right now|still|latest|live)\b")
+
+# Methods the fixed technique list lacks: records file them as ``technique: other`` with the method in the
+# title, body or extra fields. Each entry: a name, and patterns for the question and for the record's text.
+METHOD_LEXICON: dict[str, tuple[str, ...]] = {
+    "speculative decoding": (r"\bspeculative\b", r"\bdraft model\b", r"\bmedusa\b", r"\beagle\b"),
+    "awq": (r"\bawq\b", r"\bactivation[- ]aware\b"),
+    "gptq": (r"\bgptq\b",),
+    "fp8": (r"\bfp-?8\b", r"\bfloat-?8\b", r"\be4m3\b", r"\be5m2\b"),
+    "int4": (r"\bint-?4\b", r"\b4[- ]?bits?\b", r"\bw4a16\b", r"\bnf4\b"),
+    "smoothquant": (r"\bsmooth ?quant\b", r"\bw8a8\b"),
+    "kv cache": (r"\bkv[- ]?cache\b", r"\bpaged ?attention\b", r"\bprefix cach"),
+    "flash attention": (r"\bflash[- ]?attention\b", r"\bflashattn\b", r"\bsdpa\b"),
+    "continuous batching": (r"\bcontinuous batching\b", r"\bin-?flight batching\b"),
+    "tree compiler": (r"\btreelite\b", r"\bhummingbird\b", r"\btree compil", r"\bcompiled trees?\b",
+                      r"\bcompil\w* (?:the )?(?:\w+ )?trees?\b", r"\bfil\b", r"\blleaves\b"),
+    "compiler": (r"\btorch\.?compile\b", r"\btvm\b", r"\bxla\b", r"\bopenvino\b", r"\binductor\b",
+                 r"\bcompil(?:e|ed|ing|er|ation)\b"),
+    "lora": (r"\blora\b", r"\badapters?\b"),
+    "sparsity": (r"\b2:4\b", r"\bsemi-?structured\b", r"\bsparsit", r"\bsparse\b"),
+    "early exit": (r"\bearly[- ]exit", r"\blayer skipping\b", r"\badaptive depth\b"),
+    "token merging": (r"\btoken merg", r"\btome\b"),
+    "resolution": (r"\bresolution\b", r"\bdownscal", r"\bsmaller (?:input|image)s?\b"),
+    "beam search": (r"\bbeam (?:size|width|search)\b", r"\bgreedy decoding\b"),
+    "vad": (r"\bvad\b", r"\bvoice activity\b", r"\bsilence (?:trimming|removal)\b"),
+    "mixed precision": (r"\bmixed precision\b", r"\bamp\b", r"\bbf-?16\b", r"\bfp-?16\b", r"\bhalf precision\b"),
+    "onnx": (r"\bonnx\b",),
+    "tensorrt": (r"\btensor-?rt\b", r"\btrt\b"),
+    "distillation": (r"\bdistil", r"\bstudent\b"),
+    "pruning": (r"\bprun",),
+    "batching": (r"\bbatch(?:ing|ed)\b", r"\bmicro-?batch"),
+    "caching": (r"\bcach", r"\bmemoi[sz]"),
+    "quantization": (r"\bquanti[sz]", r"\bint-?8\b", r"\b8[- ]?bits?\b"),
+}
+METHOD_RE = {name: re.compile("|".join(f"(?:{p})" for p in pats)) for name, pats in METHOD_LEXICON.items()}
+
+# "the model whose …", "the model that had …", "the service with …": a subject described, not named.
+DESCRIBED_RE = re.compile(
+    r"\b(?:the|that|our)\s+(?:model|service|system|one|network|classifier|detector|predictor)\s+"
+    r"(?:whose|that|which|where|with|behind|from|for which|we)\b\s*(.+?)(?=[?!;]|$)")
+# "between the shadow test and the 50 % ramp": two anchors.
+BETWEEN_RE = re.compile(r"\bbetween\s+(.+?)\s+and\s+(.+?)(?=[?!;,]|$)")
+# "X vs Y", "compare X and Y", "what changed between vA and vB".
+VERSUS_RE = re.compile(r"\b(\S+)\s+(?:vs\.?|versus|against|compared (?:to|with))\s+(\S+)")
+COMPARE_RE = re.compile(r"\b(?:what changed|difference|differ|compare\w*|diff)\b")
+
+# Words of the plan's own that must not be searched for as content.
+PLAN_WORDS = frozenset(stem(w) for w in (
+    "most", "least", "biggest", "largest", "greatest", "smallest", "best", "worst", "highest", "lowest",
+    "fastest", "slowest", "top", "maximum", "minimum", "cut", "cuts", "reduced", "reduce", "lowered", "lost",
+    "lose", "gave", "give", "improvement", "improved", "gain", "change", "changed", "which", "one", "open",
+    "unresolved", "ongoing", "still", "now", "currently", "current", "work", "worked", "help", "helped",
+    "succeed", "succeeded", "ever", "already", "between", "whose", "whats", "never", "biggest", "delta",
+))
+
+
+@dataclass
+class Subject:
+    """A model the question is about: named (or aliased) in it, or described and resolved by a sub-search."""
+
+    model: str | None
+    how: str  # "named" | "option" | "described" | "unknown"
+    description: str | None = None
+    resolved_from: str | None = None  # key@version of the record that resolved a description
+    resolved_title: str | None = None
+    resolved_date: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"model": self.model, "how": self.how}
+        if self.description is not None:
+            out.update(description=self.description, resolved_from=self.resolved_from)
+        return out
+
+
+@dataclass
+class AnchorSpec:
+    """An event that bounds the time window: 'before the v3 rollout' → the record and its occurred_at."""
+
+    bound: str  # "since" | "until"
+    phrase: str
+    resolved_key: str | None = None
+    resolved_at: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"bound": self.bound, "phrase": self.phrase, "record": self.resolved_key, "at": self.resolved_at}
+
+
+@dataclass
+class TimeSpec:
+    since: str | None = None
+    until: str | None = None
+    label: str = ""
+    anchors: list[AnchorSpec] = field(default_factory=list)
+    order: str = "newest"  # "newest" | "oldest"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"since": self.since, "until": self.until, "label": self.label or None, "order": self.order,
+                "anchors": [a.to_dict() for a in self.anchors]}
+
+
+@dataclass
+class Superlative:
+    """'which change cut p99 the most': rank by ``metric``; ``want`` is the end of the ranking asked for."""
+
+    metric: str  # a key of METRICS
+    better: str  # "lower" | "higher": which way is better for the metric
+    want: str  # "min" | "max": of the ranked number (a change or a value)
+    measure: str  # "change" (result against baseline) | "value" (a measurement)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"metric": self.metric, "better": self.better, "want": self.want, "measure": self.measure}
+
+
+@dataclass
+class Comparison:
+    """Two sides to compare, each a phrase (a version, a round, a technique) that selects one record."""
+
+    left: str
+    right: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"left": self.left, "right": self.right}
+
+
+@dataclass
+class QueryPlan:
+    """What the question wants, typed; every field deterministic from the text and the vocabulary."""
+
+    text: str
+    intent: str  # "list" | "outcome" | "existence" | "status" | "lookup"
+    subjects: list[Subject] = field(default_factory=list)
+    techniques: list[str] = field(default_factory=list)  # the fixed list's names
+    methods: list[str] = field(default_factory=list)  # METHOD_LEXICON names (found in any record text)
+    answer_kind: str | None = None  # a name of ANSWER_KINDS, or None: attempts
+    time: TimeSpec = field(default_factory=TimeSpec)
+    status: str | None = None  # "open"
+    superlative: Superlative | None = None
+    comparison: Comparison | None = None
+    wants_now: bool = False  # "now", "currently", "still": the latest record answers
+    question: Question | None = field(default=None, repr=False)  # the parse the gather runs on
+    main_text: str = ""  # the question without the described subject's clause
+
+    @property
+    def record_kind(self) -> str | None:
+        return ANSWER_KIND_OF.get(self.answer_kind or "")
+
+    @property
+    def models(self) -> list[str]:
+        return [s.model for s in self.subjects if s.model]
+
+    def to_dict(self) -> dict[str, Any]:
+        q = self.question
+        return {
+            "intent": self.intent,
+            "subjects": [s.to_dict() for s in self.subjects],
+            "techniques": self.techniques,
+            "methods": self.methods,
+            "answer_kind": self.answer_kind or "attempt",
+            "time": self.time.to_dict(),
+            "status": self.status,
+            "superlative": self.superlative.to_dict() if self.superlative else None,
+            "comparison": self.comparison.to_dict() if self.comparison else None,
+            "now": self.wants_now,
+            "terms": list(q.terms) if q else [],
+            "exact": list(q.exact) if q else [],
+        }
+
+    def explain(self) -> str:
+        """The plan as a few lines for people (``elephant ask --explain``)."""
+        d = self.to_dict()
+        lines = [f"intent:      {d['intent']}"]
+        subjects = []
+        for s in self.subjects:
+            if s.how == "described":
+                via = f" ← {s.resolved_from}" if s.resolved_from else " (unresolved)"
+                subjects.append(f"{s.model or '?'} (described: “{s.description}”{via})")
+            else:
+                subjects.append(f"{s.model} ({s.how})")
+        lines.append(f"subjects:    {', '.join(subjects) or 'any model'}")
+        lines.append(f"answer kind: {d['answer_kind']}")
+        if self.techniques or self.methods:
+            lines.append(f"techniques:  {', '.join(self.techniques + [m for m in self.methods])}")
+        t = self.time
+        if t.since or t.until or t.anchors or t.label:
+            bounds = [f"since {t.since[:10]}" if t.since else "", f"until {t.until[:10]}" if t.until else ""]
+            anchors = [f"{a.bound} “{a.phrase}” → {a.resolved_key or 'unresolved'}"
+                       + (f" ({a.resolved_at[:10]})" if a.resolved_at else "") for a in t.anchors]
+            lines.append("time:        " + "; ".join(p for p in [t.label, *bounds, *anchors] if p))
+        lines.append(f"order:       {t.order} first")
+        if self.status:
+            lines.append(f"status:      {self.status}")
+        if self.superlative:
+            sup = self.superlative
+            lines.append(f"superlative: {sup.want} {sup.measure} of {sup.metric} ({sup.better} is better)")
+        if self.comparison:
+            lines.append(f"comparison:  {self.comparison.left} ↔ {self.comparison.right}")
+        if d["terms"] or d["exact"]:
+            lines.append(f"words:       {', '.join(d['terms'] + d['exact'])}")
+        return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- building
+def build_plan(text: str, vocab: Vocabulary, *, now: datetime | None = None, model: str | None = None,
+               anchors: bool = True) -> QueryPlan:
+    """The plan of one question. Described subjects and event anchors are left for ``resolve`` to bind."""
+    lowered = " ".join(text.lower().split())
+    described = None
+    main = lowered
+    match = DESCRIBED_RE.search(lowered)
+    if match and model is None:
+        described = match.group(1).strip()
+        main = (lowered[: match.start()] + " the model " + lowered[match.end():]).strip()
+    between = BETWEEN_RE.search(main) if anchors else None
+    comparison = _comparison(main, vocab)
+    parse_text = main
+    between_phrases: tuple[str, str] | None = None
+    if between and comparison is None:
+        left, right = between.group(1).strip(), between.group(2).strip()
+        if parse_time(left, now or datetime.now()) is None or parse_time(right, now or datetime.now()) is None:
+            between_phrases = (left, right)
+            parse_text = (main[: between.start()] + " " + main[between.end():]).strip()
+        else:
+            parse_text = main.replace(between.group(0), f"after {left}, before {right}")
+    elif comparison is not None and between:
+        parse_text = (main[: between.start()] + " " + main[between.end():]).strip()
+    question = parse_question(parse_text, vocab, now=now, model=model, anchors=anchors and between_phrases is None
+                              and comparison is None)
+    plan = QueryPlan(text=text, intent="list", question=question, main_text=parse_text)
+    if model:
+        plan.subjects = [Subject(model, "option")]
+    else:
+        plan.subjects = [Subject(m, "named") for m in question.models]
+        plan.subjects += [Subject(None, "unknown", description=n) for n in question.unknown_names]
+    if described is not None:
+        plan.subjects = [s for s in plan.subjects if s.how != "named"] + [Subject(None, "described", described)]
+        question.models = []
+        question.unknown_names = []
+    plan.techniques = sorted(question.techniques)
+    plan.methods = [name for name, pattern in METHOD_RE.items() if pattern.search(parse_text)]
+    plan.answer_kind = _answer_kind(parse_text)
+    plan.status = "open" if STATUS_OPEN_RE.search(parse_text) and plan.answer_kind in (
+        "incident", "regression", "feature", None) else None
+    if plan.status and plan.answer_kind is None:
+        plan.answer_kind = "incident"
+    plan.superlative = _superlative(parse_text, plan)
+    plan.comparison = comparison
+    plan.wants_now = bool(NOW_RE.search(parse_text))
+    plan.intent = _intent(lowered, plan)
+    # Time: the parse's window and anchors, plus "between A and B".
+    t = plan.time
+    t.since, t.until, t.label = question.window.since, question.window.until, question.window.label
+    t.order = "oldest" if question.oldest_first else "newest"
+    if question.anchor is not None:
+        t.anchors.append(AnchorSpec("until" if question.anchor.direction == "before" else "since",
+                                    question.anchor.phrase))
+    if between_phrases is not None:
+        t.anchors = [AnchorSpec("since", between_phrases[0]), AnchorSpec("until", between_phrases[1])]
+    # The plan's own words (superlatives, status, intent) are not content to match records by.
+    question.terms = [w for w in question.terms if w not in PLAN_WORDS]
+    if plan.superlative is not None or plan.comparison is not None:
+        question.metrics = set()
+    return plan
+
+
+def _answer_kind(text: str) -> str | None:
+    for name, _kind, pattern in ANSWER_KINDS:
+        if pattern.search(text):
+            if name == "deployment" and re.search(r"\b(?:how do we|steps|runbook)\b", text):
+                continue
+            return name
+    return None
+
+
+def _intent(lowered: str, plan: QueryPlan) -> str:
+    if plan.superlative is not None or plan.comparison is not None:
+        return "lookup"
+    if plan.status is not None and (STATUS_QUESTION_RE.search(lowered) or YES_NO_RE.match(lowered)):
+        return "status"
+    if YES_NO_RE.match(lowered):
+        if plan.answer_kind == "feature" and re.search(r"\bstill\b|\bdrift|\bskew", lowered):
+            return "status"
+        if OUTCOME_RE.search(lowered) and not re.search(r"\bever\b|\balready\b", lowered):
+            return "outcome"
+        if EXISTENCE_RE.search(lowered) or re.match(r"^\s*(?:did|have|has) (?:we|anyone)\b", lowered):
+            return "existence"
+        return "outcome" if OUTCOME_RE.search(lowered) else "existence"
+    if re.search(r"\bnever\b|\bhave we (?:ever )?tried\b", lowered):
+        return "existence"
+    return "list"
+
+
+def _superlative(text: str, plan: QueryPlan) -> Superlative | None:
+    if not SUPERLATIVE_RE.search(text):
+        return None
+    metrics = [name for name, pattern in METRIC_RE.items() if pattern.search(text)]
+    # The most specific metric named: a percentile over "latency", anything over "latency" from "fastest".
+    metric = next((m for m in LATENCY_METRICS if m in metrics), None) or next(
+        (m for m in metrics if m != "latency"), None) or ("latency" if "latency" in metrics else None)
+    if metric is None:
+        return None
+    better = BETTER[metric]
+    is_change = bool(DELTA_RE.search(text)) and plan.answer_kind != "benchmark"
+    if WORSE_RE.search(text):
+        want = "max" if better == "lower" else "min"
+    elif DOWN_RE.search(text):
+        want = "min"
+    elif UP_RE.search(text):
+        want = "max"
+    elif re.search(r"\b(?:lowest|least|smallest|minimum|min|fastest|cheapest)\b", text):
+        want = "min"
+        if metric == "throughput" and re.search(r"\bfastest\b", text):
+            want = "max"
+    elif re.search(r"\b(?:highest|biggest|largest|greatest|maximum|max)\b", text) and not is_change:
+        want = "max"
+    elif re.search(r"\bslowest\b", text):
+        want = "max" if metric != "throughput" else "min"
+    else:  # "best", "most", "top": the better end
+        want = "min" if better == "lower" else "max"
+    if is_change and re.search(r"\b(?:biggest|largest|greatest|most|best|top)\b", text) and not (
+            DOWN_RE.search(text) or UP_RE.search(text) or WORSE_RE.search(text)):
+        want = "min" if better == "lower" else "max"  # "the biggest p99 win": the better end of the change
+    if is_change and better == "lower" and re.search(r"\b(?:improv\w*|speed ?ups?)\b", text) and not WORSE_RE.search(text):
+        want = "min"
+    return Superlative(metric=metric, better=better, want=want, measure="change" if is_change else "value")
+
+
+def _comparison(text: str, vocab: Vocabulary) -> Comparison | None:
+    """Two versions, rounds or records to compare: 'between v4.0 and v4.1', 'v3 vs v4'."""
+    versus = VERSUS_RE.search(text)
+    if versus:
+        return Comparison(versus.group(1).strip(".,"), versus.group(2).strip(".,?"))
+    between = BETWEEN_RE.search(text)
+    if between and COMPARE_RE.search(text):
+        left, right = between.group(1).strip(), between.group(2).strip()
+        # Sides that are single identifiers (versions, rounds) rather than events with articles.
+        left_last, right_first = tokens(left)[-1:] or [""], tokens(right)[:1] or [""]
+        if _is_version_like(left_last[0]) and _is_version_like(right_first[0]):
+            return Comparison(left_last[0], right_first[0])
+        return Comparison(left, right)
+    return None
+
+
+def _is_version_like(word: str) -> bool:
+    return bool(re.fullmatch(r"v?\d+(?:\.\d+)*[a-z0-9-]*|[a-z]+[-_]?v?\d+(?:\.\d+)*", word))
+
+
+def methods_in(text: str) -> set[str]:
+    """Lexicon methods a record's text names (for ``technique: other`` records)."""
+    return {name for name, pattern in METHOD_RE.items() if pattern.search(text)}
+
+
+def model_parts(model: str) -> set[str]:
+    return {compact(p) for p in re.split(r"[-_/.\s]+", model.lower()) if p}

@@ -1,0 +1,127 @@
+"""The query plan (elephant.answers.plan): one question → one typed plan, per family of the issue-15 table."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from elephant.answers.plan import QueryPlan, build_plan
+from elephant.answers.questions import Vocabulary, _add_model_aliases
+
+NOW = datetime(2026, 6, 1, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def vocab() -> Vocabulary:
+    v = Vocabulary()
+    for model in ("ranker", "image-tagger", "scorer", "vision-base", "vision-large", "asr-conformer"):
+        v.models.append(model)
+        _add_model_aliases(v, model)
+    return v
+
+
+def plan(text: str, vocab: Vocabulary) -> QueryPlan:
+    return build_plan(text, vocab, now=NOW)
+
+
+def test_superlative_change_with_metric_direction(vocab: Vocabulary) -> None:
+    p = plan("which change cut the scorer's p99 the most?", vocab)
+    assert p.models == ["scorer"] and p.intent == "lookup"
+    assert p.superlative is not None
+    assert (p.superlative.metric, p.superlative.better, p.superlative.want, p.superlative.measure) == (
+        "p99", "lower", "min", "change")
+    up = plan("what gave the largest qps improvement on the ranker?", vocab).superlative
+    assert up is not None and (up.metric, up.better, up.want, up.measure) == ("throughput", "higher", "max", "change")
+    lost = plan("which pruning run lost the most accuracy?", vocab)
+    assert lost.superlative is not None and (lost.superlative.metric, lost.superlative.want) == ("accuracy", "min")
+    assert lost.techniques == ["pruning"]
+    wer = plan("what hurt WER the most on the asr-conformer?", vocab).superlative
+    assert wer is not None and (wer.metric, wer.better, wer.want) == ("wer", "lower", "max")
+
+
+def test_superlative_value_of_benchmarks(vocab: Vocabulary) -> None:
+    p = plan("best offline throughput in round v4.1", vocab)
+    assert p.superlative is not None and p.superlative.measure == "value" and p.superlative.want == "max"
+    low = plan("which ranker benchmark had the lowest p99?", vocab)
+    assert low.answer_kind == "benchmark"
+    assert low.superlative is not None and (low.superlative.metric, low.superlative.want) == ("p99", "min")
+
+
+def test_multi_hop_subject_is_described_not_named(vocab: Vocabulary) -> None:
+    p = plan("the runbook for the model whose shadow deployment was aborted in June", vocab)
+    described = [s for s in p.subjects if s.how == "described"]
+    assert described and described[0].description == "shadow deployment was aborted in june"
+    assert p.answer_kind == "procedure"
+    # The description's month belongs to the sub-search, not to the runbook.
+    assert p.time.since is None and p.time.until is None
+    slo = plan("what is the latency budget of the model that had the tokenizer incident?", vocab)
+    assert [s.how for s in slo.subjects] == ["described"] and slo.answer_kind == "note"
+
+
+def test_time_anchors_named_by_events_and_quarters(vocab: Vocabulary) -> None:
+    before = plan("what did we try on the ranker before the v3 rollout?", vocab)
+    assert [(a.bound, a.phrase) for a in before.time.anchors] == [("until", "the v3 rollout")]
+    between = plan("what did we change on the ranker between the shadow test and the 50 % ramp?", vocab)
+    assert [(a.bound, a.phrase) for a in between.time.anchors] == [("since", "the shadow test"),
+                                                                   ("until", "the 50 % ramp")]
+    quarter = plan("ranker attempts in Q2 2025", vocab)
+    assert quarter.time.since is not None and quarter.time.since.startswith("2025-04-01")
+    assert quarter.time.until is not None and quarter.time.until.startswith("2025-07-01")
+
+
+@pytest.mark.parametrize(("question", "kind"), [
+    ("how do we roll back the ranker?", "procedure"),
+    ("what precision does the scorer serve at now?", "config"),
+    ("what hardware is the image tagger running on now?", "config"),
+    ("what is the ranker's latency budget?", "note"),
+    ("is feature user_ctr_7d still drifting?", "feature"),
+    ("ranker canary last spring", "deployment"),
+    ("latest ranker benchmark on the A10G", "benchmark"),
+])
+def test_answers_that_are_not_attempts(vocab: Vocabulary, question: str, kind: str) -> None:
+    assert plan(question, vocab).answer_kind == kind
+
+
+def test_yes_no_about_the_outcome(vocab: Vocabulary) -> None:
+    p = plan("did INT8 work on the ranker?", vocab)
+    assert p.intent == "outcome" and p.techniques == ["quantization_int8"] and p.models == ["ranker"]
+    assert plan("did the v4 canary succeed?", vocab).intent == "outcome"
+    assert plan("did we ever try pruning on the scorer?", vocab).intent == "existence"
+
+
+def test_status_questions(vocab: Vocabulary) -> None:
+    p = plan("any open incidents on the ranker?", vocab)
+    assert (p.intent, p.status, p.answer_kind) == ("status", "open", "incident")
+    r = plan("unresolved regressions for the scorer?", vocab)
+    assert (r.status, r.answer_kind) == ("open", "regression")
+
+
+def test_comparison_of_two_rounds(vocab: Vocabulary) -> None:
+    p = plan("what changed between v4.0 and v4.1 for the ranker?", vocab)
+    assert p.comparison is not None and (p.comparison.left, p.comparison.right) == ("v4.0", "v4.1")
+    assert p.time.anchors == []  # a comparison, not a time window
+    vs = plan("ranker v3 vs v4 latency", vocab)
+    assert vs.comparison is not None and (vs.comparison.left, vs.comparison.right) == ("v3", "v4")
+
+
+def test_descriptive_and_look_alike_model_names(vocab: Vocabulary) -> None:
+    assert plan("what did we try on the image tagger?", vocab).models == ["image-tagger"]
+    assert plan("int8 on vision-large", vocab).models == ["vision-large"]
+    assert plan("int8 on vision-base", vocab).models == ["vision-base"]
+
+
+def test_techniques_outside_the_fixed_list(vocab: Vocabulary) -> None:
+    assert "speculative decoding" in plan("did speculative decoding help the ranker?", vocab).methods
+    assert "awq" in plan("4-bit AWQ on the scorer", vocab).methods
+    assert "tree compiler" in plan("did we compile the scorer's trees with treelite?", vocab).methods
+
+
+def test_plan_is_json_and_explains_itself(vocab: Vocabulary) -> None:
+    p = plan("which change cut the scorer's p99 the most?", vocab)
+    data = p.to_dict()
+    assert data["superlative"] == {"metric": "p99", "better": "lower", "want": "min", "measure": "change"}
+    assert data["subjects"] == [{"model": "scorer", "how": "named"}]
+    assert "superlative: min change of p99 (lower is better)" in p.explain()
+    # Deterministic: the same text, the same plan.
+    assert plan("which change cut the scorer's p99 the most?", vocab).to_dict() == data
