@@ -52,6 +52,19 @@ class StoreCollector(Collector):
         if backlog is not None:
             yield GaugeMetricFamily("elephant_outbox_backlog", "Index jobs written but not yet applied",
                                     value=backlog)
+        parked = outbox_parked(db)
+        if parked is not None:
+            yield GaugeMetricFamily("elephant_outbox_parked", "Index jobs parked after repeated failures "
+                                    "(records stored but not indexed; see /readyz)", value=parked)
+
+
+def outbox_parked(db: Elephant) -> int | None:
+    """Index jobs parked as dead letters, or None when the store cannot say."""
+    try:
+        return int(db.index_status(limit=0)["parked"])
+    except Exception as exc:
+        _log.warning("metrics: cannot read the parked index jobs: %s", exc)
+        return None
 
 
 def outbox_backlog(db: Elephant) -> int | None:

@@ -233,7 +233,7 @@ class Health(_Out):
 
 
 class Readiness(_Out):
-    status: Literal["ready", "unavailable"]
+    status: Literal["ready", "degraded", "unavailable"]
     checks: dict[str, str]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from elephant.cli.output import JSON_OPTION, console, emit, err_console, open_db, reporting
@@ -11,6 +12,7 @@ from elephant.cli.output import JSON_OPTION, console, emit, err_console, open_db
 def register(app: typer.Typer) -> None:
     app.command(name="search")(search)
     app.command(name="reindex")(reindex)
+    app.command(name="status")(status)
 
 
 def search(
@@ -68,3 +70,33 @@ def reindex(ctx: typer.Context, as_json: bool = JSON_OPTION) -> None:
                 "seconds": round(report.seconds, 3)}
         emit(data, as_json=as_json,
              human=lambda: console.print(f"reindexed {report.applied} records in {report.seconds:.1f} s"))
+
+
+def status(ctx: typer.Context, as_json: bool = JSON_OPTION) -> None:
+    """The store and its indexes: live records per kind, index jobs pending and parked (with reasons).
+
+    Exit code 1 when index jobs are parked: those records are stored but not searchable.
+    Example: elephant status --json
+    """
+    with reporting(as_json):
+        db = open_db(ctx)
+        db.process_outbox()
+        index = db.index_status()
+        data = {"ok": not index["parked"], "records": db.counts(), **index}
+
+        def human() -> None:
+            counts = ", ".join(f"{n} {kind}" for kind, n in sorted(data["records"].items()) if not kind.startswith("_"))
+            console.print(f"records: {counts or 'none'}")
+            console.print(f"index jobs pending: {index['pending']}"
+                          + (f" (last error: {escape(index['last_error'])})" if index["last_error"] else ""))
+            console.print(f"index jobs parked: {index['parked']}")
+            for job in index["parked_jobs"]:
+                console.print(f"  {escape(job['key'])} v{job['version']} after {job['attempts']} attempts "
+                              f"({job['parked_at']}): {escape(job['reason'])}")
+            if index["parked"]:
+                err_console.print("[yellow]parked records are stored but not searchable:[/yellow] fix and write "
+                                  "them again, or run `elephant reindex` once the cause is gone")
+
+        emit(data, as_json=as_json, human=human)
+    if index["parked"]:
+        raise typer.Exit(1)

@@ -234,6 +234,13 @@ class Elephant:
         self._last_drain = time.monotonic()
         return int(self.indexer.process_outbox().applied)
 
+    def index_status(self, *, limit: int = 20) -> dict[str, Any]:
+        """The outbox: jobs pending, jobs parked (dead letters, with reasons) and the last drain error."""
+        indexer = self.indexer
+        total, parked = indexer.parked(limit=limit)
+        return {"pending": indexer.pending(), "parked": total, "parked_jobs": parked,
+                "last_error": indexer.last_error}
+
     def _after_write(self) -> None:
         # The write has committed: indexing is best-effort here and the outbox keeps what fails, so no
         # index or model failure may make a committed write look failed to its caller.

@@ -50,15 +50,39 @@ def readiness(ctx: AppContext) -> tuple[bool, dict[str, str]]:
             checks["index"] = exc.message
     if ctx.mcp is not None and ctx.mcp.error:  # still starting is fine: /mcp requests wait for it
         checks["mcp"] = ctx.mcp.error
-    return all(v == "ok" for v in checks.values()), checks
+    ready = all(v == "ok" for v in checks.values())
+    parked = parked_reason(ctx.db)
+    if parked:
+        checks["outbox"] = parked
+    return ready, checks
+
+
+def parked_reason(db: Any) -> str | None:
+    """"degraded: ..." naming the parked index jobs, or None when there are none (or no way to tell)."""
+    status = getattr(db, "index_status", None)
+    if not callable(status):
+        return None
+    try:
+        found = status(limit=3)
+    except ElephantError as exc:
+        return f"degraded: cannot read the outbox: {exc.message}"
+    if not found["parked"]:
+        return None
+    named = "; ".join(f"{j['key']} v{j['version']}: {j['reason']}" for j in found["parked_jobs"])
+    return (f"degraded: {found['parked']} index job(s) parked after repeated failures ({named}); "
+            "those records are stored but not searchable: write them again, or run `elephant reindex`")
 
 
 @router.get("/readyz", response_model=Readiness,
             responses={503: {"model": Readiness, "description": "a dependency is not usable; see checks"}})
 def readyz(ctx: Ctx) -> Any:
-    """Database, model and index usable (200), or 503 with the reason per dependency."""
+    """Database, model and index usable (200), or 503 with the reason per dependency.
+
+    ``degraded`` (200): everything serves, but some records could not be indexed (parked jobs).
+    """
     ready, checks = readiness(ctx)
-    body = {"status": "ready" if ready else "unavailable", "checks": checks}
+    status = ("degraded" if "outbox" in checks else "ready") if ready else "unavailable"
+    body = {"status": status, "checks": checks}
     return JSONResponse(body, status_code=200 if ready else 503)
 
 

@@ -123,6 +123,8 @@ def index_number(value: Any) -> str:
     """
     if isinstance(value, bool) or not isinstance(value, int | float):
         return str(value)
+    if isinstance(value, int) and abs(value) >= 10**300:
+        return "huge"  # validation bounds integers to 64 bits; float() of this one would overflow
     if float(value).is_integer() and abs(value) < 1e15:
         return str(int(value))
     return f"{value:.4g}"

@@ -9,10 +9,12 @@ than duplicates. Outbox rows are deleted only after the vector index has accepte
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import numpy as np
@@ -29,18 +31,20 @@ from sqlalchemy import (
     func,
     insert,
     literal,
+    or_,
     select,
     update,
 )
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
-from elephant.errors import ElephantError, IndexUnavailable, ModelError
+from elephant.errors import Conflict, ElephantError, IndexUnavailable, ModelError, StoreError
 from elephant.osmem import release_free_memory
 from elephant.retrieval import lexical
 from elephant.retrieval.documents import MAX_CHUNKS, render_chunks
 from elephant.retrieval.vectors import VectorIndex, check_fingerprint, chunk_id, fingerprint_mismatch, key_of
 from elephant.retrieval.vectors.matrix import EXACT_MAX_ROWS, VectorMatrix
-from elephant.storage.schema import heads, outbox
+from elephant.storage.schema import heads, outbox, outbox_parked
 from elephant.storage.store import Store
 from elephant.timeutil import format_ts, parse_ts, utc_now
 
@@ -63,6 +67,10 @@ index_state = Table(
 )
 
 BATCH = 256
+# A job that fails on its own is tried this many times, waiting the delays between, then parked.
+MAX_ATTEMPTS = 3
+RETRY_DELAYS_S = (2.0, 30.0)
+_log = logging.getLogger("elephant.indexer")
 # Below this many chunk rows a first search loads the matrix in its own thread (tens of ms from SQL)
 # instead of starting a background load and asking Chroma meanwhile.
 SYNC_LOAD_MAX_ROWS = EXACT_MAX_ROWS
@@ -77,10 +85,12 @@ class DrainReport:
     error: str | None = None
     seconds: float = 0.0
     keys: list[str] = field(default_factory=list)
+    failed: int = 0  # failed attempts of single jobs in this drain (they retry later or are parked)
+    parked: int = 0  # jobs parked by this drain
 
     def to_dict(self) -> dict[str, Any]:
-        return {"applied": self.applied, "pending": self.pending, "error": self.error,
-                "seconds": round(self.seconds, 3)}
+        return {"applied": self.applied, "pending": self.pending, "error": self.error, "failed": self.failed,
+                "parked": self.parked, "seconds": round(self.seconds, 3)}
 
 
 class Indexer:
@@ -98,6 +108,7 @@ class Indexer:
         self._matrix_lock = threading.Lock()
         self._lock = threading.RLock()
         self.last_error: str | None = None
+        self.retry_delays_s: tuple[float, ...] = RETRY_DELAYS_S
 
     # ------------------------------------------------------------------ parts, opened lazily
     @property
@@ -138,28 +149,96 @@ class Indexer:
             return conn.execute(select(outbox.c.id).limit(1)).first() is not None
 
     def process_outbox(self, *, batch: int = BATCH, max_jobs: int | None = None) -> DrainReport:
-        """Apply pending jobs, oldest first, until none are left (or the vector side fails)."""
+        """Apply due jobs, oldest first, until none are left (or the vector index or model fails).
+
+        A job that fails for a reason of its own (a record the renderer or the database cannot take)
+        is isolated: it is retried after a backoff and, after ``MAX_ATTEMPTS``, parked with its
+        reason, while the jobs behind it go on. Failures of the vector index, the model or the
+        database connection stop the drain instead: every job would fail alike, and they wait.
+        """
         report = DrainReport()
         started = time.perf_counter()
         with self._lock:
             while max_jobs is None or report.applied < max_jobs:
+                now = format_ts(utc_now())
                 with self.store.read_connection() as conn:
-                    jobs = conn.execute(select(outbox.c.id, outbox.c.key).order_by(outbox.c.id).limit(batch)).all()
+                    jobs = conn.execute(
+                        select(outbox.c.id, outbox.c.key, outbox.c.version, outbox.c.op, outbox.c.attempts,
+                               outbox.c.created_at)
+                        .where(or_(outbox.c.next_attempt_at.is_(None), outbox.c.next_attempt_at <= now))
+                        .order_by(outbox.c.id).limit(batch)).all()
                 if not jobs:
                     break
                 try:
                     self._apply([j.key for j in jobs], [j.id for j in jobs])
-                except (IndexUnavailable, ModelError) as exc:  # FingerprintMismatch included: jobs wait
-                    self.last_error = exc.message
-                    report.error = exc.message
-                    break
-                report.applied += len(jobs)
-                report.keys.extend(j.key for j in jobs)
+                    report.applied += len(jobs)
+                    report.keys.extend(j.key for j in jobs)
+                except Exception as exc:
+                    if not is_job_failure(exc):
+                        self._stop(report, exc)
+                        break
+                    # Somebody in this batch is poisoned: apply the jobs one by one to find out who.
+                    if not self._apply_singly(jobs, report):
+                        break
             if report.error is None:
                 self.last_error = None
             report.pending = self.pending()
         report.seconds = time.perf_counter() - started
         return report
+
+    def _stop(self, report: DrainReport, exc: Exception) -> None:
+        if isinstance(exc, Conflict):
+            return  # another drain wrote the same bookkeeping first; the jobs stay for the next drain
+        message = exc.message if isinstance(exc, ElephantError) else f"the database failed: {type(exc).__name__}"
+        self.last_error = message
+        report.error = message
+
+    def _apply_singly(self, jobs: Sequence[Any], report: DrainReport) -> bool:
+        """Apply ``jobs`` one at a time, recording each failure; False when the environment failed."""
+        for job in jobs:
+            try:
+                self._apply([job.key], [job.id])
+            except Exception as exc:
+                if not is_job_failure(exc):
+                    self._stop(report, exc)
+                    return False
+                parked = self._record_failure(job, exc)
+                report.failed += 1
+                report.parked += int(parked)
+                continue
+            report.applied += 1
+            report.keys.append(job.key)
+        return True
+
+    def _record_failure(self, job: Any, exc: Exception) -> bool:
+        """Count a failed attempt of ``job``: schedule a retry, or park it; True when parked."""
+        reason = job_failure_reason(exc)
+        attempts = int(job.attempts) + 1
+        now = utc_now()
+        with self.store.write_transaction() as conn:
+            if attempts >= MAX_ATTEMPTS:
+                conn.execute(insert(outbox_parked).values(
+                    job_id=int(job.id), key=job.key, version=int(job.version), op=job.op, attempts=attempts,
+                    reason=reason, created_at=job.created_at, parked_at=format_ts(now)))
+                conn.execute(delete(outbox).where(outbox.c.id == job.id))
+                _log.error("index job for %s v%s parked after %d attempts: %s", job.key, job.version, attempts, reason)
+                return True
+            delay_s = self.retry_delays_s[min(attempts - 1, len(self.retry_delays_s) - 1)]
+            conn.execute(update(outbox).where(outbox.c.id == job.id).values(
+                attempts=attempts, last_error=reason,
+                next_attempt_at=format_ts(now + timedelta(seconds=delay_s))))
+        _log.warning("index job for %s v%s failed (attempt %d of %d): %s", job.key, job.version, attempts,
+                     MAX_ATTEMPTS, reason)
+        return False
+
+    def parked(self, *, limit: int = 20) -> tuple[int, list[dict[str, Any]]]:
+        """How many jobs are parked, and the newest ``limit`` of them (key, version, reason, when)."""
+        with self.store.read_connection() as conn:
+            total = int(conn.execute(select(func.count()).select_from(outbox_parked)).scalar_one())
+            rows = conn.execute(select(outbox_parked).order_by(outbox_parked.c.id.desc()).limit(limit)).all() \
+                if total else []
+        return total, [{"key": r.key, "version": int(r.version), "op": r.op, "attempts": int(r.attempts),
+                        "reason": r.reason, "parked_at": r.parked_at} for r in rows]
 
     def _apply(self, keys: Sequence[str], job_ids: Sequence[int]) -> None:
         unique = list(dict.fromkeys(keys))
@@ -222,6 +301,8 @@ class Indexer:
             conn.execute(insert(index_chunks), marks)
             for start in range(0, len(job_ids), 500):
                 conn.execute(delete(outbox).where(outbox.c.id.in_(list(job_ids[start:start + 500]))))
+            # The keys are indexed at their heads now: their dead letters, if any, are history.
+            conn.execute(delete(outbox_parked).where(outbox_parked.c.key.in_(unique)))
         self._update_matrix(generation, unique, vectors if texts else None, metas)
 
     # ------------------------------------------------------------------ rebuild
@@ -237,6 +318,7 @@ class Indexer:
             now = format_ts(utc_now())
             with self.store.write_transaction() as conn:
                 conn.execute(delete(outbox))
+                conn.execute(delete(outbox_parked))  # every key is queued again below
                 conn.execute(delete(index_chunks))
                 conn.execute(insert(outbox).from_select(
                     ["key", "version", "op", "created_at"],
@@ -419,6 +501,28 @@ def chunk_metadata(key: str, version: int, envelope: dict[str, Any]) -> dict[str
     if envelope.get("occurred_at"):
         meta["occurred_ts"] = int(parse_ts(str(envelope["occurred_at"])).timestamp())
     return meta
+
+
+def is_job_failure(exc: Exception) -> bool:
+    """Whether ``exc`` is the job's own fault (retry, then park it) rather than the environment's: the
+    vector index, the model or the database connection failing, or a concurrent drain, after which
+    every job would fail alike and they all wait."""
+    if isinstance(exc, IndexUnavailable | ModelError | Conflict | OperationalError | InterfaceError):
+        return False
+    if isinstance(exc, StoreError):
+        return exc.__cause__ is not None and not isinstance(exc.__cause__, OperationalError | InterfaceError)
+    return True
+
+
+def job_failure_reason(exc: Exception) -> str:
+    """What a parked job's record says about its failure: the exception's class and message, without
+    SQL text or bound values (a database error's parameters may hold other records' text)."""
+    if isinstance(exc, ElephantError):
+        return f"{type(exc).__name__}: {exc.message}"[:500]
+    if isinstance(exc, DBAPIError) and exc.orig is not None:
+        first = str(exc.orig).strip().splitlines()[0] if str(exc.orig).strip() else ""
+        return f"{type(exc.orig).__name__}: {first}"[:500]
+    return f"{type(exc).__name__}: {exc}"[:500]
 
 
 def embed_checked(embedder: Any, texts: Sequence[str]) -> np.ndarray:

@@ -74,6 +74,27 @@ outbox = Table(
     Column("version", Integer, nullable=False),
     Column("op", String(16), nullable=False),
     Column("created_at", TS, nullable=False),
+    # Since 0004_parked_jobs: failed attempts, the earliest time of the next one, the last failure.
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", TS),
+    Column("last_error", Text),
+    sqlite_autoincrement=True,  # ids are never reused (a drain deletes the jobs it read by id)
+)
+
+# Jobs that failed every attempt (a dead letter each), with the reason; see 0004_parked_jobs.
+outbox_parked = Table(
+    "outbox_parked",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("job_id", BigInteger, nullable=False),
+    Column("key", String(512), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("op", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("created_at", TS, nullable=False),
+    Column("parked_at", TS, nullable=False),
+    Index("ix_outbox_parked_key", "key"),
 )
 
 # What `ingest` saw last time per source file, so an unchanged file is skipped before parsing.
