@@ -10,12 +10,13 @@ export HF_HUB_OFFLINE := 1
 
 setup: $(VENV)/.installed
 
-# torch is pinned to the CPU wheel on this machine's disk (see pyproject's `build` extra).
+# torch: this machine's CPU wheel, installed first so that the `build` extra's lower bound (torch>=2.2) is
+# already met and pip never pulls a multi-GB CUDA build.
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q "torch==2.13.0"
-	$(PY) -m pip install -q -e ".[build,dev]"
+	$(PY) -m pip install -q -e ".[server,postgres,build,dev]"
 	touch $@
 
 # Builds the ONNX embedding model once (skipped when the manifest is already there).

@@ -12,80 +12,20 @@ left by a crashed server is taken over after five minutes; re-running a put is h
 from __future__ import annotations
 
 import hashlib
-import json
-from dataclasses import dataclass
-from datetime import timedelta
-from typing import Any, Literal
+from typing import Any
 
-from sqlalchemy import delete, insert, select, update
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from elephant.api.deps import AppContext
 from elephant.api.problems import problem_response
-from elephant.errors import Conflict
-from elephant.storage.schema import idempotency
-from elephant.storage.store import Store
-from elephant.timeutil import format_ts, parse_ts, utc_now
+from elephant.storage.idempotency import IdempotencyStore
 
 HEADER = b"idempotency-key"
 MAX_KEY_LENGTH = 128
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 NOT_WRITES = frozenset({"/v1/search", "/v1/ask", "/v1/context"})
-KEEP_FOR = timedelta(hours=24)
-ABANDONED_AFTER = timedelta(minutes=5)
 _KEPT_HEADERS = {b"content-type", b"etag", b"location"}
-
-
-@dataclass(frozen=True)
-class Begin:
-    outcome: Literal["proceed", "replay", "mismatch", "in_progress"]
-    status: int = 0
-    headers: list[tuple[str, str]] | None = None
-    body: str = ""
-
-
-class IdempotencyStore:
-    def __init__(self, store: Store) -> None:
-        self.store = store
-
-    def begin(self, idem_key: str, principal: str, request_hash: str) -> Begin:
-        for _attempt in range(3):
-            try:
-                return self._begin(idem_key, principal, request_hash)
-            except Conflict:  # two first requests raced to insert the reservation: look again
-                continue
-        return Begin("in_progress")
-
-    def _begin(self, idem_key: str, principal: str, request_hash: str) -> Begin:
-        now = utc_now()
-        with self.store.write_transaction() as conn:
-            conn.execute(delete(idempotency).where(idempotency.c.created_at < format_ts(now - KEEP_FOR)))
-            row = conn.execute(select(idempotency).where(idempotency.c.idem_key == idem_key)).first()
-            if row is None:
-                conn.execute(insert(idempotency).values(idem_key=idem_key, principal=principal,
-                                                        request_hash=request_hash, status_code=0,
-                                                        response="", created_at=format_ts(now)))
-                return Begin("proceed")
-            if row.request_hash != request_hash:
-                return Begin("mismatch")
-            if row.status_code == 0:
-                if now - parse_ts(row.created_at) < ABANDONED_AFTER:
-                    return Begin("in_progress")
-                conn.execute(update(idempotency).where(idempotency.c.idem_key == idem_key)
-                             .values(created_at=format_ts(now)))
-                return Begin("proceed")
-            stored = json.loads(row.response)
-            return Begin("replay", row.status_code, [tuple(h) for h in stored["headers"]], stored["body"])
-
-    def finish(self, idem_key: str, status: int, headers: list[tuple[str, str]], body: str) -> None:
-        with self.store.write_transaction() as conn:
-            conn.execute(update(idempotency).where(idempotency.c.idem_key == idem_key).values(
-                status_code=status, response=json.dumps({"headers": headers, "body": body})))
-
-    def abandon(self, idem_key: str) -> None:
-        with self.store.write_transaction() as conn:
-            conn.execute(delete(idempotency).where(idempotency.c.idem_key == idem_key))
 
 
 def request_hash(scope: Scope, body: bytes) -> str:

@@ -68,17 +68,9 @@ def outbox_parked(db: Elephant) -> int | None:
 
 
 def outbox_backlog(db: Elephant) -> int | None:
-    """Jobs in the outbox; the library's own figure when it offers one, else a count of the table."""
-    own = getattr(db, "outbox_backlog", None)
+    """Jobs in the outbox; None (and a log line) when the database cannot say right now."""
     try:
-        if callable(own):
-            return int(own())
-        from sqlalchemy import func, select
-
-        from elephant.storage.schema import outbox
-
-        with db.store.read_connection() as conn:
-            return int(conn.execute(select(func.count()).select_from(outbox)).scalar_one())
+        return db.outbox_backlog()
     except Exception as exc:
         _log.warning("metrics: cannot read the outbox backlog: %s", exc)
         return None

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from elephant.cli.output import JSON_OPTION, emit, err_console, open_db, reporting
+from elephant.cli.output import JSON_OPTION, emit, err_console, open_db, reporting, require_extra
 from elephant.errors import UsageError
 
 
@@ -86,6 +86,7 @@ def mcp(ctx: typer.Context) -> None:
 
     Example: elephant --home ~/.elephant mcp
     """
+    require_extra("server", command="mcp")
     from elephant.api.mcp_server import run_stdio
 
     with reporting(False):

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import typer
 from rich.table import Table
 
-from elephant.cli.output import JSON_OPTION, console, emit, open_db, reporting, settings_from
+from elephant.cli.output import JSON_OPTION, console, emit, open_db, reporting, require_extra, settings_from
 from elephant.settings import get_settings
 
 # Default worker processes: one per core, up to this many (each holds its own model and matrix).
@@ -45,6 +45,7 @@ def serve(
     import copy
     import tempfile
 
+    require_extra("server", command="serve")
     import uvicorn
     from uvicorn.config import LOGGING_CONFIG
 

@@ -11,6 +11,7 @@ from typing import Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from elephant.errors import ElephantError, InvalidRecord
 from elephant.settings import Settings, settings_for
@@ -60,9 +61,9 @@ def fail(err: ElephantError, *, as_json: bool, code: int | None = None) -> NoRet
         sys.stdout.write(to_json({"ok": False, **err.to_dict()}) + "\n")
     elif isinstance(err, InvalidRecord):
         for problem in err.problems:
-            err_console.print(f"[red]error:[/red] {problem.describe()}", markup=True)
+            err_console.print(f"[red]error:[/red] {escape(problem.describe())}", markup=True)
     else:
-        err_console.print(f"[red]error:[/red] {err.message}", markup=True)
+        err_console.print(f"[red]error:[/red] {escape(err.message)}", markup=True)
     raise typer.Exit(exit_code)
 
 
@@ -76,6 +77,29 @@ def reporting(as_json: bool) -> Iterator[None]:
     except KeyboardInterrupt:
         err_console.print("interrupted")
         raise typer.Exit(130) from None
+
+
+# The packages each optional extra brings (pyproject's [project.optional-dependencies]).
+EXTRAS: dict[str, tuple[str, ...]] = {
+    "server": ("fastapi", "uvicorn", "multipart", "prometheus_client", "mcp", "jinja2", "markdown_it"),
+}
+DISTRIBUTION = "elephant-memory"
+
+
+def require_extra(extra: str, *, command: str) -> None:
+    """Exit with code 2 and the install line when ``command`` needs an extra that is not installed."""
+    import importlib.util
+
+    def is_missing(name: str) -> bool:
+        try:
+            return importlib.util.find_spec(name) is None
+        except ImportError:  # a broken or blocked install counts as missing
+            return True
+
+    missing = [name for name in EXTRAS[extra] if is_missing(name)]
+    if missing:
+        fail(ElephantError(f"`elephant {command}` needs the [{extra}] extra (missing: {', '.join(missing)}); "
+                           f"install it with: pip install '{DISTRIBUTION}[{extra}]'"), as_json=False, code=2)
 
 
 JSON_OPTION = typer.Option(False, "--json", help="Print machine-readable JSON (stable field names).")

@@ -241,6 +241,10 @@ class Elephant:
         return {"pending": indexer.pending(), "parked": total, "parked_jobs": parked,
                 "last_error": indexer.last_error}
 
+    def outbox_backlog(self) -> int:
+        """Index jobs written but not yet applied (``/metrics`` reports it)."""
+        return int(self.indexer.pending())
+
     def _after_write(self) -> None:
         # The write has committed: indexing is best-effort here and the outbox keeps what fails, so no
         # index or model failure may make a committed write look failed to its caller.

@@ -19,6 +19,7 @@ from elephant.ingest.parsers import ParseContext, ParseError, SkipFile, choose_p
 from elephant.ingest.parsers.base import MAX_FILE_BYTES
 from elephant.ingest.walk import FoundFile, walk
 from elephant.records.envelope import Record
+from elephant.storage.store import SourceFileWrite
 
 # Units written per transaction: one commit per file costs ~1000 fsyncs on the corpus; a failing batch
 # is retried unit by unit so one bad unit never takes the others down with it.
@@ -286,19 +287,12 @@ def _stale_live_keys(store: Any, units: list[_Unit]) -> dict[str, list[str]]:
 
 def _write_units(store: Any, units: list[_Unit], report: IngestReport, root: str,
                  stale_live: dict[str, list[str]], author: str) -> None:
-    staged: list[tuple[_Unit, list[Any], list[Any]]] = []
-    with store.write_transaction() as conn:
-        for unit in units:
-            results = store.write_in(conn, unit.records, author=author, message=f"ingest {unit.lead.rel}")
-            deleted = store.delete_in(conn, stale_live.get(unit.lead.rel, []), author=author,
-                                      message=f"ingest {unit.lead.rel}: no longer in the file")
-            if unit.records:
-                store.remember_ingested_file(conn, root=root, path=unit.lead.rel, sha256=unit.digest,
-                                             size=unit.lead.size + sum(m.size for m in unit.members),
-                                             parser=unit.parser, keys=[r.key for r in unit.records])
-            else:
-                store.forget_ingested_file(conn, root=root, path=unit.lead.rel)
-            staged.append((unit, results, deleted))
+    files = [SourceFileWrite(root=root, path=unit.lead.rel, records=unit.records,
+                             stale_keys=stale_live.get(unit.lead.rel, []), sha256=unit.digest,
+                             size=unit.lead.size + sum(m.size for m in unit.members), parser=unit.parser)
+             for unit in units]
+    done = store.write_source_files(files, author=author)
+    staged = [(unit, result.written, result.deleted) for unit, result in zip(units, done, strict=True)]
     # Counted only after the commit, so a rolled-back batch retried unit by unit is not counted twice.
     for unit, results, deleted in staged:
         for r in [*results, *deleted]:
@@ -347,11 +341,8 @@ def _prune(store: Any, root_path: Path, root: str, report: IngestReport, *, dry_
         vanished_files = [p for p in store.ingested_files_under(root) if not (root_path / p).exists()]
         versions: dict[str, int | None] = dict.fromkeys(gone)
         if (gone or vanished_files) and not dry_run:
-            with store.write_transaction() as conn:
-                results = store.delete_in(conn, sorted(gone), author=author,
-                                          message="ingest --prune: source file gone")
-                for path in vanished_files:
-                    store.forget_ingested_file(conn, root=root, path=path)
+            results = store.prune_source_files(root=root, keys=sorted(gone), vanished_paths=vanished_files,
+                                               author=author, message="ingest --prune: source file gone")
             versions = {r.key: r.version for r in results}
         # Counted after the commit: a failed prune reports a failure, not deletions that did not happen.
         for key in sorted(gone, key=lambda k: (gone[k], k)):

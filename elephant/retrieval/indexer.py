@@ -19,13 +19,6 @@ from typing import Any
 
 import numpy as np
 from sqlalchemy import (
-    BigInteger,
-    Column,
-    Integer,
-    LargeBinary,
-    MetaData,
-    String,
-    Table,
     case,
     delete,
     func,
@@ -44,27 +37,9 @@ from elephant.retrieval import lexical
 from elephant.retrieval.documents import MAX_CHUNKS, render_chunks
 from elephant.retrieval.vectors import VectorIndex, check_fingerprint, chunk_id, fingerprint_mismatch, key_of
 from elephant.retrieval.vectors.matrix import EXACT_MAX_ROWS, VectorMatrix
-from elephant.storage.schema import heads, outbox, outbox_parked
+from elephant.storage.schema import heads, index_chunks, index_state, outbox, outbox_parked
 from elephant.storage.store import Store
 from elephant.timeutil import format_ts, parse_ts, utc_now
-
-_meta = MetaData()
-# Created by migration 0002_index: how many chunks of which version each key has in the vector index.
-index_chunks = Table(
-    "index_chunks", _meta,
-    Column("key", String(512), primary_key=True),
-    Column("version", Integer, nullable=False),
-    Column("chunks", Integer, nullable=False),
-    Column("generation", BigInteger, nullable=False),
-    # Since 0003_vectors: the chunk vectors (float32, chunk after chunk) and the embedder that made them.
-    Column("vectors", LargeBinary, nullable=True),
-    Column("fingerprint", String(200), nullable=True),
-)
-index_state = Table(
-    "index_state", _meta,
-    Column("name", String(64), primary_key=True),
-    Column("value", BigInteger, nullable=False),
-)
 
 BATCH = 256
 # A job that fails on its own is tried this many times, waiting the delays between, then parked.

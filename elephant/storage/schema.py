@@ -1,4 +1,4 @@
-"""SQL tables (SQLAlchemy Core). The migrations in ``elephant/migrations`` create them; this module
+"""SQL tables (SQLAlchemy Core). The migrations in ``elephant/storage/migrations`` create them; this module
 describes them for queries. Timestamps are fixed-width UTC text (see ``timeutil``) so that ordering
 and as-of reads behave identically on SQLite and PostgreSQL."""
 
@@ -10,6 +10,7 @@ from sqlalchemy import (
     Column,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -133,4 +134,21 @@ idempotency = Table(
     Column("status_code", Integer, nullable=False),
     Column("response", Text, nullable=False),
     Column("created_at", TS, nullable=False),
+)
+
+# Created by migration 0002_index: how many chunks of which version each key has in the vector index.
+index_chunks = Table(
+    "index_chunks", metadata,
+    Column("key", String(512), primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("chunks", Integer, nullable=False),
+    Column("generation", BigInteger, nullable=False),
+    # Since 0003_vectors: the chunk vectors (float32, chunk after chunk) and the embedder that made them.
+    Column("vectors", LargeBinary, nullable=True),
+    Column("fingerprint", String(200), nullable=True),
+)
+index_state = Table(
+    "index_state", metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", BigInteger, nullable=False),
 )

@@ -111,6 +111,26 @@ class ExportedVersion:
                 "deleted": self.deleted, "envelope": self.envelope}
 
 
+@dataclass(frozen=True)
+class SourceFileWrite:
+    """One ingested file's part of a write: its records and the keys it gave before but no longer does."""
+
+    root: str
+    path: str
+    records: Sequence[Record]
+    stale_keys: Sequence[str]
+    sha256: str
+    size: int
+    parser: str
+
+
+@dataclass(frozen=True)
+class SourceFileResult:
+    path: str
+    written: list[WriteResult]
+    deleted: list[WriteResult]
+
+
 def tombstone_hash(key: str) -> str:
     return content_hash({"tombstone": True, "key": key})
 
@@ -410,6 +430,33 @@ class Store:
 
     def forget_ingested_file(self, conn: Connection, *, root: str, path: str) -> None:
         conn.execute(delete(ingested_files).where(and_(ingested_files.c.root == root, ingested_files.c.path == path)))
+
+    def write_source_files(self, files: Sequence[SourceFileWrite], *, author: str) -> list[SourceFileResult]:
+        """Write what ingest parsed from files, in one transaction: each file's records, tombstones for
+        the keys it no longer gives, and its content hash (so a re-ingest skips it until it changes)."""
+        out: list[SourceFileResult] = []
+        with self.write_transaction() as conn:
+            for item in files:
+                message = f"ingest {item.path}"
+                written = self.write_in(conn, item.records, author=author, message=message)
+                deleted = self.delete_in(conn, item.stale_keys, author=author,
+                                         message=f"{message}: no longer in the file")
+                if item.records:
+                    self.remember_ingested_file(conn, root=item.root, path=item.path, sha256=item.sha256,
+                                                size=item.size, parser=item.parser, keys=[r.key for r in item.records])
+                else:
+                    self.forget_ingested_file(conn, root=item.root, path=item.path)
+                out.append(SourceFileResult(path=item.path, written=written, deleted=deleted))
+        return out
+
+    def prune_source_files(self, *, root: str, keys: Sequence[str], vanished_paths: Sequence[str],
+                           author: str, message: str) -> list[WriteResult]:
+        """Tombstone ``keys`` and forget the ingested files of ``root`` that no longer exist, in one transaction."""
+        with self.write_transaction() as conn:
+            results = self.delete_in(conn, keys, author=author, message=message)
+            for path in vanished_paths:
+                self.forget_ingested_file(conn, root=root, path=path)
+        return results
 
     def write_in(self, conn: Connection, records: Sequence[Record], *, author: str, message: str = "") -> list[WriteResult]:
         """Write records inside a transaction the caller holds (``write_transaction``)."""
