@@ -6,7 +6,6 @@ import contextlib
 import gc
 import logging
 import os
-import sqlite3
 import threading
 import time
 import weakref
@@ -19,7 +18,7 @@ from elephant.api.metrics import ApiMetrics
 from elephant.errors import ElephantError
 from elephant.facade import Elephant
 from elephant.settings import Settings
-from elephant.storage.apikeys import ApiKey, ApiKeys
+from elephant.storage.apikeys import ApiKey, ApiKeys, KeyPresenceProbe
 
 _log = logging.getLogger("elephant.api")
 
@@ -44,7 +43,7 @@ class AppContext:
         self.warm_started = False
         self.warmed_at = 0.0
         self._keys_required = False
-        self._probe: sqlite3.Connection | bool | None = None  # see keys_required_inline; False: not SQLite
+        self._probe: KeyPresenceProbe | None = None  # see keys_required_inline
         self._probe_lock = threading.Lock()
         self._stopping = threading.Event()  # set by close(): background work stops
         self._priming = False
@@ -109,31 +108,14 @@ class AppContext:
         if self._keys_required:
             return True
         with self._probe_lock:  # not self._lock: a request opening the database holds that for seconds
-            probe = self._key_probe()
-            if probe is None:
-                return None
-            try:
-                found = bool(probe.execute("SELECT EXISTS (SELECT 1 FROM api_keys)").fetchone()[0])
-            except sqlite3.Error:
-                return None
+            if self._probe is None:
+                if self._db is None:
+                    return None  # not opened yet: the thread path opens it
+                self._probe = KeyPresenceProbe(self._db.store.engine)
+            found = self._probe.has_keys()
         if found:
             self._keys_required = True
         return found
-
-    def _key_probe(self) -> sqlite3.Connection | None:
-        if self._probe is None:
-            if self._db is None:
-                return None  # not opened yet: the thread path opens it
-            url = self._db.store.engine.url
-            path = url.database or ""
-            if url.get_backend_name() != "sqlite" or not path or path == ":memory:" or path.startswith("file:"):
-                self._probe = False
-                return None
-            try:
-                self._probe = sqlite3.connect(path, timeout=0.1, isolation_level=None, check_same_thread=False)
-            except sqlite3.Error:
-                return None
-        return self._probe if isinstance(self._probe, sqlite3.Connection) else None
 
     def start_warm_up(self) -> None:
         """Warm up on a background thread so the server accepts connections at once (readyz says when)."""
@@ -192,7 +174,7 @@ class AppContext:
     def close(self) -> None:
         self._stopping.set()
         with self._probe_lock:
-            if isinstance(self._probe, sqlite3.Connection):
+            if self._probe is not None:
                 self._probe.close()
             self._probe = None
         with self._lock:

@@ -6,7 +6,7 @@ For each worker count, prints cold start (process start → /readyz 200), RSS pe
 warm-up and after load, and p50/p99 and requests/s of POST /v1/search and POST /v1/ask at 1, 8 and
 32 concurrent keep-alive clients, each for a bounded time. The reference in the same run is the
 library called in process (no HTTP), so the difference is what HTTP, JSON and the server cost.
-Budgets (DESIGN §7, issue 7): cold start ≤ 2 s, RSS ≤ 300 MB per worker, search p99 ≤ 50 ms at 8
+Budgets (docs/design.md §11, issue 7): cold start ≤ 2 s, RSS ≤ 300 MB per worker, search p99 ≤ 50 ms at 8
 clients. Two search workloads: `search` cycles through 240 query strings that every worker has
 seen (an unrecorded pass sends each 3 × workers times first), so the result cache answers, as for an
 agent asking again; `search-new` never repeats a query (each gets a distinct pair of extra words),

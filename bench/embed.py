@@ -149,7 +149,7 @@ def main() -> None:
 
     budgets = {"query_p50_ms": 3.0, "bulk_speedup": 4.0, "mean_cosine": 0.995, "top5_agreement": 0.9}
     for row in rows[1:]:
-        # DESIGN §7 states the bulk budget at ~40 tokens; the mixed set (10–200 tokens) is reported beside it.
+        # docs/design.md §11 states the bulk budget at ~40 tokens; the mixed set (10–200 tokens) is reported beside it.
         row["meets_budgets"] = (row["query"]["p50_ms"] <= budgets["query_p50_ms"]
                                 and row["ratios_to_pytorch"]["bulk_40tok_speedup"] >= budgets["bulk_speedup"]
                                 and row["fidelity"]["mean_cosine"] >= budgets["mean_cosine"]

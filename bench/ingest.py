@@ -1,7 +1,7 @@
 """Ingest throughput: first ingest of the shared corpus vs re-ingest of the unchanged tree.
 
 Prints files/s and records/s for both runs, where the time goes (walk, hash, parse, store, index), and
-the budget next to ours (DESIGN §7: re-ingest ≥ 10× faster than the first ingest). Each run uses a fresh
+the budget next to ours (docs/design.md §11: re-ingest ≥ 10× faster than the first ingest). Each run uses a fresh
 home; the embedder is ELEPHANT_MODEL (default: the fake one, so the figure is the pipeline's own cost;
 pass --model int8 for the real ONNX embedder once `elephant model build` has run).
 Writes bench/results/ingest.json.
@@ -93,7 +93,7 @@ def main() -> None:
     print("  where the time goes: " + ", ".join(f"{k} {v:.2f}s" for k, v in phases.items() if k != "total"))
     print(f"re-ingest    : {second_s:7.2f} s  {result['reingest']['files_per_s']:8.1f} files/s  "
           f"({best['reingest']['records_written']} records written)")
-    print(f"speedup      : {speedup:.1f}x   budget (DESIGN §7): ≥ {BUDGET_SPEEDUP:.0f}x  -> "
+    print(f"speedup      : {speedup:.1f}x   budget (docs/design.md §11): ≥ {BUDGET_SPEEDUP:.0f}x  -> "
           f"{'met' if result['budget']['met'] else 'NOT met'}")
     out = REPO / "bench" / "results" / "ingest.json"
     write_report("ingest", result, out)

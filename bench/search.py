@@ -4,7 +4,7 @@
 
 Prints the load rate, search p50/p99 unfiltered, with a model filter, with a kind + time filter and
 with a numeric condition; raw Chroma with the equivalent ``where`` in the same run; and the index
-size on disk. Budget (DESIGN §7): model filter at 100k, p50 ≤ 10 ms and p99 ≤ 25 ms, in process.
+size on disk. Budget (docs/design.md §11): model filter at 100k, p50 ≤ 10 ms and p99 ≤ 25 ms, in process.
 With ``--home`` an already loaded home is reused (load figures are then those of the first run).
 Writes bench/results/search.json.
 """

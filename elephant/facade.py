@@ -106,7 +106,7 @@ class Elephant:
                  message: str = "", file: str | None = None) -> PutReport:
         """Validate every record; write the valid ones in one transaction and report the invalid ones.
 
-        Policy (DESIGN §8): bad records never stop good ones, and nothing is half-written: each record
+        Policy (docs/design.md §12): bad records never stop good ones, and nothing is half-written: each record
         is either written whole or refused with the reason, and the valid ones commit together.
         """
         report = PutReport()

@@ -32,7 +32,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
 BANNED_IN_CORE = {"fastapi", "starlette", "uvicorn", "typer", "click", "rich", "mcp", "torch",
                   "sentence_transformers", "jinja2", "prometheus_client"}
 # `elephant model build` exports the model with torch: the one core module allowed to import it, and
-# only inside its functions (docs/design.md §5).
+# only inside its functions (docs/design.md §6).
 TORCH_ALLOWED = {"elephant.retrieval.embedding.build": {"torch", "sentence_transformers", "onnx"}}
 
 
@@ -164,16 +164,11 @@ def test_every_module_has_a_layer() -> None:
         layer_of(module)
 
 
-# Known and scheduled: the regression title borrows the answers' figure formatter, which moves down
-# into elephant.kinds with the one number formatter (issue 14); then this set is empty.
-KNOWN_CYCLES = [["elephant.answers.markdown", "elephant.answers.regressions"]]
-
-
 def test_no_import_cycles() -> None:
     # A package's __init__ re-exporting its submodules is not a cycle of design: leave those edges out.
     graph = {m: {t for t in targets if not (is_package_init(m) and t.startswith(m + "."))}
              for m, targets in GRAPH.items()}
-    assert [c for c in find_cycles(graph) if c not in KNOWN_CYCLES] == []
+    assert find_cycles(graph) == []
 
 
 def test_no_lower_layer_imports_a_higher_one() -> None:
@@ -225,15 +220,11 @@ def test_tables_are_defined_in_the_schema_module_only() -> None:
     assert set(found) == {"elephant.storage.schema"}
 
 
-# Reads only, both measured hot paths; scheduled to move into elephant/storage (issue 14).
-KNOWN_SQL_IN_ADAPTERS = ["elephant.api.deps imports sqlite3", "elephant.api.web.views imports sqlalchemy"]
-
-
 def test_adapters_write_through_the_library() -> None:
     """Adapters hold no SQL and open no transactions: writes go through the store's functions."""
     sql = sorted(f"{m} imports {p}" for m, packages in EXTERNAL.items() if layer_of(m) == len(LAYERS) - 1
                  for p in packages & {"sqlalchemy", "sqlmodel", "psycopg", "sqlite3"})
-    assert sql == KNOWN_SQL_IN_ADAPTERS
+    assert sql == []
     transactions = sorted(m for m, path in source_files() if layer_of(m) >= layer_of("elephant.answers")
                           and ".write_transaction(" in path.read_text(encoding="utf-8"))
     assert transactions == []

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -22,7 +23,15 @@ DIST_INFO = "elephant_memory-"
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A wheel built from this checkout (no build isolation: nothing is downloaded)."""
     out = tmp_path_factory.mktemp("wheel")
-    subprocess.run([sys.executable, "-m", "pip", "wheel", str(REPO), "--no-deps", "--no-build-isolation",
+    # Built from a clean copy: setuptools' build/ folder in a checkout keeps modules since deleted.
+    source = tmp_path_factory.mktemp("source")
+    for name in ("pyproject.toml", "README.md", "elephant", "api", "cli", "ingest"):
+        if (REPO / name).is_dir():
+            shutil.copytree(REPO / name, source / name, symlinks=True,
+                            ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        else:
+            shutil.copy2(REPO / name, source / name)
+    subprocess.run([sys.executable, "-m", "pip", "wheel", str(source), "--no-deps", "--no-build-isolation",
                     "-q", "-w", str(out)], check=True, capture_output=True, text=True, timeout=300)
     (found,) = out.glob("elephant_memory-*.whl")
     return found

@@ -1,6 +1,6 @@
 """A record's ``fields`` as table rows: dotted path, value, unit.
 
-Units live in field names (DESIGN §2: ``latency_ms``, ``throughput_qps``), so the unit of
+Units live in field names (docs/design.md §3: ``latency_ms``, ``throughput_qps``), so the unit of
 ``latency_ms.p99`` comes from its parent and that of ``baseline.latency_ms_p99`` from its own name.
 """
 

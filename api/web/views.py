@@ -14,8 +14,6 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, func, select
-
 from elephant.answers.regressions import Finding
 from elephant.answers.timeline import (
     OUTCOME_CLASSES,
@@ -31,7 +29,6 @@ from elephant.api.web.fields import field_rows, split_citation
 from elephant.errors import NotFound, UsageError
 from elephant.facade import Elephant
 from elephant.records.envelope import KINDS
-from elephant.storage.schema import heads, versions
 from elephant.timeutil import parse_ts, sortable_ts
 
 PAGE_SIZE = 50
@@ -86,8 +83,7 @@ class StoreCache:
         self._entries: weakref.WeakKeyDictionary[Any, dict[str, tuple[int, Any]]] = weakref.WeakKeyDictionary()
 
     def get(self, db: Elephant, name: str, compute: Callable[[], Any]) -> Any:
-        with db.store.read_connection() as conn:
-            stamp = int(conn.execute(select(func.coalesce(func.max(versions.c.id), 0))).scalar_one())
+        stamp = db.store.last_version_id()
         with self._lock:
             entries = self._entries.setdefault(db.store, {})
             found = entries.get(name)
@@ -105,13 +101,7 @@ CACHE = StoreCache()
 def model_names(db: Elephant) -> dict[str, int]:
     """Every model with its number of live records, by name."""
 
-    def compute() -> dict[str, int]:
-        with db.store.read_connection() as conn:
-            rows = conn.execute(select(heads.c.model, func.count()).where(
-                and_(heads.c.is_deleted.is_(False), heads.c.model.is_not(None))).group_by(heads.c.model)).all()
-        return {str(m): int(n) for m, n in sorted(rows, key=lambda r: str(r[0]))}
-
-    return dict(CACHE.get(db, "models", compute))
+    return dict(CACHE.get(db, "models", db.store.model_counts))
 
 
 # ---------------------------------------------------------------- home
@@ -354,27 +344,9 @@ def search(db: Elephant, params: Any) -> dict[str, Any]:
 
 def _browse(db: Elephant, *, kinds: list[str], model: str | None, tag: str | None, since: str | None,
             until: str | None, page: int) -> tuple[list[dict[str, Any]], int]:
-    when = func.coalesce(heads.c.occurred_at, heads.c.recorded_at)
-    conditions: list[Any] = [heads.c.is_deleted.is_(False)]
-    if kinds:
-        conditions.append(heads.c.kind.in_(kinds))
-    if model:
-        conditions.append(heads.c.model == model)
-    if tag:
-        conditions.append(heads.c.tags.like("%" + json.dumps(tag)[:-1].replace("%", r"\%").replace("_", r"\_")
-                                            + '"%', escape="\\"))
-    if since:
-        conditions.append(when >= sortable_ts(since))
-    if until:
-        end = sortable_ts(until) or ""
-        conditions.append(when <= (end[:10] + "T23:59:59.999999Z" if len(until) == 10 else end))
-    with db.store.read_connection() as conn:
-        total = int(conn.execute(select(func.count()).select_from(heads).where(and_(*conditions))).scalar_one())
-        rows = conn.execute(select(heads.c.key, heads.c.version, heads.c.kind, heads.c.title, heads.c.model,
-                                   heads.c.occurred_at).where(and_(*conditions)).order_by(when.desc(), heads.c.key)
-                            .limit(SEARCH_PAGE).offset((page - 1) * SEARCH_PAGE)).all()
-    return [{"key": r.key, "version": r.version, "kind": r.kind, "title": r.title, "model": r.model,
-             "occurred_at": r.occurred_at, "score": None} for r in rows], total
+    rows, total = db.store.browse_current(kinds=kinds, model=model, tag=tag, since=since, until=until,
+                                          limit=SEARCH_PAGE, offset=(page - 1) * SEARCH_PAGE)
+    return [{**row, "score": None} for row in rows], total
 
 
 # ---------------------------------------------------------------- ask

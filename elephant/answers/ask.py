@@ -54,7 +54,7 @@ MAX_LINKS_SHOWN = 3
 
 @dataclass
 class AskResponse:
-    """An answer: Markdown for people, attempts and citations for scripts (DESIGN §6)."""
+    """An answer: Markdown for people, attempts and citations for scripts (docs/design.md §9)."""
 
     question: str
     answer: str

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from elephant.answers.regressions import is_offline
+from elephant.answers.regressions import is_offline, regression_figures
 from elephant.kinds.units import as_number, format_change, format_number, format_points, metric_label
 
 OUTCOME_WORDS = {
@@ -90,25 +90,6 @@ def deployment_figures(fields: dict[str, Any]) -> list[str]:
                 parts.append(f"error rate {format_number(number * 100)} %")
             else:
                 parts.append(f"{name.replace('_', ' ')} {format_number(number)}")
-    return parts
-
-
-def regression_figures(fields: dict[str, Any]) -> list[str]:
-    parts = []
-    metrics = fields.get("metrics") or {}
-    if isinstance(metrics, dict):
-        for name, item in metrics.items():
-            if not isinstance(item, dict) or not item.get("worse"):
-                continue
-            unit = "ms" if name.startswith("latency") else "qps" if name.startswith("throughput") else ""
-            label = name.split(".", 1)[-1] if name.startswith("latency") else name.removesuffix("_qps")
-            if name.startswith("accuracy."):
-                part = format_points(metric_label(name.split(".", 1)[1]), as_number(item.get("baseline")),
-                                     as_number(item.get("candidate")))
-            else:
-                part = format_change(label, as_number(item.get("baseline")), as_number(item.get("candidate")), unit)
-            if part:
-                parts.append(part)
     return parts
 
 

@@ -2,7 +2,7 @@
 
 Model names and aliases come from the records themselves (``model``, ``model_version``, ``fields.aliases``),
 so a new model is understood as soon as it is written; only the technique, kind, metric and time
-words are fixed here, because they are the contract's vocabulary (DESIGN §2), not the team's.
+words are fixed here, because they are the contract's vocabulary (docs/design.md §3), not the team's.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, select
 
 from elephant.errors import NotFound, UsageError
-from elephant.kinds.units import as_number
+from elephant.kinds.units import as_number, format_change, format_points, metric_label
 from elephant.records.envelope import Record, validate_record
 from elephant.storage.schema import heads
 from elephant.storage.store import Store, StoredRecord, WriteResult
@@ -199,10 +199,28 @@ def previous_benchmark(conn: Connection, envelope: dict[str, Any], *, exclude_ke
     return None
 
 
+def regression_figures(fields: dict[str, Any]) -> list[str]:
+    """A finding's worse figures as people read them: 'p99 20 → 31 ms (+55 %)', 'NDCG −1.9 pt'."""
+    parts = []
+    metrics = fields.get("metrics") or {}
+    if isinstance(metrics, dict):
+        for name, item in metrics.items():
+            if not isinstance(item, dict) or not item.get("worse"):
+                continue
+            unit = "ms" if name.startswith("latency") else "qps" if name.startswith("throughput") else ""
+            label = name.split(".", 1)[-1] if name.startswith("latency") else name.removesuffix("_qps")
+            if name.startswith("accuracy."):
+                part = format_points(metric_label(name.split(".", 1)[1]), as_number(item.get("baseline")),
+                                     as_number(item.get("candidate")))
+            else:
+                part = format_change(label, as_number(item.get("baseline")), as_number(item.get("candidate")), unit)
+            if part:
+                parts.append(part)
+    return parts
+
+
 def build_finding(candidate: dict[str, Any], baseline: dict[str, Any], baseline_cite: str, candidate_cite: str,
                   comparisons: list[Comparison], *, threshold_pct: float) -> dict[str, Any]:
-    from elephant.answers.markdown import regression_figures
-
     fields = candidate.get("fields") or {}
     metrics = {c.metric: c.to_dict() for c in comparisons}
     worst = regression_figures({"metrics": metrics})

@@ -23,7 +23,7 @@ from elephant.kinds import (
 )
 from elephant.kinds.base import KindSpec
 
-# The order people meet them in (DESIGN §2); lists of kinds (errors, schemas) follow it.
+# The order people meet them in (docs/design.md §3); lists of kinds (errors, schemas) follow it.
 _SPECS: tuple[KindSpec, ...] = (
     serving_config.SPEC,
     benchmark.SPEC,

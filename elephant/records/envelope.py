@@ -1,4 +1,4 @@
-"""Records: the common envelope of DESIGN §2, validated with pydantic; each kind's ``fields`` model lives in
+"""Records: the common envelope of docs/design.md §3, validated with pydantic; each kind's ``fields`` model lives in
 its kind module and is looked up in the registry (``elephant.kinds``).
 
 Minimum fields are typed (a wrong type is an error naming its path); unknown extra fields are kept.

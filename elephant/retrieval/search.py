@@ -1,7 +1,7 @@
 """Hybrid search: dense (vector index) + lexical (SQL full-text), fused with reciprocal rank fusion.
 
 Structured filters (kind, model, tags, time range, numeric fields) are SQL over ``heads`` — never
-Chroma ``where``, which cost 182 ms p50 at 100k vectors against 5 ms unfiltered (DESIGN §5). For
+Chroma ``where``, which cost 182 ms p50 at 100k vectors against 5 ms unfiltered (docs/design.md §7). For
 the dense side a filter is applied one of two ways, chosen per query from the filter's size:
 a small candidate set is scored exactly (its vectors fetched by id, one matrix product), a large
 one by over-fetching neighbours and keeping those the filter admits.

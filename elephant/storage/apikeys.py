@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import sqlite3
 import threading
 from dataclasses import dataclass
 from datetime import timedelta
@@ -237,3 +238,37 @@ def verify_session(keys: ApiKeys, token: str, *, now: int) -> Session:
         raise AuthError("this API key was revoked")
     return Session(key=_row_to_key(row), expires_at=expires_at,
                    csrf=_session_mac(row.secret_hash, "csrf", key_id, expires_at))
+
+
+class KeyPresenceProbe:
+    """"Does any API key exist?" answered on the calling thread from a SQLite file, through a connection
+    of its own (an autocommit read, which a writer never blocks in WAL mode): microseconds, with no
+    thread hop or pooled transaction. ``has_keys()`` is None where it cannot answer cheaply (PostgreSQL,
+    an in-memory database, any error); the caller then asks ``ApiKeys.is_required()``.
+    """
+
+    def __init__(self, engine: Any) -> None:
+        url = engine.url
+        path = url.database or ""
+        self._path = path if (url.get_backend_name() == "sqlite" and path and path != ":memory:"
+                              and not path.startswith("file:")) else None
+        self._conn: sqlite3.Connection | None = None
+        self._lock = threading.Lock()
+
+    def has_keys(self) -> bool | None:
+        if self._path is None:
+            return None
+        with self._lock:
+            try:
+                if self._conn is None:
+                    self._conn = sqlite3.connect(self._path, timeout=0.1, isolation_level=None,
+                                                 check_same_thread=False)
+                return bool(self._conn.execute("SELECT EXISTS (SELECT 1 FROM api_keys)").fetchone()[0])
+            except sqlite3.Error:
+                return None
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+            self._conn = None

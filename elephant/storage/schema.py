@@ -66,7 +66,7 @@ heads = Table(
     Index("ix_heads_source", "source_root", "source_path"),
 )
 
-# Index jobs, written in the same transaction as the version they describe (DESIGN §3).
+# Index jobs, written in the same transaction as the version they describe (docs/design.md §5).
 outbox = Table(
     "outbox",
     metadata,

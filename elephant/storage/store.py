@@ -1,6 +1,6 @@
 """The versioned record store: every write is a new immutable version, never an overwrite.
 
-Each public write is one transaction that also queues an index job in the outbox (DESIGN §3).
+Each public write is one transaction that also queues an index job in the outbox (docs/design.md §5).
 """
 
 from __future__ import annotations
@@ -387,6 +387,47 @@ class Store:
             for r in conn.execute(query.order_by(heads.c.key)):
                 yield StoredRecord(envelope=_loads(r.envelope), version=r.version, recorded_at=r.recorded_at,
                                    content_hash=r.content_hash, is_deleted=bool(r.is_deleted))
+
+    def last_version_id(self) -> int:
+        """The id of the newest version row: it changes on every write (one indexed read)."""
+        with self.read_connection() as conn:
+            return int(conn.execute(select(func.coalesce(func.max(versions.c.id), 0))).scalar_one())
+
+    def model_counts(self) -> dict[str, int]:
+        """Live records per model, by model name."""
+        with self.read_connection() as conn:
+            rows = conn.execute(select(heads.c.model, func.count()).where(
+                and_(heads.c.is_deleted.is_(False), heads.c.model.is_not(None))).group_by(heads.c.model)).all()
+        return {str(m): int(n) for m, n in sorted(rows, key=lambda r: str(r[0]))}
+
+    def browse_current(self, *, kinds: Sequence[str] = (), model: str | None = None, tag: str | None = None,
+                       since: str | None = None, until: str | None = None, limit: int = 50,
+                       offset: int = 0) -> tuple[list[dict[str, Any]], int]:
+        """A page of live records, newest first by ``occurred_at`` (else ``recorded_at``), and the total.
+
+        ``since``/``until`` are ISO times; a date-only ``until`` covers that whole day.
+        """
+        when = func.coalesce(heads.c.occurred_at, heads.c.recorded_at)
+        conditions: list[Any] = [heads.c.is_deleted.is_(False)]
+        if kinds:
+            conditions.append(heads.c.kind.in_(list(kinds)))
+        if model:
+            conditions.append(heads.c.model == model)
+        if tag:
+            conditions.append(heads.c.tags.like("%" + json.dumps(tag)[:-1].replace("%", r"\%").replace("_", r"\_")
+                                                + '"%', escape="\\"))
+        if since:
+            conditions.append(when >= sortable_ts(since))
+        if until:
+            end = sortable_ts(until) or ""
+            conditions.append(when <= (end[:10] + "T23:59:59.999999Z" if len(until) == 10 else end))
+        with self.read_connection() as conn:
+            total = int(conn.execute(select(func.count()).select_from(heads).where(and_(*conditions))).scalar_one())
+            rows = conn.execute(select(heads.c.key, heads.c.version, heads.c.kind, heads.c.title, heads.c.model,
+                                       heads.c.occurred_at).where(and_(*conditions))
+                                .order_by(when.desc(), heads.c.key).limit(limit).offset(offset)).all()
+        return [{"key": r.key, "version": r.version, "kind": r.kind, "title": r.title, "model": r.model,
+                 "occurred_at": r.occurred_at} for r in rows], total
 
     def counts(self) -> dict[str, int]:
         """Live records per kind, plus totals of keys and versions."""

@@ -20,7 +20,7 @@ from elephant.settings import settings_for
 
 REPO = Path(__file__).resolve().parents[2]
 
-# Documented in docs/embedding.md: the default variant must keep mean cosine >= 0.995 (DESIGN §7);
+# Documented in docs/embedding.md: the default variant must keep mean cosine >= 0.995 (docs/design.md §11);
 # per text it may not drop below MIN_COSINE_DEFAULT on the parity set.
 MEAN_COSINE_DEFAULT = 0.995
 MIN_COSINE_DEFAULT = 0.99

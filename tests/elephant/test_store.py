@@ -1,4 +1,4 @@
-"""Version rules of DESIGN §2 on SQLite and PostgreSQL (the `db` fixture runs each test on both)."""
+"""Version rules of docs/design.md §4 on SQLite and PostgreSQL (the `db` fixture runs each test on both)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Chroma, embedded (``PersistentClient``) or as a server (``HttpClient``), behind the ``VectorIndex`` seam.
 
 Chroma's ``where`` filters are deliberately not used for search: at 100k vectors a one-in-three
-filter cost 182 ms p50 against 5 ms unfiltered (DESIGN §5); filtering happens in SQL instead.
+filter cost 182 ms p50 against 5 ms unfiltered (docs/design.md §7); filtering happens in SQL instead.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Every chunk vector of the index in one in-process numpy matrix, for exact search under filters.
 
-Why: Chroma's ``where`` is slow under selective filters (DESIGN §5), and over-fetching from the ANN
+Why: Chroma's ``where`` is slow under selective filters (docs/design.md §7), and over-fetching from the ANN
 index needs thousands of neighbours when a filter keeps 1 record in 20. A masked matrix product
 over the rows that pass the filter is exact and takes a few milliseconds at 100k chunks
 (bench/search.py). The matrix is a cache of the vector index: loaded from it on first use and
