@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 
 from elephant.cli.output import JSON_OPTION, emit, err_console, open_db, reporting, require_extra
 from elephant.errors import UsageError
@@ -40,7 +41,7 @@ def context(
                 note += ", truncated to fit"
             if pack.degraded:
                 note += ", degraded"
-            err_console.print(f"[dim]{note}[/dim]")
+            err_console.print(f"[dim]{escape(note)}[/dim]")
 
         emit(data, as_json=as_json, human=human)
 

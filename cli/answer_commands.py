@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import typer
+from rich.markup import escape
 
 from elephant.cli.output import JSON_OPTION, console, emit, err_console, open_db, reporting
 
@@ -42,7 +43,7 @@ def ask(
 
         def human() -> None:
             if response.degraded:
-                err_console.print(f"[yellow]degraded:[/yellow] {response.reason}")
+                err_console.print(f"[yellow]degraded:[/yellow] {escape(str(response.reason))}")
             if explain:
                 console.print("Plan:\n" + response.explanation + "\n", markup=False)
             # The Markdown source is printed as is: it reads well in a terminal and pipes cleanly.
@@ -113,4 +114,4 @@ def resolve(
         db = open_db(ctx)
         result = db.resolve_regression(key, note=note)
         emit(result.to_dict(), as_json=as_json,
-             human=lambda: console.print(f"{result.key}@{result.version} {result.status} (resolved)"))
+             human=lambda: console.print(f"{escape(result.key)}@{result.version} {result.status} (resolved)"))

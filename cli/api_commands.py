@@ -9,6 +9,7 @@ import types
 from collections.abc import Iterator
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from elephant.cli.output import JSON_OPTION, console, emit, open_db, reporting, require_extra, settings_from
@@ -101,7 +102,7 @@ def keys_create(
 
         def human() -> None:
             console.print(f"created {created.info.scope} key {created.info.id}"
-                          + (f" ({created.info.name})" if created.info.name else ""))
+                          + (f" ({escape(created.info.name)})" if created.info.name else ""))
             console.print(created.key)
             console.print("[dim]store it now: it is not shown again[/dim]")
 
@@ -129,7 +130,7 @@ def keys_list(
                 return
             table = Table("id", "name", "scope", "created", "last used", "revoked")
             for k in keys:
-                table.add_row(k.id, k.name, k.scope, k.created_at[:19], (k.last_used_at or "")[:19],
+                table.add_row(k.id, escape(k.name), k.scope, k.created_at[:19], (k.last_used_at or "")[:19],
                               (k.revoked_at or "")[:19])
             console.print(table)
 

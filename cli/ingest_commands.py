@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from rich.markup import escape
 
 from elephant.cli.output import JSON_OPTION, console, emit, err_console, open_db, reporting
 
@@ -53,7 +54,7 @@ def _with_progress(db: Any, paths: list[Path], *, dry_run: bool, prune: bool, in
         task = bar.add_task("", total=None)
 
         def step(done: int, total: int, path: str) -> None:
-            bar.update(task, completed=done, total=total, description=path[-60:])
+            bar.update(task, completed=done, total=total, description=escape(path[-60:]))
 
         return ingest_paths(db, paths, dry_run=dry_run, prune=prune, progress=step)
 
@@ -68,9 +69,9 @@ def _print_summary(data: dict[str, Any]) -> None:
     console.print(f"records: [green]{c['created']} created[/green], [yellow]{c['updated']} updated[/yellow], "
                   f"{c['unchanged']} unchanged, [red]{c['deleted']} deleted[/red]")
     for item in data["skipped"]:
-        console.print(f"[dim]skipped[/dim] {item['path']}: {item['reason']}")
+        console.print(f"[dim]skipped[/dim] {escape(item['path'])}: {escape(item['reason'])}")
     for item in data["failed"]:
-        err_console.print(f"[red]failed[/red] {item['path']}: {item['reason']}")
+        err_console.print(f"[red]failed[/red] {escape(item['path'])}: {escape(item['reason'])}")
     t = data["timings_s"]
     console.print(f"[dim]{t['total']:.2f}s (parse {t['parse']:.2f}s, store {t['store']:.2f}s, "
                   f"index {t['index']:.2f}s)[/dim]")

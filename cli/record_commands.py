@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from elephant.cli.output import JSON_OPTION, console, emit, err_console, open_db, reporting, to_json
@@ -50,11 +51,12 @@ def put(
         def human() -> None:
             for r in data["results"]:
                 mark = {"unchanged": "[dim]=[/dim]", "created": "[green]+[/green]"}.get(r["status"], "[yellow]~[/yellow]")
-                console.print(f"{mark} {r['key']}@{r['version']} {r['status']}")
+                console.print(f"{mark} {escape(r['key'])}@{r['version']} {r['status']}")
             for p in data["problems"]:
                 where = ": ".join(x for x in (p["file"], f"key {p['key']!r}" if p["key"] else None) if x)
                 field = f"field '{p['field']}': " if p["field"] else ""
-                err_console.print(f"[red]error:[/red] {where}: {field}{p['message']}")
+                problem = f"{where}: {field}{p['message']}"
+                err_console.print(f"[red]error:[/red] {escape(problem)}")
             c = data["counts"]
             console.print(f"{c.get('created', 0)} created, {c.get('updated', 0)} updated, "
                           f"{c.get('unchanged', 0)} unchanged, {c.get('failed', 0)} failed")
@@ -85,7 +87,7 @@ def get(
 
         def human() -> None:
             state = " [red](deleted)[/red]" if stored.is_deleted else ""
-            console.print(f"[bold]{stored.key}[/bold]@{stored.version}{state}  {stored.kind}  "
+            console.print(f"[bold]{escape(stored.key)}[/bold]@{stored.version}{state}  {stored.kind}  "
                           f"recorded {stored.recorded_at}")
             import yaml
 
@@ -112,7 +114,7 @@ def history(
             table = Table("v", "recorded_at", "status", "title", "author", "message", "hash")
             for v in versions:
                 table.add_row(str(v.version), v.recorded_at, "deleted" if v.is_deleted else "",
-                              v.title, v.author, v.message, v.content_hash[:12])
+                              escape(v.title), escape(v.author), escape(v.message), v.content_hash[:12])
             console.print(table)
 
         emit(data, as_json=as_json, human=human)
@@ -133,21 +135,22 @@ def diff(
         result = open_db(ctx).diff(key, from_version, to_version)
 
         def human() -> None:
-            console.print(f"[bold]{key}[/bold] v{from_version} → v{to_version}: {len(result.changes)} change(s)")
+            console.print(f"[bold]{escape(key)}[/bold] v{from_version} → v{to_version}: {len(result.changes)} change(s)")
             for c in result.changes:
                 if c.change == "added":
-                    console.print(f"  [green]+ {c.path}[/green]: {c.after!r}", markup=True)
+                    console.print(f"  [green]+ {escape(c.path)}[/green]: {escape(repr(c.after))}", markup=True)
                 elif c.change == "removed":
-                    console.print(f"  [red]- {c.path}[/red]: {c.before!r}", markup=True)
+                    console.print(f"  [red]- {escape(c.path)}[/red]: {escape(repr(c.before))}", markup=True)
                 else:
-                    console.print(f"  [yellow]~ {c.path}[/yellow]: {c.before!r} → {c.after!r}", markup=True)
+                    console.print(f"  [yellow]~ {escape(c.path)}[/yellow]: {escape(repr(c.before))} → {escape(repr(c.after))}",
+                                  markup=True)
 
         emit(result.to_dict(), as_json=as_json, human=human)
 
 
 def _write_result(result: Any, as_json: bool) -> None:
     emit(result.to_dict(), as_json=as_json,
-         human=lambda: console.print(f"{result.key}@{result.version} {result.status}"))
+         human=lambda: console.print(f"{escape(result.key)}@{result.version} {result.status}"))
 
 
 def revert(
@@ -208,7 +211,7 @@ def export(
             raise ElephantError(f"{file}: cannot write export: {exc.strerror}") from exc
         data = {"file": str(target), **counts}
         emit(data, as_json=as_json,
-             human=lambda: console.print(f"exported {counts['versions']} versions of {counts['keys']} keys to {file}"))
+             human=lambda: console.print(f"exported {counts['versions']} versions of {counts['keys']} keys to {escape(str(file))}"))
 
 
 def import_(

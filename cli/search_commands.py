@@ -40,7 +40,7 @@ def search(
 
         def human() -> None:
             if response.degraded:
-                err_console.print(f"[yellow]degraded:[/yellow] lexical results only — {response.reason}")
+                err_console.print(f"[yellow]degraded:[/yellow] lexical results only — {escape(str(response.reason))}")
             if not response.results:
                 console.print("no results")
                 return
@@ -50,8 +50,8 @@ def search(
                 table.add_column(column, no_wrap=column in {"key@version", "date", "score"},
                                  overflow="fold" if column == "key@version" else "ellipsis")
             for n, hit in enumerate(response.results, start=1):
-                table.add_row(str(n), hit.citation, hit.kind, hit.model or "", (hit.occurred_at or "")[:10],
-                              hit.title, f"{hit.score:.4f}")
+                table.add_row(str(n), escape(hit.citation), hit.kind, escape(hit.model or ""),
+                              (hit.occurred_at or "")[:10], escape(hit.title), f"{hit.score:.4f}")
             console.print(table)
 
         emit(data, as_json=as_json, human=human)

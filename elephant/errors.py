@@ -7,6 +7,7 @@ The library raises these; adapters map them to exit codes (CLI) and HTTP statuse
     ├── InvalidRecord              a record failed validation: file, key and field path (HTTP 422)
     │   ├── BatchInvalid           several records of one call failed validation
     │   └── UnknownKind            a kind the registry (elephant.kinds) does not hold
+    ├── InvalidInput               a parameter no record holds (a query, a key to read) is unusable (HTTP 422)
     ├── NotFound                   no such key or version (HTTP 404)
     ├── Conflict                   a write named a version that is no longer current (HTTP 412)
     ├── ImportConflict             import would overwrite existing keys (HTTP 409)
@@ -90,6 +91,17 @@ class UnknownKind(InvalidRecord):
     def __init__(self, kind: object, known: tuple[str, ...]) -> None:
         self.kind = kind
         super().__init__(FieldProblem(field="kind", message=f"unknown kind {kind!r}; expected one of {', '.join(known)}"))
+
+
+class InvalidInput(ElephantError):
+    """A parameter (search text, a key to read, a message) that cannot be used: NUL, a lone surrogate,
+    too long. Exit 1 and HTTP 422, like an invalid record, with the parameter's name."""
+
+    http_status = 422
+    title = "Invalid input"
+
+    def __init__(self, parameter: str, problem: str) -> None:
+        super().__init__(f"{parameter}: {problem}", parameter=parameter)
 
 
 class NotFound(ElephantError):

@@ -13,6 +13,7 @@ from typing import IO, Any, Literal
 from elephant.errors import ElephantError, FieldProblem, InvalidRecord, UsageError
 from elephant.records.diff import FieldChange, diff_envelopes
 from elephant.records.envelope import Record, validate_record
+from elephant.records.limits import check_texts
 from elephant.settings import Settings, settings_for
 from elephant.storage.store import Store, StoredRecord, VersionInfo, WriteResult
 
@@ -95,6 +96,7 @@ class Elephant:
     def put(self, record: Record | Mapping[str, Any], *, expected_version: int | None = None,
             author: str | None = None, message: str = "") -> WriteResult:
         """Write one record: a new key is v1, changed content v(n+1), identical content 'unchanged'."""
+        check_texts(author=author, message=message)
         valid = record if isinstance(record, Record) else validate_record(record)
         expected = {valid.key: expected_version} if expected_version is not None else None
         result = self.store.write_records([valid], author=author or self.settings.author, message=message,
@@ -109,6 +111,7 @@ class Elephant:
         Policy (docs/design.md §12): bad records never stop good ones, and nothing is half-written: each record
         is either written whole or refused with the reason, and the valid ones commit together.
         """
+        check_texts(author=author, message=message)
         report = PutReport()
         valid: list[Record] = []
         for item in records:
@@ -157,6 +160,7 @@ class Elephant:
 
     def delete(self, key: str, *, expected_version: int | None = None, author: str | None = None,
                message: str = "") -> WriteResult:
+        check_texts(key=key, author=author, message=message)
         result = self.store.delete(key, author=author or self.settings.author, message=message,
                                    expected_version=expected_version)
         self._after_write()
@@ -164,6 +168,7 @@ class Elephant:
 
     def revert(self, key: str, version: int, *, expected_version: int | None = None, author: str | None = None,
                message: str = "") -> WriteResult:
+        check_texts(key=key, author=author, message=message)
         result = self.store.revert(key, version, author=author or self.settings.author, message=message,
                                    expected_version=expected_version)
         self._after_write()
@@ -171,13 +176,16 @@ class Elephant:
 
     # ------------------------------------------------------------------ reads
     def get(self, key: str, *, version: int | None = None, as_of: str | None = None) -> StoredRecord:
+        check_texts(key=key, as_of=as_of)
         return self.store.get(key, version=version, as_of=as_of)
 
     def history(self, key: str) -> list[VersionInfo]:
+        check_texts(key=key)
         return self.store.history(key)
 
     def diff(self, key: str, from_version: int, to_version: int) -> Diff:
         """Field-level changes from one version to another (either order)."""
+        check_texts(key=key)
         a = self.store.get(key, version=from_version)
         b = self.store.get(key, version=to_version)
         left = {k: v for k, v in a.envelope.items() if k != "source"}
@@ -261,6 +269,7 @@ class Elephant:
     def search(self, query: str, *, kind: Any = None, model: Any = None, tags: Any = None, since: str | None = None,
                until: str | None = None, where: Any = None, k: int = 10) -> Any:
         """Hybrid (dense + lexical) search over current versions; see ``elephant.retrieval.search``."""
+        check_texts(query=query, kind=kind, model=model, tags=tags, since=since, until=until, where=where)
         from elephant.retrieval.search import Filters, HybridSearch
 
         filters = Filters.of(kind=kind, model=model, tags=tags, since=since, until=until, where=where)
@@ -332,16 +341,19 @@ class Elephant:
 
     def ask(self, question: str, *, model: str | None = None, k: int = 10) -> Any:
         """"What did we try last time?": an ``AskResponse`` (Markdown answer, attempts, citations, degraded)."""
+        check_texts(question=question, model=model)
         return self.answerer.ask(question, model=model, k=k)
 
     def regressions(self, *, model: str | None = None, status: str = "open") -> list[Any]:
         """Regression findings (``elephant.answers.regressions.Finding``), newest first; status open, resolved or all."""
+        check_texts(model=model, status=status)
         from elephant.answers.regressions import list_findings
 
         return list_findings(self.store, model=model, status=status)
 
     def resolve_regression(self, key: str, *, note: str = "", author: str | None = None) -> WriteResult:
         """Mark a regression finding resolved (a new version of it, with the note)."""
+        check_texts(key=key, note=note, author=author)
         from elephant.answers.regressions import resolve_finding
 
         result = resolve_finding(self.store, key, note=note, author=author or self.settings.author)
@@ -350,6 +362,7 @@ class Elephant:
 
     def brief(self, model: str | None = None) -> Any:
         """The startup brief (``elephant.answers.brief.Brief``): per model config, percentiles, open problems."""
+        check_texts(model=model)
         from elephant.answers.brief import build_brief
 
         return build_brief(self.store, model)
@@ -357,6 +370,7 @@ class Elephant:
     # ------------------------------------------------------------------ agent context
     def context(self, query: str, *, budget: int = 500, model: str | None = None) -> Any:
         """A Markdown block for an agent's prompt within ``budget`` tokens (``elephant.answers.context.ContextPack``)."""
+        check_texts(query=query, model=model)
         from elephant.answers.context import build_context
 
         return build_context(self, query, budget=budget, model=model)

@@ -17,13 +17,25 @@ def format_ts(moment: datetime) -> str:
     """Microsecond, UTC, 'Z'-suffixed: the text form every stored timestamp uses."""
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    moment = _to_utc(moment)
+    # Not strftime: glibc writes year 1 as "1", which would sort after "0999".
+    return (f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}T{moment.hour:02d}:{moment.minute:02d}:"
+            f"{moment.second:02d}.{moment.microsecond:06d}Z")
+
+
+def _to_utc(moment: datetime) -> datetime:
+    """``moment`` in UTC; a clear ValueError when that falls outside the years 1-9999 (an offset can
+    push 9999-12-31T23:00-05:00 past the last day Python's datetime holds)."""
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"{moment.isoformat()} is outside the years 0001-9999 once converted to UTC") from None
 
 
 def parse_ts(value: str | datetime | date) -> datetime:
     """Parse an ISO-8601 date or datetime (naive means UTC) into an aware UTC datetime."""
     if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
+        return _to_utc(value) if value.tzinfo else value.replace(tzinfo=UTC)
     if isinstance(value, date):
         return datetime(value.year, value.month, value.day, tzinfo=UTC)
     text = str(value).strip()
@@ -35,7 +47,7 @@ def parse_ts(value: str | datetime | date) -> datetime:
     if text.endswith(("Z", "z")):
         text = text[:-1] + "+00:00"
     parsed = datetime.fromisoformat(text.replace(" ", "T", 1) if "T" not in text else text)
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return _to_utc(parsed) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def normalise_occurred_at(value: str | datetime | date) -> str:
@@ -45,10 +57,8 @@ def normalise_occurred_at(value: str | datetime | date) -> str:
     text = value if isinstance(value, str) else None
     if text is not None and (_DATE_ONLY.match(text.strip()) or _MONTH_ONLY.match(text.strip())):
         return parse_ts(text).date().isoformat()
-    moment = parse_ts(value).astimezone(UTC)
-    if moment.microsecond:
-        return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    stamp = format_ts(parse_ts(value))
+    return stamp if not stamp.endswith(".000000Z") else stamp[:-8] + "Z"
 
 
 def sortable_ts(value: str | datetime | date | None) -> str | None:
@@ -62,3 +72,11 @@ def next_after(previous: str | None, moment: datetime) -> str:
     if previous is not None and text <= previous:
         text = format_ts(parse_ts(previous) + timedelta(microseconds=1))
     return text
+
+
+def timestamp_or_none(value: str | datetime | date) -> int | None:
+    """Seconds since the epoch, or None for a time the platform cannot express as one."""
+    try:
+        return int(parse_ts(value).timestamp())
+    except (ValueError, OverflowError, OSError):
+        return None

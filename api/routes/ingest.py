@@ -35,6 +35,8 @@ router = APIRouter(tags=["ingest"])
 MAX_MEMBERS = 20_000
 MAX_UNPACKED_BYTES = 512 * 1024 * 1024
 ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz")
+MAX_NAME_BYTES = 255  # what file systems allow for one name
+MAX_PATH_CHARS = 1000  # below the 1,024 a record's source.path may hold
 _ROOT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _root_locks: dict[str, threading.Lock] = {}
 _root_locks_guard = threading.Lock()
@@ -50,6 +52,10 @@ def safe_relative(name: str, *, what: str) -> PurePosixPath:
         raise _bad(what, name, "empty path")
     if any(p == ".." for p in parts):
         raise _bad(what, name, "'..' is not allowed in paths")
+    if any(len(p.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES for p in parts):
+        raise _bad(what, name, f"a path segment is longer than {MAX_NAME_BYTES} bytes")
+    if len("/".join(parts)) > MAX_PATH_CHARS:
+        raise _bad(what, name, f"the path is longer than {MAX_PATH_CHARS} characters")
     return PurePosixPath(*parts)
 
 
@@ -79,10 +85,16 @@ def _write(root: Path, rel: PurePosixPath, source: IO[bytes], budget: _Budget, n
     if not target.resolve().is_relative_to(root.resolve()):
         raise _bad("upload", name, "escapes the upload directory")
     if target.exists():
-        raise _bad("upload", name, "appears twice in the upload")
+        raise _bad("upload", name, "appears twice in the upload (or names a folder another file is in)")
     budget.add_member(name)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with target.open("wb") as out:
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        out = target.open("wb")
+    except (FileExistsError, NotADirectoryError):
+        raise _bad("upload", name, "is inside a path that another uploaded file already uses as a file") from None
+    except OSError as exc:
+        raise _bad("upload", name, f"cannot be stored: {exc.strerror or type(exc).__name__}") from None
+    with out:
         while chunk := source.read(1 << 20):
             budget.add_bytes(len(chunk), name)
             out.write(chunk)

@@ -19,6 +19,7 @@ from sqlalchemy import and_, func, select
 from elephant.kinds import all_kinds
 from elephant.kinds.optimization import GENERIC_QUANTIZATION, QUANTIZATION, TECHNIQUE_PATTERNS
 from elephant.storage.schema import heads, versions
+from elephant.timeutil import format_ts
 
 # ---------------------------------------------------------------- fixed vocabulary
 # The kinds' own words (elephant/kinds/<kind>.py): what names each kind and each technique in a question.
@@ -421,11 +422,13 @@ def parse_time(text: str, now: datetime) -> TimeWindow | None:
     iso = re.search(r"\b(\d{4})-(\d{2})(?:-(\d{2}))?\b", text)
     if iso:
         year, month, day = int(iso.group(1)), int(iso.group(2)), iso.group(3)
-        if 1 <= month <= 12:
+        if 1 <= month <= 12 and year >= 1:
             if day:
-                start = date(year, month, int(day))
-                return TimeWindow(since=_ts(start), until=_ts(date.fromordinal(start.toordinal() + 1)),
-                                  label=start.isoformat())
+                try:
+                    start = date(year, month, int(day))
+                except ValueError:  # "2026-02-31": not a day, so not a time window
+                    return None
+                return TimeWindow(since=_ts(start), until=_ts(_next_day(start)), label=start.isoformat())
             return _month_window(year, month)
     named = re.search(rf"\b(?:in |during |of )?({MONTH_WORD})\b(?:\s+(?:of\s+)?((?:19|20)\d\d))?", text)
     if named and not (named.group(1) == "may" and not named.group(2) and not re.search(r"\b(?:in|during) may\b", text)):
@@ -456,17 +459,27 @@ def parse_time(text: str, now: datetime) -> TimeWindow | None:
     return None
 
 
-def _ts(day: date) -> str:
-    return datetime(day.year, day.month, day.day, tzinfo=UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+def _ts(day: date | None) -> str | None:
+    """Sortable UTC text of a day's start; None (no bound) for the day after 9999-12-31."""
+    return None if day is None else format_ts(datetime(day.year, day.month, day.day, tzinfo=UTC))
+
+
+def _next_day(day: date) -> date | None:
+    return None if day == date.max else date.fromordinal(day.toordinal() + 1)
+
+
+def _first_of(year: int, month: int) -> date | None:
+    """The first of a month, or None past the last year a date can hold (an open upper bound)."""
+    return None if year > date.max.year else date(year, month, 1)
 
 
 def _month_window(year: int, month: int) -> TimeWindow:
-    end = date(year + 1, 1, 1) if month == 12 else date(year, month + 1, 1)
+    end = _first_of(year + 1, 1) if month == 12 else _first_of(year, month + 1)
     return TimeWindow(since=_ts(date(year, month, 1)), until=_ts(end), label=f"{calendar.month_name[month]} {year}")
 
 
 def _year_window(year: int) -> TimeWindow:
-    return TimeWindow(since=_ts(date(year, 1, 1)), until=_ts(date(year + 1, 1, 1)), label=str(year))
+    return TimeWindow(since=_ts(date(year, 1, 1)), until=_ts(_first_of(year + 1, 1)), label=str(year))
 
 
 def month_window(year: int, month: int) -> TimeWindow:

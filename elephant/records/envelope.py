@@ -24,19 +24,26 @@ KEY_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-/:+=,~()\[\]]*$")
 MAX_KEY_LENGTH = 512
 
 
+# Lengths the SQL schema enforces (PostgreSQL refuses longer text; SQLite would accept it), checked
+# here so both databases refuse the same records with a 422 instead of one of them failing a batch.
+MAX_MODEL_LENGTH = 200
+MAX_PATH_LENGTH = 1024
+MAX_SHORT_TEXT = 200
+
+
 class Link(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    rel: str = Field(min_length=1)
-    key: str = Field(min_length=1)
+    rel: str = Field(min_length=1, max_length=MAX_SHORT_TEXT)
+    key: str = Field(min_length=1, max_length=MAX_KEY_LENGTH)
 
 
 class Source(BaseModel):
     """Where a record came from: ``path`` relative to the ingest ``root``; ``anchor`` for a part of a file."""
 
     model_config = ConfigDict(extra="forbid")
-    path: str
-    anchor: str | None = None
-    root: str | None = None
+    path: str = Field(max_length=MAX_PATH_LENGTH)
+    anchor: str | None = Field(default=None, max_length=MAX_PATH_LENGTH)
+    root: str | None = Field(default=None, max_length=MAX_PATH_LENGTH)
 
 
 class Record(BaseModel):
@@ -47,8 +54,8 @@ class Record(BaseModel):
     kind: KindName
     key: str = Field(min_length=1, max_length=MAX_KEY_LENGTH)
     title: str = Field(min_length=1)
-    model: str | None = None
-    model_version: str | None = None
+    model: str | None = Field(default=None, max_length=MAX_MODEL_LENGTH)
+    model_version: str | None = Field(default=None, max_length=MAX_SHORT_TEXT)
     occurred_at: str | None = None
     tags: list[str] = Field(default_factory=list)
     links: list[Link] = Field(default_factory=list)
@@ -65,6 +72,10 @@ class Record(BaseModel):
                 "a key is letters, digits and . _ - / : + = , ~ ( ) [ ] without spaces or '@', "
                 "not starting with a symbol or ending with '/'"
             )
+        if any(part in {".", ".."} for part in value.split("/")):
+            # Clients that normalise URLs (browsers, httpx, curl) would turn /records/a/../b into
+            # /records/b: such a record could be written but never read back over HTTP.
+            raise ValueError("a key may not have '.' or '..' as a path segment")
         return value
 
     @field_validator("title")
@@ -178,6 +189,10 @@ def validate_record(data: Any, *, file: str | None = None) -> Record:
                                          message=f"a record must be a mapping, got {type(data).__name__}"))
     raw_key = data.get("key")
     key = raw_key if isinstance(raw_key, str) else None
+    tags = data.get("tags")
+    if isinstance(tags, list) and len(tags) > MAX_TAGS:  # before walking them all
+        raise InvalidRecord(FieldProblem(field="tags", file=file, key=key,
+                                         message=f"{len(tags)} tags; a record holds at most {MAX_TAGS}"))
     bounds = value_problems(data, file=file, key=key)
     if bounds:
         raise InvalidRecord(bounds)

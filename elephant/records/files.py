@@ -11,6 +11,7 @@ from typing import Any
 import yaml
 
 from elephant.errors import FieldProblem, InvalidRecord
+from elephant.records.yamlsafe import AliasBudgetExceeded, safe_load
 
 MAX_RECORD_FILE_BYTES = 8 * 1024 * 1024
 RECORD_SUFFIXES = {".yaml", ".yml", ".json", ".md", ".markdown"}
@@ -77,7 +78,11 @@ def parse_record_text(text: str, *, name: str) -> list[dict[str, Any]]:
 
 def _load_yaml(text: str, name: str) -> Any:
     try:
-        return yaml.safe_load(text)
+        return safe_load(text)
+    except AliasBudgetExceeded as exc:
+        raise _problem(name, f"refused YAML: {exc}") from None
+    except RecursionError:
+        raise _problem(name, "refused YAML: nested too deeply") from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

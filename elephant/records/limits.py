@@ -19,7 +19,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from elephant.errors import FieldProblem
+from elephant.errors import FieldProblem, InvalidInput
 
 MAX_INT = 2**63 - 1
 MIN_INT = -(2**63)
@@ -99,3 +99,20 @@ def _digits(value: int) -> str:
         return str(value)
     # str() of an int past 4,300 digits raises in Python 3.11+; the bit length is always there.
     return f"of about {int(value.bit_length() * 0.30103) + 1} digits"
+
+
+def check_texts(max_length: int | None = None, **values: Any) -> None:
+    """Refuse parameters that no database can take, naming the parameter (``query``, ``key``, ...).
+
+    Strings, and strings inside lists, are checked; None and other types pass through.
+    """
+    for name, value in values.items():
+        items = value if isinstance(value, list | tuple) else [value]
+        for item in items:
+            if not isinstance(item, str):
+                continue
+            problem = text_problem(item)
+            if problem is None and max_length is not None and len(item) > max_length:
+                problem = f"is {len(item)} characters; at most {max_length}"
+            if problem:
+                raise InvalidInput(name, problem)

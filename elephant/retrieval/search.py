@@ -164,10 +164,16 @@ def _bound(value: str | None, name: str) -> str | None:
     except ValueError:
         raise UsageError(f"--{name}: not an ISO-8601 date or time: {value!r}") from None
     if name == "until" and re.fullmatch(r"\d{4}-\d{2}(-\d{2})?", value.strip()):
-        moment += timedelta(days=1) if len(value.strip()) == 10 else timedelta(days=31)
+        try:
+            moment += timedelta(days=1) if len(value.strip()) == 10 else timedelta(days=31)
+        except OverflowError:
+            return None  # up to the end of 9999: no upper bound at all
         if len(value.strip()) == 7:  # a month: up to the first of the next month
             moment = moment.replace(day=1)
-    return format_ts(moment)
+    try:
+        return format_ts(moment)
+    except ValueError as exc:
+        raise UsageError(f"--{name}: {exc}") from None
 
 
 @dataclass(frozen=True)

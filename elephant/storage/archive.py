@@ -8,9 +8,12 @@ from typing import IO, Any, Literal
 
 from elephant.errors import FieldProblem, InvalidRecord
 from elephant.records.envelope import content_hash, validate_record
+from elephant.records.limits import text_problem
 from elephant.storage.store import ExportedVersion, Store, tombstone_hash
+from elephant.timeutil import format_ts, parse_ts
 
 FORMAT = "elephant-export/1"
+MAX_VERSION = 2**31 - 1  # versions are a 32-bit INTEGER column on both databases
 
 
 def write_export(store: Store, out: IO[str]) -> dict[str, int]:
@@ -68,7 +71,26 @@ def _parse_line(data: Any, where: str, problems: list[FieldProblem]) -> Exported
     if missing:
         problems.append(FieldProblem(field=missing[0], file=where, key=data.get("key"), message="is required"))
         return None
-    item = ExportedVersion(key=str(data["key"]), version=int(data["version"]), content_hash=str(data["content_hash"]),
+    version = data["version"]
+    if isinstance(version, bool) or not isinstance(version, int) or not 1 <= version <= MAX_VERSION:
+        problems.append(FieldProblem(field="version", file=where, key=str(data["key"])[:200],
+                                     message=f"must be a whole number from 1 to {MAX_VERSION}, got {str(version)[:40]!r}"))
+        return None
+    try:
+        format_ts(parse_ts(str(data["recorded_at"])))
+    except ValueError as exc:
+        problems.append(FieldProblem(field="recorded_at", file=where, key=str(data["key"])[:200],
+                                     message=f"not an ISO-8601 time: {str(exc)[:120]}"))
+        return None
+    meta = {"author": data.get("author", ""), "message": data.get("message", "")}
+    for field_name, value in meta.items():
+        problem = text_problem(value) if isinstance(value, str) else "must be text"
+        if problem is None and field_name == "author" and len(value) > 200:
+            problem = "is longer than 200 characters"
+        if problem:
+            problems.append(FieldProblem(field=field_name, file=where, key=str(data["key"])[:200], message=problem))
+            return None
+    item = ExportedVersion(key=str(data["key"]), version=version, content_hash=str(data["content_hash"]),
                            recorded_at=str(data["recorded_at"]), author=str(data.get("author", "")),
                            message=str(data.get("message", "")), deleted=bool(data.get("deleted", False)),
                            envelope=data["envelope"])

@@ -20,6 +20,7 @@ from elephant.ingest.parsers import (
     yamlfile,
 )
 from elephant.ingest.parsers.base import ParseContext, ParseError, SkipFile, decode_text
+from elephant.records import yamlsafe
 from elephant.records.envelope import Record
 from elephant.records.files import split_front_matter
 
@@ -36,7 +37,7 @@ def parse_markdown_file(path: str, data: bytes, context: ParseContext) -> list[R
         import yaml
 
         try:
-            meta = yaml.safe_load(parts[0])
+            meta = yamlsafe.safe_load(parts[0])
         except (yaml.YAMLError, RecursionError):
             meta = None
         if recordfile.looks_like_envelope(meta):

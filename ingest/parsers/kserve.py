@@ -19,6 +19,7 @@ from elephant.ingest.parsers.base import (
     derive_key,
     to_number,
 )
+from elephant.records import yamlsafe
 from elephant.records.envelope import Record
 
 SERVICE_KINDS = {"InferenceService"}
@@ -36,7 +37,7 @@ def is_kserve_document(doc: Any) -> bool:
 
 def load_documents(text: str) -> list[Any]:
     try:
-        return [d for d in yaml.safe_load_all(text) if d is not None]
+        return [d for d in yamlsafe.safe_load_all(text) if d is not None]
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

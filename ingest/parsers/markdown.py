@@ -25,6 +25,7 @@ from elephant.ingest.parsers.base import (
     derive_key,
     strip_markdown,
 )
+from elephant.records import yamlsafe
 from elephant.records.envelope import Record
 
 SPLIT_CHARS = 6000
@@ -60,7 +61,7 @@ def split_front_matter_loose(text: str) -> tuple[dict[str, Any], str]:
     for i in range(1, min(len(lines), 200)):
         if lines[i].strip() in ("---", "..."):
             try:
-                meta = yaml.safe_load("".join(lines[1:i]))
+                meta = yamlsafe.safe_load("".join(lines[1:i]))
             except (yaml.YAMLError, RecursionError):
                 return {}, text
             return (meta if isinstance(meta, dict) else {}), "".join(lines[i + 1:])

@@ -33,6 +33,7 @@ from elephant.ingest.parsers.base import (
     strip_markdown,
     to_number,
 )
+from elephant.records import yamlsafe
 from elephant.records.envelope import Record
 
 _ACCURACY_COLUMN = re.compile(r"accuracy|top-?\s?[15]|\bmap\b|\bf1\b|\bem\b|iou|score|error|auc|bleu|rouge", re.I)
@@ -289,7 +290,7 @@ def parse_turnkey(path: str, data: bytes, context: ParseContext) -> list[Record]
     """TurnkeyML build stats: what was exported/benchmarked, where, and whether it succeeded."""
     text = decode_text(data)
     try:
-        stats = yaml.safe_load(text)
+        stats = yamlsafe.safe_load(text)
     except yaml.YAMLError as exc:
         raise ParseError(f"malformed YAML: {str(exc).splitlines()[0]}") from None
     except RecursionError:
