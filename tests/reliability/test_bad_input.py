@@ -187,8 +187,8 @@ def test_rest_upload_names_that_cannot_be_stored_are_422(api: Any, names: list[s
 
 @pytest.mark.parametrize("version", ['"x"', "1.5", "true", "0", "99999999999"])
 def test_import_of_a_bad_version_exits_1_naming_the_line(tmp_path: Path, version: str) -> None:
-    line = ('{"key": "k/1", "version": %s, "content_hash": "0", "recorded_at": "2026-01-01T00:00:00Z", '
-            '"envelope": {"kind": "note", "key": "k/1", "title": "t"}}' % version)
+    line = ('{"key": "k/1", "version": ' + version + ', "content_hash": "0", "recorded_at": "2026-01-01T00:00:00Z", '
+            '"envelope": {"kind": "note", "key": "k/1", "title": "t"}}')
     file = tmp_path / "in.jsonl"
     file.write_text('{"format": "elephant-export/1"}\n' + line + "\n", encoding="utf-8")
     result = run_cli("import", str(file))
