@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from elephant.answers.attempts import MIN_SCORE, Candidate, Gathered, order_by_time
-from elephant.answers.markdown import format_change, format_number, format_points, metric_label, outcome_of
+from elephant.answers.markdown import outcome_of
 from elephant.answers.plan import BETTER, METRIC_RE, QueryPlan, methods_in
-from elephant.kinds.units import as_number
+from elephant.kinds.units import as_number, format_change, format_number, format_points, metric_label
 
 MINUS = "−"
 
@@ -80,8 +80,27 @@ class Measure:
     text: str  # how it reads: "p99 45 → 18 ms (−60 %)"
 
 
+LOWER_IS_BETTER_ACCURACY = re.compile(r"wer|cer|mae|rmse|mse|error|loss|perplexity|ppl|latency")
+
+
 def measure(cand: Candidate, metric: str, kind_of_measure: str, hint: str | None = None) -> Measure:
-    """The ranked number of one record: its change of ``metric`` (result against baseline) or its value."""
+    """The ranked number of one record: its change of ``metric`` (result against baseline) or its value.
+
+    An optimization's ``accuracy`` is read under its ``accuracy_metric`` (WER, MAE …), and for "accuracy"
+    questions a lower-is-better accuracy metric is turned round so that a higher number is always better.
+    """
+    fields = cand.fields
+    _base, _result = fields.get("baseline"), fields.get("result")
+    named = str(fields.get("accuracy_metric") or "").lower()
+    if named and metric not in ("accuracy",) and metric in named and hint is None:
+        hint = "accuracy"
+    found = _measure(cand, metric, kind_of_measure, hint)
+    if metric == "accuracy" and found.number is not None and LOWER_IS_BETTER_ACCURACY.search(named):
+        found.number = -found.number
+    return found
+
+
+def _measure(cand: Candidate, metric: str, kind_of_measure: str, hint: str | None) -> Measure:
     fields = cand.fields
     base, result = fields.get("baseline"), fields.get("result")
     if isinstance(base, dict) or isinstance(result, dict):
@@ -114,7 +133,7 @@ def measure(cand: Candidate, metric: str, kind_of_measure: str, hint: str | None
 
 
 def _is_points(metric: str, label: str) -> bool:
-    return metric in ("accuracy", "wer", "error_rate")
+    return metric in ("accuracy", "wer", "error_rate") or label.lower() in ("accuracy",)
 
 
 def _label(path: str, metric: str) -> str:
@@ -213,7 +232,8 @@ def assemble(plan: QueryPlan, g: Gathered, pool: dict[str, Candidate]) -> Assemb
                 out.primary = order_by_time(of_kind, oldest_first=True)
             out.related = rest
             shown = out.primary + rest
-    if plan.intent in ("outcome", "existence") and (plan.techniques or plan.methods):
+    if (plan.intent in ("outcome", "existence") or (plan.intent == "list" and plan.models
+            and plan.answer_kind is None)) and (plan.techniques or plan.methods):
         matching = [c for c in shown if technique_match(c, plan) and c.kind in ("optimization", "deployment",
                                                                                    "benchmark", "incident")]
         if not matching:
@@ -223,7 +243,20 @@ def assemble(plan: QueryPlan, g: Gathered, pool: dict[str, Candidate]) -> Assemb
             out.related = [c for c in shown if c not in matching]
             shown = matching + out.related
     if plan.intent == "outcome" and shown:
-        out.lead = _outcome_lead(plan, shown)
+        out.lead, latest = _outcome_lead(plan, shown)
+        if latest is not None and shown[0] is not latest:
+            out.primary = [latest] + [c for c in shown if c is not latest]
+            out.related = []
+    elif plan.intent in ("list", "existence") and plan.answer_kind is None and (plan.techniques or plan.methods) \
+            and shown and shown[0].kind != "optimization":
+        # "FP8 on the support bot": the attempt itself before the canary and the benchmark that followed it.
+        attempts = [c for c in shown if c.kind == "optimization" and technique_match(c, plan)]
+        if attempts:
+            out.primary = attempts + [c for c in shown if c not in attempts]
+            out.related = []
+    if plan.answer_kind == "feature" and plan.intent in ("outcome", "existence", "status") and shown \
+            and shown[0].kind == "feature_definition":
+        out.lead = _feature_lead(plan, shown[0])
     return out
 
 
@@ -247,9 +280,11 @@ _YES = {"adopted", "succeeded", "verified", "resolved", "valid", "tested"}
 _NO = {"rejected", "rolled_back", "failed", "drift", "invalid", "aborted", "cancelled"}
 
 
-def _outcome_lead(plan: QueryPlan, shown: list[Candidate]) -> str | None:
+def _outcome_lead(plan: QueryPlan, shown: list[Candidate]) -> tuple[str | None, Candidate | None]:
     """'No — INT8 on the ranker was rolled back on …': the newest matching attempt's current outcome answers."""
-    attempts = [c for c in shown if c.kind in ("optimization", "deployment")] or shown
+    attempts = [c for c in shown if c.kind in ("optimization", "deployment")]
+    if not attempts:
+        return None, None
     latest = max(attempts, key=lambda c: c.when)
     outcome = outcome_of(latest.kind, latest.fields) or ""
     status_words = {"rolled_back": "was rolled back", "rejected": "was rejected", "failed": "failed",
@@ -273,7 +308,7 @@ def _outcome_lead(plan: QueryPlan, shown: list[Candidate]) -> str | None:
         word = "**Not yet**"
     else:
         word = "**Unclear**"
-    return f"{word} — {_title(latest)} {verb} on {when}{tail}{also} {_cite(latest)}."
+    return f"{word} — {_title(latest)} {verb} on {when}{tail}{also} {_cite(latest)}.", latest
 
 
 def _outcome_word(c: Candidate) -> str:
@@ -283,6 +318,11 @@ def _outcome_word(c: Candidate) -> str:
 def _status(plan: QueryPlan, g: Gathered, pool: dict[str, Candidate]) -> Assembly:
     kind = plan.record_kind or "incident"
     of_kind = [c for c in pool.values() if c.kind == kind]
+    named = plan.question.features if plan.question is not None else set()
+    if kind == "feature_definition" and named:
+        features = order_by_time([c for c in pool.values() if c.key in named])
+        if features:
+            return Assembly(lead=_feature_lead(plan, features[0]), primary=features, related=[])
     if plan.question is not None and (plan.question.terms or plan.techniques or plan.question.features):
         scored = [c for c in of_kind if c.score >= MIN_SCORE]
         of_kind = scored or of_kind
@@ -308,6 +348,18 @@ def _status(plan: QueryPlan, g: Gathered, pool: dict[str, Candidate]) -> Assembl
         on = f" on {str(resolved)[:10]}" if resolved else ""
         lead = lead[:-3] + f"**; the last one was {verb}{on}: {_title(last)} {_cite(last)}."
     return Assembly(lead=lead, primary=closed[:3], related=[], found=False)
+
+
+def _feature_lead(plan: QueryPlan, feature: Candidate) -> str:
+    """'Is F still drifting?' → Yes when its parity is drift; 'does F match?' → Yes when verified."""
+    parity = str(feature.fields.get("parity") or "")
+    asks_drift = bool(re.search(r"drift|skew|mismatch|diverg|off\b", plan.main_text))
+    drifting = parity == "drift"
+    yes = drifting if asks_drift else parity == "verified"
+    state = {"drift": "drifts", "verified": "matches between training and serving"}.get(parity, f"parity {parity or 'unknown'}")
+    checked = feature.fields.get("parity_checked_at")
+    on = f" (checked {str(checked)[:10]})" if checked else ""
+    return f"**{'Yes' if yes else 'No'}** — {_title(feature)} {state}{on} {_cite(feature)}."
 
 
 def _in_window(cands: Iterable[Candidate], plan: QueryPlan) -> list[Candidate]:
@@ -385,20 +437,48 @@ def _narrow_by_words(cands: list[Candidate], plan: QueryPlan) -> list[Candidate]
     return [c for c in cands if coverage(c) == best]
 
 
+_OUTCOME_RANK = {"adopted": 3, "succeeded": 3, "in_progress": 2, "rolled_back": 1, "rejected": 0, "failed": 0}
+_NEWER_WORDS = frozenset(["current", "new", "newer", "latest", "now", "today", "live"])
+_OLDER_WORDS = frozenset(["old", "older", "previous", "original", "baseline", "earlier", "former", "prior"])
+
+
+def _side_words(phrase: str, other: str, pool: dict[str, Candidate]) -> list[str]:
+    """The words of one side that the other side lacks, rarest in the pool first (the version, the method)."""
+    from elephant.answers.questions import STOPWORDS, tokens
+
+    theirs = set(tokens(other))
+    words = [t for t in tokens(phrase) if t not in STOPWORDS and t not in theirs and len(t) > 1]
+    held = [(sum(1 for c in pool.values() if _holds(c, w)), w) for w in words]
+    return [w for n, w in sorted(held) if n > 0]
+
+
 def _compare(plan: QueryPlan, g: Gathered, pool: dict[str, Candidate]) -> Assembly | None:
     comp = plan.comparison
     assert comp is not None
-    sides = []
-    for phrase in (comp.left, comp.right):
-        word = phrase.lower().strip()
-        holders = [c for c in pool.values() if _holds(c, word) and c.kind != "note"]
+    wanted_kind = plan.record_kind or ("optimization" if plan.techniques or plan.methods else None)
+    if wanted_kind is None and re.search(r"\b(?:latency|p\d\d|throughput|qps|wer|accuracy)\b", plan.main_text):
+        wanted_kind = "benchmark"
+    sides: list[Candidate | None] = []
+    for phrase, other in ((comp.left, comp.right), (comp.right, comp.left)):
+        words = _side_words(phrase, other, pool)
+        holders = [c for c in pool.values() if words and _holds(c, words[0]) and c.kind != "note"]
         if not holders:
-            return None
-        holders = _narrow_by_words(holders, plan) or holders
-        holders.sort(key=lambda c: (c.score, c.kind == "benchmark", c.when), reverse=True)
+            sides.append(None)
+            continue
+        holders.sort(key=lambda c: (c.kind == wanted_kind, c.score, c.when), reverse=True)
         sides.append(holders[0])
+    for i, phrase in enumerate((comp.left, comp.right)):
+        known = sides[1 - i]
+        if sides[i] is None and known is not None:
+            # "the current one", "the old setup": the same kind of record, newest or oldest.
+            same = [c for c in pool.values() if c.kind == known.kind and c.key != known.key]
+            said = set(phrase.lower().split())
+            if same and said & _NEWER_WORDS:
+                sides[i] = max(same, key=lambda c: c.when)
+            elif same and said & _OLDER_WORDS:
+                sides[i] = min(same, key=lambda c: c.when)
     left, right = sides
-    if left.key == right.key:
+    if left is None or right is None or left.key == right.key:
         return None
     older, newer = sorted((left, right), key=lambda c: c.when)
     before, after = _flat_numbers(_measured(older)), _flat_numbers(_measured(newer))
@@ -415,9 +495,38 @@ def _compare(plan: QueryPlan, g: Gathered, pool: dict[str, Candidate]) -> Assemb
         if part:
             parts.append(part)
     changes = "; ".join(parts[:6]) if parts else "no shared figures to compare"
-    lead = (f"**{comp.left} → {comp.right}**{_about(plan)}: {changes}. "
-            f"{_title(older)} ({_when(older)}) {_cite(older)} against {_title(newer)} ({_when(newer)}) {_cite(newer)}.")
-    return Assembly(lead=lead, primary=[newer, older], related=[])
+    first, second = newer, older
+    verdict = ""
+    if re.search(r"\bwhich\b|\bbetter\b|\bmore\b|\bless\b|\bfaster\b", plan.main_text):
+        winner, why = _better_of(plan, left, right)
+        if winner is not None:
+            first, second = winner, (right if winner is left else left)
+            verdict = f"**{_title(first)}** came out better{why} {_cite(first)}. "
+    lead = (f"{verdict}**{older.envelope.get('title')}** ({_when(older)}) → **{newer.envelope.get('title')}** "
+            f"({_when(newer)}){_about(plan)}: {changes} {_cite(older)} {_cite(newer)}.")
+    return Assembly(lead=lead, primary=[first, second], related=[])
+
+
+def _better_of(plan: QueryPlan, a: Candidate, b: Candidate) -> tuple[Candidate | None, str]:
+    """Which side did better on the metric the question names (its change), else by outcome."""
+    text = plan.main_text
+    metrics = [name for name, pattern in METRIC_RE.items() if pattern.search(text)]
+    metric: str | None = next((m for m in ("p50", "p90", "p95", "p99") if m in metrics), None) or next(
+        (m for m in metrics if m != "latency"), None) or ("latency" if "latency" in metrics else None)
+    if metric is not None:
+        ma, mb = measure(a, metric, "change"), measure(b, metric, "change")
+        if ma.number is not None and mb.number is not None and ma.number != mb.number:
+            better_low = BETTER[metric] == "lower"
+            if re.search(r"\b(?:cut|reduc\w*|lower\w*|drop\w*)\b", text):
+                better_low = True
+            win = ma if (ma.number < mb.number) == better_low else mb
+            return win.cand, f" on {metric}: {win.text}"
+    ra = _OUTCOME_RANK.get(outcome_of(a.kind, a.fields) or "", -1)
+    rb = _OUTCOME_RANK.get(outcome_of(b.kind, b.fields) or "", -1)
+    if ra != rb:
+        win_c = a if ra > rb else b
+        return win_c, f" ({_outcome_word(win_c)})"
+    return None, ""
 
 
 def _measured(c: Candidate) -> dict[str, Any]:

@@ -20,15 +20,21 @@ Answer assembly (``elephant.answers.assemble``) reads the plan; ``elephant ask -
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from elephant.answers.questions import (
+    IDENT_LIKE,
+    KIND_RE,
+    STOPWORDS,
+    TECHNIQUE_RE,
     Question,
     Vocabulary,
     compact,
+    describing_terms,
     parse_question,
     parse_time,
     stem,
@@ -53,7 +59,7 @@ METRICS: dict[str, tuple[str, tuple[str, ...]]] = {
     "cost": ("lower", (r"\bcost\b", r"\bcheaper\b", r"\bcheapest\b", r"\$")),
     "accuracy": ("higher", (r"\baccura", r"\brecall\b", r"\bndcg\b", r"\bauc\b", r"\bprecision\b(?! (?:does|is|do))",
                             r"\bf1\b", r"\bmap@?\b", r"\bbleu\b", r"\brouge", r"\bquality\b", r"\btop-?[15]\b",
-                            r"\bmrr\b", r"\bexact match\b")),
+                            r"\bmrr\b", r"\bexact match\b", r"\bscores?\b", r"\bmae\b", r"\brmse\b")),
 }
 METRIC_RE = {name: re.compile("|".join(f"(?:{p})" for p in pats)) for name, (_d, pats) in METRICS.items()}
 BETTER = {name: direction for name, (direction, _p) in METRICS.items()}
@@ -68,7 +74,7 @@ DOWN_RE = re.compile(r"\b(?:cut|cuts|reduc\w*|lower(?:ed|s)?|decreas\w*|drop\w*|
                      r"loses|losing|slash\w*|trim\w*|sav(?:e|ed|ing)s?)\b")
 UP_RE = re.compile(r"\b(?:increas\w*|rais\w*|boost\w*|grew|grow\w*|doubl\w*|gain\w*|improv\w*|lift\w*)\b")
 WORSE_RE = re.compile(r"\b(?:hurt|hurts|worst|degrad\w*|regress\w*|harm\w*|penal\w*|sacrific\w*|damag\w*)\b")
-DELTA_RE = re.compile(r"\b(?:change[sd]?|improv\w*|gain\w*|speed ?ups?|cut|cuts|reduc\w*|lost|lose|loses|drop\w*|"
+DELTA_RE = re.compile(r"\b(?:change[sd]?|improv\w*|gain\w*|speed ?ups?|cut|cuts|reduc\w*|lost|lose|loses|drop\w*|rais\w*|"
                       r"increas\w*|decreas\w*|delta|sav\w*|help\w*|gave|brought|hurt\w*|cost|boost\w*|"
                       r"degrad\w*|shav\w*|slash\w*)\b")
 
@@ -80,14 +86,16 @@ ANSWER_KINDS: tuple[tuple[str, str, re.Pattern[str]], ...] = (
     ("config", "serving_config", re.compile(
         r"\bserv(?:e|es|ed|ing) (?:at|on|with|in)\b|\bserving (?:config|setup|stack|precision|hardware)|"
         r"\bwhat (?:precision|hardware|gpu|instance|runtime|replicas?)\b|\b(?:precision|hardware|runtime|replicas|"
-        r"instance type)\b.*\b(?:now|currently|today|run|runs|serve|serves)\b|\bconfig(?:uration)?\b|"
-        r"\bdeployed on\b|\brun(?:s|ning)? on (?:what|which)\b")),
+        r"instance type)\b.*\b(?:now|currently|today|serve|serves)\b|\bconfig(?:uration)?\b|"
+        r"\bdeployed on\b|\brun(?:s|ning)? on (?:what|which)\b|\bsettings?\b.*\b(?:use|uses|run|runs|in production)\b|"
+        r"\b(?:use|uses|run|runs) in production\b")),
     ("note", "note", re.compile(
         r"\bbudget\b|\bslos?\b|\bguidelines?\b|\bpolicy\b|\brules? (?:for|to|about)\b|\bconventions?\b|"
-        r"\btarget (?:latency|p99)\b|\bsla\b")),
+        r"\btarget\b|\bsla\b|\ballow(?:ed|ance)\b|\blimit\b|\bceiling\b|\bquota\b")),
     ("incident", "incident", re.compile(r"\bincidents?\b|\boutages?\b|\bpage[ds]?\b|\bsev ?[0-4]\b|\bpostmortem")),
     ("feature", "feature_definition", re.compile(
-        r"\bfeatures?\b.*\b(?:drift\w*|skew\w*|parity|consistent|mismatch)|\b(?:drift\w*|skew\w*|parity)\b")),
+        r"\bfeatures?\b.*\b(?:drift\w*|skew\w*|parity|consistent|mismatch)|\b(?:drift\w*|skew\w*|parity)\b|"
+        r"\btraining and serving\b|\btrain(?:ing)?[-/ ]serv(?:e|ing)\b")),
     ("regression", "regression", re.compile(r"\bregressions?\b")),
     ("deployment", "deployment", re.compile(
         r"\bcanary\b|\bshadow\b|\brollouts?\b|\brolled out\b|\bramp\w*\b|\ba/?b test|\bdeploy\w*\b|\bpromot\w*\b|"
@@ -98,7 +106,7 @@ ANSWER_KINDS: tuple[tuple[str, str, re.Pattern[str]], ...] = (
 ANSWER_KIND_OF = {name: kind for name, kind, _p in ANSWER_KINDS}
 
 STATUS_OPEN_RE = re.compile(r"\b(?:open|unresolved|ongoing|active|outstanding|unfixed|still (?:open|happening|"
-                            r"drifting|broken|failing|skewed))\b|\bnot (?:yet )?(?:resolved|fixed)\b")
+                            r"drifting|broken|failing|skewed)|drifting|in drift)\b|\bnot (?:yet )?(?:resolved|fixed)\b")
 STATUS_QUESTION_RE = re.compile(r"^\s*(?:are there|is there|any|do we have|have we got|does \S+ have|is \S+ still)\b"
                                 r"|\bstill\b|\bright now\b|\bcurrently\b")
 OUTCOME_RE = re.compile(
@@ -150,10 +158,19 @@ METHOD_RE = {name: re.compile("|".join(f"(?:{p})" for p in pats)) for name, pats
 DESCRIBED_RE = re.compile(
     r"\b(?:the|that|our)\s+(?:model|service|system|one|network|classifier|detector|predictor)\s+"
     r"(?:whose|that|which|where|with|behind|from|for which|we)\b\s*(.+?)(?=[?!;]|$)")
+MAIN_VERB_RE = re.compile(r"\b(?:run|runs|use|uses|serve|serves|need|needs|allow|allows|get|gets|take|takes|cost|costs|"
+                          r"support|supports|sit|sits|live|lives)\b")
+# Nouns people put after a model's name or description ("the support bot", "the receipt reader"): not content.
+MODEL_NOUNS = frozenset(stem(w) for w in (
+    "bot", "assistant", "service", "model", "tagger", "classifier", "detector", "predictor", "estimator",
+    "recogniser", "recognizer", "reader", "engine", "system", "network", "llm", "api", "one", "thing"))
+# Words that mean "an optimization attempt" without naming a technique.
+ATTEMPT_WORDS_RE = re.compile(r"\b(?:experiments?|optimi[sz]ations?|attempts?|tried|try|tries|changes?|tweaks?)\b")
 # "between the shadow test and the 50 % ramp": two anchors.
 BETWEEN_RE = re.compile(r"\bbetween\s+(.+?)\s+and\s+(.+?)(?=[?!;,]|$)")
 # "X vs Y", "compare X and Y", "what changed between vA and vB".
-VERSUS_RE = re.compile(r"\b(\S+)\s+(?:vs\.?|versus|against|compared (?:to|with))\s+(\S+)")
+VERSUS_RE = re.compile(r"\b(\S+)\s+(?:vs\.?|versus|against|compared (?:to|with))\s+(\S+)"
+                       r"|^\s*(\S+) or (\S+),? which\b")
 COMPARE_RE = re.compile(r"\b(?:what changed|difference|differ|compare\w*|diff)\b")
 
 # Words of the plan's own that must not be searched for as content.
@@ -321,20 +338,25 @@ def build_plan(text: str, vocab: Vocabulary, *, now: datetime | None = None, mod
     match = DESCRIBED_RE.search(lowered)
     if match and model is None:
         described = match.group(1).strip()
-        main = (lowered[: match.start()] + " the model " + lowered[match.end():]).strip()
+        tail = ""
+        if re.search(r"\b(?:does|do|did|is|was|are|were|can|will)\s*$", lowered[: match.start()]):
+            # "what hardware does the model with the X bug run on now?": the main verb ends the description.
+            verb = MAIN_VERB_RE.search(described)
+            if verb:
+                described, tail = described[: verb.start()].strip(), described[verb.start():]
+        main = (lowered[: match.start()] + " the model " + tail + lowered[match.end():]).strip()
     between = BETWEEN_RE.search(main) if anchors else None
     comparison = _comparison(main, vocab)
     parse_text = main
     between_phrases: tuple[str, str] | None = None
-    if between and comparison is None:
+    if between and comparison is None and not all(len(tokens(x)) == 1 and not re.search(r"\d", x)
+                                                   for x in (between.group(1), between.group(2))):
         left, right = between.group(1).strip(), between.group(2).strip()
         if parse_time(left, now or datetime.now()) is None or parse_time(right, now or datetime.now()) is None:
             between_phrases = (left, right)
             parse_text = (main[: between.start()] + " " + main[between.end():]).strip()
         else:
             parse_text = main.replace(between.group(0), f"after {left}, before {right}")
-    elif comparison is not None and between:
-        parse_text = (main[: between.start()] + " " + main[between.end():]).strip()
     question = parse_question(parse_text, vocab, now=now, model=model, anchors=anchors and between_phrases is None
                               and comparison is None)
     plan = QueryPlan(text=text, intent="list", question=question, main_text=parse_text)
@@ -347,9 +369,20 @@ def build_plan(text: str, vocab: Vocabulary, *, now: datetime | None = None, mod
         plan.subjects = [s for s in plan.subjects if s.how != "named"] + [Subject(None, "described", described)]
         question.models = []
         question.unknown_names = []
+    elif model is None and len(question.models) != 1 and not any(IDENT_LIKE.match(n) for n in question.unknown_names):
+        # An identifier the store has never seen ("payments-gateway") is a model Elephant does not know.
+        _name_by_description(plan, question, vocab, parse_text)
     plan.techniques = sorted(question.techniques)
-    plan.methods = [name for name, pattern in METHOD_RE.items() if pattern.search(parse_text)]
-    plan.answer_kind = _answer_kind(parse_text)
+    kind_text = parse_text
+    if question.anchor is not None:
+        kind_text = kind_text.replace(question.anchor.phrase, " ")
+    plan.answer_kind = _answer_kind(kind_text)
+    plan.methods = [name for name, pattern in METHOD_RE.items() if pattern.search(kind_text)]
+    if plan.answer_kind in ("deployment", "benchmark", "incident") and ATTEMPT_WORDS_RE.search(kind_text) \
+            and not re.search(r"\b(?:benchmark|deploy|rollout|canary|incident)", kind_text):
+        plan.answer_kind = None
+    if ATTEMPT_WORDS_RE.search(kind_text) and not question.techniques:
+        question.kinds.add("optimization")
     plan.status = "open" if STATUS_OPEN_RE.search(parse_text) and plan.answer_kind in (
         "incident", "regression", "feature", None) else None
     if plan.status and plan.answer_kind is None:
@@ -368,10 +401,69 @@ def build_plan(text: str, vocab: Vocabulary, *, now: datetime | None = None, mod
     if between_phrases is not None:
         t.anchors = [AnchorSpec("since", between_phrases[0]), AnchorSpec("until", between_phrases[1])]
     # The plan's own words (superlatives, status, intent) are not content to match records by.
-    question.terms = [w for w in question.terms if w not in PLAN_WORDS]
+    question.terms = [w for w in question.terms if w not in PLAN_WORDS and w not in MODEL_NOUNS
+                      and not (w.startswith("experi") or w.startswith("optim"))]
     if plan.superlative is not None or plan.comparison is not None:
         question.metrics = set()
     return plan
+
+
+# Size words people use for look-alike models ("the small tagger" is x-base, "the big one" x-large).
+SIZE_WORDS = {"small": "small", "smaller": "small", "little": "small", "tiny": "small", "mini": "small",
+              "base": "small", "lite": "small", "light": "small", "compact": "small",
+              "big": "large", "bigger": "large", "large": "large", "larger": "large", "huge": "large",
+              "xl": "large", "full": "large", "heavy": "large"}
+SIZE_OF_PART = {"base": "small", "small": "small", "mini": "small", "tiny": "small", "lite": "small", "s": "small",
+                "large": "large", "xl": "large", "xxl": "large", "big": "large", "huge": "large", "l": "large"}
+
+
+def _name_by_description(plan: QueryPlan, question: Question, vocab: Vocabulary, text: str) -> None:
+    """'the receipt reader', 'the small image tagger': the model whose own records describe it so.
+
+    Words that name a technique, a kind or a metric are left out; each remaining word (and word pair)
+    weighs by how few models hold it (an idf over models), so a word every model shares decides nothing.
+    """
+    among = list(question.models) or list(vocab.models)
+    if not among or not vocab.model_terms:
+        return
+    words = [t for t in tokens(text) if t not in STOPWORDS and len(t) > 2 and not t[0].isdigit()
+             and not any(p.search(t) for p in TECHNIQUE_RE.values()) and not any(p.search(t) for p in METRIC_RE.values())
+             and not any(p.search(t) for p in KIND_RE.values()) and not any(p.search(t) for p in METHOD_RE.values())
+             and t not in SIZE_WORDS]
+    terms = describing_terms(" ".join(words))
+    n = max(len(vocab.models), 2)
+    scores = dict.fromkeys(among, 0.0)
+    used: dict[str, set[str]] = {}
+    for term in terms:
+        holders = vocab.model_terms.get(term)
+        if not holders or len(holders) > max(2, n // 3):
+            continue
+        weight = math.log(n / len(holders)) * (1.5 if " " in term else 1.0)
+        total = sum(holders.values())
+        for m, count in holders.items():
+            if m in scores:
+                scores[m] += weight * count / total  # a word one model's records use far more leans to it
+                used.setdefault(m, set()).add(term)
+    sizes = {SIZE_WORDS[t] for t in tokens(text) if t in SIZE_WORDS}
+    if len(sizes) == 1 and len(among) > 1:
+        size = next(iter(sizes))
+        sized = [m for m in among if any(SIZE_OF_PART.get(part) == size for part in re.split(r"[-_/.\s]+", m.lower()))]
+        if len(sized) == 1 and question.models:  # look-alike names: the size word decides
+            scores[sized[0]] += 100.0
+        for m in sized:
+            scores[m] += 1.0
+    ranked = sorted(scores.items(), key=lambda kv: kv[1], reverse=True)
+    if not ranked or ranked[0][1] < (0.9 if question.models else 1.5):
+        return
+    if len(ranked) > 1 and ranked[1][1] >= 0.75 * ranked[0][1]:
+        return
+    chosen = ranked[0][0]
+    question.models = [chosen]
+    question.unknown_names = []
+    plan.subjects = [Subject(chosen, "described-name" if len(among) == len(vocab.models) else "disambiguated",
+                             description=" ".join(sorted(used.get(chosen, set()))) or None)]
+    spent = {w for term in used.get(chosen, set()) for w in term.split()}
+    question.terms = [t for t in question.terms if t not in spent]
 
 
 def _answer_kind(text: str) -> str | None:
@@ -440,7 +532,8 @@ def _comparison(text: str, vocab: Vocabulary) -> Comparison | None:
     """Two versions, rounds or records to compare: 'between v4.0 and v4.1', 'v3 vs v4'."""
     versus = VERSUS_RE.search(text)
     if versus:
-        return Comparison(versus.group(1).strip(".,"), versus.group(2).strip(".,?"))
+        left, right = (versus.group(1), versus.group(2)) if versus.group(1) else (versus.group(3), versus.group(4))
+        return Comparison(left.strip(".,"), right.strip(".,?"))
     between = BETWEEN_RE.search(text)
     if between and COMPARE_RE.search(text):
         left, right = between.group(1).strip(), between.group(2).strip()

@@ -8,6 +8,7 @@ words are fixed here, because they are the contract's vocabulary (docs/design.md
 from __future__ import annotations
 
 import calendar
+import itertools
 import json
 import re
 from dataclasses import dataclass, field
@@ -148,6 +149,9 @@ class Vocabulary:
     strong_aliases: dict[str, set[str]] = field(default_factory=dict)  # compact alias -> models
     weak_aliases: dict[str, set[str]] = field(default_factory=dict)
     features: dict[str, set[str]] = field(default_factory=dict)  # lower feature name -> record keys
+    # stemmed word or word pair of titles, tags and bodies -> the models whose records hold it: how a
+    # model is *described* ("the receipt reader", "the typeahead") when its name is not used.
+    model_terms: dict[str, dict[str, int]] = field(default_factory=dict)  # term -> model -> records
     stamp: tuple[Any, ...] = ()
 
     @property
@@ -183,6 +187,15 @@ def build_vocabulary(conn: Any) -> Vocabulary:
             for alias in aliases:
                 if isinstance(alias, str):
                     _add_alias(vocab.strong_aliases, alias, model, min_len=2)
+    described = conn.execute(select(heads.c.model, heads.c.title, heads.c.envelope).where(and_(
+        heads.c.is_deleted.is_(False), heads.c.model.is_not(None)))).all()
+    for model, title, text in described:
+        envelope = json.loads(text)
+        words = " ".join([str(title or ""), " ".join(map(str, envelope.get("tags") or [])),
+                          str(envelope.get("body") or "")[:DESCRIBE_BODY_CHARS]])
+        for term in describing_terms(words):
+            holders = vocab.model_terms.setdefault(term, {})
+            holders[str(model)] = holders.get(str(model), 0) + 1
     features = conn.execute(select(heads.c.key, heads.c.envelope).where(and_(
         heads.c.is_deleted.is_(False), heads.c.kind == "feature_definition"))).all()
     for key, text in features:
@@ -190,6 +203,17 @@ def build_vocabulary(conn: Any) -> Vocabulary:
         if isinstance(name, str) and name.strip():
             vocab.features.setdefault(name.strip().lower(), set()).add(key)
     return vocab
+
+
+# How much of a body describes its model: the opening sentences name what the model is for.
+DESCRIBE_BODY_CHARS = 400
+
+
+def describing_terms(text: str) -> set[str]:
+    """Stemmed content words of a text and their adjacent pairs ('receipt reader', 'call transcript')."""
+    # Stems cut to 7 letters: 'transcription' and 'transcribes', 'suggestions' and 'suggested' meet.
+    words = [stem(t)[:7] for t in tokens(text) if t not in STOPWORDS and not t[0].isdigit() and len(t) > 2]
+    return set(words) | {f"{a} {b}" for a, b in itertools.pairwise(words)}
 
 
 def _add_alias(table: dict[str, set[str]], alias: str, model: str, *, min_len: int = 3) -> None:
