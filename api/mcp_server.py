@@ -26,6 +26,7 @@ from elephant.answers.context import MAX_BUDGET
 from elephant.answers.prompting import markdown_of
 from elephant.errors import ElephantError
 from elephant.kinds import WritableKindName
+from elephant.kinds.render import search_line
 from elephant.records.envelope import validate_record
 from elephant.storage.apikeys import require_scope
 
@@ -163,8 +164,9 @@ def create_mcp_server(get_db: Callable[[], Elephant]) -> MCPServer:
         if search is None:
             raise ToolError("search is not available in this Elephant build")
         data = _as_dict(search(query, kind=kind, model=model, k=k))
-        lines = [f"- {r.get('occurred_at') or ''} {r.get('kind', '')}: **{r.get('title') or r['key']}** "
-                 f"[{r['key']}@{r['version']}]".replace("-  ", "- ") for r in data.get("results") or []]
+        lines = [search_line(kind=str(r.get("kind")), title=str(r.get("title") or r["key"]),
+                             citation=f"{r['key']}@{r['version']}", occurred_at=r.get("occurred_at"))
+                 for r in data.get("results") or []]
         head = f"{len(lines)} record(s) for “{query}”" + (" (lexical only: the vector index is degraded)"
                                                           if data.get("degraded") else "")
         return _result("\n".join([head, *lines]) if lines else f"No memory found for “{query}”.", data)

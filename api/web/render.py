@@ -18,6 +18,7 @@ from urllib.parse import quote, urlencode
 
 from starlette.responses import HTMLResponse
 
+from elephant.kinds import kind_spec
 from elephant.kinds.units import format_number, format_signed_percent
 
 HERE = Path(__file__).resolve().parent
@@ -31,7 +32,13 @@ CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline';
 HEADERS = {"Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff", "Referrer-Policy": "same-origin",
            "X-Frame-Options": "DENY", "Cache-Control": "no-store"}
 
-KIND_LABELS = {"serving_config": "serving config", "feature_definition": "feature", "rollback_procedure": "runbook"}
+
+
+def kind_label(kind: Any) -> str:
+    """A kind's name on a page ('serving config', 'runbook'); an unknown kind raises UnknownKind."""
+    return kind_spec(str(kind)).view.display
+
+
 OUTCOME_LABELS = {"adopted": "adopted", "rejected": "rejected", "rolled_back": "rolled back",
                   "in_progress": "in progress", "none": "other"}
 
@@ -130,7 +137,7 @@ def environment() -> Any:
     env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=select_autoescape(["html"]),
                       auto_reload=False, trim_blocks=True, lstrip_blocks=True)
     env.filters.update(number=number, signed_percent=format_signed_percent, day=day, moment=moment, markdown=markdown, tojson_script=json_for_script,
-                       kind_label=lambda k: KIND_LABELS.get(str(k), str(k).replace("_", " ")),
+                       kind_label=kind_label,
                        outcome_label=lambda o: OUTCOME_LABELS.get(str(o), str(o).replace("_", " ")))
     env.globals.update(record_url=record_url, model_url=model_url, diff_url=diff_url, diff_path=diff_path, with_query=with_query,
                        cited=markdown_with_citations, OUTCOME_LABELS=OUTCOME_LABELS)

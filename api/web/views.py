@@ -16,7 +16,6 @@ from typing import Any
 
 from elephant.answers.regressions import Finding
 from elephant.answers.timeline import (
-    OUTCOME_CLASSES,
     TIMELINE_KINDS,
     BenchmarkSeries,
     TimelineEvent,
@@ -28,6 +27,7 @@ from elephant.answers.timeline import (
 from elephant.api.web.fields import field_rows, split_citation
 from elephant.errors import NotFound, UsageError
 from elephant.facade import Elephant
+from elephant.kinds.phrases import OUTCOME_CLASSES
 from elephant.records.envelope import KINDS
 from elephant.timeutil import parse_ts, sortable_ts
 
@@ -181,12 +181,12 @@ def _dots_html(dots: list[dict[str, Any]]) -> Any:
     cost more than the page's data (10 of the timeline's 48 ms of CPU at 10k records)."""
     from markupsafe import Markup, escape
 
-    from elephant.api.web.render import KIND_LABELS, record_url
+    from elephant.api.web.render import kind_label, record_url
 
     parts = []
     for d in dots:
         e = d["event"]
-        kind = KIND_LABELS.get(e.kind, e.kind.replace("_", " "))
+        kind = kind_label(e.kind)
         title = escape(f"{e.date} · {kind} · {e.title} — {e.summary}")
         parts.append(f'<a class="dot outcome-{escape(e.outcome_class)}" style="left: {d["x"]}%; top: {d["lane"] * 18 + 4}px" '
                      f'href="{escape(record_url(e.key, e.version))}" data-key="{escape(e.key)}" data-date="{escape(e.date)}" '

@@ -9,13 +9,17 @@ from typing import Any
 
 from sqlalchemy import and_, select
 
-from elephant.answers.markdown import benchmark_figures, outcome_words, regression_figures
 from elephant.errors import NotFound
-from elephant.kinds.units import format_number
+from elephant.kinds import all_kinds
+from elephant.kinds.base import BriefPlace
 from elephant.storage.schema import heads
 from elephant.storage.store import Store
 
-BRIEF_KINDS = ("serving_config", "benchmark", "regression", "incident", "feature_definition", "deployment")
+
+def brief_places() -> list[tuple[str, BriefPlace]]:
+    """(kind, place) for every kind the brief shows, in the order of its lines."""
+    return sorted(((spec.name, spec.brief) for spec in all_kinds() if spec.brief is not None),
+                  key=lambda pair: pair[1].order)
 
 
 @dataclass
@@ -39,50 +43,55 @@ class BriefItem:
 
 @dataclass
 class ModelBrief:
+    """One model's brief: for each kind's place, the latest record (``latest``) or the open ones (``open``).
+
+    Places are read as attributes named after their slot (``brief.serving_config``, ``brief.open_incidents``).
+    """
+
     model: str
-    serving_config: BriefItem | None = None
-    latest_benchmark: BriefItem | None = None
-    open_regressions: list[BriefItem] = field(default_factory=list)
-    open_incidents: list[BriefItem] = field(default_factory=list)
-    features_not_verified: list[BriefItem] = field(default_factory=list)
-    last_deployment: BriefItem | None = None
+    latest: dict[str, BriefItem] = field(default_factory=dict)
+    open: dict[str, list[BriefItem]] = field(default_factory=dict)
+    alarms: list[str] = field(default_factory=list)  # latest items that need attention (a rolled-back rollout)
+
+    def __getattr__(self, name: str) -> Any:
+        for _, place in brief_places():
+            if place.slot == name:
+                return self.latest.get(name) if place.latest else self.open.get(name, [])
+        raise AttributeError(name)
 
     @property
     def needs_attention(self) -> bool:
-        return bool(self.open_regressions or self.open_incidents or self.features_not_verified
-                    or (self.last_deployment and self.last_deployment.details.get("status") in ("rolled_back", "failed")))
+        return bool(any(self.open.values()) or self.alarms)
 
     def to_dict(self) -> dict[str, Any]:
-        def one(item: BriefItem | None) -> dict[str, Any] | None:
-            return item.to_dict() if item else None
-
-        return {"model": self.model, "needs_attention": self.needs_attention,
-                "serving_config": one(self.serving_config), "latest_benchmark": one(self.latest_benchmark),
-                "open_regressions": [i.to_dict() for i in self.open_regressions],
-                "open_incidents": [i.to_dict() for i in self.open_incidents],
-                "features_not_verified": [i.to_dict() for i in self.features_not_verified],
-                "last_deployment": one(self.last_deployment)}
+        out: dict[str, Any] = {"model": self.model, "needs_attention": self.needs_attention}
+        for _, place in brief_places():
+            if place.latest:
+                item = self.latest.get(place.slot)
+                out[place.slot] = item.to_dict() if item else None
+            else:
+                out[place.slot] = [i.to_dict() for i in self.open.get(place.slot, [])]
+        return out
 
     def markdown(self) -> str:
         flag = " ⚠" if self.needs_attention else ""
         lines = [f"## {self.model}{flag}"]
-
-        def add(label: str, item: BriefItem | None) -> None:
-            if item is None:
-                lines.append(f"- {label}: none recorded")
-            else:
-                lines.append(f"- {label}: {item.summary} [`{item.citation}`]")
-
-        add("Serving", self.serving_config)
-        add("Latest benchmark", self.latest_benchmark)
-        add("Last deployment", self.last_deployment)
-        for label, items in (("Open regression", self.open_regressions), ("Open incident", self.open_incidents),
-                             ("Feature parity", self.features_not_verified)):
-            for item in items:
-                lines.append(f"- **{label}**: {item.summary} [`{item.citation}`]")
-        if not (self.open_regressions or self.open_incidents or self.features_not_verified):
+        for _, place in brief_places():
+            if place.latest:
+                item = self.latest.get(place.slot)
+                lines.append(f"- {place.label}: {item.summary} [`{item.citation}`]" if item
+                             else f"- {place.label}: none recorded")
+        for _, place in brief_places():
+            if not place.latest:
+                lines += [f"- **{place.label}**: {i.summary} [`{i.citation}`]" for i in self.open.get(place.slot, [])]
+        if not any(self.open.values()):
             lines.append("- No open regressions, incidents or parity problems.")
         return "\n".join(lines)
+
+    def citations(self) -> list[str]:
+        items = [self.latest.get(place.slot) for _, place in brief_places() if place.latest]
+        items += [i for _, place in brief_places() if not place.latest for i in self.open.get(place.slot, [])]
+        return [i.citation for i in items if i is not None]
 
 
 @dataclass
@@ -91,28 +100,12 @@ class Brief:
 
     def to_dict(self) -> dict[str, Any]:
         return {"models": [m.to_dict() for m in self.models],
-                "citations": [c for m in self.models for c in _citations(m)]}
+                "citations": [c for m in self.models for c in m.citations()]}
 
     def markdown(self) -> str:
         if not self.models:
             return "Nothing in memory yet: no model has records."
         return "\n\n".join(m.markdown() for m in self.models)
-
-
-def _citations(brief: ModelBrief) -> list[str]:
-    items = [brief.serving_config, brief.latest_benchmark, brief.last_deployment, *brief.open_regressions,
-             *brief.open_incidents, *brief.features_not_verified]
-    return [i.citation for i in items if i is not None]
-
-
-LATEST_KINDS = ("serving_config", "benchmark", "deployment")
-# Prefilters on the canonical envelope JSON: only records that may still be open are decoded (the Python
-# checks in _model_brief stay the authority). At 100k records this keeps the brief of every model cheap.
-MAYBE_OPEN = {
-    "regression": '%"status":"resolved"%',
-    "incident": '%"resolved_at"%',
-    "feature_definition": '%"parity":"verified"%',
-}
 
 
 def build_brief(store: Store, model: str | None = None) -> Brief:
@@ -123,9 +116,11 @@ def build_brief(store: Store, model: str | None = None) -> Brief:
     columns = (heads.c.key, heads.c.version, heads.c.kind, heads.c.model, heads.c.envelope, heads.c.occurred_at,
                heads.c.recorded_at)
     by_model: dict[str, list[Any]] = {}
+    places = brief_places()
+    latest_kinds = [kind for kind, place in places if place.latest]
     with store.read_connection() as conn:
         light = conn.execute(select(heads.c.key, heads.c.kind, heads.c.model, heads.c.occurred_at,
-                                    heads.c.recorded_at).where(and_(*live, heads.c.kind.in_(LATEST_KINDS)))).all()
+                                    heads.c.recorded_at).where(and_(*live, heads.c.kind.in_(latest_kinds)))).all()
         latest: dict[tuple[str, str], Any] = {}
         for row in light:
             slot = (str(row.model), str(row.kind))
@@ -135,13 +130,16 @@ def build_brief(store: Store, model: str | None = None) -> Brief:
         rows: list[Any] = []
         for start in range(0, len(keys), 500):
             rows += conn.execute(select(*columns).where(heads.c.key.in_(keys[start:start + 500]))).all()
-        for kind, closed in MAYBE_OPEN.items():
-            rows += conn.execute(select(*columns).where(and_(*live, heads.c.kind == kind,
-                                                             heads.c.envelope.not_like(closed)))).all()
+        # Only records that may still be open are decoded (the place's is_open stays the authority): at 100k
+        # records this keeps the brief of every model cheap.
+        for kind, place in places:
+            if not place.latest:
+                maybe_open = [place.open_sql(heads.c.envelope)] if place.open_sql is not None else []
+                rows += conn.execute(select(*columns).where(and_(*live, heads.c.kind == kind, *maybe_open))).all()
         for row in rows:
             by_model.setdefault(str(row.model), []).append(row)
         names = [model] if model is not None else [str(m) for (m,) in conn.execute(
-            select(heads.c.model).where(and_(*live, heads.c.kind.in_(BRIEF_KINDS))).distinct())]
+            select(heads.c.model).where(and_(*live, heads.c.kind.in_([k for k, _ in places]))).distinct())]
         for name in names:
             by_model.setdefault(name, [])
         if model is not None and not by_model[model]:
@@ -176,55 +174,22 @@ def _model_brief(model: str, rows: list[Any]) -> ModelBrief:
         value = envelopes[row.key].get("fields") or {}
         return value if isinstance(value, dict) else {}
 
-    if (row := _latest(rows, "serving_config")) is not None:
-        brief.serving_config = _item(row, _serving_summary(fields(row)), **_serving_details(fields(row)))
-    if (row := _latest(rows, "benchmark")) is not None:
+    def item(row: Any, place: BriefPlace) -> BriefItem:
         f = fields(row)
-        figures = benchmark_figures(f)
-        brief.latest_benchmark = _item(row, f"{_date(row)}: " + (", ".join(figures) or "no figures recorded"),
-                                       latency_ms=f.get("latency_ms"), throughput_qps=f.get("throughput_qps"),
-                                       hardware=f.get("hardware"), scenario=f.get("scenario"))
-    if (row := _latest(rows, "deployment")) is not None:
-        f = fields(row)
-        version = f" {f.get('from_version')} → {f.get('to_version')}" if f.get("to_version") else ""
-        brief.last_deployment = _item(row, f"{_date(row)}:{version} {outcome_words('deployment', f)}",
-                                      strategy=f.get("strategy"), status=f.get("status"),
-                                      traffic_percent=f.get("traffic_percent"), to_version=f.get("to_version"))
-    for row in sorted(rows, key=_when, reverse=True):
-        f = fields(row)
-        if row.kind == "regression" and f.get("status", "open") == "open":
-            figures = regression_figures(f)
-            brief.open_regressions.append(_item(row, f"{_date(row)}: " + ("; ".join(figures) or envelopes[row.key]
-                                                                          .get("title", "")),
-                                                baseline=f.get("baseline"), candidate=f.get("candidate")))
-        elif row.kind == "incident" and not f.get("resolved_at"):
-            brief.open_incidents.append(_item(row, f"{_date(row)}: {envelopes[row.key].get('title')} "
-                                                   f"({f.get('severity') or 'severity not recorded'})",
-                                              severity=f.get("severity"), symptom=f.get("symptom")))
-        elif row.kind == "feature_definition" and f.get("parity") != "verified":
-            name = f.get("feature") or envelopes[row.key].get("title")
-            brief.features_not_verified.append(_item(row, f"{name}: {outcome_words('feature_definition', f)}",
-                                                     feature=f.get("feature"), parity=f.get("parity") or "unknown"))
+        title = str(envelopes[row.key].get("title", row.key))
+        return _item(row, place.summary(f, title, _date(row)), **place.details(f))
+
+    for kind, place in brief_places():
+        if place.latest:
+            if (row := _latest(rows, kind)) is not None:
+                brief.latest[place.slot] = item(row, place)
+                if place.alarm(fields(row)):
+                    brief.alarms.append(place.slot)
+        else:
+            brief.open[place.slot] = [item(row, place) for row in sorted(rows, key=_when, reverse=True)
+                                      if row.kind == kind and place.is_open(fields(row))]
     return brief
 
 
 def _date(row: Any) -> str:
     return str(row.occurred_at or row.recorded_at)[:10]
-
-
-def _serving_summary(f: dict[str, Any]) -> str:
-    parts = [str(f[n]) for n in ("runtime", "hardware", "precision") if f.get(n)]
-    if f.get("replicas") is not None:
-        parts.append(f"{f['replicas']} replicas")
-    if f.get("threads") is not None:
-        parts.append(f"{f['threads']} threads")
-    batching = f.get("batching") or {}
-    if isinstance(batching, dict) and batching.get("max_batch_size") is not None:
-        delay = batching.get("max_queue_delay_ms")
-        parts.append(f"batch ≤ {batching['max_batch_size']}"
-                     + (f", queue delay {format_number(delay)} ms" if isinstance(delay, int | float) else ""))
-    return ", ".join(parts) or "serving config (no fields recorded)"
-
-
-def _serving_details(f: dict[str, Any]) -> dict[str, Any]:
-    return {name: f.get(name) for name in ("runtime", "hardware", "replicas", "precision", "threads", "batching")}

@@ -15,14 +15,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from elephant.errors import IndexUnavailable, ModelError, UsageError
-from elephant.kinds.units import as_number, format_change, format_number, format_points
+from elephant.kinds.phrases import clip
+from elephant.kinds.render import TITLE_CHARS, fact_line
 
 if TYPE_CHECKING:
     from elephant.facade import Elephant
 
 MAX_BUDGET = 100_000
 _QUERY_SHOWN_CHARS = 80
-_FREE_TEXT_CHARS = 160
 _ASK_CHARS = 2000  # the answerer refuses longer questions; the head of a long query carries its intent
 _SECTION_TITLES = {
     "attempt": "What was tried before",
@@ -93,162 +93,12 @@ def token_counter(db: Elephant) -> tuple[Callable[[str], int], str, bool]:
 
 
 # ---------------------------------------------------------------- rendering one record
-def _clip(text: Any, limit: int = _FREE_TEXT_CHARS) -> str:
-    flat = " ".join(str(text).split())
-    return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
-
-
-def _accuracy(value: Any) -> str | None:
-    if isinstance(value, Mapping):
-        return ", ".join(f"{k} {format_number(v)}" for k, v in value.items()) or None
-    return format_number(value) if value is not None else None
-
-
-def _measured(baseline: Mapping[str, Any], result: Mapping[str, Any], metric: str | None) -> list[str]:
-    parts = []
-    for name, label, unit in (("latency_ms_p99", "p99", "ms"), ("latency_ms_p95", "p95", "ms"),
-                              ("latency_ms_p50", "p50", "ms"), ("throughput_qps", "throughput", "qps")):
-        before, after = as_number(baseline.get(name)), as_number(result.get(name))
-        if after is not None and (text := format_change(label, before, after, unit)):
-            parts.append(text)
-        elif result.get(name) is not None:
-            parts.append(f"{label} {format_number(result[name])} {unit}")
-    before, after = baseline.get("accuracy"), result.get("accuracy")
-    if as_number(before) is not None and as_number(after) is not None:
-        parts.append(str(format_points(metric or "accuracy", as_number(before), as_number(after))))
-    elif after is not None:
-        parts.append(f"{metric or 'accuracy'} {_accuracy(after)}")
-    return parts
-
-
-def _summarise_fields(kind: str, fields: Mapping[str, Any]) -> list[str]:
-    """The numbers and states that matter for each kind, as short phrases."""
-    f = fields
-    parts: list[str] = []
-    if kind == "optimization":
-        head = " ".join(str(x) for x in (f.get("technique"), f.get("outcome")) if x)
-        if head:
-            parts.append(head.replace("_", " "))
-        parts += _measured(f.get("baseline") or {}, f.get("result") or {}, f.get("accuracy_metric"))
-        if f.get("reason"):
-            parts.append(f"reason: {_clip(f['reason'])}")
-    elif kind == "benchmark":
-        setup = ", ".join(str(x) for x in (f.get("hardware"), f.get("scenario")) if x)
-        if f.get("batch_size") is not None:
-            setup += f"{', ' if setup else ''}batch {f['batch_size']}"
-        if f.get("concurrency") is not None:
-            setup += f"{', ' if setup else ''}concurrency {f['concurrency']}"
-        if setup:
-            parts.append(setup)
-        latency = f.get("latency_ms") or {}
-        shown = [f"{p} {format_number(latency[p])}" for p in ("p50", "p90", "p95", "p99") if latency.get(p) is not None]
-        if shown:
-            parts.append(" / ".join(shown) + " ms")
-        if f.get("throughput_qps") is not None:
-            parts.append(f"{format_number(f['throughput_qps'])} qps")
-        if _accuracy(f.get("accuracy")):
-            parts.append(f"accuracy {_accuracy(f.get('accuracy'))}")
-        if f.get("error_rate") is not None:
-            parts.append(f"error rate {format_number(f['error_rate'])}")
-        if f.get("valid") is False:
-            parts.append("INVALID run")
-    elif kind == "serving_config":
-        where = " on ".join(str(x) for x in (f.get("runtime"), f.get("hardware")) if x)
-        if where:
-            parts.append(where)
-        if f.get("replicas") is not None:
-            parts.append(f"{f['replicas']} replicas")
-        batching = f.get("batching") or {}
-        if batching.get("max_batch_size") is not None:
-            delay = batching.get("max_queue_delay_ms")
-            parts.append(f"batch ≤ {batching['max_batch_size']}" + (f", queue ≤ {format_number(delay)} ms" if delay is not None
-                                                                    else ""))
-        if f.get("threads") is not None:
-            parts.append(f"{f['threads']} threads")
-        if f.get("precision"):
-            parts.append(str(f["precision"]))
-    elif kind == "deployment":
-        what = " ".join(str(x).replace("_", " ") for x in (f.get("strategy"),) if x)
-        if f.get("traffic_percent") is not None:
-            what += f" {format_number(f['traffic_percent'])} %"
-        if f.get("from_version") or f.get("to_version"):
-            what += f" {f.get('from_version') or '?'} → {f.get('to_version') or '?'}"
-        if what.strip():
-            parts.append(what.strip())
-        if f.get("status"):
-            parts.append(str(f["status"]).replace("_", " "))
-        metrics = f.get("metrics") or {}
-        if isinstance(metrics, Mapping) and metrics:
-            parts.append(_clip(", ".join(f"{k} {format_number(v)}" for k, v in list(metrics.items())[:4]), 100))
-    elif kind == "incident":
-        if f.get("severity"):
-            parts.append(f"severity {f['severity']}")
-        if f.get("symptom"):
-            parts.append(f"symptom: {_clip(f['symptom'])}")
-        if f.get("root_cause"):
-            parts.append(f"cause: {_clip(f['root_cause'])}")
-        if f.get("resolved_at"):
-            parts.append(f"resolved {str(f['resolved_at'])[:10]}")
-        if f.get("rollback_key"):
-            parts.append(f"rollback: {f['rollback_key']}")
-    elif kind == "rollback_procedure":
-        applies = f.get("applies_to")
-        if applies:
-            parts.append("for " + (", ".join(map(str, applies)) if isinstance(applies, list) else str(applies)))
-        if f.get("trigger"):
-            parts.append(f"when: {_clip(f['trigger'])}")
-        steps = f.get("steps") or []
-        if steps:
-            parts.append(f"{len(steps)} steps, first: {_clip(steps[0], 100)}")
-        if f.get("last_tested_at"):
-            parts.append(f"last tested {str(f['last_tested_at'])[:10]}")
-    elif kind == "feature_definition":
-        if f.get("feature"):
-            parts.append(str(f["feature"]) + (f" ({f['entity']})" if f.get("entity") else ""))
-        if f.get("parity"):
-            checked = f" (checked {str(f['parity_checked_at'])[:10]})" if f.get("parity_checked_at") else ""
-            parts.append(f"parity {f['parity']}{checked}")
-        if f.get("skew_metric") is not None:
-            parts.append(f"skew {_clip(f['skew_metric'], 80)}")
-    elif kind == "regression":
-        if f.get("status"):
-            parts.append(str(f["status"]))
-        if f.get("candidate") and f.get("baseline"):
-            parts.append(f"{f['candidate']} vs {f['baseline']}")
-        metrics = f.get("metrics") or {}
-        if isinstance(metrics, Mapping) and metrics:
-            parts.append(_clip(", ".join(f"{k} {v}" for k, v in list(metrics.items())[:3]), 120))
-    return parts
-
-
-def _body_excerpt(body: Any) -> str:
-    """The first prose paragraph of a body (headings and front matter skipped)."""
-    for paragraph in re.split(r"\n\s*\n", str(body or "")):
-        text = paragraph.strip()
-        if text and not text.startswith(("#", "---", "```")):
-            return _clip(text)
-    return ""
-
-
 def render_fact(envelope: Mapping[str, Any], version: int, *, section: str) -> Fact:
     """One Markdown bullet for a record version: when, what, the numbers, and its citation."""
     key = str(envelope["key"])
     citation = f"{key}@{version}"
-    kind = str(envelope.get("kind", "note"))
-    title = _clip(envelope.get("title") or key, 120)
-    labels = [x for x in (str(envelope.get("occurred_at") or "")[:10], kind.replace("_", " "),
-                          envelope.get("model")) if x]
-    details = _summarise_fields(kind, envelope.get("fields") or {})
-    if not details:
-        excerpt = _body_excerpt(envelope.get("body"))
-        if excerpt:
-            details = [excerpt]
-    line = f"- {' · '.join(str(x) for x in labels)}: **{title}**"
-    if details:
-        line += " — " + "; ".join(details)
-    line += f" [{citation}]"
-    short = f"- **{title}** [{citation}]"
-    return Fact(key=key, version=version, section=section, line=line, short=short)
+    short = f"- **{clip(envelope.get('title') or key, TITLE_CHARS)}** [{citation}]"
+    return Fact(key=key, version=version, section=section, line=fact_line(envelope, citation), short=short)
 
 
 # ---------------------------------------------------------------- gathering

@@ -16,7 +16,9 @@ from typing import Any
 from sqlalchemy import Connection, and_, select
 
 from elephant.errors import NotFound, UsageError
-from elephant.kinds.units import as_number, format_change, format_points, metric_label
+from elephant.kinds import regression
+from elephant.kinds.benchmark import is_offline
+from elephant.kinds.units import as_number
 from elephant.records.envelope import Record, validate_record
 from elephant.storage.schema import heads
 from elephant.storage.store import Store, StoredRecord, WriteResult
@@ -53,12 +55,6 @@ def series_of(envelope: dict[str, Any]) -> tuple[str, str, str]:
 def _norm(value: Any) -> str:
     # MLPerf folders spell scenarios "Offline" or "offline", "SingleStream" or "singlestream".
     return "".join(ch for ch in str(value or "").lower() if ch.isalnum())
-
-
-def is_offline(fields: dict[str, Any]) -> bool:
-    """An offline run: its latency percentiles time samples of one huge batch over the whole run (an
-    MLPerf Offline p50 is minutes), so they say nothing about serving latency; only throughput counts."""
-    return _norm(fields.get("scenario")) == "offline"
 
 
 def _same_shape(a: dict[str, Any], b: dict[str, Any]) -> bool:
@@ -199,31 +195,11 @@ def previous_benchmark(conn: Connection, envelope: dict[str, Any], *, exclude_ke
     return None
 
 
-def regression_figures(fields: dict[str, Any]) -> list[str]:
-    """A finding's worse figures as people read them: 'p99 20 → 31 ms (+55 %)', 'NDCG −1.9 pt'."""
-    parts = []
-    metrics = fields.get("metrics") or {}
-    if isinstance(metrics, dict):
-        for name, item in metrics.items():
-            if not isinstance(item, dict) or not item.get("worse"):
-                continue
-            unit = "ms" if name.startswith("latency") else "qps" if name.startswith("throughput") else ""
-            label = name.split(".", 1)[-1] if name.startswith("latency") else name.removesuffix("_qps")
-            if name.startswith("accuracy."):
-                part = format_points(metric_label(name.split(".", 1)[1]), as_number(item.get("baseline")),
-                                     as_number(item.get("candidate")))
-            else:
-                part = format_change(label, as_number(item.get("baseline")), as_number(item.get("candidate")), unit)
-            if part:
-                parts.append(part)
-    return parts
-
-
 def build_finding(candidate: dict[str, Any], baseline: dict[str, Any], baseline_cite: str, candidate_cite: str,
                   comparisons: list[Comparison], *, threshold_pct: float) -> dict[str, Any]:
     fields = candidate.get("fields") or {}
     metrics = {c.metric: c.to_dict() for c in comparisons}
-    worst = regression_figures({"metrics": metrics})
+    worst = regression.figures({"metrics": metrics})
     where = ", ".join(str(fields[n]) for n in ("hardware", "scenario") if fields.get(n))
     title = f"Regression on {candidate.get('model')}" + (f" ({where})" if where else "") + ": " + "; ".join(worst)
     return {

@@ -16,23 +16,21 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, func, select
 
-from elephant.answers.markdown import date_of, figures_of, outcome_of, outcome_words
-from elephant.answers.regressions import KEY_PREFIX, is_offline, series_of
+from elephant.answers.brief import brief_places
+from elephant.answers.regressions import KEY_PREFIX, series_of
 from elephant.errors import UsageError
+from elephant.kinds import all_kinds, regression
+from elephant.kinds.benchmark import is_offline
+from elephant.kinds.render import date_of, record_card
 from elephant.kinds.units import as_number
 from elephant.storage.schema import heads
 from elephant.storage.store import Store, StoredRecord
 from elephant.timeutil import sortable_ts
 
 # What the timeline shows unless asked otherwise; benchmarks have their own page (charts) and would flood it.
-TIMELINE_KINDS = ("optimization", "deployment", "incident", "rollback_procedure", "note", "serving_config",
-                  "regression", "feature_definition")
-OUTCOME_CLASSES = ("adopted", "rejected", "rolled_back", "in_progress", "none")
-# Deployment statuses in the timeline's four colours (a failed rollout was not adopted: rejected).
-_DEPLOYMENT_CLASS = {"succeeded": "adopted", "rolled_back": "rolled_back", "failed": "rejected",
-                     "in_progress": "in_progress"}
+TIMELINE_KINDS = tuple(spec.name for spec in all_kinds() if spec.view.on_timeline)
 MAX_STRIP = 1000  # events drawn on the time axis; the list below it pages through all of them
 
 
@@ -78,30 +76,16 @@ class Timeline:
                 "offset": self.offset, "limit": self.limit, "kind_counts": self.kind_counts}
 
 
-def outcome_class(kind: str, fields: dict[str, Any]) -> str:
-    """The colour of a record on a timeline: adopted, rejected, rolled_back, in_progress or none."""
-    if kind == "optimization":
-        outcome = outcome_of(kind, fields)
-        return outcome if outcome in OUTCOME_CLASSES else "none"
-    if kind == "deployment":
-        if str(fields.get("strategy") or "") == "rollback":
-            return "rolled_back"
-        return _DEPLOYMENT_CLASS.get(str(fields.get("status") or ""), "none")
-    if kind == "incident":
-        return "none" if fields.get("resolved_at") else "in_progress"
-    return "none"
-
-
 def _event(row: Any, *, figures: bool = True) -> TimelineEvent:
     envelope = json.loads(row.envelope)
     fields = envelope.get("fields") or {}
     if not isinstance(fields, dict):
         fields = {}
-    kind = str(row.kind)
-    return TimelineEvent(key=row.key, version=row.version, kind=kind, title=str(envelope.get("title") or row.key),
-                         occurred_at=envelope.get("occurred_at"), recorded_at=row.recorded_at,
-                         outcome=outcome_of(kind, fields), outcome_class=outcome_class(kind, fields),
-                         summary=outcome_words(kind, fields), figures=figures_of(kind, fields) if figures else [])
+    card = record_card({**envelope, "key": row.key, "kind": str(row.kind), "fields": fields}, row.version,
+                       figures=figures)
+    return TimelineEvent(key=card.key, version=card.version, kind=card.kind, title=card.title,
+                         occurred_at=card.occurred_at, recorded_at=row.recorded_at, outcome=card.outcome,
+                         outcome_class=card.outcome_class, summary=card.summary, figures=card.figures)
 
 
 def _bound(value: str | None, name: str) -> str | None:
@@ -250,15 +234,6 @@ def benchmark_series(store: Store, model: str) -> list[BenchmarkSeries]:
 
 
 # ---------------------------------------------------------------- every model at a glance
-# Open items found in SQL on the canonical envelope JSON (sorted keys, no spaces), with no decoding.
-_OPEN_SQL = {
-    "regression": lambda env: env.not_like('%"status":"resolved"%'),
-    "incident": lambda env: or_(env.not_like('%"resolved_at"%'), env.like('%"resolved_at":null%'),
-                                env.like('%"resolved_at":""%')),
-    "feature_definition": lambda env: env.not_like('%"parity":"verified"%'),
-}
-
-
 @dataclass
 class ModelOverview:
     model: str
@@ -285,10 +260,15 @@ def model_overview(store: Store) -> tuple[list[ModelOverview], dict[str, int]]:
     by a window function) and the envelopes of what is shown: 10k records cost one scan, not a decode each.
     """
     live = [heads.c.is_deleted.is_(False)]
+    places = brief_places()
+    latest_kinds = [kind for kind, place in places if place.latest]
+    # Open items found in SQL on the canonical envelope JSON (sorted keys, no spaces), with no decoding.
+    open_sql = {kind: place.open_sql for kind, place in places if not place.latest and place.open_sql is not None}
+    slots = {kind: place.slot for kind, place in places}
     when = func.coalesce(heads.c.occurred_at, heads.c.recorded_at)
     ranked = (select(heads.c.key, func.row_number().over(
         partition_by=(heads.c.model, heads.c.kind), order_by=(when.desc(), heads.c.recorded_at.desc())).label("rank"))
-        .where(and_(*live, heads.c.model.is_not(None), heads.c.kind.in_(("serving_config", "benchmark", "deployment"))))
+        .where(and_(*live, heads.c.model.is_not(None), heads.c.kind.in_(latest_kinds)))
         .subquery())
     with store.read_connection() as conn:
         grouped = conn.execute(select(heads.c.model, heads.c.kind, func.count())
@@ -296,7 +276,7 @@ def model_overview(store: Store) -> tuple[list[ModelOverview], dict[str, int]]:
         # Open items per kind through the kind index: only those kinds' rows are read for the LIKE.
         open_counts: dict[str, dict[Any, int]] = {kind: dict(conn.execute(select(heads.c.model, func.count()).where(
             and_(*live, heads.c.kind == kind, test(heads.c.envelope))).group_by(heads.c.model)).all())
-            for kind, test in _OPEN_SQL.items()}
+            for kind, test in open_sql.items()}
         rows = conn.execute(select(heads.c.key, heads.c.version, heads.c.kind, heads.c.envelope, heads.c.recorded_at)
                             .join(ranked, ranked.c.key == heads.c.key).where(ranked.c.rank == 1)).all()
     per_kind: dict[str, int] = {}
@@ -307,29 +287,20 @@ def model_overview(store: Store) -> tuple[list[ModelOverview], dict[str, int]]:
             continue
         entry = out.setdefault(str(model), ModelOverview(model=str(model), records=0))
         entry.records += int(count)
-        opened = int(open_counts.get(str(kind), {}).get(model, 0))
-        if kind == "regression":
-            entry.open_regressions = opened
-        elif kind == "incident":
-            entry.open_incidents = opened
-        elif kind == "feature_definition":
-            entry.features_not_verified = opened
+        if str(kind) in open_sql:
+            setattr(entry, slots[str(kind)], int(open_counts[str(kind)].get(model, 0)))
     for row in rows:
         envelope = json.loads(row.envelope)
         shown = out.get(str(envelope.get("model")))
         if shown is None:
             continue
         entry = shown
-        if row.kind == "benchmark":
+        if row.kind == "benchmark":  # drawn as a point with its figures, not as an event
             fields = envelope.get("fields") or {}
             entry.benchmark_offline = isinstance(fields, dict) and is_offline(fields)
             entry.latest_benchmark = _point(row, envelope)
-        else:
-            event = _event(row)
-            if row.kind == "serving_config":
-                entry.serving_config = event
-            else:
-                entry.last_deployment = event
+        elif hasattr(entry, slots[str(row.kind)]):
+            setattr(entry, slots[str(row.kind)], _event(row))
     return sorted(out.values(), key=lambda e: (not e.needs_attention, e.model)), per_kind
 
 
@@ -355,7 +326,7 @@ def regression_page(store: Store, *, model: str | None = None, status: str = "op
     if model is not None:
         conditions.append(heads.c.model == model)
     if status == "open":
-        conditions.append(_OPEN_SQL["regression"](heads.c.envelope))
+        conditions.append(regression.open_sql(heads.c.envelope))
     elif status == "resolved":
         conditions.append(heads.c.envelope.like('%"status":"resolved"%'))
     elif status != "all":

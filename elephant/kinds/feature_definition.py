@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any
 
 from pydantic import field_validator
 
-from elephant.kinds.base import FieldsModel, KindSpec, KindWords, Timestamp, normalise_timestamp
+from elephant.kinds.base import (
+    BriefPlace,
+    Fields,
+    FieldsModel,
+    KindSpec,
+    KindView,
+    KindWords,
+    Timestamp,
+    no_figures,
+    normalise_timestamp,
+)
+from elephant.kinds.phrases import OUTCOME_WORDS, clip, day, text
+from elephant.kinds.units import as_number, format_number, metric_label
 
 
 class Parity(StrEnum):
@@ -35,5 +48,51 @@ WORDS = KindWords(
     question=(r"\bfeatures?\b", r"\bparity\b", r"\bskew", r"\bdrift", r"\bpsi\b"),
 )
 
+
+
+def outcome(fields: Fields) -> str | None:
+    return text(fields.get("parity"))
+
+
+def outcome_words(fields: Fields) -> str:
+    """'parity drift (PSI 0.31, checked 2026-02-01)'."""
+    said = OUTCOME_WORDS.get(outcome(fields) or "", "parity not recorded")
+    skew = fields.get("skew_metric")
+    if isinstance(skew, Mapping):
+        skew_text = ", ".join(f"{metric_label(str(k))} {format_number(v) if as_number(v) is not None else v}"
+                              for k, v in skew.items())
+    else:
+        skew_text = str(skew) if skew is not None else ""
+    checked = text(fields.get("parity_checked_at"))
+    extra = ", ".join(p for p in (skew_text, f"checked {checked[:10]}" if checked else "") if p)
+    return f"{said} ({extra})" if extra else said
+
+
+def fact(fields: Fields) -> list[str]:
+    parts: list[str] = []
+    if fields.get("feature"):
+        parts.append(str(fields["feature"]) + (f" ({fields['entity']})" if fields.get("entity") else ""))
+    if fields.get("parity"):
+        checked = f" (checked {day(fields['parity_checked_at'])})" if fields.get("parity_checked_at") else ""
+        parts.append(f"parity {fields['parity']}{checked}")
+    if fields.get("skew_metric") is not None:
+        parts.append(f"skew {clip(fields['skew_metric'], 80)}")
+    return parts
+
+
+def brief_summary(fields: Fields, title: str, date: str) -> str:
+    return f"{fields.get('feature') or title}: {outcome_words(fields)}"
+
+
+VIEW = KindView(outcome=outcome, outcome_words=outcome_words, outcome_class=lambda fields: "none",
+                figures=no_figures, fact=fact, index_phrases=lambda fields: [], indexed_fields=frozenset(),
+                display="feature", on_timeline=True)
+
+BRIEF = BriefPlace(slot="features_not_verified", label="Feature parity", order=5, latest=False,
+                   summary=brief_summary,
+                   details=lambda f: {"feature": f.get("feature"), "parity": f.get("parity") or "unknown"},
+                   is_open=lambda f: f.get("parity") != "verified",
+                   open_sql=lambda envelope: envelope.not_like('%"parity":"verified"%'))
+
 SPEC = KindSpec(name="feature_definition", fields_model=FeatureDefinitionFields, words=WORDS, writable=True,
-                ask_prior=0.2)
+                ask_prior=0.2, view=VIEW, brief=BRIEF)

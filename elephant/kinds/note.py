@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from elephant.kinds.base import FieldsModel, KindSpec, KindWords
+from elephant.kinds.base import FieldsModel, KindSpec, KindView, KindWords, no_figures
 
 
 class NoteFields(FieldsModel):
@@ -15,5 +15,10 @@ WORDS = KindWords(
               r"\bbudgets?\b", r"\bconventions?\b", r"\bnotes?\b"),
 )
 
+# A note has no outcome and no figures: its body speaks (a context fact falls back to the body's first paragraph).
+VIEW = KindView(outcome=lambda fields: None, outcome_words=lambda fields: "note", outcome_class=lambda fields: "none",
+                figures=no_figures, fact=lambda fields: [], index_phrases=lambda fields: [],
+                indexed_fields=frozenset(), display="note", on_timeline=True)
+
 SPEC = KindSpec(name="note", fields_model=NoteFields, words=WORDS, writable=True,
-                ask_prior=-0.5)
+                ask_prior=-0.5, view=VIEW, brief=None)

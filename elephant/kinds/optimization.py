@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
+from typing import Any
 
-from elephant.kinds.base import FieldsModel, KindSpec, KindWords
+from elephant.kinds.base import Fields, FieldsModel, KindSpec, KindView, KindWords
+from elephant.kinds.phrases import (
+    OUTCOME_CLASSES,
+    OUTCOME_WORDS,
+    accuracy_text,
+    clip,
+    index_pair,
+    text,
+    words,
+)
+from elephant.kinds.units import as_number, format_change, format_number, format_points, metric_label
 
 
 class Technique(StrEnum):
@@ -90,5 +102,113 @@ WORDS = KindWords(
               r"\bmake .* (?:faster|smaller|cheaper)\b"),
 )
 
+
+
+def outcome(fields: Fields) -> str | None:
+    return text(fields.get("outcome"))
+
+
+def outcome_words(fields: Fields) -> str:
+    """'rolled back: calibration drift'."""
+    value = outcome(fields)
+    said = OUTCOME_WORDS.get(value or "", value or "outcome not recorded")
+    reason = text(fields.get("reason"))
+    return f"{said}: {reason}" if reason else said
+
+
+def outcome_class(fields: Fields) -> str:
+    value = outcome(fields)
+    return value if value in OUTCOME_CLASSES else "none"
+
+
+def figures(fields: Fields) -> list[str]:
+    """Baseline → result for latency percentiles, throughput and accuracy."""
+    base = fields.get("baseline") or {}
+    result = fields.get("result") or {}
+    if not isinstance(base, Mapping) or not isinstance(result, Mapping):
+        return []
+    parts: list[str] = []
+    for pct in ("p50", "p90", "p95", "p99"):
+        name = f"latency_ms_{pct}"
+        if (part := format_change(pct, as_number(base.get(name)), as_number(result.get(name)), "ms")):
+            parts.append(part)
+    if (part := format_change("throughput", as_number(base.get("throughput_qps")),
+                              as_number(result.get("throughput_qps")), "qps")):
+        parts.append(part)
+    parts.extend(_accuracy_changes(base.get("accuracy"), result.get("accuracy"), fields.get("accuracy_metric")))
+    return parts
+
+
+def _accuracy_changes(before: Any, after: Any, metric: Any) -> list[str]:
+    label = metric_label(str(metric)) if metric else "accuracy"
+    if isinstance(before, Mapping) or isinstance(after, Mapping):
+        before_d = before if isinstance(before, Mapping) else {}
+        after_d = after if isinstance(after, Mapping) else {}
+        out = []
+        for name in list(dict.fromkeys([*before_d, *after_d])):
+            if (part := format_points(metric_label(str(name)), as_number(before_d.get(name)),
+                                      as_number(after_d.get(name)))):
+                out.append(part)
+        return out
+    part = format_points(label, as_number(before), as_number(after))
+    return [part] if part else []
+
+
+def fact(fields: Fields) -> list[str]:
+    """'quantization int8 rolled back; p99 45 → 18 ms (−60 %); reason: ...'."""
+    parts: list[str] = []
+    head = " ".join(str(x) for x in (fields.get("technique"), fields.get("outcome")) if x)
+    if head:
+        parts.append(head.replace("_", " "))
+    baseline, result = fields.get("baseline") or {}, fields.get("result") or {}
+    metric = fields.get("accuracy_metric")
+    for name, label, unit in (("latency_ms_p99", "p99", "ms"), ("latency_ms_p95", "p95", "ms"),
+                              ("latency_ms_p50", "p50", "ms"), ("throughput_qps", "throughput", "qps")):
+        before, after = as_number(baseline.get(name)), as_number(result.get(name))
+        if after is not None and (change := format_change(label, before, after, unit)):
+            parts.append(change)
+        elif result.get(name) is not None:
+            parts.append(f"{label} {format_number(result[name])} {unit}")
+    before_acc, after_acc = baseline.get("accuracy"), result.get("accuracy")
+    if as_number(before_acc) is not None and as_number(after_acc) is not None:
+        parts.append(str(format_points(metric or "accuracy", as_number(before_acc), as_number(after_acc))))
+    elif after_acc is not None:
+        parts.append(f"{metric or 'accuracy'} {accuracy_text(after_acc)}")
+    if fields.get("reason"):
+        parts.append(f"reason: {clip(fields['reason'])}")
+    return parts
+
+
+def index_phrases(fields: Fields) -> list[str]:
+    out: list[str] = []
+    if fields.get("technique"):
+        out.append(f"technique: {TECHNIQUE_WORDS.get(fields['technique'], words(fields['technique']))}")
+    if fields.get("outcome"):
+        out.append(f"outcome: {words(fields['outcome'])}")
+    baseline, result = fields.get("baseline") or {}, fields.get("result") or {}
+    for name, label, unit in (("latency_ms_p50", "p50", "ms"), ("latency_ms_p95", "p95", "ms"),
+                              ("latency_ms_p99", "p99", "ms"), ("throughput_qps", "throughput", "qps")):
+        if (phrase := index_pair(label, baseline.get(name), result.get(name), unit)):
+            out.append(phrase)
+    metric = fields.get("accuracy_metric")
+    before, after = baseline.get("accuracy"), result.get("accuracy")
+    if isinstance(before, int | float) or isinstance(after, int | float):
+        if (phrase := index_pair(words(metric or "accuracy"), before, after)):
+            out.append(phrase)
+    elif isinstance(after, Mapping):
+        for name, value in after.items():
+            prior = before.get(name) if isinstance(before, Mapping) else None
+            if (phrase := index_pair(words(name), prior, value)):
+                out.append(phrase)
+    if fields.get("reason"):
+        out.append(f"reason: {fields['reason']}")
+    return out
+
+
+VIEW = KindView(outcome=outcome, outcome_words=outcome_words, outcome_class=outcome_class, figures=figures,
+                fact=fact, index_phrases=index_phrases,
+                indexed_fields=frozenset({"technique", "baseline", "result", "accuracy_metric", "outcome", "reason"}),
+                display="optimization", on_timeline=True)
+
 SPEC = KindSpec(name="optimization", fields_model=OptimizationFields, words=WORDS, writable=True,
-                ask_prior=0.6)
+                ask_prior=0.6, view=VIEW, brief=None)

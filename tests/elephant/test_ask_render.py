@@ -5,7 +5,9 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from elephant.answers.markdown import attempt_line, benchmark_figures, optimization_deltas, outcome_words
+from elephant.answers.markdown import attempt_line, outcome_words
+from elephant.kinds.benchmark import figures as benchmark_figures
+from elephant.kinds.optimization import figures as optimization_deltas
 from elephant.kinds.units import format_change, format_number, format_percent, format_points, metric_label
 
 

@@ -12,10 +12,10 @@ from elephant.answers.timeline import (
     benchmark_series,
     model_overview,
     model_timeline,
-    outcome_class,
     regression_page,
 )
 from elephant.errors import UsageError
+from elephant.kinds.render import outcome_class
 from tests.api.webdata import INT8, RANKER_SERIES_POINTS, REGRESSION, load_demo
 
 
