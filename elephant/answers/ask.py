@@ -6,6 +6,7 @@ candidates and a ranking signal. Without it the answer still comes, marked ``deg
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -350,8 +351,11 @@ def names_absent(conn: Any, names: list[str]) -> list[str]:
     """Identifier-like words of a question that no record contains: likely a model Elephant has never seen."""
     absent = []
     for name in names:
+        parts = [p for p in re.split(r"[-_]+", name) if p]
+        # "the spatula-tagged-as-knife problem": a phrase hyphenated into one word, written with spaces in records.
+        pattern = "%".join(parts) if len(parts) >= 3 else name
         hit = conn.execute(select(heads.c.key).where(heads.c.is_deleted.is_(False),
-                                                     heads.c.envelope.ilike(f"%{name}%")).limit(1)).first()
+                                                     heads.c.envelope.ilike(f"%{pattern}%")).limit(1)).first()
         if hit is None:
             absent.append(name)
     return absent

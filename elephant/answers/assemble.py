@@ -92,8 +92,8 @@ def measure(cand: Candidate, metric: str, kind_of_measure: str, hint: str | None
     fields = cand.fields
     _base, _result = fields.get("baseline"), fields.get("result")
     named = str(fields.get("accuracy_metric") or "").lower()
-    if named and metric not in ("accuracy",) and metric in named and hint is None:
-        hint = "accuracy"
+    if named and (metric != "accuracy" and metric in named or hint is not None and hint in named):
+        hint = "accuracy"  # the record's accuracy is the metric asked for
     found = _measure(cand, metric, kind_of_measure, hint)
     if metric == "accuracy" and found.number is not None and LOWER_IS_BETTER_ACCURACY.search(named):
         found.number = -found.number
@@ -219,8 +219,11 @@ def assemble(plan: QueryPlan, g: Gathered, pool: dict[str, Candidate]) -> Assemb
     if plan.answer_kind is not None and plan.record_kind is not None:
         wanted = plan.record_kind
         of_kind = [c for c in shown if c.kind == wanted]
-        if not of_kind and shown:
-            of_kind = _in_window([c for c in pool.values() if c.kind == wanted and c.score >= MIN_SCORE * 0.8], plan)
+        if not of_kind and (shown or plan.models):
+            # With the model known, its records of the wanted kind answer even when no word matched them
+            # ("what hardware does X run on now?" against a serving config that never says "hardware").
+            floor = 0.0 if plan.models else MIN_SCORE * 0.8
+            of_kind = _in_window([c for c in pool.values() if c.kind == wanted and c.score >= floor], plan)
             of_kind = sorted(of_kind, key=lambda c: (c.score, c.when), reverse=True)[:5]
         if of_kind:
             rest = [c for c in shown if c.kind != wanted]
@@ -254,6 +257,14 @@ def assemble(plan: QueryPlan, g: Gathered, pool: dict[str, Candidate]) -> Assemb
         if attempts:
             out.primary = attempts + [c for c in shown if c not in attempts]
             out.related = []
+    if plan.intent in ("existence", "outcome", "status") and shown and shown[0].kind in ("incident", "regression") \
+            and re.search(r"\b(?:fixed|resolved|closed|mitigated|over|sorted)\b", plan.main_text):
+        first = shown[0]
+        done = not is_open(first)
+        when = first.fields.get("resolved_at") if first.kind == "incident" else None
+        on = f" on {str(when)[:10]}" if when else ""
+        out.lead = (f"**{'Yes' if done else 'No'}** — {_title(first)} "
+                    f"{'was resolved' + on if done else 'is still open'} {_cite(first)}.")
     if plan.answer_kind == "feature" and plan.intent in ("outcome", "existence", "status") and shown \
             and shown[0].kind == "feature_definition":
         out.lead = _feature_lead(plan, shown[0])
@@ -285,6 +296,8 @@ def _outcome_lead(plan: QueryPlan, shown: list[Candidate]) -> tuple[str | None, 
     attempts = [c for c in shown if c.kind in ("optimization", "deployment")]
     if not attempts:
         return None, None
+    best = max(c.score for c in attempts)
+    attempts = [c for c in attempts if c.score >= 0.9 * best]  # "the v6 canary", not the rollout after it
     latest = max(attempts, key=lambda c: c.when)
     outcome = outcome_of(latest.kind, latest.fields) or ""
     status_words = {"rolled_back": "was rolled back", "rejected": "was rejected", "failed": "failed",
@@ -364,7 +377,11 @@ def _feature_lead(plan: QueryPlan, feature: Candidate) -> str:
 
 def _in_window(cands: Iterable[Candidate], plan: QueryPlan) -> list[Candidate]:
     t = plan.time
-    return [c for c in cands if (t.since is None or c.when >= t.since) and (t.until is None or c.when < t.until)]
+    month = plan.question.window.month if plan.question is not None else None
+    since = plan.question.window.since if plan.question is not None and plan.question.window.since else t.since
+    until = plan.question.window.until if plan.question is not None and plan.question.window.until else t.until
+    return [c for c in cands if (since is None or c.when >= since) and (until is None or c.when < until)
+            and (month is None or c.when[5:7] == f"{month:02d}")]
 
 
 def _superlative(plan: QueryPlan, g: Gathered, pool: dict[str, Candidate]) -> Assembly | None:

@@ -405,6 +405,9 @@ def build_plan(text: str, vocab: Vocabulary, *, now: datetime | None = None, mod
                       and not (w.startswith("experi") or w.startswith("optim"))]
     if plan.superlative is not None or plan.comparison is not None:
         question.metrics = set()
+        question.terms = [w for w in question.terms if not (DOWN_RE.fullmatch(w) or UP_RE.fullmatch(w)
+                                                            or WORSE_RE.fullmatch(w) or DELTA_RE.fullmatch(w)
+                                                            or SUPERLATIVE_RE.fullmatch(w))]
     return plan
 
 
@@ -431,6 +434,9 @@ def _name_by_description(plan: QueryPlan, question: Question, vocab: Vocabulary,
              and not any(p.search(t) for p in KIND_RE.values()) and not any(p.search(t) for p in METHOD_RE.values())
              and t not in SIZE_WORDS]
     terms = describing_terms(" ".join(words))
+    # The word right before a model noun is the head of the description: "the search *suggestion* model".
+    raw = tokens(text)
+    heads = {stem(raw[i - 1])[:7] for i in range(1, len(raw)) if stem(raw[i]) in MODEL_NOUNS and raw[i - 1] in words}
     n = max(len(vocab.models), 2)
     scores = dict.fromkeys(among, 0.0)
     used: dict[str, set[str]] = {}
@@ -438,7 +444,7 @@ def _name_by_description(plan: QueryPlan, question: Question, vocab: Vocabulary,
         holders = vocab.model_terms.get(term)
         if not holders or len(holders) > max(2, n // 3):
             continue
-        weight = math.log(n / len(holders)) * (1.5 if " " in term else 1.0)
+        weight = math.log(n / len(holders)) * (1.5 if " " in term or term in heads else 1.0)
         total = sum(holders.values())
         for m, count in holders.items():
             if m in scores:
@@ -463,7 +469,7 @@ def _name_by_description(plan: QueryPlan, question: Question, vocab: Vocabulary,
     plan.subjects = [Subject(chosen, "described-name" if len(among) == len(vocab.models) else "disambiguated",
                              description=" ".join(sorted(used.get(chosen, set()))) or None)]
     spent = {w for term in used.get(chosen, set()) for w in term.split()}
-    question.terms = [t for t in question.terms if t not in spent]
+    question.terms = [t for t in question.terms if t[:7] not in spent]
 
 
 def _answer_kind(text: str) -> str | None:
