@@ -90,9 +90,8 @@ def measure(cand: Candidate, metric: str, kind_of_measure: str, hint: str | None
     questions a lower-is-better accuracy metric is turned round so that a higher number is always better.
     """
     fields = cand.fields
-    _base, _result = fields.get("baseline"), fields.get("result")
     named = str(fields.get("accuracy_metric") or "").lower()
-    if named and (metric != "accuracy" and metric in named or hint is not None and hint in named):
+    if named and ((metric != "accuracy" and metric in named) or (hint is not None and hint in named)):
         hint = "accuracy"  # the record's accuracy is the metric asked for
     found = _measure(cand, metric, kind_of_measure, hint)
     if metric == "accuracy" and found.number is not None and LOWER_IS_BETTER_ACCURACY.search(named):
@@ -260,11 +259,11 @@ def assemble(plan: QueryPlan, g: Gathered, pool: dict[str, Candidate]) -> Assemb
     if plan.intent in ("existence", "outcome", "status") and shown and shown[0].kind in ("incident", "regression") \
             and re.search(r"\b(?:fixed|resolved|closed|mitigated|over|sorted)\b", plan.main_text):
         first = shown[0]
-        done = not is_open(first)
+        is_done = not is_open(first)
         when = first.fields.get("resolved_at") if first.kind == "incident" else None
         on = f" on {str(when)[:10]}" if when else ""
-        out.lead = (f"**{'Yes' if done else 'No'}** — {_title(first)} "
-                    f"{'was resolved' + on if done else 'is still open'} {_cite(first)}.")
+        out.lead = (f"**{'Yes' if is_done else 'No'}** — {_title(first)} "
+                    f"{'was resolved' + on if is_done else 'is still open'} {_cite(first)}.")
     if plan.answer_kind == "feature" and plan.intent in ("outcome", "existence", "status") and shown \
             and shown[0].kind == "feature_definition":
         out.lead = _feature_lead(plan, shown[0])
