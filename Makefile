@@ -16,7 +16,7 @@ $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q "torch==2.13.0"
-	$(PY) -m pip install -q -e ".[server,postgres,build,dev]"
+	$(PY) -m pip install -q -e ".[server,postgres,build,dev,mlflow]"
 	touch $@
 
 # Builds the ONNX embedding model once (skipped when the manifest is already there).

@@ -11,6 +11,7 @@ import typer
 from rich.markup import escape
 
 from elephant.cli.output import JSON_OPTION, console, emit, err_console, open_db, reporting
+from elephant.errors import UsageError
 
 
 def register(app: typer.Typer) -> None:
@@ -19,10 +20,18 @@ def register(app: typer.Typer) -> None:
 
 def ingest(
     ctx: typer.Context,
-    paths: list[Path] = typer.Argument(..., metavar="PATH",
+    paths: list[Path] = typer.Argument(None, metavar="[PATH]...",
                                        help="Files or folders; each is an ingest root (keys are relative to it)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Parse and compare, but write nothing."),
     prune: bool = typer.Option(False, "--prune", help="Tombstone records whose source file under a root is gone."),
+    mlflow_uri: str | None = typer.Option(
+        None, "--mlflow", metavar="URI",
+        help="Import from an MLflow tracking server (default with no PATH: ELEPHANT_MLFLOW_URI); see docs/mlflow.md."),
+    full: bool = typer.Option(False, "--full", help="MLflow: list every run again, not only those since the watermark."),
+    metric_map: Path | None = typer.Option(None, "--metric-map", metavar="FILE",
+                                           help="MLflow: YAML/JSON of benchmark field → metric names, over the defaults."),
+    experiments: list[str] = typer.Option(None, "--experiment", metavar="NAME",
+                                          help="MLflow: only runs of this experiment (name or id; repeatable)."),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Ingest artifacts idempotently: unchanged files are skipped by hash; changed ones become new versions.
@@ -30,11 +39,19 @@ def ingest(
     Exit 1 if any file failed to parse (the others are still written).
 
     Example: elephant ingest ../shared/corpus --prune
+    Example: elephant ingest --mlflow http://127.0.0.1:5000
     """
     from elephant.ingest.pipeline import ingest_paths
 
     with reporting(as_json):
         db = open_db(ctx)
+        uri = mlflow_uri or (None if paths else db.settings.mlflow_uri)
+        if uri:
+            _ingest_mlflow(db, uri, paths or [], dry_run=dry_run, full=full, metric_map=metric_map,
+                           experiments=experiments or None, as_json=as_json)
+            return
+        if not paths:
+            raise UsageError("give a PATH to ingest, or --mlflow URI (or set ELEPHANT_MLFLOW_URI)")
         show_progress = not as_json and sys.stderr.isatty()
         if show_progress:
             report = _with_progress(db, paths, dry_run=dry_run, prune=prune, ingest_paths=ingest_paths)
@@ -44,6 +61,42 @@ def ingest(
         emit(data, as_json=as_json, human=lambda: _print_summary(data))
         if not report.ok:
             raise typer.Exit(1)
+
+
+def _ingest_mlflow(db: Any, uri: str, paths: list[Path], *, dry_run: bool, full: bool, metric_map: Path | None,
+                   experiments: list[str] | None, as_json: bool) -> None:
+    """MLflow first, then any PATHs given beside it; one exit status for both."""
+    from elephant.ingest.mlflow_records import MetricMapping
+    from elephant.ingest.mlflow_sync import import_mlflow
+    from elephant.ingest.pipeline import ingest_paths
+
+    report = import_mlflow(db, uri, full=full, dry_run=dry_run, mapping=MetricMapping.load(metric_map),
+                           experiments=experiments)
+    data = report.to_dict()
+    files = ingest_paths(db, paths, dry_run=dry_run) if paths else None
+    if files is not None:
+        data["files"] = files.to_dict()
+    emit(data, as_json=as_json, human=lambda: _print_mlflow_summary(data))
+    if not report.ok or (files is not None and not files.ok):
+        raise typer.Exit(1)
+
+
+def _print_mlflow_summary(data: dict[str, Any]) -> None:
+    c, m = data["counts"], data["mlflow"]
+    prefix = "[yellow]dry run[/yellow]: would write " if data["dry_run"] else ""
+    console.print(f"{prefix}MLflow {m['tracking_uri']}: {m['runs_listed']} runs and {m['models_listed']} registered "
+                  f"models listed ({'full' if m['full'] else 'since ' + str(m['watermark_before'] or 'the start')}); "
+                  f"{c['files_seen']} items seen, {c['files_unchanged']} unchanged, {c['files_skipped']} skipped, "
+                  f"{c['files_failed']} failed")
+    console.print(f"records: [green]{c['created']} created[/green], [yellow]{c['updated']} updated[/yellow], "
+                  f"{c['unchanged']} unchanged")
+    for item in data["skipped"]:
+        console.print(f"[dim]skipped[/dim] {item['path']}: {item['reason']}")
+    for item in data["failed"]:
+        err_console.print(f"[red]failed[/red] {item['path']}: {item['reason']}")
+    console.print(f"[dim]{data['timings_s']['total']:.2f}s; watermark now {m['watermark_after']}[/dim]")
+    if "files" in data:
+        _print_summary(data["files"])
 
 
 def _with_progress(db: Any, paths: list[Path], *, dry_run: bool, prune: bool, ingest_paths: Any) -> Any:

@@ -34,6 +34,8 @@ class Settings(BaseSettings):
     api_body_limit_bytes: int = Field(default=16 * 1024 * 1024, description="largest accepted request body")
     search_cache: int = Field(default=1024, ge=0,
                               description="search responses kept while the store is unchanged; 0 turns it off")
+    mlflow_uri: str | None = Field(default=None, description="MLflow tracking server `elephant ingest` reads "
+                                   "when no PATH is given")
 
     @property
     def resolved_home(self) -> Path:
