@@ -39,6 +39,7 @@ from elephant.ingest.mlflow_records import (
 )
 from elephant.ingest.pipeline import FileProblem, IngestReport
 from elephant.records.envelope import Record
+from elephant.storage.store import SourceFileWrite
 from elephant.timeutil import format_ts, utc_now
 
 BATCH_UNITS = 64
@@ -348,15 +349,12 @@ def _write(db: Any, units: list[_Unit], report: MlflowReport, root: str, *, dry_
 
 
 def _write_units(store: Any, units: list[_Unit], report: MlflowReport, root: str, author: str) -> None:
-    staged: list[tuple[_Unit, list[Any]]] = []
-    with store.write_transaction() as conn:
-        for unit in units:
-            results = store.write_in(conn, unit.records, author=author, message=f"mlflow import {unit.path}")
-            store.remember_ingested_file(conn, root=root, path=unit.path, sha256=unit.digest, size=unit.size,
-                                         parser=unit.parser, keys=unit.keys or [r.key for r in unit.records])
-            staged.append((unit, results))
-    for unit, results in staged:  # counted after the commit, so a retried batch is not counted twice
-        for r in results:
+    files = [SourceFileWrite(root=root, path=unit.path, records=unit.records, stale_keys=[], sha256=unit.digest,
+                             size=unit.size, parser=unit.parser, keys=unit.keys or None, keep_without_records=True)
+             for unit in units]
+    done = store.write_source_files(files, author=author)
+    for unit, result in zip(units, done, strict=True):  # counted after the commit: a retried batch counts once
+        for r in result.written:
             _count(report, r.status, r.key, r.version, r.kind, unit.path)
 
 

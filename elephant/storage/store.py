@@ -122,6 +122,10 @@ class SourceFileWrite:
     sha256: str
     size: int
     parser: str
+    # What to remember besides the records' keys, for sources that are not files (an MLflow alias keeps
+    # the keys of all its moves; a watermark row has no record and must be kept all the same).
+    keys: Sequence[str] | None = None
+    keep_without_records: bool = False
 
 
 @dataclass(frozen=True)
@@ -482,9 +486,10 @@ class Store:
                 written = self.write_in(conn, item.records, author=author, message=message)
                 deleted = self.delete_in(conn, item.stale_keys, author=author,
                                          message=f"{message}: no longer in the file")
-                if item.records:
+                if item.records or item.keep_without_records:
+                    keys = [r.key for r in item.records] if item.keys is None else item.keys
                     self.remember_ingested_file(conn, root=item.root, path=item.path, sha256=item.sha256,
-                                                size=item.size, parser=item.parser, keys=[r.key for r in item.records])
+                                                size=item.size, parser=item.parser, keys=keys)
                 else:
                     self.forget_ingested_file(conn, root=item.root, path=item.path)
                 out.append(SourceFileResult(path=item.path, written=written, deleted=deleted))
