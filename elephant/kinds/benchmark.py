@@ -103,8 +103,8 @@ def fact(fields: Fields) -> list[str]:
         parts.append(f"{format_number(fields['throughput_qps'])} qps")
     if (accuracy := accuracy_text(fields.get("accuracy"))):
         parts.append(f"accuracy {accuracy}")
-    if fields.get("error_rate") is not None:
-        parts.append(f"error rate {format_number(fields['error_rate'])}")
+    if (rate := as_number(fields.get("error_rate"))) is not None:
+        parts.append(f"error rate {format_number(rate * 100)} %")
     if fields.get("valid") is False:
         parts.append("INVALID run")
     return parts

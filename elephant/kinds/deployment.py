@@ -103,9 +103,8 @@ def fact(fields: Fields) -> list[str]:
         parts.append(what.strip())
     if fields.get("status"):
         parts.append(str(fields["status"]).replace("_", " "))
-    metrics = fields.get("metrics") or {}
-    if isinstance(metrics, Mapping) and metrics:
-        parts.append(clip(", ".join(f"{k} {format_number(v)}" for k, v in list(metrics.items())[:4]), 100))
+    if (shown := figures(fields)):
+        parts.append(clip(", ".join(shown[:4]), 100))
     return parts
 
 

@@ -54,15 +54,18 @@ def outcome(fields: Fields) -> str | None:
     return text(fields.get("parity"))
 
 
+def _skew(skew: Any) -> str:
+    """'PSI 0.31' from a mapping of skew metrics; text as written."""
+    if isinstance(skew, Mapping):
+        return ", ".join(f"{metric_label(str(k))} {format_number(v) if as_number(v) is not None else v}"
+                         for k, v in skew.items())
+    return str(skew) if skew is not None else ""
+
+
 def outcome_words(fields: Fields) -> str:
     """'parity drift (PSI 0.31, checked 2026-02-01)'."""
     said = OUTCOME_WORDS.get(outcome(fields) or "", "parity not recorded")
-    skew = fields.get("skew_metric")
-    if isinstance(skew, Mapping):
-        skew_text = ", ".join(f"{metric_label(str(k))} {format_number(v) if as_number(v) is not None else v}"
-                              for k, v in skew.items())
-    else:
-        skew_text = str(skew) if skew is not None else ""
+    skew_text = _skew(fields.get("skew_metric"))
     checked = text(fields.get("parity_checked_at"))
     extra = ", ".join(p for p in (skew_text, f"checked {checked[:10]}" if checked else "") if p)
     return f"{said} ({extra})" if extra else said
@@ -76,7 +79,7 @@ def fact(fields: Fields) -> list[str]:
         checked = f" (checked {day(fields['parity_checked_at'])})" if fields.get("parity_checked_at") else ""
         parts.append(f"parity {fields['parity']}{checked}")
     if fields.get("skew_metric") is not None:
-        parts.append(f"skew {clip(fields['skew_metric'], 80)}")
+        parts.append(f"skew {clip(_skew(fields['skew_metric']), 80)}")
     return parts
 
 

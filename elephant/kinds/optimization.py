@@ -161,19 +161,19 @@ def fact(fields: Fields) -> list[str]:
     if head:
         parts.append(head.replace("_", " "))
     baseline, result = fields.get("baseline") or {}, fields.get("result") or {}
-    metric = fields.get("accuracy_metric")
-    for name, label, unit in (("latency_ms_p99", "p99", "ms"), ("latency_ms_p95", "p95", "ms"),
-                              ("latency_ms_p50", "p50", "ms"), ("throughput_qps", "throughput", "qps")):
+    label = metric_label(str(fields["accuracy_metric"])) if fields.get("accuracy_metric") else "accuracy"
+    for name, what, unit in (("latency_ms_p99", "p99", "ms"), ("latency_ms_p95", "p95", "ms"),
+                             ("latency_ms_p50", "p50", "ms"), ("throughput_qps", "throughput", "qps")):
         before, after = as_number(baseline.get(name)), as_number(result.get(name))
-        if after is not None and (change := format_change(label, before, after, unit)):
+        if after is not None and (change := format_change(what, before, after, unit)):
             parts.append(change)
         elif result.get(name) is not None:
-            parts.append(f"{label} {format_number(result[name])} {unit}")
+            parts.append(f"{what} {format_number(result[name])} {unit}")
     before_acc, after_acc = baseline.get("accuracy"), result.get("accuracy")
     if as_number(before_acc) is not None and as_number(after_acc) is not None:
-        parts.append(str(format_points(metric or "accuracy", as_number(before_acc), as_number(after_acc))))
+        parts.append(str(format_points(label, as_number(before_acc), as_number(after_acc))))
     elif after_acc is not None:
-        parts.append(f"{metric or 'accuracy'} {accuracy_text(after_acc)}")
+        parts.append(f"{label} {accuracy_text(after_acc)}")
     if fields.get("reason"):
         parts.append(f"reason: {clip(fields['reason'])}")
     return parts

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from elephant.kinds.units import format_number, index_number
+from elephant.kinds.units import format_number, index_number, metric_label
 
 # A kind's outcome value in words, wherever it is shown.
 OUTCOME_WORDS = {
@@ -43,9 +43,9 @@ def day(value: Any) -> str:
 
 
 def accuracy_text(value: Any) -> str | None:
-    """An accuracy figure or a mapping of them: 'ndcg@10 0.412, auc 0.9'."""
+    """An accuracy figure or a mapping of them: 'NDCG@10 0.412, AUC 0.9'."""
     if isinstance(value, Mapping):
-        return ", ".join(f"{k} {format_number(v)}" for k, v in value.items()) or None
+        return ", ".join(f"{metric_label(str(k))} {format_number(v)}" for k, v in value.items()) or None
     return format_number(value) if value is not None else None
 
 

@@ -57,9 +57,8 @@ def fact(fields: Fields) -> list[str]:
         parts.append(str(fields["status"]))
     if fields.get("candidate") and fields.get("baseline"):
         parts.append(f"{fields['candidate']} vs {fields['baseline']}")
-    metrics = fields.get("metrics") or {}
-    if isinstance(metrics, Mapping) and metrics:
-        parts.append(clip(", ".join(f"{k} {v}" for k, v in list(metrics.items())[:3]), 120))
+    if (worse := figures(fields)):
+        parts.append(clip(", ".join(worse), 120))
     return parts
 
 
