@@ -6,7 +6,7 @@ Generates a realistic team history (models × kinds × dates × numbers: optimiz
 results, benchmarks, deployments, incidents, features, runbooks), loads it (the regression hook runs on
 every benchmark), then times `ask` on a fixed set of question templates — with hybrid search as a
 candidate source, and on SQL alone (the degraded path) — plus plain `search` for reference.
-Budget: ask p50 ≤ 30 ms. Writes bench/results/ask.json.
+Budget: ask p50 ≤ 30 ms and p99 ≤ 100 ms, questions that name no model included. Writes bench/results/ask.json.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from stats import latency_summary, write_report
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 BUDGET_P50_MS = 30.0
+BUDGET_P99_MS = 100.0
 
 TECHNIQUES = ["quantization_int8", "quantization_fp16", "distillation", "pruning", "tensorrt", "onnx_export",
               "graph_optimization", "batching", "caching"]
@@ -101,8 +102,29 @@ def questions(models: list[str]) -> list[str]:
         out += [f"did we try int8 on the {m}?", f"what did we try last time on {m}?",
                 f"what did we try before tensorrt on {m}?", f"why was the {m} canary rolled back?",
                 f"{m} incidents in March", f"did distillation help {m} p99?"]
-    out += ["which attempts were rolled back most recently?", "did a smaller student model work anywhere?"]
+    out += NO_MODEL_QUESTIONS
+    out += [f"which change cut {picked[0]} p99 the most?", f"any open incidents on {picked[1]}?",
+            f"{picked[2]} int8 vs pruning, which cut p99 more?", f"how do we roll back {picked[3]}?"]
     return out
+
+
+# Questions that name no model: the pool is a pre-filter over every model's records (issue 15's tail).
+NO_MODEL_QUESTIONS = ["which attempts were rolled back most recently?", "did a smaller student model work anywhere?",
+                      "which change cut p99 the most?", "any open incidents?", "what did we try in Q2 2025?",
+                      "best throughput benchmark on the A100", "did we ever try speculative decoding?"]
+
+
+def cpu_name() -> str:
+    """The CPU model and how many cores this process may use, for every figure printed."""
+    name = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                name = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{name}, {len(os.sched_getaffinity(0))} cores"
 
 
 def timed(fn: Any, items: list[str], rounds: int) -> list[float]:
@@ -156,6 +178,7 @@ def main() -> int:
             db.ask(q)
             sql_only.ask(q)
         ask_ms = summary(timed(lambda q: db.ask(q), items, args.rounds))
+        no_model_ms = summary(timed(lambda q: db.ask(q), NO_MODEL_QUESTIONS, args.rounds))
         sql_ms = summary(timed(lambda q: sql_only.ask(q), items, args.rounds))
         try:
             search_ms = summary(timed(lambda q: db.search(q, k=10), items, args.rounds))
@@ -164,17 +187,21 @@ def main() -> int:
             search_ms = {"p50_ms": float("nan"), "p90_ms": float("nan"), "p99_ms": float("nan"), "n": 0}
         brief_ms = summary(timed(lambda m: db.brief(m), names[:5], args.rounds))
         degraded = db.ask(items[0]).degraded
-    report.update(load_s=None if reused else round(load_s, 1), reused_store=reused, regression_findings=findings, ask=ask_ms, ask_sql_only=sql_ms,
+    report.update(load_s=None if reused else round(load_s, 1), reused_store=reused, regression_findings=findings, ask=ask_ms, ask_no_model=no_model_ms, ask_sql_only=sql_ms,
                   search_reference=search_ms, brief=brief_ms, search_degraded=degraded,
-                  budget_p50_ms=BUDGET_P50_MS, within_budget=ask_ms["p50_ms"] <= BUDGET_P50_MS)
+                  budget_p50_ms=BUDGET_P50_MS, budget_p99_ms=BUDGET_P99_MS, cpu=cpu_name(),
+                  within_budget=ask_ms["p50_ms"] <= BUDGET_P50_MS and max(ask_ms["p99_ms"], no_model_ms["p99_ms"])
+                  <= BUDGET_P99_MS)
     loaded = f"reused the store in {args.home}" if reused else f"loaded in {load_s:.1f} s"
     print(f"{args.records} records over {args.models} models, embedder {args.model}: {loaded}, "
           f"{findings} regression findings written by the hook")
     print(f"{'what':<28} {'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8}")
-    for label, row in (("ask (SQL + hybrid search)", ask_ms), ("ask, SQL only (degraded)", sql_ms),
+    for label, row in (("ask (SQL + hybrid search)", ask_ms), ("ask, questions naming no model", no_model_ms),
+                       ("ask, SQL only (degraded)", sql_ms),
                        ("reference: search alone", search_ms), ("brief (one model)", brief_ms)):
         print(f"{label:<28} {row['p50_ms']:>8.2f} {row['p90_ms']:>8.2f} {row['p99_ms']:>8.2f}")
-    print(f"budget: ask p50 ≤ {BUDGET_P50_MS:g} ms → {'within' if report['within_budget'] else 'OVER'}")
+    print(f"budget: ask p50 ≤ {BUDGET_P50_MS:g} ms, p99 ≤ {BUDGET_P99_MS:g} ms → "
+          f"{'within' if report['within_budget'] else 'OVER'} (CPU: {report['cpu']})")
     out = write_report("ask", report)
     print(f"wrote {out.relative_to(REPO)}")
     return 0

@@ -2,6 +2,11 @@
 
     .venv/bin/python bench/retrieval.py [--model int8|fp32|fake] [--corpus] [--questions FILE ...]
 
+Also the held-out team histories of issue 15 (fixtures/eval/team-dev, tuned on, and team-test, only
+scored): per question family, hit@1, hit@5, the outcome of the top attempt and correct "none" answers
+(``found: false`` for ask; an empty list for the others), for ask next to dense-only, lexical-only and
+hybrid search on the same questions.
+
 Retrievers are a dict of named functions ``(db, question) -> ranked keys``, so another one (e.g.
 ``ask``) is one more entry. The history (fixtures/eval/history*.yaml) is loaded into a fresh home;
 with ``--corpus`` the shared corpus is ingested too and its questions (expected source paths) are
@@ -58,6 +63,95 @@ def ask(db: Any, question: dict[str, Any]) -> list[str]:
 
 
 RETRIEVERS: dict[str, Retriever] = {"dense": dense, "lexical": lexical, "hybrid": hybrid, "ask": ask}
+TEAM_SETS = ("team-dev", "team-test")
+
+
+def _answer(db: Any, name: str, question: dict[str, Any]) -> tuple[list[str], bool]:
+    """(ranked keys, whether the retriever says something matched) for one family question."""
+    if name == "ask":
+        response = db.ask(question["q"], k=DEPTH)
+        return [a["key"] for a in response.attempts], bool(response.found)
+    keys = RETRIEVERS[name](db, question)
+    return keys, bool(keys)
+
+
+def evaluate_families(db: Any, questions: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per retriever and family: hit@1, hit@5, outcome of the top record, correct "none"; plus the totals."""
+    outcomes = {r.key: _outcome(r) for r in db.store.iter_current()}
+    out: dict[str, Any] = {}
+    for name in RETRIEVERS:
+        rows: dict[str, dict[str, float]] = {}
+        misses: list[str] = []
+        for item in questions:
+            keys, found = _answer(db, name, item)
+            row = rows.setdefault(item.get("family", "other"), {"n": 0, "hit@1": 0, "hit@5": 0, "outcome_n": 0,
+                                                                "outcome": 0, "none_n": 0, "none": 0})
+            row["n"] += 1
+            if item.get("none"):
+                row["none_n"] += 1
+                ok = not found
+                row["none"] += ok
+                row["hit@1"] += ok
+                row["hit@5"] += ok
+            else:
+                wanted = {item["expected"], *(item.get("also") or [])}
+                ok = keys[:1] == [item["expected"]]
+                row["hit@1"] += ok
+                row["hit@5"] += bool(set(keys[:5]) & wanted)
+            if item.get("outcome") and not item.get("none"):
+                row["outcome_n"] += 1
+                row["outcome"] += bool(keys) and outcomes.get(keys[0]) == item["outcome"]
+            if not ok:
+                misses.append(item["q"])
+        out[name] = {"families": {f: _rates(r) for f, r in sorted(rows.items())},
+                     "total": _rates({k: sum(r[k] for r in rows.values()) for k in next(iter(rows.values()))}),
+                     "missed_at_1": misses}
+    return out
+
+
+def _outcome(record: Any) -> str | None:
+    from elephant.answers.markdown import outcome_of
+
+    return outcome_of(record.kind, record.envelope.get("fields") or {})
+
+
+def _rates(row: dict[str, float]) -> dict[str, Any]:
+    n = max(1, row["n"])
+    return {"n": int(row["n"]), "hit@1": round(row["hit@1"] / n, 3), "hit@5": round(row["hit@5"] / n, 3),
+            "outcome": round(row["outcome"] / row["outcome_n"], 3) if row["outcome_n"] else None,
+            "none": round(row["none"] / row["none_n"], 3) if row["none_n"] else None}
+
+
+def print_families(title: str, results: dict[str, Any]) -> None:
+    print(f"\n{title}: per family (ask | dense | lexical | hybrid), hit@1 / hit@5 / outcome / none")
+    families = list(results["ask"]["families"])
+    print(f"{'family':<18} {'n':>3}  {'ask':<23} {'dense':<23} {'lexical':<23} {'hybrid':<23}")
+    for family in [*families, "TOTAL"]:
+        cells = []
+        for name in ("ask", "dense", "lexical", "hybrid"):
+            row = results[name]["total"] if family == "TOTAL" else results[name]["families"][family]
+            cells.append(" ".join("  - " if row[m] is None else f"{row[m]:.2f}"
+                                  for m in ("hit@1", "hit@5", "outcome", "none")))
+        n = results["ask"]["total" if family == "TOTAL" else "families"]
+        n = n["n"] if family == "TOTAL" else n[family]["n"]
+        print(f"{family:<18} {n:>3}  " + " ".join(f"{c:<23}" for c in cells))
+
+
+def run_team_sets(report: dict[str, Any]) -> None:
+    import elephant
+
+    for name in TEAM_SETS:
+        folder = EVAL / name
+        if not (folder / "questions.yaml").exists():
+            continue
+        questions = yaml.safe_load((folder / "questions.yaml").read_text())["questions"]
+        with tempfile.TemporaryDirectory() as home, elephant.open(home, search_cache=0) as db:
+            for file in ("history.yaml", "history_updates.yaml"):
+                assert db.put_files([folder / file]).ok
+            db.process_outbox()
+            results = evaluate_families(db, questions)
+        report[name] = {"questions": len(questions), "results": results}
+        print_families(f"{name} ({len(questions)} questions)", results)
 
 
 def score(ranked: list[str], expected: set[str]) -> dict[str, float]:
@@ -93,10 +187,21 @@ def print_table(title: str, results: dict[str, Any], count: int) -> None:
         print(f"{name:<10} {row['hit@1']:>6.3f} {row['hit@5']:>6.3f} {row['mrr']:>6.3f} {row['ms_per_query']:>7.2f}")
 
 
+def _cpu() -> str:
+    name = "unknown CPU"
+    try:
+        name = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                    if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return f"{name}, {len(os.sched_getaffinity(0))} cores"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default=os.environ.get("ELEPHANT_MODEL", "int8"))
     parser.add_argument("--corpus", action="store_true", help="also ingest ../shared/corpus and score its questions")
+    parser.add_argument("--team-only", action="store_true", help="only the team-dev and team-test sets")
     parser.add_argument("--questions", nargs="*", type=Path, default=None,
                         help="question files over the history (default: fixtures/eval/questions*.yaml)")
     args = parser.parse_args()
@@ -104,7 +209,13 @@ def main() -> int:
     os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
     import elephant
 
-    report: dict[str, Any] = {"model": args.model}
+    report: dict[str, Any] = {"model": args.model, "cpu": _cpu()}
+    print(f"CPU: {report['cpu']}")
+    if args.team_only:
+        run_team_sets(report)
+        out = write_report("retrieval", report)
+        print(f"wrote {out.relative_to(REPO)}")
+        return 0
     files = args.questions or sorted(EVAL.glob("questions*.yaml"))
     questions = [q for f in files for q in yaml.safe_load(f.read_text())["questions"] if "expected" in q]
     with tempfile.TemporaryDirectory() as home, elephant.open(home, search_cache=0) as db:
@@ -136,6 +247,7 @@ def main() -> int:
                                key_map=lambda k: paths.get(k, k))
             report["corpus"] = {"questions": len(corpus_questions), "results": results}
             print_table("shared corpus", results, len(corpus_questions))
+    run_team_sets(report)
     hist = report["history"]["results"]
     beats = all(hist["hybrid"][m] >= max(hist["dense"][m], hist["lexical"][m]) for m in ("mrr", "hit@5"))
     print(f"\nhybrid ≥ dense and lexical on MRR and hit@5: {'yes' if beats else 'NO'}")

@@ -50,6 +50,9 @@ from elephant.storage.store import Store
 SearchFn = Callable[[str, list[str] | None, int], tuple[list[str], bool, str | None]]
 
 MAX_QUESTION_CHARS = 2000
+# Words that relate the described model to another one the description names.
+RELATION_RE = re.compile(r"\b(?:teacher|student|parent|source|successor|predecessor|replac\w*|distill\w* (?:from|into)"
+                         r"|fallback|upstream|downstream|feeds?|fed)\b")
 MAX_LINKS_SHOWN = 3
 
 
@@ -166,20 +169,37 @@ class Answerer:
     def _resolve_description(self, conn: Any, subject: Subject, vocab: Vocabulary, now: datetime | None) -> None:
         """'the model whose shadow deployment was aborted in June': the best record for the description
         names the model (SQL first, hybrid search when SQL finds nothing)."""
-        sub = parse_question(subject.description or "", vocab, now=now)
-        sub.models, sub.unknown_names = [], []
+        sub_plan = build_plan(subject.description or "", vocab, now=now)
+        sub = sub_plan.question
+        assert sub is not None
+        named = sub.models if len(sub.models) == 1 else []
+        if not named:
+            sub.models = []
+        sub.unknown_names = []
         pool = load_pool(conn, sub, self.words)
         best = _best_match(pool, sub)
         if best is None and self.search is not None:
             keys, _degraded, _reason = self._search(subject.description or "", None, 10)
             if keys:
+                sub.models = []
                 pool = load_pool(conn, sub, self.words, extra_keys=keys)
                 best = _best_match(pool, sub, {key: i for i, key in enumerate(keys)})
-        if best is not None and best.envelope.get("model"):
-            subject.model = str(best.envelope["model"])
-            subject.resolved_from = best.citation
-            subject.resolved_title = str(best.envelope.get("title") or best.key)
-            subject.resolved_date = best.date_label
+        if best is None or not best.envelope.get("model"):
+            return
+        model = str(best.envelope["model"])
+        if named and model == named[0] and RELATION_RE.search(subject.description or ""):
+            # "the teacher of the upload tagger's distillation": the description names one model in a
+            # relation to the subject, so the subject is the other model its best record names.
+            others = [m for m in vocab.models if m != model and m.lower() in best.digest.text]
+            others += [key.split("/", 1)[0] for _rel, key in best.digest.links
+                       if key.split("/", 1)[0] in vocab.models and key.split("/", 1)[0] != model]
+            if not others:
+                return
+            model = others[0]
+        subject.model = model
+        subject.resolved_from = best.citation
+        subject.resolved_title = str(best.envelope.get("title") or best.key)
+        subject.resolved_date = best.date_label
 
     def _needs_search(self, parsed: Question, gathered: Gathered) -> bool:
         """SQL first; search only where it can add something: no model named, nothing found, or words of
@@ -216,7 +236,8 @@ class Answerer:
             pool = {**pool, **load_kind_mentioning(conn, plan.record_kind, parsed.models, self.words)}
         search_ranks = {key: i for i, key in enumerate(ranked)}
         if plan.time.anchors and parsed.anchor is None:
-            resolve_anchors(plan, pool)
+            bounds = resolve_anchors(plan, pool)
+            pool = {key: cand for key, cand in pool.items() if cand.citation not in bounds}
         if parsed.unknown_names:
             gathered = Gathered(pool=pool)
             if pool:
@@ -310,7 +331,7 @@ def _best_match(pool: dict[str, Candidate], question: Question,
     return max(cands, key=lambda c: (c.score, c.when)) if cands else None
 
 
-def resolve_anchors(plan: QueryPlan, pool: dict[str, Candidate]) -> None:
+def resolve_anchors(plan: QueryPlan, pool: dict[str, Candidate]) -> set[str]:
     """'between the shadow test and the 50 % ramp': each phrase's best record bounds the window by its date."""
     from elephant.answers.questions import Vocabulary as _Vocabulary
 
@@ -330,12 +351,10 @@ def resolve_anchors(plan: QueryPlan, pool: dict[str, Candidate]) -> None:
             plan.time.until = best.when
     # Records at the anchors' own moments are the bounds, not the answer.
     bounds = {a.resolved_key for a in plan.time.anchors if a.resolved_key}
-    for cand in list(pool.values()):
-        if cand.citation in bounds:
-            cand.score = 0.0
     if plan.time.anchors and all(a.resolved_at for a in plan.time.anchors):
         labels = " and ".join(f"“{a.phrase}” ({str(a.resolved_at)[:10]})" for a in plan.time.anchors)
         question.window.label = plan.time.label = f"between {labels}" if len(plan.time.anchors) > 1 else labels
+    return bounds
 
 
 def load_kind_mentioning(conn: Any, kind: str, models: list[str], cache: WordCache) -> dict[str, Candidate]:
@@ -351,11 +370,12 @@ def names_absent(conn: Any, names: list[str]) -> list[str]:
     """Identifier-like words of a question that no record contains: likely a model Elephant has never seen."""
     absent = []
     for name in names:
-        parts = [p for p in re.split(r"[-_]+", name) if p]
-        # "the spatula-tagged-as-knife problem": a phrase hyphenated into one word, written with spaces in records.
-        pattern = "%".join(parts) if len(parts) >= 3 else name
+        parts = [p for p in re.split(r"[-_]+", name) if len(p) >= 3]
+        # "the spatula-tagged-as-knife problem": a phrase hyphenated into one word; records use its words.
+        patterns = parts if len(re.split(r"[-_]+", name)) >= 3 and parts else [name]
         hit = conn.execute(select(heads.c.key).where(heads.c.is_deleted.is_(False),
-                                                     heads.c.envelope.ilike(f"%{pattern}%")).limit(1)).first()
+                                                     *[heads.c.envelope.ilike(f"%{p}%") for p in patterns])
+                           .limit(1)).first()
         if hit is None:
             absent.append(name)
     return absent

@@ -218,6 +218,9 @@ def assemble(plan: QueryPlan, g: Gathered, pool: dict[str, Candidate]) -> Assemb
     if plan.answer_kind is not None and plan.record_kind is not None:
         wanted = plan.record_kind
         of_kind = [c for c in shown if c.kind == wanted]
+        if wanted == "serving_config" and plan.models:
+            # The serving config in force is the newest one, whichever words it happens to use.
+            of_kind = _in_window([c for c in pool.values() if c.kind == wanted], plan)
         if not of_kind and (shown or plan.models):
             # With the model known, its records of the wanted kind answer even when no word matched them
             # ("what hardware does X run on now?" against a serving config that never says "hardware").
@@ -240,6 +243,9 @@ def assemble(plan: QueryPlan, g: Gathered, pool: dict[str, Candidate]) -> Assemb
                                                                                    "benchmark", "incident")]
         if not matching:
             return _never(plan, shown, pool)
+        # The records that hold the question's own words first ("lleaves" before another tree compiler).
+        words = plan.question.terms if plan.question is not None else []
+        matching.sort(key=lambda c: sum(w in c.digest.words for w in words), reverse=True)
         if matching != shown[:len(matching)]:
             out.primary = matching
             out.related = [c for c in shown if c not in matching]
@@ -344,7 +350,7 @@ def _status(plan: QueryPlan, g: Gathered, pool: dict[str, Candidate]) -> Assembl
         kind, kind.replace("_", " ") + "s")
     if opened:
         first = opened[0]
-        lead = (f"**Yes — {len(opened)} open {noun if kind != 'feature_definition' else 'drifting features'}"
+        lead = (f"**Yes — {len(opened)} open {noun if len(opened) > 1 else noun.rstrip('s')}"
                 f"{_about(plan)}**; the latest: {_title(first)} ({_when(first)}) {_cite(first)}.")
         if kind == "feature_definition":
             lead = f"**Yes — {len(opened)} feature(s) drifting{_about(plan)}**: {_title(first)} {_cite(first)}."
@@ -379,6 +385,11 @@ def _in_window(cands: Iterable[Candidate], plan: QueryPlan) -> list[Candidate]:
     month = plan.question.window.month if plan.question is not None else None
     since = plan.question.window.since if plan.question is not None and plan.question.window.since else t.since
     until = plan.question.window.until if plan.question is not None and plan.question.window.until else t.until
+    for anchor in t.anchors:  # an event anchor resolved by the gather ("after the lleaves compile")
+        if anchor.resolved_at and anchor.bound == "since" and (since is None or anchor.resolved_at > since):
+            since = anchor.resolved_at
+        if anchor.resolved_at and anchor.bound == "until" and (until is None or anchor.resolved_at < until):
+            until = anchor.resolved_at
     return [c for c in cands if (since is None or c.when >= since) and (until is None or c.when < until)
             and (month is None or c.when[5:7] == f"{month:02d}")]
 
@@ -408,9 +419,9 @@ def _superlative(plan: QueryPlan, g: Gathered, pool: dict[str, Candidate]) -> As
     ties = [m for m in known[1:] if m.number == best.number]
     metric_name = sup.metric if sup.metric not in ("accuracy",) else "accuracy"
     if sup.measure == "change":
-        good = (best.number < 0) == (sup.better == "lower") and best.number != 0  # type: ignore[operator]
-        verb = "improved" if good else "worsened"
-        lead = f"**{_title(best.cand)}** ({_when(best.cand)}) {verb} {metric_name} the most{_about(plan)}: {best.text} {_cite(best.cand)}."
+        end = "largest rise" if sup.want == "max" else "largest fall"
+        lead = (f"**{_title(best.cand)}** ({_when(best.cand)}) — the {end} in {metric_name}{_about(plan)} "
+                f"({sup.better} is better): {best.text} {_cite(best.cand)}.")
     else:
         end = "highest" if sup.want == "max" else "lowest"
         lead = f"**{_title(best.cand)}** ({_when(best.cand)}) has the {end} {metric_name}{_about(plan)}: {best.text} {_cite(best.cand)}."

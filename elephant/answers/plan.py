@@ -73,10 +73,10 @@ SUPERLATIVE_RE = re.compile(
 DOWN_RE = re.compile(r"\b(?:cut|cuts|reduc\w*|lower(?:ed|s)?|decreas\w*|drop\w*|shav\w*|shr[aiu]nk\w*|lost|lose|"
                      r"loses|losing|slash\w*|trim\w*|sav(?:e|ed|ing)s?)\b")
 UP_RE = re.compile(r"\b(?:increas\w*|rais\w*|boost\w*|grew|grow\w*|doubl\w*|gain\w*|improv\w*|lift\w*)\b")
-WORSE_RE = re.compile(r"\b(?:hurt|hurts|worst|degrad\w*|regress\w*|harm\w*|penal\w*|sacrific\w*|damag\w*)\b")
+WORSE_RE = re.compile(r"\b(?:hurt|hurts|worst|degrad\w*|regress\w*|harm\w*|penal\w*|sacrific\w*|damag\w*|hits?)\b")
 DELTA_RE = re.compile(r"\b(?:change[sd]?|improv\w*|gain\w*|speed ?ups?|cut|cuts|reduc\w*|lost|lose|loses|drop\w*|rais\w*|"
                       r"increas\w*|decreas\w*|delta|sav\w*|help\w*|gave|brought|hurt\w*|cost|boost\w*|"
-                      r"degrad\w*|shav\w*|slash\w*)\b")
+                      r"degrad\w*|shav\w*|slash\w*|wins?|hits?|savings?)\b")
 
 # Answer kinds: what the answer is, when it is not "the attempts". First match wins.
 ANSWER_KINDS: tuple[tuple[str, str, re.Pattern[str]], ...] = (
@@ -85,7 +85,7 @@ ANSWER_KINDS: tuple[tuple[str, str, re.Pattern[str]], ...] = (
         r"downgrade)|\brunbook|\bplaybook|\bprocedure|\bsteps? to (?:roll ?back|revert|restore)|\brollback (?:plan|steps)")),
     ("config", "serving_config", re.compile(
         r"\bserv(?:e|es|ed|ing) (?:at|on|with|in)\b|\bserving (?:config|setup|stack|precision|hardware)|"
-        r"\bwhat (?:precision|hardware|gpu|instance|runtime|replicas?)\b|\b(?:precision|hardware|runtime|replicas|"
+        r"\bwhat (?:precision|hardware|gpus?|cpus?|instances?|runtime|replicas?|machines?|accelerators?)\b|\b(?:precision|hardware|runtime|replicas|"
         r"instance type)\b.*\b(?:now|currently|today|serve|serves)\b|\bconfig(?:uration)?\b|"
         r"\bdeployed on\b|\brun(?:s|ning)? on (?:what|which)\b|\bsettings?\b.*\b(?:use|uses|run|runs|in production)\b|"
         r"\b(?:use|uses|run|runs) in production\b")),
@@ -165,12 +165,13 @@ MODEL_NOUNS = frozenset(stem(w) for w in (
     "bot", "assistant", "service", "model", "tagger", "classifier", "detector", "predictor", "estimator",
     "recogniser", "recognizer", "reader", "engine", "system", "network", "llm", "api", "one", "thing"))
 # Words that mean "an optimization attempt" without naming a technique.
-ATTEMPT_WORDS_RE = re.compile(r"\b(?:experiments?|optimi[sz]ations?|attempts?|tried|try|tries|changes?|tweaks?)\b")
+ATTEMPT_WORDS_RE = re.compile(r"\b(?:experiments?|optimi[sz]ations?|attempts?|tried|try|tries)\b")
 # "between the shadow test and the 50 % ramp": two anchors.
 BETWEEN_RE = re.compile(r"\bbetween\s+(.+?)\s+and\s+(.+?)(?=[?!;,]|$)")
 # "X vs Y", "compare X and Y", "what changed between vA and vB".
 VERSUS_RE = re.compile(r"\b(\S+)\s+(?:vs\.?|versus|against|compared (?:to|with))\s+(\S+)"
                        r"|^\s*(\S+) or (\S+),? which\b")
+COMPARE_AND_RE = re.compile(r"\bcompar\w*\s+(.+?)\s+(?:and|with|to|against)\s+(.+?)(?=[?!;,]|$)")
 COMPARE_RE = re.compile(r"\b(?:what changed|difference|differ|compare\w*|diff)\b")
 
 # Words of the plan's own that must not be searched for as content.
@@ -540,6 +541,9 @@ def _comparison(text: str, vocab: Vocabulary) -> Comparison | None:
     if versus:
         left, right = (versus.group(1), versus.group(2)) if versus.group(1) else (versus.group(3), versus.group(4))
         return Comparison(left.strip(".,"), right.strip(".,?"))
+    compare = COMPARE_AND_RE.search(text)
+    if compare:
+        return Comparison(compare.group(1).strip(), compare.group(2).strip())
     between = BETWEEN_RE.search(text)
     if between and COMPARE_RE.search(text):
         left, right = between.group(1).strip(), between.group(2).strip()

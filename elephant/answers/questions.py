@@ -396,6 +396,8 @@ def _expand(raw: list[str]) -> list[str]:
     out = []
     for t in raw:
         out.append(t)
+        if t.count("-") >= 2:  # "spatula-tagged-as-knife": a phrase written as one word
+            out.extend(p for p in t.split("-") if len(p) >= 3)
         match = _COUNT_X.match(t)
         if match:
             out.append(match.group(1) or match.group(2))
