@@ -205,12 +205,14 @@ def create_mcp_server(get_db: Callable[[], Elephant]) -> MCPServer:
         "and incidents, features in training-serving drift. Call it when a session starts."))
     @_tool_errors
     def brief(model: Annotated[str | None, Field(description="one model; all models when omitted")] = None,
+              at: Annotated[str | None, Field(description="valid time: the brief as it stood in the world at this "
+                                              "ISO date or datetime, e.g. '2025-09-10'", max_length=40)] = None,
               ) -> CallToolResult:
         db = get_db()
         make = getattr(db, "brief", None)
         if make is None:
             raise ToolError("brief is not available in this Elephant build")
-        value = make(model=model)
+        value = make(model=model) if at is None else make(model=model, at=at)
         data = _as_dict(value)
         markdown = markdown_of(value, "markdown")
         return _result(markdown, data)

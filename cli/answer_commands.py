@@ -55,15 +55,19 @@ def ask(
 def brief(
     ctx: typer.Context,
     model: str | None = typer.Argument(None, help="One model; all models when left out."),
+    at: str | None = typer.Option(None, "--at", metavar="T",
+                                  help="Valid time: the brief as it stood in the world at this date or datetime "
+                                       "(by occurred_at). `get --as-of` is the other axis: what Elephant knew."),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Startup brief per model: serving config, latest percentiles, open regressions and incidents, parity.
 
     Example: elephant brief ranker
+    Example: elephant brief ranker --at 2025-09-10
     """
     with reporting(as_json):
         db = open_db(ctx)
-        result = db.brief(model)
+        result = db.brief(model, at=at)
 
         def human() -> None:
             console.print(result.markdown(), markup=False)

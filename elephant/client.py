@@ -225,8 +225,9 @@ class Client:
         body = {"query": query, "budget": budget, **({"model": model} if model else {})}
         return Result(self._json("POST", "/v1/context", json=body))
 
-    def brief(self, model: str | None = None) -> Result:
-        return Result(self._json("GET", "/v1/brief", params={"model": model} if model else None))
+    def brief(self, model: str | None = None, *, at: str | None = None) -> Result:
+        params = {name: value for name, value in (("model", model), ("at", at)) if value}
+        return Result(self._json("GET", "/v1/brief", params=params or None))
 
     def regressions(self, *, model: str | None = None, status: str | None = None) -> Result:
         params = {k: v for k, v in {"model": model, "status": status}.items() if v is not None}

@@ -360,9 +360,17 @@ class Elephant:
         self._after_write()
         return result
 
-    def brief(self, model: str | None = None) -> Any:
-        """The startup brief (``elephant.answers.brief.Brief``): per model config, percentiles, open problems."""
-        check_texts(model=model)
+    def brief(self, model: str | None = None, *, at: str | None = None) -> Any:
+        """The startup brief (``elephant.answers.brief.Brief``): per model config, percentiles, open problems.
+
+        ``at``: valid time — the brief as it stood in the world at that date or datetime (records by
+        ``occurred_at``; ``elephant.answers.validtime``), not what Elephant knew then (that is ``get --as-of``).
+        """
+        check_texts(model=model, at=at)
+        if at is not None:
+            from elephant.answers.validtime import build_brief_at
+
+            return build_brief_at(self.store, model, at)
         from elephant.answers.brief import build_brief
 
         return build_brief(self.store, model)

@@ -73,9 +73,13 @@ async def context(db: Db, ctx: Ctx, body: ContextIn) -> dict[str, Any]:
 
 
 @router.get("/brief", response_model=BriefOut)
-async def brief(db: Db, ctx: Ctx, model: Annotated[str | None, Query(max_length=200)] = None) -> dict[str, Any]:
+async def brief(db: Db, ctx: Ctx, model: Annotated[str | None, Query(max_length=200)] = None,
+                at: Annotated[str | None, Query(max_length=40, description="valid time: the brief as it stood in "
+                                                "the world at this ISO date or datetime")] = None) -> dict[str, Any]:
     """The startup briefing: per model, latest config and benchmark, open regressions, incidents, drift."""
-    return as_dict(await run_limited(ctx, facade(db, "brief"), model=model))
+    if at is None:
+        return as_dict(await run_limited(ctx, facade(db, "brief"), model=model))
+    return as_dict(await run_limited(ctx, facade(db, "brief"), model=model, at=at))
 
 
 @router.get("/regressions", response_model=RegressionsOut)

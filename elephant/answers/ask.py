@@ -42,6 +42,7 @@ from elephant.answers.questions import (
     parse_question,
     vocabulary_stamp,
 )
+from elephant.answers.validtime import answer_serving_at
 from elephant.errors import UsageError
 from elephant.storage.schema import heads
 from elephant.storage.store import Store
@@ -128,6 +129,8 @@ class Answerer:
             options: dict[str, Any] = {"unknown_model": unknown_model, "k": k, "pools": {}}
             plan = self._plan(conn, text, vocab, model=model, unknown_model=unknown_model, now=now, anchors=True,
                               pools=options["pools"])
+            if plan.valid_at is not None and plan.models:
+                return self._serving_at(text, plan)
             parsed, gathered = self._gather(conn, plan, ranked=[], **options)
             ranked: list[str] = []
             degraded, reason = False, None
@@ -259,6 +262,14 @@ class Answerer:
         return keys, degraded, reason
 
     # ------------------------------------------------------------------ rendering
+    def _serving_at(self, text: str, plan: QueryPlan) -> AskResponse:
+        """"What was X serving on DATE?": the deployment and serving config in force then (valid time)."""
+        found = answer_serving_at(self.store, plan.models, str(plan.valid_at))
+        return AskResponse(text, found.answer, found.attempts, found.citations, found=found.found,
+                           plan={**plan.to_dict(), "valid_at": plan.valid_at},
+                           explanation=plan.explain() + f"\nvalid at:    {plan.valid_at} (deployments and configs "
+                                                        "in force then, by occurred_at)")
+
     def _respond(self, text: str, plan: QueryPlan, q: Question, g: Gathered, a: Assembly,
                  extra: dict[str, Candidate], *, degraded: bool, reason: str | None) -> AskResponse:
         citations: list[str] = []

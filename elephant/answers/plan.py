@@ -40,6 +40,7 @@ from elephant.answers.questions import (
     stem,
     tokens,
 )
+from elephant.answers.validtime import serving_moment
 
 # ---------------------------------------------------------------- lexicons (general, not any team's)
 # Metrics: the words that name them and which way is better. Lower is better for latency, error rates
@@ -267,6 +268,7 @@ class QueryPlan:
     superlative: Superlative | None = None
     comparison: Comparison | None = None
     wants_now: bool = False  # "now", "currently", "still": the latest record answers
+    valid_at: str | None = None  # "what was X serving on DATE?": a point of valid time (answers.validtime)
     question: Question | None = field(default=None, repr=False)  # the parse the gather runs on
     main_text: str = ""  # the question without the described subject's clause
 
@@ -391,6 +393,7 @@ def build_plan(text: str, vocab: Vocabulary, *, now: datetime | None = None, mod
     plan.superlative = _superlative(parse_text, plan)
     plan.comparison = comparison
     plan.wants_now = bool(NOW_RE.search(parse_text))
+    plan.valid_at = serving_moment(text)
     plan.intent = _intent(lowered, plan)
     # Time: the parse's window and anchors, plus "between A and B".
     t = plan.time
