@@ -98,10 +98,10 @@ def test_each_kind_reads_empty_fields(spec: KindSpec) -> None:
 
 
 def test_unknown_kinds_fail_loudly() -> None:
-    for render in (lambda: record_card({"kind": "training_run", "key": "k", "title": "t"}, 1),
-                   lambda: fact_line({"kind": "training_run", "key": "k", "title": "t"}, "k@1"),
-                   lambda: record_line(when="d", kind="training_run", title="t", fields={}, citation="k@1"),
-                   lambda: search_line(kind="training_run", title="t", citation="k@1", occurred_at=None)):
+    for render in (lambda: record_card({"kind": "no_such_kind", "key": "k", "title": "t"}, 1),
+                   lambda: fact_line({"kind": "no_such_kind", "key": "k", "title": "t"}, "k@1"),
+                   lambda: record_line(when="d", kind="no_such_kind", title="t", fields={}, citation="k@1"),
+                   lambda: search_line(kind="no_such_kind", title="t", citation="k@1", occurred_at=None)):
         with pytest.raises(UnknownKind):
             render()
 
