@@ -38,6 +38,7 @@ _METRIC_KEYS: dict[str, tuple[str, ...]] = {
     "latency": ("p99", "p95", "p90", "p50", "latency", "_ms"),
     "throughput": ("throughput", "qps", "rps", "per_s", "per_sec", "tokens_s", "samples_s", "tok_s"),
     "wer": ("wer", "cer"),
+    "mae": ("mae", "rmse", "mape"),
     "error_rate": ("error_rate",),
     "memory": ("memory", "_gb", "_mb", "vram", "size"),
     "cost": ("cost", "usd", "dollar"),
@@ -132,7 +133,8 @@ def _measure(cand: Candidate, metric: str, kind_of_measure: str, hint: str | Non
 
 
 def _is_points(metric: str, label: str) -> bool:
-    return metric in ("accuracy", "wer", "error_rate") or label.lower() in ("accuracy",)
+    return metric in ("accuracy", "wer", "error_rate") or label.lower() in ("accuracy",) or (
+        metric == "mae" and label.lower() == "accuracy")
 
 
 def _label(path: str, metric: str) -> str:
@@ -441,6 +443,8 @@ def _superlative(plan: QueryPlan, g: Gathered, pool: dict[str, Candidate]) -> As
 def _metric_hint(plan: QueryPlan) -> str | None:
     """A named accuracy metric ('recall', 'ndcg', 'auc') narrows which number is read."""
     text = plan.main_text
+    if re.search(r"\bttft\b|\bfirst[- ]token\b", text):
+        return "ttft"
     for word in ("ndcg", "recall", "auc", "f1", "mrr", "bleu", "rouge", "wer", "cer", "top1", "top5", "map"):
         if re.search(rf"\b{word}", text):
             return word

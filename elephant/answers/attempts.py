@@ -411,12 +411,29 @@ def select_attempts(pool: dict[str, Candidate], question: Question, *, search_ra
             gathered.notes.append(f"nothing in memory matches '{question.anchor.phrase}'; the time bound was ignored")
     score_pool(pool, question, search_ranks)
     if question.is_bare and question.models:
-        # "What's the latest on the ranker?": everything about it (notes aside), newest first.
-        candidates = _apply_window([c for c in pool.values() if c.kind != "note"], question)
+        # "What's the latest on the ranker?": everything about it (notes and runbooks aside), newest first.
+        candidates = _apply_window([c for c in pool.values() if c.kind not in ("note", "rollback_procedure")],
+                                   question)
         gathered.primary = order_by_time(candidates, oldest_first=question.oldest_first)[:k]
         return gathered
     candidates = [c for c in pool.values() if c.score >= MIN_SCORE]
-    if gathered.anchor is not None and candidates:
+    if not candidates and question.models and question.terms and not (
+            question.techniques or question.features or question.exact or question.kinds - {"optimization"}
+            or question.wants_rollback or question.wants_failure):
+        # Words that half the model's records hold choose nothing ("the upload tagger" in every record of
+        # the upload tagger): list the model's records as for a bare question.
+        n = len(pool)
+        if all(sum(t in c.digest.words for c in pool.values()) * 2 >= n for t in question.terms):
+            candidates = [c for c in pool.values() if c.kind not in ("note", "rollback_procedure")
+                          and (c.kind == "optimization" or "optimization" not in question.kinds)]
+    bare_but_anchor = question.anchor is not None and question.models and not (
+        question.techniques or question.features or question.terms or question.exact or question.kinds - {"optimization"}
+        or question.metrics or question.wants_rollback or question.wants_failure)
+    if gathered.anchor is not None and bare_but_anchor:
+        # "ETA work since the daylight saving incident": everything of the model on the anchor's side of time.
+        candidates = [c for c in pool.values() if c.kind not in ("note", "rollback_procedure")
+                      and (c.kind == "optimization" or "optimization" not in question.kinds)]
+    elif gathered.anchor is not None and candidates:
         # "search got slow after the tokenizer upgrade": when the anchor is itself among the best answers
         # to the rest of the question, the phrase describes the answer rather than bounding it.
         specific = bool(question.terms or question.techniques or question.features or question.exact)

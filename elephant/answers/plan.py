@@ -55,12 +55,13 @@ METRICS: dict[str, tuple[str, tuple[str, ...]]] = {
     "throughput": ("higher", (r"\bthroughput\b", r"\bqps\b", r"\brps\b", r"\bper second\b", r"\btokens?/s\b",
                               r"\bsamples?/s\b", r"\bimages?/s\b", r"\btok/s\b")),
     "wer": ("lower", (r"\bwer\b", r"\bword error", r"\bcer\b")),
+    "mae": ("lower", (r"\bmae\b", r"\brmse\b", r"\bmean absolute error\b", r"\bmape\b")),
     "error_rate": ("lower", (r"\berror rate\b", r"\berrors\b")),
     "memory": ("lower", (r"\bmemory\b", r"\bvram\b", r"\bmodel size\b", r"\bfootprint\b", r"\bgb\b")),
     "cost": ("lower", (r"\bcost\b", r"\bcheaper\b", r"\bcheapest\b", r"\$")),
     "accuracy": ("higher", (r"\baccura", r"\brecall\b", r"\bndcg\b", r"\bauc\b", r"\bprecision\b(?! (?:does|is|do))",
                             r"\bf1\b", r"\bmap@?\b", r"\bbleu\b", r"\brouge", r"\bquality\b", r"\btop-?[15]\b",
-                            r"\bmrr\b", r"\bexact match\b", r"\bscores?\b", r"\bmae\b", r"\brmse\b")),
+                            r"\bmrr\b", r"\bexact match\b", r"\bscores?\b")),
 }
 METRIC_RE = {name: re.compile("|".join(f"(?:{p})" for p in pats)) for name, (_d, pats) in METRICS.items()}
 BETTER = {name: direction for name, (direction, _p) in METRICS.items()}
@@ -92,7 +93,7 @@ ANSWER_KINDS: tuple[tuple[str, str, re.Pattern[str]], ...] = (
         r"\b(?:use|uses|run|runs) in production\b")),
     ("note", "note", re.compile(
         r"\bbudget\b|\bslos?\b|\bguidelines?\b|\bpolicy\b|\brules? (?:for|to|about)\b|\bconventions?\b|"
-        r"\btarget\b|\bsla\b|\ballow(?:ed|ance)\b|\blimit\b|\bceiling\b|\bquota\b")),
+        r"\btarget\b|\bsla\b|\ballow(?:ed|ance)\b|\blimit\b|\bceiling\b|\bquota\b|\bfloor\b|\bthreshold\b")),
     ("incident", "incident", re.compile(r"\bincidents?\b|\boutages?\b|\bpage[ds]?\b|\bsev ?[0-4]\b|\bpostmortem")),
     ("feature", "feature_definition", re.compile(
         r"\bfeatures?\b.*\b(?:drift\w*|skew\w*|parity|consistent|mismatch)|\b(?:drift\w*|skew\w*|parity)\b|"
@@ -107,7 +108,7 @@ ANSWER_KINDS: tuple[tuple[str, str, re.Pattern[str]], ...] = (
 ANSWER_KIND_OF = {name: kind for name, kind, _p in ANSWER_KINDS}
 
 STATUS_OPEN_RE = re.compile(r"\b(?:open|unresolved|ongoing|active|outstanding|unfixed|still (?:open|happening|"
-                            r"drifting|broken|failing|skewed)|drifting|in drift)\b|\bnot (?:yet )?(?:resolved|fixed)\b")
+                            r"drifting|broken|failing|skewed)|drifting|in drift|broken|on fire|firing)\b|\bnot (?:yet )?(?:resolved|fixed)\b")
 STATUS_QUESTION_RE = re.compile(r"^\s*(?:are there|is there|any|do we have|have we got|does \S+ have|is \S+ still)\b"
                                 r"|\bstill\b|\bright now\b|\bcurrently\b")
 OUTCOME_RE = re.compile(
@@ -415,6 +416,11 @@ def build_plan(text: str, vocab: Vocabulary, *, now: datetime | None = None, mod
     return plan
 
 
+# Words of time, order and mood that describe no model ("the first half", "right now", "broken").
+DESCRIPTION_STOP = frozenset(["first", "second", "third", "half", "early", "late", "right", "now", "today", "week",
+                              "month", "year", "quarter", "recent", "latest", "last", "next", "previous", "current",
+                              "broken", "work", "working", "worked", "change", "changes", "changed", "happen",
+                              "thing", "stuff", "issue", "issues", "problem", "problems", "help", "helped"])
 # Size words people use for look-alike models ("the small tagger" is x-base, "the big one" x-large).
 SIZE_WORDS = {"small": "small", "smaller": "small", "little": "small", "tiny": "small", "mini": "small",
               "base": "small", "lite": "small", "light": "small", "compact": "small",
@@ -436,7 +442,7 @@ def _name_by_description(plan: QueryPlan, question: Question, vocab: Vocabulary,
     words = [t for t in tokens(text) if t not in STOPWORDS and len(t) > 2 and not t[0].isdigit()
              and not any(p.search(t) for p in TECHNIQUE_RE.values()) and not any(p.search(t) for p in METRIC_RE.values())
              and not any(p.search(t) for p in KIND_RE.values()) and not any(p.search(t) for p in METHOD_RE.values())
-             and t not in SIZE_WORDS]
+             and t not in SIZE_WORDS and t not in DESCRIPTION_STOP]
     terms = describing_terms(" ".join(words))
     # The word right before a model noun is the head of the description: "the search *suggestion* model".
     raw = tokens(text)
@@ -472,7 +478,13 @@ def _name_by_description(plan: QueryPlan, question: Question, vocab: Vocabulary,
     question.unknown_names = []
     plan.subjects = [Subject(chosen, "described-name" if len(among) == len(vocab.models) else "disambiguated",
                              description=" ".join(sorted(used.get(chosen, set()))) or None)]
-    spent = {w for term in used.get(chosen, set()) for w in term.split()}
+    # Words that named the model are not content. Between look-alikes only the description's head word is
+    # ("the *catalog* tagger"): other words that happen to be the chosen model's own ("AMX kernels") stay.
+    chosen_terms = used.get(chosen, set())
+    if len(among) != len(vocab.models):
+        nouns = {n[:7] for n in MODEL_NOUNS}
+        chosen_terms = {t for t in chosen_terms if t in heads or (" " in t and t.split()[1] in nouns)}
+    spent = {w for term in chosen_terms for w in term.split()}
     question.terms = [t for t in question.terms if t[:7] not in spent]
 
 

@@ -462,6 +462,12 @@ def parse_time(text: str, now: datetime) -> TimeWindow | None:
         if named.group(2):
             return _month_window(int(named.group(2)), month)
         return TimeWindow(month=month, label=calendar.month_name[month])
+    half = re.search(r"\b(?:(first|second) half|h([12]))(?: of)?\s+((?:19|20)\d\d)\b", text)
+    if half:
+        first = half.group(1) == "first" or half.group(2) == "1"
+        h_year = int(half.group(3))
+        start, end = (date(h_year, 1, 1), date(h_year, 7, 1)) if first else (date(h_year, 7, 1), date(h_year + 1, 1, 1))
+        return TimeWindow(since=_ts(start), until=_ts(end), label=f"H{1 if first else 2} {h_year}")
     quarter = re.search(r"\bq([1-4])(?:\s+((?:19|20)\d\d))?\b", text)
     if quarter:
         number = int(quarter.group(1))
