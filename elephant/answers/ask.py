@@ -36,6 +36,7 @@ from elephant.answers.attempts import (
 from elephant.answers.markdown import attempt_line, outcome_of, outcome_words
 from elephant.answers.plan import QueryPlan, Subject, build_plan
 from elephant.answers.questions import (
+    IDENT_LIKE,
     Question,
     Vocabulary,
     build_vocabulary,
@@ -136,6 +137,15 @@ class Answerer:
             degraded, reason = False, None
             if self._needs_search(parsed, gathered):
                 ranked, degraded, reason = self._search(text, parsed.models or None, k)
+                if ranked and not parsed.models and plan.refers_to_model and not unknown_model \
+                        and not any(IDENT_LIKE.match(n) for n in parsed.unknown_names) \
+                        and not any(s.how == "described" for s in plan.subjects):
+                    # "the call transcription model": the model most of the best hits belong to (the dense
+                    # side matches a description the store's words do not share).
+                    voted = _vote_model(conn, ranked[:5])
+                    if voted is not None:
+                        plan.subjects = [Subject(voted, "searched")]
+                        parsed.models, parsed.unknown_names = [voted], []
                 if ranked:
                     parsed, gathered = self._gather(conn, plan, ranked=ranked, **options)
             if parsed.anchor is not None and (gathered.anchor_describes_answer
@@ -340,6 +350,16 @@ def _best_match(pool: dict[str, Candidate], question: Question,
     if window.month is not None:
         cands = [c for c in cands if c.when[5:7] == f"{window.month:02d}"]
     return max(cands, key=lambda c: (c.score, c.when)) if cands else None
+
+
+def _vote_model(conn: Any, keys: list[str]) -> str | None:
+    """The model at least three of these records (and more than half) belong to, if there is one."""
+    rows = conn.execute(select(heads.c.key, heads.c.model).where(heads.c.key.in_(keys))).all()
+    models = [r.model for r in rows if r.model]
+    if not models:
+        return None
+    top = max(set(models), key=models.count)
+    return top if models.count(top) >= 3 and models.count(top) * 2 > len(keys) else None
 
 
 def resolve_anchors(plan: QueryPlan, pool: dict[str, Candidate]) -> set[str]:

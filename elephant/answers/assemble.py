@@ -283,8 +283,8 @@ def _same_scores(cands: list[Candidate]) -> bool:
     return all(c.score >= 0.8 * best for c in cands)
 
 
-def _never(plan: QueryPlan, shown: list[Candidate], pool: dict[str, Candidate]) -> Assembly:
-    what = ", ".join([t.replace("_", " ") for t in plan.techniques] + plan.methods) or "this"
+def _never(plan: QueryPlan, shown: list[Candidate], pool: dict[str, Candidate], *, what: str = "") -> Assembly:
+    what = what or ", ".join(dict.fromkeys([t.replace("_", " ") for t in plan.techniques] + plan.methods)) or "this"
     models = " on " + ", ".join(plan.models) if plan.models else ""
     closest = shown[:3] or sorted((c for c in pool.values() if c.score > 0), key=lambda c: (c.score, c.when),
                                   reverse=True)[:3]

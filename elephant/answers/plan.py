@@ -114,7 +114,8 @@ STATUS_QUESTION_RE = re.compile(r"^\s*(?:are there|is there|any|do we have|have 
 OUTCOME_RE = re.compile(
     r"\b(?:work|works|worked|working|help|helps|helped|succeed\w*|success\w*|pay(?:s)? off|paid off|stick|stuck|"
     r"hold|held up|go well|went well|go ok|pan(?:ned)? out|make it|made it|pass|passed|land|landed|ship|shipped|"
-    r"adopted|kept|keep it|stay(?:ed)?|survive\w*|fail\w*|get rolled back|rolled back|backfire\w*)\b")
+    r"adopted|kept|keep it|stay(?:ed)?|survive\w*|fail\w*|get rolled back|rolled back|backfire\w*|worth it|"
+    r"make it to prod\w*|go live|went live|goes live|stick around|pay for itself)\b")
 EXISTENCE_RE = re.compile(
     r"\b(?:ever|already|previously|before now)\b|^\s*(?:did|have|has|had) (?:we|anyone|the team|somebody|someone)"
     r" (?:\w+ )?(?:try|tried|attempt\w*|test\w*|experiment\w*|run|ran|use|used|look\w* into)\b"
@@ -158,14 +159,20 @@ METHOD_RE = {name: re.compile("|".join(f"(?:{p})" for p in pats)) for name, pats
 
 # "the model whose …", "the model that had …", "the service with …": a subject described, not named.
 DESCRIBED_RE = re.compile(
-    r"\b(?:the|that|our)\s+(?:model|service|system|one|network|classifier|detector|predictor)\s+"
-    r"(?:whose|that|which|where|with|behind|from|for which|we)\b\s*(.+?)(?=[?!;]|$)")
+    r"\b(?:the|that|our)\s+(?:model|service|system|one|network|classifier|detector|predictor|bot|assistant|llm|"
+    r"pipeline|engine)\s+(?:whose|that|which|where|with|behind|from|for which|we|affected by|hit by|involved in|"
+    r"responsible for|used for|that's)\b\s*(.+?)(?=[?!;]|$)")
 MAIN_VERB_RE = re.compile(r"\b(?:run|runs|use|uses|serve|serves|need|needs|allow|allows|get|gets|take|takes|cost|costs|"
                           r"support|supports|sit|sits|live|lives)\b")
 # Nouns people put after a model's name or description ("the support bot", "the receipt reader"): not content.
 MODEL_NOUNS = frozenset(stem(w) for w in (
     "bot", "assistant", "service", "model", "tagger", "classifier", "detector", "predictor", "estimator",
     "recogniser", "recognizer", "reader", "engine", "system", "network", "llm", "api", "one", "thing"))
+# "the call transcription model", "our image tagger": a phrase that refers to one model without its name.
+MODEL_REF_RE = re.compile(
+    r"\b(?:the|our|that)\s+(?:[\w/-]+\s+){0,3}(?:model|bot|assistant|service|tagger|classifier|detector|predictor|"
+    r"estimator|recogni[sz]er|reader|engine|network|llm|ranker|scorer|recommender|transcriber|translator|"
+    r"generator|encoder|embedder|pipeline|forecaster|autocompleter)s?\b")
 # Words that mean "an optimization attempt" without naming a technique.
 ATTEMPT_WORDS_RE = re.compile(r"\b(?:experiments?|optimi[sz]ations?|attempts?|tried|try|tries)\b")
 # "between the shadow test and the 50 % ramp": two anchors.
@@ -270,6 +277,7 @@ class QueryPlan:
     comparison: Comparison | None = None
     wants_now: bool = False  # "now", "currently", "still": the latest record answers
     valid_at: str | None = None  # "what was X serving on DATE?": a point of valid time (answers.validtime)
+    refers_to_model: bool = False  # "the speech model": one model is meant, even if no name was understood
     question: Question | None = field(default=None, repr=False)  # the parse the gather runs on
     main_text: str = ""  # the question without the described subject's clause
 
@@ -395,6 +403,7 @@ def build_plan(text: str, vocab: Vocabulary, *, now: datetime | None = None, mod
     plan.comparison = comparison
     plan.wants_now = bool(NOW_RE.search(parse_text))
     plan.valid_at = serving_moment(text)
+    plan.refers_to_model = bool(MODEL_REF_RE.search(parse_text))
     plan.intent = _intent(lowered, plan)
     # Time: the parse's window and anchors, plus "between A and B".
     t = plan.time
@@ -458,7 +467,8 @@ def _name_by_description(plan: QueryPlan, question: Question, vocab: Vocabulary,
         total = sum(holders.values())
         for m, count in holders.items():
             if m in scores:
-                scores[m] += weight * count / total  # a word one model's records use far more leans to it
+                # A word one model's records use far more leans to it; a word said once is weak evidence.
+                scores[m] += weight * count / total * (1.0 if count > 1 or " " in term or term in heads else 0.5)
                 used.setdefault(m, set()).add(term)
     sizes = {SIZE_WORDS[t] for t in tokens(text) if t in SIZE_WORDS}
     if len(sizes) == 1 and len(among) > 1:

@@ -67,7 +67,8 @@ MONTHS.pop("may", None)  # "may" is a verb far more often than a month; the full
 MONTHS["may"] = 5
 MONTH_WORD = r"(?:january|february|march|april|may|june|july|august|september|october|november|december" \
              r"|jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec)"
-ANCHOR_SPLIT = re.compile(r"\b(before|prior to|preceding|until|after|since|following)\b\s+(.+?)(?=[,;?!]|$)")
+ANCHOR_SPLIT = re.compile(r"\b(before|prior to|preceding|until|ahead of|leading up to|in the run-up to|after|since|"
+                          r"following|once)\b\s+(.+?)(?=[,;?!]|$)")
 
 STOPWORDS = frozenset([
     "a", "an", "the", "and", "or", "of", "for", "to", "in", "on", "at", "by", "with", "from", "into",
@@ -310,7 +311,8 @@ def parse_question(text: str, vocab: Vocabulary, *, now: datetime | None = None,
     match = ANCHOR_SPLIT.search(lowered) if anchors else None
     if match:
         word, phrase = match.group(1), match.group(2).strip()
-        direction = "before" if word in ("before", "prior to", "preceding", "until") else "after"
+        direction = "before" if word in ("before", "prior to", "preceding", "until", "ahead of", "leading up to",
+                                         "in the run-up to") else "after"
         window = parse_time(phrase, now)
         if re.match(r"\w+ing\b", phrase) and window is None:
             # "before rolling back", "before quantizing a model": a condition, not a record that bounds time.
@@ -462,6 +464,17 @@ def parse_time(text: str, now: datetime) -> TimeWindow | None:
         if named.group(2):
             return _month_window(int(named.group(2)), month)
         return TimeWindow(month=month, label=calendar.month_name[month])
+    season = re.search(r"\b(?:(spring|summer|autumn|fall|winter)|(early|mid|late|start of|end of|beginning of))"
+                       r"(?: of)?\s+((?:19|20)\d\d)\b", text)
+    if season:
+        s_year = int(season.group(3))
+        first_month, months = {"spring": (3, 3), "summer": (6, 3), "autumn": (9, 3), "fall": (9, 3), "winter": (12, 3),
+                               "early": (1, 4), "start of": (1, 3), "beginning of": (1, 3), "mid": (5, 4),
+                               "late": (9, 4), "end of": (10, 3)}[season.group(1) or season.group(2)]
+        start = date(s_year, first_month, 1)
+        end_month = first_month + months
+        end = date(s_year + (end_month - 1) // 12, (end_month - 1) % 12 + 1, 1)
+        return TimeWindow(since=_ts(start), until=_ts(end), label=f"{season.group(1) or season.group(2)} {s_year}")
     half = re.search(r"\b(?:(first|second) half|h([12]))(?: of)?\s+((?:19|20)\d\d)\b", text)
     if half:
         first = half.group(1) == "first" or half.group(2) == "1"
