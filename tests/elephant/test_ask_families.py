@@ -143,11 +143,12 @@ def test_comparison_computes_deltas(db: Any) -> None:
 
 
 def test_team_dev_quality_floor(db: Any) -> None:
-    """A regression guard on the DEV half of the held-out team history (bench/retrieval.py prints the figures)."""
+    """A regression guard on the DEV half of the held-out team history, a little below what ask reaches
+    there (1.000 on every figure with this test's embedder); bench/retrieval.py prints the figures."""
     for name in ("history.yaml", "history_updates.yaml"):
         assert db.put_files([TEAM_DEV / name]).ok
     questions = yaml.safe_load((TEAM_DEV / "questions.yaml").read_text(encoding="utf-8"))["questions"]
-    hits = nones = none_total = 0
+    first = top5 = outcome_ok = outcome_n = nones = none_total = 0
     misses = []
     for item in questions:
         r = db.ask(item["q"])
@@ -156,9 +157,35 @@ def test_team_dev_quality_floor(db: Any) -> None:
             nones += r.found is False
             continue
         ok = keys(r)[:1] == [item["expected"]]
-        hits += ok
+        first += ok
+        top5 += bool(set(keys(r)[:5]) & {item["expected"], *(item.get("also") or [])})
+        if item.get("outcome"):
+            outcome_n += 1
+            outcome_ok += bool(r.attempts) and r.attempts[0]["outcome"] == item["outcome"]
         if not ok:
             misses.append(f"{item['q']!r}: {keys(r)[:2]}")
     answered = len(questions) - none_total
-    assert hits / answered >= 0.88, misses
-    assert nones == none_total
+    assert first / answered >= 0.95, misses
+    assert top5 / answered >= 0.95
+    assert outcome_ok / outcome_n >= 0.95
+    assert nones == none_total  # every "never tried" question is answered as such
+
+
+def test_docs_examples_run(db: Any) -> None:
+    """Every `$ elephant ask "…"` example of docs/answers.md's plan sections prints the lead shown there."""
+    import re
+
+    eval_dir = TEAM_DEV.parent
+    for name in ("history.yaml", "history_updates.yaml"):
+        assert db.put_files([eval_dir / name]).ok
+    text = (TEAM_DEV.parents[2] / "docs" / "answers.md").read_text(encoding="utf-8")
+    section = text[text.index("### The query plan"):text.index("### JSON")]
+    examples = re.findall(r'\$ elephant ask (--explain )?"([^"]+)"\n((?:.*\n)+?)\s*```', section)
+    assert len(examples) >= 5
+    for explain, question, shown in examples:
+        lines = [line.strip() for line in shown.splitlines() if line.strip()]
+        expected_lead = next(line for line in lines if line.startswith(("**", "1 record", "_")) and "Plan:" not in line)
+        response = db.ask(question)
+        assert expected_lead in response.answer, (question, response.answer.splitlines()[0])
+        if explain:
+            assert all(line in response.explanation for line in lines[1:7]), response.explanation
