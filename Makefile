@@ -6,7 +6,7 @@ MODELS ?= $(CURDIR)/.cache/models
 export ANONYMIZED_TELEMETRY := False
 export HF_HUB_OFFLINE := 1
 
-.PHONY: setup model demo test lint bench openapi clean
+.PHONY: setup model demo test reliability soak lint bench openapi clean
 
 setup: $(VENV)/.installed
 
@@ -28,6 +28,11 @@ demo: setup model
 
 test: setup model
 	ELEPHANT_TEST_MODEL_DIR=$(MODELS) $(BIN)/pytest -q
+
+# The slow part of the fault suite (tests/reliability, marker `reliability`): writer processes,
+# SIGKILL and concurrency, on SQLite and PostgreSQL. The fast part runs in `make test`.
+reliability: setup
+	ELEPHANT_RELIABILITY=1 ELEPHANT_TEST_MODEL_DIR=$(MODELS) $(BIN)/pytest -q -m reliability tests/reliability
 
 lint: setup
 	$(BIN)/ruff check elephant ingest api cli tests bench

@@ -13,6 +13,7 @@ def register(app: typer.Typer) -> None:
     app.command(name="search")(search)
     app.command(name="reindex")(reindex)
     app.command(name="status")(status)
+    app.command(name="doctor")(doctor)
 
 
 def search(
@@ -99,4 +100,37 @@ def status(ctx: typer.Context, as_json: bool = JSON_OPTION) -> None:
 
         emit(data, as_json=as_json, human=human)
     if index["parked"]:
+        raise typer.Exit(1)
+
+
+def doctor(
+    ctx: typer.Context,
+    skip_model: bool = typer.Option(False, "--skip-model", help="Do not hash the model files."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Check the store against its indexes and say how to repair what is wrong.
+
+    Verifies that every live record is in the lexical and the vector index at its head version, that
+    the vector index holds exactly the vectors the store counts, that no index job is parked or stuck,
+    and that every model file matches its manifest sha256. Exit code 1 when anything is wrong.
+    Example: elephant doctor --json
+    """
+    from elephant.retrieval.doctor import check_store
+
+    with reporting(as_json):
+        report = check_store(open_db(ctx), verify_model=not skip_model)
+        data = report.to_dict()
+
+        def human() -> None:
+            for check, state in report.checks.items():
+                mark = "[green]ok[/green]" if state.startswith("ok") else "[red]problem[/red]"
+                console.print(f"{mark}  {check}: {escape(state)}")
+            counts = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in report.counts.items())
+            console.print(f"[dim]{escape(counts)}[/dim]")
+            for problem in report.problems:
+                err_console.print(f"[yellow]repair ({problem.check}):[/yellow] {escape(problem.repair)}")
+            console.print("all checks passed" if report.ok else f"{len(report.problems)} problem(s) found")
+
+        emit(data, as_json=as_json, human=human)
+    if not report.ok:
         raise typer.Exit(1)

@@ -234,7 +234,8 @@ class Elephant:
                 from elephant.retrieval.vectors import open_vector_index
 
                 self._indexer = Indexer(self.store, embedder=lambda: self.embedder,
-                                        vector_index=lambda: open_vector_index(self.settings))
+                                        vector_index=lambda: open_vector_index(self.settings),
+                                        open_slot=lambda slot: open_vector_index(self.settings, slot))
             return self._indexer
 
     def process_outbox(self) -> int:
@@ -247,7 +248,7 @@ class Elephant:
         indexer = self.indexer
         total, parked = indexer.parked(limit=limit)
         return {"pending": indexer.pending(), "parked": total, "parked_jobs": parked,
-                "last_error": indexer.last_error}
+                "last_error": indexer.last_error, "vector_problem": indexer.vector_count_problem()}
 
     def outbox_backlog(self) -> int:
         """Index jobs written but not yet applied (``/metrics`` reports it)."""

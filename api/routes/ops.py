@@ -51,26 +51,31 @@ def readiness(ctx: AppContext) -> tuple[bool, dict[str, str]]:
     if ctx.mcp is not None and ctx.mcp.error:  # still starting is fine: /mcp requests wait for it
         checks["mcp"] = ctx.mcp.error
     ready = all(v == "ok" for v in checks.values())
-    parked = parked_reason(ctx.db)
-    if parked:
-        checks["outbox"] = parked
+    checks.update(index_degradation(ctx.db))
     return ready, checks
 
 
-def parked_reason(db: Any) -> str | None:
-    """"degraded: ..." naming the parked index jobs, or None when there are none (or no way to tell)."""
+DEGRADATION_CHECKS = ("outbox", "vectors")
+
+
+def index_degradation(db: Any) -> dict[str, str]:
+    """"degraded: ..." per problem that leaves the server serving but some records unfindable: parked
+    index jobs ("outbox") and a vector index holding fewer vectors than the store indexed ("vectors")."""
     status = getattr(db, "index_status", None)
     if not callable(status):
-        return None
+        return {}
     try:
         found = status(limit=3)
     except ElephantError as exc:
-        return f"degraded: cannot read the outbox: {exc.message}"
-    if not found["parked"]:
-        return None
-    named = "; ".join(f"{j['key']} v{j['version']}: {j['reason']}" for j in found["parked_jobs"])
-    return (f"degraded: {found['parked']} index job(s) parked after repeated failures ({named}); "
-            "those records are stored but not searchable: write them again, or run `elephant reindex`")
+        return {"outbox": f"degraded: cannot read the outbox: {exc.message}"}
+    out: dict[str, str] = {}
+    if found["parked"]:
+        named = "; ".join(f"{j['key']} v{j['version']}: {j['reason']}" for j in found["parked_jobs"])
+        out["outbox"] = (f"degraded: {found['parked']} index job(s) parked after repeated failures ({named}); "
+                         "those records are stored but not searchable: write them again, or run `elephant reindex`")
+    if found.get("vector_problem"):
+        out["vectors"] = f"degraded: {found['vector_problem']}"
+    return out
 
 
 @router.get("/readyz", response_model=Readiness,
@@ -81,7 +86,8 @@ def readyz(ctx: Ctx) -> Any:
     ``degraded`` (200): everything serves, but some records could not be indexed (parked jobs).
     """
     ready, checks = readiness(ctx)
-    status = ("degraded" if "outbox" in checks else "ready") if ready else "unavailable"
+    degraded = any(name in checks for name in DEGRADATION_CHECKS)
+    status = ("degraded" if degraded else "ready") if ready else "unavailable"
     body = {"status": status, "checks": checks}
     return JSONResponse(body, status_code=200 if ready else 503)
 

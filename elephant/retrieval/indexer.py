@@ -19,11 +19,9 @@ from typing import Any
 
 import numpy as np
 from sqlalchemy import (
-    case,
     delete,
     func,
     insert,
-    literal,
     or_,
     select,
     update,
@@ -72,8 +70,15 @@ class Indexer:
     """Applies outbox jobs to the lexical index (SQL) and the vector index (Chroma or memory)."""
 
     def __init__(self, store: Store, *, embedder: Callable[[], Any],
-                 vector_index: Callable[[], VectorIndex] | VectorIndex) -> None:
+                 vector_index: Callable[[], VectorIndex] | VectorIndex,
+                 open_slot: Callable[[int], VectorIndex] | None = None) -> None:
+        """``open_slot(n)``, when given, opens the vector index's storage number n (a directory or a
+        collection): ``reindex`` builds into a fresh one and switches to it only once it is complete.
+        The number in use is kept in SQL (``index_state`` "vector_slot"), so every process follows."""
         self.store = store
+        self._open_slot = open_slot
+        self._slot = 0
+        self.vector_problem: str | None = None
         self._embedder_fn = embedder
         self._index_fn = vector_index if callable(vector_index) and not isinstance(vector_index, VectorIndex) \
             else (lambda: vector_index)
@@ -90,14 +95,66 @@ class Indexer:
     def vector_index(self) -> VectorIndex:
         with self._lock:
             if self._index is None:
-                self._index = self._index_fn()
+                if self._open_slot is not None:
+                    self._slot = self.active_slot()
+                    self._index = self._open_slot(self._slot)
+                else:
+                    self._index = self._index_fn()
+                # Checked once per open: a deleted or truncated Chroma directory loses vectors silently.
+                self.vector_problem = self.vector_count_problem()
+                if self.vector_problem:
+                    _log.warning("vector index: %s", self.vector_problem)
             return self._index
 
     @vector_index.setter
     def vector_index(self, index: VectorIndex) -> None:
+        """Use this one index object from now on (tests, tools): rebuilds then refill it in place."""
         with self._lock:
             self._index = index
+            self._open_slot = None
             self._matrix = None
+
+    def active_slot(self, conn: Connection | None = None) -> int:
+        """The vector index storage in use (0 until the first rebuild)."""
+        if conn is None:
+            with self.store.read_connection() as own:
+                return self.active_slot(own)
+        value = conn.execute(select(index_state.c.value).where(index_state.c.name == "vector_slot")).scalar()
+        return int(value or 0)
+
+    def _follow_slot(self) -> None:
+        """Reopen the vector index when another process's reindex switched to a fresh one."""
+        if self._open_slot is None or self._index is None:
+            return
+        if self.active_slot() != self._slot:
+            with self._lock:
+                self._index = None
+                self._matrix = None
+
+    def vector_count_problem(self) -> str | None:
+        """Why the vector index and the SQL bookkeeping disagree on the number of chunk vectors, or None.
+
+        Only judged when no index job is pending and the index generation held still while both were
+        counted: a drain in flight upserts vectors before it commits their bookkeeping.
+        """
+        index = self._index
+        if index is None:
+            return None
+        with self.store.read_connection() as conn:
+            if conn.execute(select(outbox.c.id).limit(1)).first() is not None:
+                return None
+            before = self.generation(conn)
+            expected = int(conn.execute(select(func.coalesce(func.sum(index_chunks.c.chunks), 0))).scalar_one())
+        try:
+            actual = index.count()
+        except IndexUnavailable:
+            return None  # reported as unavailable where it is used
+        if actual == expected or self.generation() != before:
+            return None
+        what = "vectors were lost (a deleted or truncated Chroma directory?)" if actual < expected \
+            else "it holds vectors the store does not know"
+        return (f"the vector index holds {actual} chunk vectors but the store indexed {expected}: {what}; "
+                "run `elephant reindex` to rebuild it")
 
     def embedder(self) -> Any:
         try:
@@ -109,6 +166,7 @@ class Indexer:
 
     def ready_index(self) -> tuple[Any, VectorIndex]:
         """The embedder and the vector index, checked to agree on the fingerprint."""
+        self._follow_slot()
         embedder = self.embedder()
         index = self.vector_index
         check_fingerprint(index, str(embedder.fingerprint))
@@ -215,21 +273,31 @@ class Indexer:
         return total, [{"key": r.key, "version": int(r.version), "op": r.op, "attempts": int(r.attempts),
                         "reason": r.reason, "parked_at": r.parked_at} for r in rows]
 
+    def _lock_index(self, conn: Connection) -> None:
+        """Serialise index transactions across processes (the counter row's lock on PostgreSQL; SQLite's
+        write transactions are serial already). Under it, what a transaction reads of the heads and the
+        bookkeeping is the newest committed, so index writes commit in the order they read."""
+        if conn.dialect.name != "sqlite":
+            conn.execute(select(index_state.c.value).where(index_state.c.name == "generation").with_for_update())
+
     def _apply(self, keys: Sequence[str], job_ids: Sequence[int]) -> None:
         unique = list(dict.fromkeys(keys))
-        with self.store.read_connection() as conn:
+        # The lexical side needs neither the model nor Chroma, so it is applied first: in degraded mode
+        # search still finds the newest writes. The heads are read inside its transaction, under the
+        # index lock: a slow drain can then never write an older version over a newer one (issue 20,
+        # row 3), since heads only move forward and these transactions commit in the order they read.
+        with self.store.write_transaction() as conn:
+            self._lock_index(conn)
             rows = {r.key: r for r in conn.execute(
                 select(heads.c.key, heads.c.version, heads.c.is_deleted, heads.c.envelope)
                 .where(heads.c.key.in_(unique)))}
-            known = {r.key: r for r in conn.execute(select(index_chunks).where(index_chunks.c.key.in_(unique)))}
-        live = [(k, rows[k].version, json.loads(rows[k].envelope)) for k in unique
-                if k in rows and not rows[k].is_deleted]
-        dead = [k for k in unique if k not in rows or rows[k].is_deleted]
-        # The lexical side needs neither the model nor Chroma, so it is applied first: in degraded
-        # mode search still finds the newest writes.
-        with self.store.write_transaction() as conn:
+            live = [(k, rows[k].version, json.loads(rows[k].envelope)) for k in unique
+                    if k in rows and not rows[k].is_deleted]
+            dead = [k for k in unique if k not in rows or rows[k].is_deleted]
             lexical.upsert_documents(conn, [env for _k, _v, env in live])
             lexical.delete_documents(conn, dead)
+        with self.store.read_connection() as conn:
+            known = {r.key: r for r in conn.execute(select(index_chunks).where(index_chunks.c.key.in_(unique)))}
         embedder, index = self.ready_index()
         texts: list[str] = []
         ids: list[str] = []
@@ -261,48 +329,182 @@ class Indexer:
             before = known[key].chunks if key in known else MAX_CHUNKS
             stale += [chunk_id(key, n) for n in range(before)]
         index.delete(stale)
+        ours = {k: int(v) for k, v, _e in live}
+        ours.update({k: int(rows[k].version) if k in rows else 0 for k in dead})
         with self.store.write_transaction() as conn:
             # Under the row lock of the counter, so generations order batches as they commit.
             conn.execute(update(index_state).where(index_state.c.name == "generation")
                          .values(value=index_state.c.value + 1))
             generation = int(conn.execute(select(index_state.c.value)
                                           .where(index_state.c.name == "generation")).scalar_one())
-            conn.execute(delete(index_chunks).where(index_chunks.c.key.in_(unique)))
+            # Compare-and-set: a key whose bookkeeping another drain moved past the version read here
+            # keeps it. The vector index may hold this drain's older chunks for it now, so a repair job
+            # is queued: applying it writes the head's chunks again.
+            indexed = dict(conn.execute(select(index_chunks.c.key, index_chunks.c.version)
+                                        .where(index_chunks.c.key.in_(unique))).all())
+            overtaken = [k for k in unique if int(indexed.get(k, -1)) > ours[k]]
+            written = [k for k in unique if k not in overtaken]
+            conn.execute(delete(index_chunks).where(index_chunks.c.key.in_(written)))
             # Dead keys keep a zero-chunk row so other processes' matrices learn to drop them.
             marks = [{"key": k, "version": int(v), "chunks": counts[k], "generation": generation,
-                      "vectors": blobs.get(k, b""), "fingerprint": fingerprint} for k, v, _e in live]
-            marks += [{"key": k, "version": int(rows[k].version) if k in rows else 0, "chunks": 0,
-                       "generation": generation, "vectors": b"", "fingerprint": fingerprint} for k in dead]
-            conn.execute(insert(index_chunks), marks)
+                      "vectors": blobs.get(k, b""), "fingerprint": fingerprint} for k, v, _e in live
+                     if k not in overtaken]
+            marks += [{"key": k, "version": ours[k], "chunks": 0, "generation": generation, "vectors": b"",
+                       "fingerprint": fingerprint} for k in dead if k not in overtaken]
+            if marks:
+                conn.execute(insert(index_chunks), marks)
+            if overtaken:
+                now = format_ts(utc_now())
+                conn.execute(insert(outbox), [{"key": k, "version": int(indexed[k]), "op": "upsert",
+                                               "created_at": now} for k in overtaken])
             for start in range(0, len(job_ids), 500):
                 conn.execute(delete(outbox).where(outbox.c.id.in_(list(job_ids[start:start + 500]))))
             # The keys are indexed at their heads now: their dead letters, if any, are history.
-            conn.execute(delete(outbox_parked).where(outbox_parked.c.key.in_(unique)))
+            conn.execute(delete(outbox_parked).where(outbox_parked.c.key.in_(written)))
+        if overtaken:
+            return  # the next search refreshes the matrix from SQL, where the newer chunks are
         self._update_matrix(generation, unique, vectors if texts else None, metas)
 
     # ------------------------------------------------------------------ rebuild
     def reindex(self, *, batch: int = BATCH) -> DrainReport:
-        """Rebuild both indexes from the SQL heads with the configured embedder.
+        """Rebuild both indexes from the SQL heads with the configured embedder, swapping on success.
 
-        Every key is queued as an outbox job first and the vector index is emptied second, so a
-        reindex that dies half-way is finished by the next drain instead of leaving holes.
+        The vectors go into fresh storage (a new Chroma directory or collection) while the old index
+        keeps serving; one SQL transaction then replaces the lexical documents and the bookkeeping and
+        switches every process to the new storage. A rebuild that fails (a corrupt Chroma directory,
+        a model error) leaves the old index and its bookkeeping as they were. Writes made meanwhile
+        keep their jobs, and keys written after they were read get a repair job in the swap.
         """
+        started = time.perf_counter()
         with self._lock:
             embedder = self.embedder()
-            embed_checked(embedder, ["reindex probe"])  # fail before anything is dropped
-            now = format_ts(utc_now())
-            with self.store.write_transaction() as conn:
-                conn.execute(delete(outbox))
-                conn.execute(delete(outbox_parked))  # every key is queued again below
-                conn.execute(delete(index_chunks))
-                conn.execute(insert(outbox).from_select(
-                    ["key", "version", "op", "created_at"],
-                    select(heads.c.key, heads.c.version,
-                           case((heads.c.is_deleted.is_(True), literal("delete")), else_=literal("upsert")),
-                           literal(now)).order_by(heads.c.key)))
-            self.vector_index.reset(str(embedder.fingerprint))
+            embed_checked(embedder, ["reindex probe"])  # fail before anything is built
+            fingerprint = str(embedder.fingerprint)
+            with self.store.read_connection() as conn:
+                start_id = int(conn.execute(select(func.coalesce(func.max(outbox.c.id), 0))).scalar_one())
+                old_slot = self.active_slot(conn)
+            new_slot = old_slot + 1
+            fresh = self._open_slot(new_slot) if self._open_slot is not None else None
+            staged: list[tuple[list[str], np.ndarray, list[dict[str, Any]]]] = []
+            try:
+                if fresh is not None:
+                    fresh.reset(fingerprint)  # leftovers of an earlier rebuild that failed
+                marks, failed = self._build(embedder, fingerprint, batch,
+                                            lambda i, v, m: fresh.upsert(i, v, m) if fresh is not None
+                                            else staged.append((i, v, m)))
+                if fresh is None:  # one index object (tests): filled only now that every vector is made
+                    target = self.vector_index
+                    target.reset(fingerprint)
+                    for ids, vectors, metas in staged:
+                        target.upsert(ids, vectors, metas)
+                self._swap(marks, failed, start_id=start_id, slot=new_slot if fresh is not None else old_slot)
+            except BaseException:
+                if fresh is not None:
+                    _drop_quietly(fresh)
+                raise
+            old = self._index
+            if fresh is not None:
+                self._index, self._slot = fresh, new_slot
+                if old is not None:
+                    _drop_quietly(old)
             self._matrix = None
-            return self.process_outbox(batch=batch)
+            self.vector_problem = None
+            report = self.process_outbox(batch=batch)
+        report.applied += sum(1 for m in marks if m["chunks"] > 0)
+        report.seconds = time.perf_counter() - started
+        return report
+
+    def _build(self, embedder: Any, fingerprint: str, batch: int,
+               write: Callable[[list[str], np.ndarray, list[dict[str, Any]]], Any]) -> tuple[list[dict[str, Any]], list[str]]:
+        """Embed every live head, page by page, handing the vectors to ``write``; the bookkeeping rows
+        and the keys that could not be rendered (they are queued, to be retried and parked)."""
+        marks: list[dict[str, Any]] = []
+        failed: list[str] = []
+        last = ""
+        while True:
+            with self.store.read_connection() as conn:
+                rows = conn.execute(select(heads.c.key, heads.c.version, heads.c.is_deleted, heads.c.envelope)
+                                    .where(heads.c.key > last).order_by(heads.c.key).limit(batch)).all()
+            if not rows:
+                return marks, failed
+            last = rows[-1].key
+            texts: list[str] = []
+            ids: list[str] = []
+            metas: list[dict[str, Any]] = []
+            page: list[tuple[str, int, int]] = []
+            for row in rows:
+                if row.is_deleted:
+                    marks.append({"key": row.key, "version": int(row.version), "chunks": 0, "vectors": b"",
+                                  "fingerprint": fingerprint})
+                    continue
+                try:
+                    envelope = json.loads(row.envelope)
+                    chunks = render_chunks(envelope)
+                    base = chunk_metadata(row.key, int(row.version), envelope)
+                except Exception:  # one bad record must not stop the rebuild; its job will say why
+                    failed.append(row.key)
+                    continue
+                page.append((row.key, int(row.version), len(chunks)))
+                for n, text_ in enumerate(chunks):
+                    texts.append(text_)
+                    ids.append(chunk_id(row.key, n))
+                    metas.append({**base, "chunk": n})
+            vectors = embed_checked(embedder, texts) if texts else np.zeros((0, 0), np.float32)
+            if texts:
+                write(ids, vectors, metas)
+            offset = 0
+            for key, version, count in page:
+                blob = np.ascontiguousarray(vectors[offset:offset + count], dtype="<f4").tobytes()
+                marks.append({"key": key, "version": version, "chunks": count, "vectors": blob,
+                              "fingerprint": fingerprint})
+                offset += count
+
+    def _swap(self, marks: list[dict[str, Any]], failed: list[str], *, start_id: int, slot: int) -> None:
+        """One transaction: lexical documents, bookkeeping and the storage in use, all from the rebuild."""
+        with self.store.write_transaction() as conn:
+            self._lock_index(conn)
+            conn.execute(update(index_state).where(index_state.c.name == "generation")
+                         .values(value=index_state.c.value + 1))
+            generation = int(conn.execute(select(index_state.c.value)
+                                          .where(index_state.c.name == "generation")).scalar_one())
+            current = {r.key: r for r in conn.execute(
+                select(heads.c.key, heads.c.version, heads.c.is_deleted, heads.c.envelope))}
+            live: list[dict[str, Any]] = []
+            for key, row in current.items():
+                if not row.is_deleted:
+                    try:
+                        live.append(json.loads(row.envelope))
+                    except ValueError:
+                        failed.append(key)
+            for start in range(0, len(live), 500):
+                try:
+                    with conn.begin_nested():
+                        lexical.upsert_documents(conn, live[start:start + 500])
+                except Exception:  # a page holding a record the lexical index refuses: one by one
+                    for envelope in live[start:start + 500]:
+                        try:
+                            with conn.begin_nested():
+                                lexical.upsert_documents(conn, [envelope])
+                        except Exception:
+                            failed.append(str(envelope["key"]))
+            lexical.delete_documents(conn, [k for k, r in current.items() if r.is_deleted])
+            conn.execute(delete(index_chunks))
+            for start in range(0, len(marks), 500):
+                conn.execute(insert(index_chunks), [{**m, "generation": generation} for m in marks[start:start + 500]])
+            if conn.execute(select(index_state.c.name).where(index_state.c.name == "vector_slot")).first() is None:
+                conn.execute(insert(index_state).values(name="vector_slot", value=slot))
+            else:
+                conn.execute(update(index_state).where(index_state.c.name == "vector_slot").values(value=slot))
+            conn.execute(delete(outbox).where(outbox.c.id <= start_id))
+            conn.execute(delete(outbox_parked))
+            # Keys written while the rebuild ran (read at an older version), and those it could not
+            # render, are queued: the drain after the swap indexes them or parks them with the reason.
+            built = {m["key"]: m["version"] for m in marks}
+            stale = sorted({k for k, r in current.items() if built.get(k) != int(r.version)} | set(failed))
+            now = format_ts(utc_now())
+            for start in range(0, len(stale), 500):
+                conn.execute(insert(outbox), [{"key": k, "version": int(current[k].version) if k in current else 0,
+                                               "op": "upsert", "created_at": now} for k in stale[start:start + 500]])
 
     def indexed_state(self) -> dict[str, tuple[int, int]]:
         """key → (version, chunks) as the vector index holds them (for tests and `reindex` checks)."""
@@ -476,6 +678,16 @@ def chunk_metadata(key: str, version: int, envelope: dict[str, Any]) -> dict[str
     if envelope.get("occurred_at"):
         meta["occurred_ts"] = int(parse_ts(str(envelope["occurred_at"])).timestamp())
     return meta
+
+
+def _drop_quietly(index: VectorIndex) -> None:
+    """Remove a vector index's storage (a rebuild's leftovers, or the storage a rebuild replaced)."""
+    drop = getattr(index, "drop", None)
+    if callable(drop):
+        try:
+            drop()
+        except Exception as exc:  # the swap is done; leftovers only cost disk
+            _log.warning("could not remove an old vector index: %s", exc)
 
 
 def is_job_failure(exc: Exception) -> bool:

@@ -148,6 +148,9 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
+UNCONDITIONAL_ATTEMPTS = 5
+
+
 class Store:
     """Versioned records on SQLAlchemy; one instance per database, safe to share across threads."""
 
@@ -201,12 +204,23 @@ class Store:
             dupes = sorted({k for k in keys if keys.count(k) > 1})
             raise UsageError(f"the same key appears twice in one write: {', '.join(dupes)}")
         expected_versions = expected_versions or {}
-        with self.write_transaction() as conn:
-            return [
-                self._write_one(conn, record, author=author, message=message,
-                                expected_version=expected_versions.get(record.key))
-                for record in records
-            ]
+        # Unconditional writes that race to create the same new key both insert version 1 (there is no
+        # row to lock yet) and the loser hits the unique constraint. Its caller asked for no particular
+        # version, so the write is simply tried again: it then sees the winner's head and writes v2 (or
+        # "unchanged"). Conditional writes keep their Conflict: the caller named a version.
+        attempts = 1 if expected_versions else UNCONDITIONAL_ATTEMPTS
+        for attempt in range(1, attempts + 1):
+            try:
+                with self.write_transaction() as conn:
+                    return [
+                        self._write_one(conn, record, author=author, message=message,
+                                        expected_version=expected_versions.get(record.key))
+                        for record in records
+                    ]
+            except Conflict:
+                if attempt == attempts:
+                    raise
+        raise AssertionError("unreachable")
 
     def _lock_head(self, conn: Connection, key: str) -> Any:
         query = select(heads).where(heads.c.key == key)

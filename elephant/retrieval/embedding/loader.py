@@ -57,6 +57,7 @@ def load_embedder(settings: Settings) -> Embedder:
         manifest.tokenizer_path,
         expected_sha256=variant.sha256,
         data_files={d.path: d.sha256 for d in variant.data_files},
+        tokenizer_sha256=manifest.data.get("tokenizer", {}).get("sha256"),
         model_name=manifest.model_name,
         variant=variant.name,
         dim=int(manifest.data.get("dim", 384)),
@@ -65,3 +66,22 @@ def load_embedder(settings: Settings) -> Embedder:
         max_batch_size=variant.max_batch_size,
         allow_spinning=variant.allow_spinning,
     )
+
+
+def verify_model_files(settings: Settings) -> int:
+    """Hash every file the manifest names (each variant, its data files, the tokenizer) against its
+    sha256; the number checked (0 for the fake embedder), or a ModelError naming the first bad file."""
+    if settings.model.strip().lower() == FAKE_MODEL:
+        return 0
+    from elephant.retrieval.embedding.onnx_embedder import verify_file
+
+    manifest = load_manifest(settings)
+    checked = 0
+    for info in manifest.variants.values():
+        verify_file(manifest.directory / info["file"], info.get("sha256"))
+        checked += 1
+        for data in info.get("data_files", []):
+            verify_file(manifest.directory / data["file"], data.get("sha256"), "embedding model data file")
+            checked += 1
+    verify_file(manifest.tokenizer_path, manifest.data.get("tokenizer", {}).get("sha256"), "embedding tokenizer")
+    return checked + 1

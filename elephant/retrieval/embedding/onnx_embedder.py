@@ -51,9 +51,40 @@ def release_page_cache(path: Path) -> None:
         pass
 
 
+# path → ((size, mtime_ns, expected sha256), the sha256 or the ModelError it gave). A file unchanged
+# since it was last hashed is not hashed again: degraded search used to re-hash a corrupt model on
+# every query (60-70 ms each). Any edit changes the size or the modification time.
+_VERIFIED: dict[str, tuple[tuple[int, int, str | None], str | ModelError]] = {}
+_VERIFIED_LOCK = threading.Lock()
+
+
 def verify_file(path: Path, expected_sha256: str | None, what: str = "embedding model") -> str:
     """The sha256 of ``path``; a ModelError naming the file when it is missing, unreadable or differs
-    from ``expected_sha256`` (None: not checked)."""
+    from ``expected_sha256`` (None: not checked). Remembered per file while it is unchanged."""
+    try:
+        info = path.stat()
+    except OSError as exc:
+        raise ModelError(f"{what} {path} is missing or unreadable ({exc}); {REBUILD_HINT}",
+                         path=str(path)) from exc
+    stamp = (info.st_size, info.st_mtime_ns, expected_sha256)
+    with _VERIFIED_LOCK:
+        known = _VERIFIED.get(str(path))
+    if known is not None and known[0] == stamp:
+        if isinstance(known[1], ModelError):
+            raise known[1]
+        return known[1]
+    try:
+        result: str | ModelError = _hash_checked(path, expected_sha256, what)
+    except ModelError as exc:
+        result = exc
+    with _VERIFIED_LOCK:
+        _VERIFIED[str(path)] = (stamp, result)
+    if isinstance(result, ModelError):
+        raise result
+    return result
+
+
+def _hash_checked(path: Path, expected_sha256: str | None, what: str) -> str:
     try:
         actual = sha256_file(path)
     except OSError as exc:
@@ -120,6 +151,7 @@ class OnnxEmbedder:
         *,
         expected_sha256: str | None = None,
         data_files: Mapping[str | os.PathLike[str], str] | None = None,
+        tokenizer_sha256: str | None = None,
         model_name: str = "all-MiniLM-L6-v2",
         variant: str = "custom",
         dim: int = 384,
@@ -133,6 +165,7 @@ class OnnxEmbedder:
         self.tokenizer_path = Path(tokenizer_path)
         self.expected_sha256 = expected_sha256
         self.data_files = {Path(path): sha256 for path, sha256 in (data_files or {}).items()}
+        self.tokenizer_sha256 = tokenizer_sha256
         self.model_name = model_name
         self.variant = variant
         self.dim = dim
@@ -168,6 +201,9 @@ class OnnxEmbedder:
             return session
         with self._lock:
             if self._session is None:
+                # A changed tokenizer gives silently different vectors (cosine 0.09 to the original),
+                # so it is checked against the manifest like the weights.
+                verify_file(self.tokenizer_path, self.tokenizer_sha256, "embedding tokenizer")
                 self._tokenizer = load_tokenizer(self.tokenizer_path, self.max_seq_length)
                 self._session = self._create_session()
             return self._session
@@ -213,6 +249,7 @@ class OnnxEmbedder:
         if self._counting_tokenizer is None:
             with self._lock:
                 if self._counting_tokenizer is None:
+                    verify_file(self.tokenizer_path, self.tokenizer_sha256, "embedding tokenizer")
                     self._counting_tokenizer = load_tokenizer(self.tokenizer_path, None)
         return self._counting_tokenizer
 

@@ -84,13 +84,17 @@ def fingerprint_mismatch(stored: str, fingerprint: str) -> FingerprintMismatch:
         index_fingerprint=stored, embedder_fingerprint=fingerprint)
 
 
-def open_vector_index(settings: Any) -> VectorIndex:
-    """The configured index: a Chroma server if ``chroma_url`` is set, else embedded Chroma in home."""
+def open_vector_index(settings: Any, slot: int = 0) -> VectorIndex:
+    """The configured index: a Chroma server if ``chroma_url`` is set, else embedded Chroma in home.
+
+    ``slot`` numbers the storage a rebuild writes (``elephant reindex`` fills slot n+1 and switches
+    to it on success): a directory ``chroma-<n>`` beside ``chroma``, or a collection ``<name>-<n>``.
+    """
     from elephant.retrieval.vectors.chroma import ChromaIndex
 
     if settings.chroma_url:
-        return ChromaIndex.connect(settings.chroma_url)
-    return ChromaIndex.embedded(settings.resolved_home / "chroma")
+        return ChromaIndex.connect(settings.chroma_url, collection=COLLECTION if not slot else f"{COLLECTION}-{slot}")
+    return ChromaIndex.embedded(settings.resolved_home / ("chroma" if not slot else f"chroma-{slot}"))
 
 
 __all__ = ["COLLECTION", "VectorIndex", "check_fingerprint", "chunk_id", "fingerprint_mismatch", "key_of", "open_vector_index"]

@@ -153,6 +153,18 @@ class ChromaIndex:
         self._collection = None
         self.adopt_fingerprint(fingerprint)
 
+    def drop(self) -> None:
+        """Delete this index's collection and, for a rebuild's own directory, the directory."""
+        try:
+            self._client.delete_collection(self._collection_name)
+        except Exception:
+            pass
+        self._collection = None
+        if self.path is not None and self.path.name.startswith("chroma-"):
+            import shutil
+
+            shutil.rmtree(self.path, ignore_errors=True)
+
     def size_bytes(self) -> int | None:
         if self.path is None:
             return None

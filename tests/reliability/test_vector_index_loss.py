@@ -1,0 +1,130 @@
+"""Row 11: a lost or truncated embedded Chroma directory is detected (at open, in /readyz, by the
+doctor), and `reindex` rebuilds into fresh storage, swapping only when the rebuild succeeded."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+import elephant
+from elephant.api.app import create_app
+from elephant.errors import IndexUnavailable
+from elephant.retrieval.doctor import check_store
+from elephant.settings import Settings
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+FILL = """
+import sys
+import elephant
+from elephant.retrieval.doctor import check_store
+with elephant.open(sys.argv[1]) as db:
+    for i in range(int(sys.argv[2])):
+        db.put({"kind": "note", "key": f"loss/{i}", "title": f"record {i}", "body": f"okapiword{i} text"})
+    assert db.indexer.pending() == 0
+    assert check_store(db, verify_model=False).ok
+"""
+
+
+def fill(home: Path, n: int = 6) -> None:
+    """Written by another process: Chroma caches an open directory per process, and a deleted file it
+    holds open would still answer here."""
+    subprocess.run([sys.executable, "-c", FILL, str(home), str(n)], check=True, cwd=REPO, timeout=120)
+
+
+def wait_ready(client: TestClient) -> dict[str, Any]:
+    """/readyz once the app's background warm-up is over."""
+    deadline = time.monotonic() + 60
+    while True:
+        body: dict[str, Any] = client.get("/readyz").json()
+        if body["checks"].get("model") != "warming up" or time.monotonic() > deadline:
+            return body
+        time.sleep(0.05)
+
+
+def test_a_deleted_chroma_directory_is_detected_and_reindex_repairs_it(tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    home = tmp_path / "home"
+    monkeypatch.setenv("ELEPHANT_HOME", str(home))
+    fill(home)
+    shutil.rmtree(home / "chroma")
+    with TestClient(create_app(Settings())) as client:
+        db = client.app.state.ctx.db  # type: ignore[attr-defined]
+        db.indexer.ready_index()  # open the (now empty) index as a write would
+        assert db.indexer.vector_problem and "lost" in db.indexer.vector_problem
+        ready = wait_ready(client)
+        assert ready["status"] == "degraded" and "reindex" in ready["checks"]["vectors"]
+        report = check_store(db, verify_model=False)
+        assert not report.ok and "vectors" in {p.check for p in report.problems}
+        db.reindex()
+        assert check_store(db, verify_model=False).ok
+        assert wait_ready(client)["status"] == "ready"
+        assert (home / "chroma-1").is_dir()
+        assert "loss/3" in [h.key for h in db.search("okapiword3", k=3).results]
+
+
+def test_a_failed_rebuild_leaves_the_old_index_in_place(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    home = tmp_path / "home"
+    monkeypatch.setenv("ELEPHANT_HOME", str(home))
+    fill(home)
+    with elephant.open(home) as db:
+        before = db.indexer.indexed_state()
+        real_open = db.indexer._open_slot
+
+        class Failing:
+            def __init__(self, inner: Any) -> None:
+                self.inner = inner
+
+            def __getattr__(self, name: str) -> Any:
+                return getattr(self.inner, name)
+
+            def upsert(self, *_args: Any) -> None:
+                raise IndexUnavailable("Chroma upsert failed (the disk is full)")
+
+        db.indexer._open_slot = lambda slot: Failing(real_open(slot)) if slot > 0 else real_open(slot)
+        with pytest.raises(IndexUnavailable):
+            db.reindex()
+        assert db.indexer.indexed_state() == before
+        assert db.indexer.active_slot() == 0
+        assert not (home / "chroma-1").exists()
+        assert check_store(db, verify_model=False).ok
+        assert "loss/2" in [h.key for h in db.search("okapiword2", k=3).results]
+
+
+def test_another_process_follows_a_rebuild(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    home = tmp_path / "home"
+    monkeypatch.setenv("ELEPHANT_HOME", str(home))
+    fill(home, 3)
+    with elephant.open(home) as first, elephant.open(home) as second:
+        second.indexer.ready_index()
+        first.reindex()
+        second.put({"kind": "note", "key": "loss/after", "title": "after the rebuild", "body": "quollword"})
+        assert second.indexer.active_slot() == 1 and second.indexer._slot == 1
+        assert check_store(first, verify_model=False).ok
+
+
+def test_doctor_command_reports_and_exits_1_until_repaired(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    from tests.reliability.conftest import run_cli
+
+    home = tmp_path / "home"
+    monkeypatch.setenv("ELEPHANT_HOME", str(home))
+    fill(home, 4)  # the writer process checked the doctor passes
+    shutil.rmtree(home / "chroma")
+    broken = run_cli("doctor", "--json")
+    assert broken.exit_code == 1
+    data = json.loads(broken.output)
+    assert data["ok"] is False and any(p["check"] == "vectors" and "reindex" in p["repair"] for p in data["problems"])
+    human = run_cli("doctor")
+    assert human.exit_code == 1 and "elephant reindex" in human.output
+    assert run_cli("reindex").exit_code == 0
+    assert run_cli("doctor").exit_code == 0
