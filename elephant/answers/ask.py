@@ -137,7 +137,7 @@ class Answerer:
             degraded, reason = False, None
             if self._needs_search(parsed, gathered):
                 ranked, degraded, reason = self._search(text, parsed.models or None, k)
-                if ranked and not parsed.models and plan.refers_to_model and not unknown_model \
+                if ranked and not parsed.models and plan.refers_to_model and not unknown_model and not parsed.features \
                         and not any(IDENT_LIKE.match(n) for n in parsed.unknown_names) \
                         and not any(s.how == "described" for s in plan.subjects):
                     # "the call transcription model": the model most of the best hits belong to (the dense

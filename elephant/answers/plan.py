@@ -381,7 +381,8 @@ def build_plan(text: str, vocab: Vocabulary, *, now: datetime | None = None, mod
         plan.subjects = [s for s in plan.subjects if s.how != "named"] + [Subject(None, "described", described)]
         question.models = []
         question.unknown_names = []
-    elif model is None and len(question.models) != 1 and not any(IDENT_LIKE.match(n) for n in question.unknown_names):
+    elif model is None and len(question.models) != 1 and not question.features \
+            and not any(IDENT_LIKE.match(n) for n in question.unknown_names):
         # An identifier the store has never seen ("payments-gateway") is a model Elephant does not know.
         _name_by_description(plan, question, vocab, parse_text)
     plan.techniques = sorted(question.techniques)
