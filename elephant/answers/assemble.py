@@ -399,8 +399,10 @@ def _in_window(cands: Iterable[Candidate], plan: QueryPlan) -> list[Candidate]:
 def _superlative(plan: QueryPlan, g: Gathered, pool: dict[str, Candidate]) -> Assembly | None:
     sup = plan.superlative
     assert sup is not None
+    asks_attempts = bool(re.search(r"\b(?:optimi[sz]\w*|attempts?|experiments?|changes?|tried|shipped)\b",
+                                   plan.main_text))
     kinds = {plan.record_kind} if plan.record_kind in ("benchmark", "optimization", "deployment") else (
-        {"benchmark"} if sup.measure == "value" else {"optimization"})
+        {"benchmark"} if sup.measure == "value" and not asks_attempts else {"optimization"})
     cands = [c for c in pool.values() if c.kind in kinds and technique_match(c, plan)]
     if sup.measure == "value" and "benchmark" in kinds:
         cands += [c for c in pool.values() if c.kind == "optimization" and technique_match(c, plan)
@@ -487,16 +489,21 @@ def _compare(plan: QueryPlan, g: Gathered, pool: dict[str, Candidate]) -> Assemb
     comp = plan.comparison
     assert comp is not None
     wanted_kind = plan.record_kind or ("optimization" if plan.techniques or plan.methods else None)
-    if wanted_kind is None and re.search(r"\b(?:latency|p\d\d|throughput|qps|wer|accuracy)\b", plan.main_text):
+    if wanted_kind is None and re.search(r"\b(?:latency|p\d\d|throughput|qps|wer|mae|accuracy|versions?|releases?|"
+                                         r"rounds?|runs?)\b", plan.main_text):
         wanted_kind = "benchmark"
     sides: list[Candidate | None] = []
-    for phrase, other in ((comp.left, comp.right), (comp.right, comp.left)):
-        words = _side_words(phrase, other, pool)
-        holders = [c for c in pool.values() if words and _holds(c, words[0]) and c.kind != "note"]
+    side_words = [_side_words(comp.left, comp.right, pool), _side_words(comp.right, comp.left, pool)]
+    for i in (0, 1):
+        words, theirs = side_words[i], side_words[1 - i]
+        holders = [c for c in pool.values() if words and _holds(c, words[0]) and c.kind != "note"
+                   and (not sides or sides[0] is None or c.key != sides[0].key)]
         if not holders:
             sides.append(None)
             continue
-        holders.sort(key=lambda c: (c.kind == wanted_kind, c.score, c.when), reverse=True)
+        # The record that is this side: of the wanted kind, naming this side in its title and not the other.
+        holders.sort(key=lambda c: (c.kind == wanted_kind, not (theirs and _holds(c, theirs[0])),
+                                    words[0] in c.digest.head, c.score, c.when), reverse=True)
         sides.append(holders[0])
     for i, phrase in enumerate((comp.left, comp.right)):
         known = sides[1 - i]

@@ -126,7 +126,9 @@ NOW_RE = re.compile(r"\b(?:now|currently|current|today|these days|at the moment|
 # Methods the fixed technique list lacks: records file them as ``technique: other`` with the method in the
 # title, body or extra fields. Each entry: a name, and patterns for the question and for the record's text.
 METHOD_LEXICON: dict[str, tuple[str, ...]] = {
-    "speculative decoding": (r"\bspeculative\b", r"\bdraft model\b", r"\bmedusa\b", r"\beagle\b"),
+    "speculative decoding": (r"\bspeculat", r"\bdraft model\b"),
+    "medusa": (r"\bmedusa\b",),
+    "eagle": (r"\beagle\b",),
     "awq": (r"\bawq\b", r"\bactivation[- ]aware\b"),
     "gptq": (r"\bgptq\b",),
     "fp8": (r"\bfp-?8\b", r"\bfloat-?8\b", r"\be4m3\b", r"\be5m2\b"),
@@ -178,10 +180,15 @@ ATTEMPT_WORDS_RE = re.compile(r"\b(?:experiments?|optimi[sz]ations?|attempts?|tr
 # "between the shadow test and the 50 % ramp": two anchors.
 BETWEEN_RE = re.compile(r"\bbetween\s+(.+?)\s+and\s+(.+?)(?=[?!;,]|$)")
 # "X vs Y", "compare X and Y", "what changed between vA and vB".
-VERSUS_RE = re.compile(r"\b(\S+)\s+(?:vs\.?|versus|against|compared (?:to|with))\s+(\S+)"
-                       r"|^\s*(\S+) or (\S+),? which\b")
+# "A vs B", "A versus B", "A compared to B", "how did A compare with B": the phrases on either side (up to
+# five words, within the clause), which ``assemble`` narrows to the words one side has and the other lacks.
+VERSUS_RE = re.compile(r"((?:[\w./+-]+\s+){0,4}[\w./+-]+)\s+(?:vs\.?|versus|against|compared (?:to|with)|"
+                       r"compare[sd]? (?:to|with|against))\s+((?:[\w./+-]+\s*){1,5})")
+# "A or B, which …", "which … better, A or B?", "A or B — which has lower WER?".
+OR_RE = re.compile(r"^\s*([\w./+-]+(?:\s+[\w./+-]+)?) or ([\w./+-]+(?:\s+[\w./+-]+)?)\s*[,—–-]*\s*which\b"
+                   r"|\bwhich\b.*?[,:]\s*([\w./+-]+(?:\s+[\w./+-]+)?) or ([\w./+-]+(?:\s+[\w./+-]+)?)\s*\??\s*$")
 COMPARE_AND_RE = re.compile(r"\bcompar\w*\s+(.+?)\s+(?:and|with|to|against)\s+(.+?)(?=[?!;,]|$)")
-COMPARE_RE = re.compile(r"\b(?:what changed|difference|differ|compare\w*|diff)\b")
+COMPARE_RE = re.compile(r"\b(?:what changed|difference|differ|compare\w*|diff|how much|change[sd]? between)\b")
 
 # Words of the plan's own that must not be searched for as content.
 PLAN_WORDS = frozenset(stem(w) for w in (
@@ -190,6 +197,7 @@ PLAN_WORDS = frozenset(stem(w) for w in (
     "lose", "gave", "give", "improvement", "improved", "gain", "change", "changed", "which", "one", "open",
     "unresolved", "ongoing", "still", "now", "currently", "current", "work", "worked", "help", "helped",
     "succeed", "succeeded", "ever", "already", "between", "whose", "whats", "never", "biggest", "delta",
+    "came", "come", "comes", "next", "afterwards", "onwards", "better", "worse", "faster", "slower",
 ))
 
 
@@ -415,6 +423,8 @@ def build_plan(text: str, vocab: Vocabulary, *, now: datetime | None = None, mod
                                     question.anchor.phrase))
     if between_phrases is not None:
         t.anchors = [AnchorSpec("since", between_phrases[0]), AnchorSpec("until", between_phrases[1])]
+    if t.since and re.search(r"\bonwards?\b|\b(?:from|since) .+ on\b", parse_text):
+        t.until = question.window.until = None  # "from mid 2025 onwards": open-ended
     # The plan's own words (superlatives, status, intent) are not content to match records by.
     question.terms = [w for w in question.terms if w not in PLAN_WORDS and w not in MODEL_NOUNS
                       and not (w.startswith("experi") or w.startswith("optim"))]
@@ -531,13 +541,16 @@ def _superlative(text: str, plan: QueryPlan) -> Superlative | None:
         return None
     metrics = [name for name, pattern in METRIC_RE.items() if pattern.search(text)]
     # The most specific metric named: a percentile over "latency", anything over "latency" from "fastest".
+    if "cost" in metrics and len(metrics) > 1:
+        metrics.remove("cost")  # "cost the most mAP": a verb
     metric = next((m for m in LATENCY_METRICS if m in metrics), None) or next(
         (m for m in metrics if m != "latency"), None) or ("latency" if "latency" in metrics else None)
     if metric is None:
         return None
     better = BETTER[metric]
+    worse = bool(WORSE_RE.search(text)) or (metric != "cost" and bool(re.search(r"\bcost(?:s|ed)?\b", text)))
     is_change = bool(DELTA_RE.search(text)) and plan.answer_kind != "benchmark"
-    if WORSE_RE.search(text):
+    if worse:
         want = "max" if better == "lower" else "min"
     elif DOWN_RE.search(text):
         want = "min"
@@ -554,19 +567,27 @@ def _superlative(text: str, plan: QueryPlan) -> Superlative | None:
     else:  # "best", "most", "top": the better end
         want = "min" if better == "lower" else "max"
     if is_change and re.search(r"\b(?:biggest|largest|greatest|most|best|top)\b", text) and not (
-            DOWN_RE.search(text) or UP_RE.search(text) or WORSE_RE.search(text)):
+            DOWN_RE.search(text) or UP_RE.search(text) or worse):
         want = "min" if better == "lower" else "max"  # "the biggest p99 win": the better end of the change
     if is_change and better == "lower" and re.search(r"\b(?:improv\w*|speed ?ups?)\b", text) and not WORSE_RE.search(text):
         want = "min"
+    if is_change and re.search(r"\b(?:smallest|least|lowest|minimal|minimum|fewest|mildest)\b", text) \
+            and (worse or DOWN_RE.search(text)):
+        want = "max" if want == "min" else "min"  # "the smallest accuracy drop": the other end of the drops
     return Superlative(metric=metric, better=better, want=want, measure="change" if is_change else "value")
 
 
 def _comparison(text: str, vocab: Vocabulary) -> Comparison | None:
     """Two versions, rounds or records to compare: 'between v4.0 and v4.1', 'v3 vs v4'."""
-    versus = VERSUS_RE.search(text)
-    if versus:
-        left, right = (versus.group(1), versus.group(2)) if versus.group(1) else (versus.group(3), versus.group(4))
-        return Comparison(left.strip(".,"), right.strip(".,?"))
+    clause = re.split(r"[:;?!,—–]|\s-\s", text)
+    for part in clause:
+        versus = VERSUS_RE.search(part)
+        if versus:
+            return Comparison(versus.group(1).strip(".,"), versus.group(2).strip(".,? "))
+    either = OR_RE.search(text)
+    if either:
+        left, right = (either.group(1), either.group(2)) if either.group(1) else (either.group(3), either.group(4))
+        return Comparison(left.strip(".,"), right.strip(".,? "))
     compare = COMPARE_AND_RE.search(text)
     if compare:
         return Comparison(compare.group(1).strip(), compare.group(2).strip())
