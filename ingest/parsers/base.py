@@ -63,7 +63,8 @@ def anchor_slug(text: str) -> str:
 
 def derive_key(path: str, anchor: str | None = None) -> str:
     """Key from a root-relative path (plus ``:anchor`` for one of several records of a file)."""
-    key = slugify(path)
+    # '.' and '..' segments are refused by the envelope (URL clients would normalise them away).
+    key = "/".join(part for part in slugify(path).split("/") if part not in {".", ".."})
     key = re.sub(r"^[^A-Za-z0-9]+", "", key) or "file"
     if anchor:
         key = f"{key}:{re.sub(r'-{2,}', '-', slugify(anchor).replace('/', '-')).strip('-') or 'part'}"

@@ -106,6 +106,7 @@ def test_parked_jobs_show_in_readyz_metrics_and_status(backend: str) -> None:
         db.indexer.retry_delays_s = (0.0,)
         poison(db, "bad/visible")
         db.process_outbox()
+        assert client.app.state.ctx.warmed.wait(60)  # type: ignore[attr-defined]  # "warming up" is a 503
         ready = client.get("/readyz")
         assert ready.status_code == 200
         body = ready.json()
