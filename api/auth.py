@@ -7,6 +7,9 @@ themselves and send a visitor without one to the sign-in form. Reads (GET, and t
 writes need ``write``, key management needs ``admin``. The authenticated ``ApiKey`` is put in
 ``scope["state"]["principal"]`` for routes and mounted apps (the MCP server checks ``write``
 itself for its ``remember`` tool). The presented secret is never logged or echoed.
+
+While no key exists, browsers' cross-site writes and foreign ``Host`` headers on loopback
+connections are refused first: ``elephant.api.origin`` (issue 20 row 10).
 """
 
 from __future__ import annotations
@@ -18,9 +21,11 @@ import anyio
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from elephant.api.deps import AppContext
-from elephant.api.problems import error_response
+from elephant.api.origin import allowed_hosts, cross_site_write, foreign_host
+from elephant.api.problems import error_response, problem_response
+from elephant.api.ratelimit import client_address, failed_key_checks
 from elephant.api.web.paths import is_browser_path
-from elephant.errors import AuthError, ElephantError
+from elephant.errors import AuthError, ElephantError, Forbidden
 from elephant.storage.apikeys import Scope as KeyScope
 from elephant.storage.apikeys import require_scope
 
@@ -54,24 +59,53 @@ class AuthMiddleware:
     def __init__(self, app: ASGIApp, ctx: AppContext) -> None:
         self.app = app
         self.ctx = ctx
+        self.allowed_hosts = allowed_hosts(ctx.settings.allowed_hosts)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        path = scope["path"]
+        if path not in OPEN_PATHS and bearer_token(scope["headers"]) is None:
+            keyed = self.ctx.keys_required_inline()
+            if keyed is None:
+                keyed = await anyio.to_thread.run_sync(self._keys_required, limiter=self.ctx.auth_limiter())
+            if not keyed:
+                refused = cross_site_write(scope)
+                status = 403
+                if refused is None:
+                    refused, status = foreign_host(scope, self.allowed_hosts), 400
+                if refused is not None:
+                    await problem_response(status, refused, instance=path)(scope, receive, send)
+                    return
         needed = required_scope(scope["method"], scope["path"])
         if needed is not None and is_browser_path(scope["path"]) and bearer_token(scope["headers"]) is None:
             needed = None  # a page: it checks its session cookie itself (elephant.api.web.access)
         state: dict[str, Any] = scope.setdefault("state", {})
         state.setdefault("principal", None)
         if needed is not None and self.ctx.keys_required_inline() is not False:
+            checks = failed_key_checks(self.ctx)
+            client = client_address(scope)
+            wait = checks.retry_after(client) if bearer_token(scope["headers"]) else None
+            if wait is not None:
+                await problem_response(429, f"too many failed API key checks from this address; retry in {wait} s",
+                                       instance=path, headers={"Retry-After": str(wait)})(scope, receive, send)
+                return
             try:
                 state["principal"] = await anyio.to_thread.run_sync(
                     functools.partial(self._authenticate, scope, needed), limiter=self.ctx.auth_limiter())
             except ElephantError as exc:
+                if isinstance(exc, AuthError) and not isinstance(exc, Forbidden) and bearer_token(scope["headers"]):
+                    checks.failed(client)
                 await error_response(exc, scope["path"])(scope, receive, send)
                 return
         await self.app(scope, receive, send)
+
+    def _keys_required(self) -> bool:
+        try:
+            return self.ctx.keys_required()
+        except ElephantError:
+            return False  # the database is down: the request itself will say so (503)
 
     def _authenticate(self, scope: Scope, needed: KeyScope) -> Any:
         if not self.ctx.keys_required():

@@ -12,7 +12,16 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from elephant.cli.output import JSON_OPTION, console, emit, open_db, reporting, require_extra, settings_from
+from elephant.cli.output import (
+    JSON_OPTION,
+    console,
+    emit,
+    err_console,
+    open_db,
+    reporting,
+    require_extra,
+    settings_from,
+)
 from elephant.settings import get_settings
 
 # Default worker processes: one per core, up to this many (each holds its own model and matrix).
@@ -33,8 +42,15 @@ def serve(
     workers: int = typer.Option(0, "--workers", min=0, max=64, show_default=False,
                                 help="Worker processes [default: one per core, at most 4]."),
     log_level: str = typer.Option("info", "--log-level", help="critical, error, warning, info or debug."),
+    insecure: bool = typer.Option(False, "--insecure",
+                                  help="Serve beyond loopback although no API key exists (anyone who can "
+                                       "reach the port can read and write)."),
 ) -> None:
     """Serve the REST API (/v1), /healthz, /readyz, /metrics and MCP at /mcp.
+
+    With no API key the server is open, so it binds beyond loopback (e.g. --host 0.0.0.0) only
+    once a key exists, or with --insecure; on loopback a keyless server refuses browsers' cross-site
+    writes and foreign Host names (DNS rebinding; more names in ELEPHANT_ALLOWED_HOSTS).
 
     Each worker is a process with its own model, matrix and caches (about 250 MB); requests are
     spread over them by the kernel, and /metrics adds up all of them.
@@ -51,6 +67,8 @@ def serve(
     from uvicorn.config import LOGGING_CONFIG
 
     settings = settings_from(ctx)
+    if not _is_loopback(host):
+        _refuse_open_bind(ctx, host, insecure=insecure)
     cores = os.cpu_count() or 1
     workers = workers or min(cores, MAX_DEFAULT_WORKERS)
     if settings.embed_threads is None and "ELEPHANT_EMBED_THREADS" not in os.environ:
@@ -82,6 +100,38 @@ def serve(
         uvicorn.run("elephant.api.app:create_app", factory=True, host=host, port=port, workers=workers,
                     log_level=log_level, log_config=log_config, access_log=False, proxy_headers=False,
                     server_header=False)
+
+
+def _refuse_open_bind(ctx: typer.Context, host: str, *, insecure: bool) -> None:
+    """A bind beyond loopback with no API key: refused (exit 2), or with --insecure a loud warning."""
+    from elephant.errors import UsageError
+    from elephant.storage.apikeys import ApiKeys
+
+    with reporting(False):
+        db = open_db(ctx)
+        try:
+            keyed = ApiKeys(db.store).is_required()
+        finally:
+            db.close()
+        if not keyed and not insecure:
+            raise UsageError(f"refusing to serve on {host} with no API key: anyone who can reach the port could "
+                             "read and write. Create a key first (elephant keys create --scope admin --name ops) "
+                             "or pass --insecure to serve open anyway")
+    if not keyed:
+        err_console.print(f"[bold red]warning:[/bold red] serving on {escape(host)} with no API key (--insecure): "
+                          "anyone who can reach the port can read and write")
+
+
+def _is_loopback(host: str) -> bool:
+    """Whether ``--host`` listens on loopback only (a name other than localhost may resolve anywhere)."""
+    import ipaddress
+
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip().strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 @keys_app.command("create")

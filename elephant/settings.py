@@ -32,6 +32,8 @@ class Settings(BaseSettings):
     author: str = Field(default_factory=_default_author, description="author written on each version")
     regression_threshold_pct: float = Field(default=10.0, description="worse p95/p99/throughput that is a regression")
     api_body_limit_bytes: int = Field(default=16 * 1024 * 1024, description="largest accepted request body")
+    allowed_hosts: str = Field(default="", description="comma-separated Host names a keyless server on loopback "
+                               "answers besides localhost, 127.0.0.1 and [::1] (DNS-rebinding guard)")
     search_cache: int = Field(default=1024, ge=0,
                               description="search responses kept while the store is unchanged; 0 turns it off")
     mlflow_uri: str | None = Field(default=None, description="MLflow tracking server `elephant ingest` reads "
