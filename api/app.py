@@ -34,14 +34,16 @@ _log = logging.getLogger("elephant.api")
 
 # Error statuses every operation may answer, all as application/problem+json.
 _ERROR_STATUSES = {
-    "400": "Bad request (malformed header or parameter)",
+    "400": "Bad request (malformed header or parameter, or a foreign Host on a keyless loopback server)",
     "401": "No or invalid API key",
-    "403": "The key's scope does not allow this",
+    "403": "The key's scope does not allow this, or a browser's cross-site write to a keyless server",
     "404": "No such record, version or endpoint",
-    "409": "Idempotency-Key still in progress, or an import conflict",
+    "409": "Idempotency-Key still in progress after a wait, a key creation that cannot be replayed, or an "
+           "import conflict",
     "412": "If-Match names a version that is no longer current",
     "413": "Request body too large",
     "422": "Invalid request or record, with field paths in `errors`",
+    "429": "Too many failed API key checks from this address (see Retry-After)",
     "500": "Server bug",
     "501": "Not available in this build",
     "503": "Database, model or index unavailable",

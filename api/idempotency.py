@@ -3,8 +3,14 @@
 The key is reserved (a row with status 0) in its own transaction before the write runs, then
 completed with the response. Same key + same request → the stored response (header
 ``Idempotent-Replayed: true``); same key + a different request → 422; same key while the first
-is still running → 409. Responses of 5xx are not kept, so a retry after a transient failure runs
-again. Keys are scoped to the API key that sent them and forgotten after 24 hours. A reservation
+is still running → the retry waits for it (up to ``WAIT_FOR_FIRST``) and replays its response, and
+only a first request still running after that is a 409. Responses of 5xx are not kept, so a retry
+after a transient failure runs again.
+
+Key creation (``POST /v1/keys``) keeps no response: its body holds the new key's secret, which
+exists nowhere but in that one response (only its hash is stored, docs/design.md §8). A retry with
+the same Idempotency-Key creates no second key and gets 409 ``IdempotentReplayRefused``, naming
+the way out: list the keys and revoke the one whose secret was lost (issue 20 row 15). Keys are scoped to the API key that sent them and forgotten after 24 hours. A reservation
 left by a crashed server is taken over after five minutes; re-running a put is harmless anyway
 (identical content is "unchanged", not a new version).
 """
@@ -12,8 +18,10 @@ left by a crashed server is taken over after five minutes; re-running a put is h
 from __future__ import annotations
 
 import hashlib
+import time
 from typing import Any
 
+import anyio
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -26,6 +34,11 @@ MAX_KEY_LENGTH = 128
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 NOT_WRITES = frozenset({"/v1/search", "/v1/ask", "/v1/context"})
 _KEPT_HEADERS = {b"content-type", b"etag", b"location"}
+# A retry that finds its first request still running waits this long for it (seconds), polling
+# with a growing pause; writes take milliseconds, a large ingest seconds.
+WAIT_FOR_FIRST = 15.0
+# Responses never kept: their body carries a secret shown once (POST /v1/keys).
+SECRET_RESPONSES = frozenset({("POST", "/v1/keys")})
 
 
 def request_hash(scope: Scope, body: bytes) -> str:
@@ -59,7 +72,15 @@ class IdempotencyMiddleware:
         principal = getattr(scope.get("state", {}).get("principal"), "id", None) or "-"
         store_key = f"{principal}:{key}"
         idem = IdempotencyStore(self.ctx.db.store)
-        begun = await run_in_threadpool(idem.begin, store_key, principal, request_hash(scope, body))
+        fingerprint = request_hash(scope, body)
+        begun = await run_in_threadpool(idem.begin, store_key, principal, fingerprint)
+        waited_until = time.monotonic() + WAIT_FOR_FIRST
+        pause = 0.01
+        while begun.outcome == "in_progress" and time.monotonic() < waited_until:
+            await anyio.sleep(pause)
+            pause = min(pause * 2, 0.25)
+            if await run_in_threadpool(idem.settled, store_key):
+                begun = await run_in_threadpool(idem.begin, store_key, principal, fingerprint)
         if begun.outcome == "mismatch":
             await problem_response(422, "this Idempotency-Key was already used with a different request",
                                    title="Idempotency-Key reused", error="IdempotencyMismatch",
@@ -69,6 +90,13 @@ class IdempotencyMiddleware:
             await problem_response(409, "a request with this Idempotency-Key is still being processed; retry later",
                                    title="Request in progress", error="IdempotencyInProgress",
                                    instance=scope["path"], headers={"Retry-After": "1"})(scope, receive, send)
+            return
+        if begun.outcome == "replay" and begun.body == _SECRET_WITHHELD:
+            await problem_response(409, "a key was already created with this Idempotency-Key; its secret is shown "
+                                   "only once and is not kept, so it cannot be replayed. If the secret was lost, "
+                                   "list the keys (GET /v1/keys) and revoke that one, then create another",
+                                   title="Replay refused", error="IdempotentReplayRefused",
+                                   instance=scope["path"])(scope, receive, send)
             return
         if begun.outcome == "replay":
             headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in begun.headers or []]
@@ -110,9 +138,15 @@ class IdempotencyMiddleware:
             await run_in_threadpool(idem.abandon, store_key)
             raise
         if 0 < status < 500:
-            await run_in_threadpool(idem.finish, store_key, status, kept, b"".join(chunks).decode("utf-8", "replace"))
+            kept_body = b"".join(chunks).decode("utf-8", "replace")
+            if (scope["method"], scope["path"].rstrip("/")) in SECRET_RESPONSES and status < 300:
+                kept, kept_body = [], _SECRET_WITHHELD
+            await run_in_threadpool(idem.finish, store_key, status, kept, kept_body)
         else:
             await run_in_threadpool(idem.abandon, store_key)
+
+
+_SECRET_WITHHELD = "\x00secret withheld"  # no response body is this: JSON never holds a raw NUL
 
 
 async def _read_body(receive: Receive) -> bytes:

@@ -197,6 +197,7 @@ class AskOut(_Out):
     attempts: list[Attempt]
     citations: list[str]
     degraded: bool
+    reason: str | None = Field(default=None, description="why the answer is degraded; null when it is not")
     found: bool = Field(default=True, description="false when nothing answers: never tried, none open, unknown model")
     plan: dict[str, Any] = Field(default_factory=dict, description="the typed query plan the answer came from")
 
@@ -209,6 +210,7 @@ class ContextOut(_Out):
     budget: int
     citations: list[str]
     degraded: bool
+    reason: str | None = Field(default=None, description="why the pack is degraded; null when it is not")
 
 
 class BriefOut(_Out):

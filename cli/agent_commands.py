@@ -40,7 +40,7 @@ def context(
             if pack.truncated:
                 note += ", truncated to fit"
             if pack.degraded:
-                note += ", degraded"
+                note += f", degraded: {pack.reason}" if pack.reason else ", degraded"
             err_console.print(f"[dim]{escape(note)}[/dim]")
 
         emit(data, as_json=as_json, human=human)

@@ -19,6 +19,7 @@ from fastapi.routing import APIRoute
 
 from elephant.api.deps import author_for
 from elephant.api.problems import problem_response
+from elephant.api.ratelimit import failed_key_checks
 from elephant.api.web import views
 from elephant.api.web.access import (
     CSRF_COOKIE,
@@ -190,11 +191,17 @@ async def signin(request: Request) -> Response:
     secret = _text(form.get("key")).strip()
     if not secret:
         return _signin_response(request, required=True, next_url=next_url, status=401, error="Paste an API key.")
+    checks, client = failed_key_checks(ctx), request.client.host if request.client else "-"
+    wait = checks.retry_after(client)
+    if wait is not None:
+        return _signin_response(request, required=True, next_url=next_url, status=429,
+                                error=f"Too many keys were not accepted from here: try again in {wait} s.")
     try:
         _session, token = await anyio.to_thread.run_sync(
             functools.partial(open_session, ctx.keys, secret, expires_at=int(time.time()) + SESSION_TTL_S),
             limiter=ctx.auth_limiter())
     except AuthError as exc:
+        checks.failed(client)
         return _signin_response(request, required=True, next_url=next_url, status=401,
                                 error=f"That key was not accepted: {exc.message}.")
     response = RedirectResponse(next_url, status_code=303, headers=HEADERS)

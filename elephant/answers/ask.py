@@ -67,14 +67,15 @@ class AskResponse:
     attempts: list[dict[str, Any]] = field(default_factory=list)
     citations: list[str] = field(default_factory=list)
     degraded: bool = False
-    reason: str | None = None  # why degraded; kept out of to_dict to hold the §6 shape
+    reason: str | None = None  # why degraded (null otherwise), as search says it (issue 20 row 16)
     found: bool = True  # False: nothing answers ("never tried", "no open incidents", an unknown model)
     plan: dict[str, Any] = field(default_factory=dict)  # the query plan (elephant.answers.plan), as JSON
     explanation: str = ""  # the plan for people (``elephant ask --explain``)
 
     def to_dict(self) -> dict[str, Any]:
         return {"question": self.question, "answer": self.answer, "attempts": self.attempts,
-                "citations": self.citations, "degraded": self.degraded, "found": self.found, "plan": self.plan}
+                "citations": self.citations, "degraded": self.degraded, "reason": self.reason, "found": self.found,
+                "plan": self.plan}
 
 
 class Answerer:

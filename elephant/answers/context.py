@@ -67,11 +67,12 @@ class ContextPack:
     degraded: bool = False
     tokenizer: str = ""
     model: str | None = None
+    reason: str | None = None  # why degraded (issue 20 row 16)
 
     def to_dict(self) -> dict[str, Any]:
         return {"query": self.query, "model": self.model, "context": self.context, "tokens": self.tokens,
                 "budget": self.budget, "citations": list(self.citations), "truncated": self.truncated,
-                "degraded": self.degraded, "tokenizer": self.tokenizer}
+                "degraded": self.degraded, "reason": self.reason, "tokenizer": self.tokenizer}
 
 
 # ---------------------------------------------------------------- token counting
@@ -107,24 +108,27 @@ def _items(value: Any, name: str) -> list[Mapping[str, Any]]:
     return list((data or {}).get(name) or []) if isinstance(data, Mapping) else []
 
 
-def gather_candidates(db: Elephant, query: str, *, model: str | None, k: int) -> tuple[list[Candidate], bool]:
-    """The ``ask`` answer's attempts first, then search results; (candidates, degraded)."""
+def gather_candidates(db: Elephant, query: str, *, model: str | None, k: int) -> tuple[list[Candidate], str | None]:
+    """The ``ask`` answer's attempts first, then search results; (candidates, why degraded or None)."""
     answer = db.ask(query[:_ASK_CHARS], model=model)
-    degraded = _degraded(answer)
+    reason = _degraded(answer)
     found = [Candidate(str(a["key"]), _int_or_none(a.get("version")), "attempt") for a in _items(answer, "attempts")]
     try:
         results = db.search(query, model=model, k=k)
-    except (IndexUnavailable, ModelError):
+    except (IndexUnavailable, ModelError) as exc:
         # Search refuses an index built by another model (reindex); ask already answered from SQL,
         # so the pack loses only its related records, and says so rather than failing the prompt.
-        return found, True
+        return found, f"related records left out: {exc.message}"
     found += [Candidate(str(r["key"]), _int_or_none(r.get("version")), "related") for r in _items(results, "results")]
-    return found, degraded or _degraded(results)
+    return found, reason or _degraded(results)
 
 
-def _degraded(value: Any) -> bool:
+def _degraded(value: Any) -> str | None:
+    """Why an answer or a search response is degraded (None: it is not)."""
     data = value.to_dict() if hasattr(value, "to_dict") else value
-    return bool(isinstance(data, Mapping) and data.get("degraded"))
+    if not (isinstance(data, Mapping) and data.get("degraded")):
+        return None
+    return str(getattr(value, "reason", None) or data.get("reason") or "degraded (no reason given)")
 
 
 def _int_or_none(value: Any) -> int | None:
@@ -266,8 +270,11 @@ def build_context(db: Elephant, query: str, *, budget: int, model: str | None = 
         raise UsageError(f"budget {budget} is larger than the {MAX_BUDGET}-token limit")
     count, tokenizer, estimated = token_counter(db)
     k = max(10, min(60, budget // 25))
-    candidates, degraded = gather_candidates(db, query, model=model, k=k)
+    candidates, reason = gather_candidates(db, query, model=model, k=k)
+    if estimated:
+        reason = "; ".join(r for r in (reason, f"token counts are an {tokenizer}") if r)
     facts = resolve_facts(db, candidates)
     text, citations, truncated = pack_facts(facts, query=query, budget=budget, count=count, tokenizer=tokenizer)
     return ContextPack(query=query, budget=budget, context=text, tokens=count(text), citations=citations,
-                       truncated=truncated, degraded=degraded or estimated, tokenizer=tokenizer, model=model)
+                       truncated=truncated, degraded=reason is not None, reason=reason, tokenizer=tokenizer,
+                       model=model)

@@ -3,6 +3,8 @@ migrations applied on open."""
 
 from __future__ import annotations
 
+import logging
+import re
 import threading
 from pathlib import Path
 from typing import Any
@@ -14,6 +16,28 @@ from elephant.errors import StoreError
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 _migrate_lock = threading.Lock()
+_log = logging.getLogger("elephant.storage")
+# What a driver message may name that a caller of an open server must not learn (issue 20 row 16):
+# the database's host, user and name, quoted after these words.
+_NAMED = re.compile(r'\b(server at|host|user|database|role|file)\s+"[^"]*"(,\s*port\s+\d+)?', re.IGNORECASE)
+
+
+def db_failure(exc: BaseException) -> str:
+    """A database error as a caller may see it: the driver's first line, without the statement, its
+    bound values (other records' text) or the server's host, user and database name. The whole
+    error goes to the ``elephant.storage`` log for the operator.
+    """
+    _log.info("database error: %r", exc)
+    orig = getattr(exc, "orig", None) or exc
+    text = str(orig).strip()
+    text = text.split("[SQL:", 1)[0].strip().splitlines()[0].strip() if text else ""
+    text = _NAMED.sub(lambda m: f"{m.group(1)} (redacted)", text)
+    return f"{type(orig).__name__}: {text[:240]}" if text else type(orig).__name__
+
+
+def describe_url(url: str) -> str:
+    """Which database, without host, user or name: those stay in the operator's configuration."""
+    return "the SQLite database" if url.startswith("sqlite") else "the database at ELEPHANT_DATABASE_URL"
 
 
 def create_db_engine(url: str) -> Engine:
@@ -23,7 +47,7 @@ def create_db_engine(url: str) -> Engine:
             return _sqlite_engine(url)
         return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
     except (SQLAlchemyError, ImportError, ValueError) as exc:
-        raise StoreError(f"cannot open database {redact_url(url)}: {exc}") from exc
+        raise StoreError(f"cannot open {describe_url(url)}: {db_failure(exc)}") from exc
 
 
 def _sqlite_engine(url: str) -> Engine:
@@ -86,7 +110,7 @@ def migrate(engine: Engine) -> None:
                 if current == target:
                     return
     except OperationalError as exc:
-        raise StoreError(f"cannot read database {redact_url(str(engine.url))}: {exc.orig}") from exc
+        raise StoreError(f"cannot read {describe_url(str(engine.url))}: {db_failure(exc)}") from exc
     with _migrate_lock:
         from alembic import command
         from alembic.config import Config
@@ -98,4 +122,4 @@ def migrate(engine: Engine) -> None:
                 config.attributes["connection"] = conn
                 command.upgrade(config, "head")
         except SQLAlchemyError as exc:
-            raise StoreError(f"migrating {redact_url(str(engine.url))} failed: {exc}") from exc
+            raise StoreError(f"migrating {describe_url(str(engine.url))} failed: {db_failure(exc)}") from exc

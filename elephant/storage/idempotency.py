@@ -64,6 +64,15 @@ class IdempotencyStore:
             stored = json.loads(row.response)
             return Begin("replay", row.status_code, [tuple(h) for h in stored["headers"]], stored["body"])
 
+    def settled(self, idem_key: str) -> bool:
+        """Whether a reservation has been completed, abandoned or left long enough to take over: a
+        read-only look, so a waiting retry does not open a write transaction per poll."""
+        with self.store.read_connection() as conn:
+            row = conn.execute(select(idempotency.c.status_code, idempotency.c.created_at)
+                               .where(idempotency.c.idem_key == idem_key)).first()
+        return (row is None or row.status_code != 0
+                or utc_now() - parse_ts(row.created_at) >= ABANDONED_AFTER)
+
     def finish(self, idem_key: str, status: int, headers: list[tuple[str, str]], body: str) -> None:
         with self.store.write_transaction() as conn:
             conn.execute(update(idempotency).where(idempotency.c.idem_key == idem_key).values(

@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
 from elephant.errors import Conflict, ElephantError, NotFound, StoreError, UsageError
 from elephant.records.envelope import Record, content_hash
+from elephant.storage.db import db_failure
 from elephant.storage.schema import heads, ingested_files, outbox, versions
 from elephant.timeutil import format_ts, next_after, parse_ts, sortable_ts, utc_now
 
@@ -175,9 +176,9 @@ class Store:
             raise
         except IntegrityError as exc:
             # Two writers raced to the same new version number: the loser's write is stale.
-            raise Conflict(f"a concurrent write changed the record first; re-read and retry ({exc.orig})") from exc
+            raise Conflict("a concurrent write changed the record first; re-read and retry") from exc
         except SQLAlchemyError as exc:
-            raise StoreError(f"database write failed: {exc}") from exc
+            raise StoreError(f"database write failed: {db_failure(exc)}") from exc
 
     @contextmanager
     def read_connection(self) -> Iterator[Connection]:
@@ -187,7 +188,7 @@ class Store:
         except ElephantError:
             raise
         except SQLAlchemyError as exc:
-            raise StoreError(f"database read failed: {exc}") from exc
+            raise StoreError(f"database read failed: {db_failure(exc)}") from exc
 
     # ------------------------------------------------------------------ writes
     def write_records(
@@ -583,7 +584,7 @@ class Store:
             with self.engine.connect() as conn:
                 conn.exec_driver_sql("SELECT 1")
         except OperationalError as exc:
-            raise StoreError(f"database unreachable: {exc.orig}") from exc
+            raise StoreError(f"database unreachable: {db_failure(exc)}") from exc
 
 
 @dataclass(frozen=True)

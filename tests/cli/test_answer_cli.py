@@ -31,7 +31,7 @@ def test_ask_human_and_json(team_history: None) -> None:
     assert human.exit_code == 0
     assert "**Yes**" in human.output and "ranker/opt/int8-static-calibrated-2025-05@1" in human.output
     data = json.loads(run("ask", "did we try INT8 on the ranker?", "--json").output)
-    assert set(data) == {"question", "answer", "attempts", "citations", "degraded", "found", "plan"}
+    assert set(data) == {"question", "answer", "attempts", "citations", "degraded", "reason", "found", "plan"}
     assert data["attempts"][0]["key"] == "ranker/opt/int8-static-calibrated-2025-05"
     assert data["attempts"][0]["outcome"] == "adopted"
     assert data["found"] is True

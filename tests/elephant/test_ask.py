@@ -201,7 +201,7 @@ def test_links_are_followed_and_cited(db: Any) -> None:
 def test_json_shape_is_the_design_contract(db: Any) -> None:
     db.put_many([opt("ranker/int8", "2025-01-10", "quantization_int8", "adopted")])
     data = db.ask("int8 on the ranker").to_dict()
-    assert set(data) == {"question", "answer", "attempts", "citations", "degraded", "found", "plan"}
+    assert set(data) == {"question", "answer", "attempts", "citations", "degraded", "reason", "found", "plan"}
     item = data["attempts"][0]
     assert set(item) == {"key", "version", "kind", "title", "model", "occurred_at", "score", "source", "outcome"}
     assert item["occurred_at"] == "2025-01-10" and item["outcome"] == "adopted"
