@@ -62,6 +62,8 @@ def parse_record_text(text: str, *, name: str) -> list[dict[str, Any]]:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise _problem(name, f"malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
+        except RecursionError:
+            raise _problem(name, "refused JSON: nested too deeply") from None
     else:
         data = _load_yaml(text, name)
     if isinstance(data, dict) and "records" in data and "kind" not in data:

@@ -41,6 +41,9 @@ def read_export(lines: Iterable[str], *, name: str) -> dict[str, list[ExportedVe
         except json.JSONDecodeError as exc:
             problems.append(FieldProblem(field="", file=where, message=f"malformed JSON: {exc.msg}"))
             continue
+        except RecursionError:
+            problems.append(FieldProblem(field="", file=where, message="refused JSON: nested too deeply"))
+            continue
         if number == 1 and isinstance(data, dict) and "format" in data:
             if data["format"] != FORMAT:
                 problems.append(FieldProblem(field="format", file=where, message=f"unsupported {data['format']!r}"))
