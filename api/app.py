@@ -34,7 +34,7 @@ _log = logging.getLogger("elephant.api")
 
 # Error statuses every operation may answer, all as application/problem+json.
 _ERROR_STATUSES = {
-    "400": "Bad request (malformed header or parameter, or a foreign Host on a keyless loopback server)",
+    "400": "Bad request (malformed header or parameter)",
     "401": "No or invalid API key",
     "403": "The key's scope does not allow this, or a browser's cross-site write to a keyless server",
     "404": "No such record, version or endpoint",
@@ -42,6 +42,7 @@ _ERROR_STATUSES = {
            "import conflict",
     "412": "If-Match names a version that is no longer current",
     "413": "Request body too large",
+    "421": "A keyless server on loopback asked under a Host name that is not its own (DNS rebinding)",
     "422": "Invalid request or record, with field paths in `errors`",
     "429": "Too many failed API key checks from this address (see Retry-After)",
     "500": "Server bug",

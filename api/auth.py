@@ -72,11 +72,13 @@ class AuthMiddleware:
                 keyed = await anyio.to_thread.run_sync(self._keys_required, limiter=self.ctx.auth_limiter())
             if not keyed:
                 refused = cross_site_write(scope)
-                status = 403
-                if refused is None:
-                    refused, status = foreign_host(scope, self.allowed_hosts), 400
                 if refused is not None:
-                    await problem_response(status, refused, instance=path)(scope, receive, send)
+                    await problem_response(403, refused, instance=path)(scope, receive, send)
+                    return
+                refused = foreign_host(scope, self.allowed_hosts)
+                if refused is not None:
+                    await problem_response(421, refused, title="Misdirected request", instance=path)(
+                        scope, receive, send)
                     return
         needed = required_scope(scope["method"], scope["path"])
         if needed is not None and is_browser_path(scope["path"]) and bearer_token(scope["headers"]) is None:

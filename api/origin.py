@@ -12,7 +12,7 @@ tricks reach it on that user's behalf, and this module refuses both:
   "same-origin" with the server. The ``Host`` header still carries the attacker's name: while the
   connection arrived on a loopback address and no key exists, ``Host`` must be a loopback name
   (``localhost``, ``127.0.0.1``, ``[::1]``, with any port) or one listed in ``ELEPHANT_ALLOWED_HOSTS``
-  (comma-separated); anything else is a 400.
+  (comma-separated); anything else is a 421 Misdirected Request, as ``/mcp`` answers.
 
 Once a key exists neither check runs: a browser cannot attach ``Authorization`` cross-site, and the
 web pages' session and CSRF cookies are ``SameSite=Strict`` with a CSRF token in every form (and a

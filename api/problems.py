@@ -25,6 +25,7 @@ _RESERVED = {"type", "title", "status", "detail", "instance", "error", "errors"}
 _HTTP_TITLES = {400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not found",
                 405: "Method not allowed", 406: "Not acceptable", 409: "Conflict", 411: "Length required",
                 412: "Precondition failed", 413: "Request body too large", 415: "Unsupported media type",
+                421: "Misdirected request",
                 422: "Unprocessable content", 428: "Precondition required", 429: "Too many requests",
                 500: "Internal server error", 501: "Not implemented", 503: "Service unavailable"}
 

@@ -61,13 +61,16 @@ def test_readyz_503_when_the_database_is_unreachable(tmp_path: Path) -> None:
     settings = Settings(database_url="postgresql://nobody@127.0.0.1:1/none")
     app = create_app(settings)
     client = TestClient(app, raise_server_exceptions=False)  # no lifespan: open lazily, fail per request
-    # /readyz needs no key (probes, issue 17), so it answers itself: 503 naming the store in its checks
+    # /readyz needs no key (probes, issue 17), so it answers itself: 503 naming the store in its checks,
+    # by its setting, never its host, user or name (issue 20 row 16: the server may be open)
     response = client.get("/readyz")
     assert response.status_code == 503 and response.json()["status"] == "unavailable"
-    assert "127.0.0.1:1" in response.json()["checks"]["database"]
+    assert "ELEPHANT_DATABASE_URL" in response.json()["checks"]["database"]
     # any other request still checks for keys first, which needs the database: a problem naming the store
     body = assert_problem(client.get("/v1/records"), 503)
-    assert body["error"] == "StoreError" and "127.0.0.1:1" in body["detail"]
+    assert body["error"] == "StoreError" and "ELEPHANT_DATABASE_URL" in body["detail"]
+    for leak in ("127.0.0.1", "nobody", "/none"):
+        assert leak not in response.text and leak not in body["detail"]
     assert client.get("/healthz").status_code == 200
 
 

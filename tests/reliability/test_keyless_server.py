@@ -64,7 +64,7 @@ def test_same_origin_and_non_browser_writes_pass(local: TestClient) -> None:
 @pytest.mark.parametrize("host", ["evil.example", "evil.example:8000", "127.0.0.1.evil.example"])
 def test_foreign_host_on_loopback_is_refused(local: TestClient, host: str) -> None:
     response = local.get("/v1/records", headers={"host": host})
-    assert response.status_code == 400, response.text[:300]
+    assert response.status_code == 421, response.text[:300]
     assert "ELEPHANT_ALLOWED_HOSTS" in response.json()["detail"]
     assert local.get("/healthz", headers={"host": host}).status_code == 200  # probes stay open
 
@@ -79,7 +79,7 @@ def test_configured_names_pass(backend: str, monkeypatch: pytest.MonkeyPatch) ->
     with TestClient(create_app(Settings()), base_url=LOOPBACK) as client:
         assert client.get("/v1/records", headers={"host": "memory.internal:8000"}).status_code == 200
         assert client.get("/v1/records", headers={"host": "other.lan"}).status_code == 200
-        assert client.get("/v1/records", headers={"host": "evil.example"}).status_code == 400
+        assert client.get("/v1/records", headers={"host": "evil.example"}).status_code == 421
 
 
 def test_checks_are_off_once_a_key_exists(local: TestClient) -> None:
@@ -115,7 +115,7 @@ def test_real_http_on_loopback(backend: str) -> None:
         with httpx.Client(base_url=base, timeout=30) as http:
             assert http.get("/v1/records").status_code == 200
             rebound = http.get("/v1/records", headers={"host": f"rebind.example:{port}"})
-            assert rebound.status_code == 400
+            assert rebound.status_code == 421
             form = http.post("/v1/ingest", files=upload(), headers={"origin": "https://evil.example"})
             assert form.status_code == 403
             assert http.get("/v1/records/csrf/one").status_code == 404
