@@ -2,7 +2,9 @@
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 BIN    := $(VENV)/bin
-MODELS ?= $(CURDIR)/.cache/models
+# The per-user model cache that `elephant` itself looks in (~/.cache/elephant/models): one build serves
+# every home; ELEPHANT_MODEL_DIR or MODELS=DIR choose another.
+MODELS ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/elephant/models
 export ANONYMIZED_TELEMETRY := False
 export HF_HUB_OFFLINE := 1
 

@@ -49,7 +49,20 @@ def ask(
             # The Markdown source is printed as is: it reads well in a terminal and pipes cleanly.
             console.print(response.answer, markup=False)
 
-        emit(response.to_dict(), as_json=as_json, human=human)
+        data = response.to_dict()
+        if not response.found:
+            data["home"] = str(db.home)  # "nothing in memory" names which memory (docs/design.md §5)
+        emit(data, as_json=as_json, human=human)
+        if not response.found and not as_json:
+            _name_the_home(db)
+
+
+def _name_the_home(db: object) -> None:
+    """After an answer that found nothing: which home was searched and how much it holds."""
+    live = db.counts()["_records"]  # type: ignore[attr-defined]
+    home = db.home  # type: ignore[attr-defined]
+    err_console.print(f"[dim]searched the memory at {escape(str(home))} ({live} live records; "
+                      f"`elephant info` shows it, --home or ELEPHANT_HOME chooses another)[/dim]")
 
 
 def brief(

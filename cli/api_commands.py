@@ -69,6 +69,7 @@ def serve(
     settings = settings_from(ctx)
     if not _is_loopback(host):
         _refuse_open_bind(ctx, host, insecure=insecure)
+    _check_port_free(host, port)
     cores = os.cpu_count() or 1
     workers = workers or min(cores, MAX_DEFAULT_WORKERS)
     if settings.embed_threads is None and "ELEPHANT_EMBED_THREADS" not in os.environ:
@@ -202,6 +203,34 @@ def keys_revoke(
     with reporting(as_json):
         key = ApiKeys(open_db(ctx).store).revoke(key_id)
         emit(key.to_dict(), as_json=as_json, human=lambda: console.print(f"revoked key {key.id} ({key.scope})"))
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """Exit 1 with a clear message when ``host:port`` cannot be bound (uvicorn would exit 3 after a log line)."""
+    import errno
+    import socket
+
+    from elephant.cli.output import fail
+    from elephant.errors import ElephantError
+
+    if port == 0:
+        return
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        fail(ElephantError(f"cannot serve on {host}:{port}: {exc.strerror}"), as_json=False, code=2)
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                message = (f"port {port} on {host} is already in use (another `elephant serve`?); "
+                           f"stop it or choose another with --port")
+            else:
+                message = f"cannot serve on {host}:{port}: {exc.strerror}"
+            fail(ElephantError(message), as_json=False, code=1)
 
 
 @contextlib.contextmanager

@@ -32,13 +32,18 @@ def ingest(
                                            help="MLflow: YAML/JSON of benchmark field → metric names, over the defaults."),
     experiments: list[str] = typer.Option(None, "--experiment", metavar="NAME",
                                           help="MLflow: only runs of this experiment (name or id; repeatable)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="One summary line; failures still listed, skipped "
+                               "files not."),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Ingest artifacts idempotently: unchanged files are skipped by hash; changed ones become new versions.
 
     Exit 1 if any file failed to parse (the others are still written).
 
-    Example: elephant ingest ../shared/corpus --prune
+    Example: elephant ingest fixtures/ingest --prune
+
+    Example: elephant ingest -q fixtures/ingest   # again: one line, nothing written
+
     Example: elephant ingest --mlflow http://127.0.0.1:5000
     """
     from elephant.ingest.pipeline import ingest_paths
@@ -52,13 +57,13 @@ def ingest(
             return
         if not paths:
             raise UsageError("give a PATH to ingest, or --mlflow URI (or set ELEPHANT_MLFLOW_URI)")
-        show_progress = not as_json and sys.stderr.isatty()
+        show_progress = not as_json and not quiet and sys.stderr.isatty()
         if show_progress:
             report = _with_progress(db, paths, dry_run=dry_run, prune=prune, ingest_paths=ingest_paths)
         else:
             report = ingest_paths(db, paths, dry_run=dry_run, prune=prune)
         data = report.to_dict()
-        emit(data, as_json=as_json, human=lambda: _print_summary(data))
+        emit(data, as_json=as_json, human=lambda: _print_quiet(data) if quiet else _print_summary(data))
         if not report.ok:
             raise typer.Exit(1)
 
@@ -110,6 +115,18 @@ def _with_progress(db: Any, paths: list[Path], *, dry_run: bool, prune: bool, in
             bar.update(task, completed=done, total=total, description=escape(path[-60:]))
 
         return ingest_paths(db, paths, dry_run=dry_run, prune=prune, progress=step)
+
+
+def _print_quiet(data: dict[str, Any]) -> None:
+    """``-q``: the counts on one line; only failures get a line of their own."""
+    c = data["counts"]
+    prefix = "dry run: would write " if data["dry_run"] else ""
+    console.print(f"{prefix}{c['files_seen']} files ({c['files_unchanged']} unchanged, {c['files_skipped']} skipped, "
+                  f"{c['files_failed']} failed): {c['created']} created, {c['updated']} updated, "
+                  f"{c['unchanged']} unchanged, {c['deleted']} deleted in {data['timings_s']['total']:.1f}s",
+                  markup=False)
+    for item in data["failed"]:
+        err_console.print(f"[red]failed[/red] {escape(item['path'])}: {escape(item['reason'])}")
 
 
 def _print_summary(data: dict[str, Any]) -> None:

@@ -10,6 +10,7 @@ from elephant.cli import (
     agent_commands,
     answer_commands,
     api_commands,
+    home_commands,
     ingest_commands,
     model_commands,
     record_commands,
@@ -20,17 +21,34 @@ app = typer.Typer(
     name="elephant",
     help="Elephant: the memory of an ML engineering team — typed, versioned records of serving configs, "
     "benchmarks, optimizations, deployments and incidents, searchable in milliseconds.\n\n"
-    "Example: elephant put fixtures/demo/*.yaml && elephant history ranker/int8-dynamic-2026-03",
+    "Example: elephant init && elephant put fixtures/demo/ranker.yaml && elephant ls\n\n"
+    "Example: elephant ask \"did we try INT8 on the ranker?\"\n\n"
+    "The home is --home / ELEPHANT_HOME, else the nearest .elephant from here up, else "
+    "~/.local/share/elephant (`elephant info` names it). Exit codes: 0 ok, 1 failed, 2 misuse.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     context_settings={"help_option_names": ["-h", "--help"]},
     pretty_exceptions_enable=False,
 )
 
 
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            number = version("elephant-memory")
+        except PackageNotFoundError:  # run from a checkout that is not installed
+            number = "unknown"
+        typer.echo(f"elephant {number}")
+        raise typer.Exit(0)
+
+
 @app.callback()
 def _root(
     ctx: typer.Context,
+    _show_version: bool = typer.Option(False, "--version", "-V", callback=_version, is_eager=True,
+                                       help="Print the version and exit."),
     home: Path | None = typer.Option(None, "--home", envvar="ELEPHANT_HOME", help="Elephant home directory."),
     database_url: str | None = typer.Option(None, "--database-url", envvar="ELEPHANT_DATABASE_URL",
                                             help="SQLAlchemy URL (default: SQLite in the home)."),
@@ -44,7 +62,7 @@ def _root(
     ctx.obj = {"overrides": {k: v for k, v in overrides.items() if v is not None}}
 
 
-for _area in (record_commands, model_commands, ingest_commands, search_commands, answer_commands,
+for _area in (home_commands, record_commands, model_commands, ingest_commands, search_commands, answer_commands,
               agent_commands, api_commands):
     _area.register(app)
 

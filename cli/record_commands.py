@@ -23,7 +23,7 @@ def register(app: typer.Typer) -> None:
 def put(
     ctx: typer.Context,
     files: list[Path] = typer.Argument(..., help="Record files: YAML/JSON (one record or `records: [...]`) "
-                                       "or Markdown with YAML front matter."),
+                                       "or Markdown with YAML front matter; - reads them from stdin."),
     message: str = typer.Option("", "--message", "-m", help="Message stored with each new version."),
     expect: int | None = typer.Option(None, "--expect-version",
                                       help="Refuse the write unless the key's current version is this (one record)."),
@@ -32,6 +32,8 @@ def put(
     """Write records from files. Valid records are written together; invalid ones are reported (exit 1).
 
     Example: elephant put fixtures/demo/ranker.yaml -m "after the INT8 run"
+
+    Example: elephant new note --key team/hello --title "Hello" | elephant put -
     """
     with reporting(as_json):
         db = open_db(ctx)
@@ -44,6 +46,8 @@ def put(
             result = db.put(items[0], expected_version=expect, message=message)
             data: dict[str, Any] = {"ok": True, "counts": {result.status: 1}, "results": [result.to_dict()],
                                     "problems": []}
+        elif any(str(f) == "-" for f in files):
+            data = _put_stdin(db, files, message=message).to_dict()
         else:
             report = db.put_files(files, message=message)
             data = report.to_dict()
@@ -258,6 +262,30 @@ def stats(ctx: typer.Context, as_json: bool = JSON_OPTION) -> None:
                           f"{counts['_versions']} versions")
 
         emit(counts, as_json=as_json, human=human)
+
+
+STDIN_NAME = "<stdin>"
+
+
+def _put_stdin(db: Any, files: list[Path], *, message: str) -> Any:
+    """``put -``: the records of one YAML, JSON or front-matter Markdown text read from stdin."""
+    from elephant.records.files import MAX_RECORD_FILE_BYTES, parse_record_text, split_front_matter
+
+    if len(files) != 1:
+        raise UsageError("`put -` reads the records from stdin alone; give the files in another call")
+    raw = sys.stdin.buffer.read(MAX_RECORD_FILE_BYTES + 1)
+    if len(raw) > MAX_RECORD_FILE_BYTES:
+        raise ElephantError(f"{STDIN_NAME}: more than {MAX_RECORD_FILE_BYTES} bytes; record files are limited to that")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ElephantError(f"{STDIN_NAME}: not valid UTF-8 (byte {exc.start})") from None
+    if not text.strip():
+        raise ElephantError(f"{STDIN_NAME}: no records on stdin")
+    front = split_front_matter(text)
+    name = STDIN_NAME + (".md" if front is not None and front[1].strip() else "")
+    items = parse_record_text(text, name=name)
+    return db.put_many(items, message=message, file=STDIN_NAME)
 
 
 __all__ = ["register", "to_json"]

@@ -62,6 +62,10 @@ class Elephant:
     def __init__(self, settings: Settings) -> None:
         from elephant.storage.db import create_db_engine, migrate
 
+        # The home is found once (walking up from the working directory, else the per-user home) and kept.
+        self.home_source = settings.home_source
+        if settings.home is None:
+            settings = settings.model_copy(update={"home": settings.resolved_home})
         self.settings = settings
         if settings.is_sqlite:
             settings.resolved_home.mkdir(parents=True, exist_ok=True)
