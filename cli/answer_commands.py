@@ -86,6 +86,8 @@ def brief(
             console.print(result.markdown(), markup=False)
 
         emit(result.to_dict(), as_json=as_json, human=human)
+        if model is None and not as_json and not db.counts()["_records"]:
+            _name_the_home(db)  # "Nothing in memory yet" says which memory
 
 
 @regressions_app.callback()

@@ -17,7 +17,7 @@ import typer
 from rich.markup import escape
 
 from elephant.cli.output import JSON_OPTION, console, emit, open_db, reporting
-from elephant.errors import ElephantError
+from elephant.errors import ElephantError, UsageError
 
 
 def register(app: typer.Typer) -> None:
@@ -49,7 +49,7 @@ def init(
         root = ctx.find_root()
         overrides = dict(root.obj.get("overrides", {})) if isinstance(root.obj, dict) else {}
         if "home" in overrides:
-            raise ElephantError("`elephant init` makes DIR/.elephant; with --home or ELEPHANT_HOME set, the home "
+            raise UsageError("`elephant init` makes DIR/.elephant; with --home or ELEPHANT_HOME set, the home "
                                 f"is already chosen ({overrides['home']}): run a command there, it is created on use")
         if not directory.is_dir():
             raise ElephantError(f"{directory}: no such folder")

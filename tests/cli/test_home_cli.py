@@ -84,13 +84,14 @@ def test_init_refuses_a_missing_folder_and_an_explicit_home(no_home: Path) -> No
     result = run("init", "nowhere")
     assert result.exit_code == 1 and "nowhere: no such folder" in result.output
     result = run("--home", str(no_home / "h"), "init")
-    assert result.exit_code == 1 and "already chosen" in result.output
+    assert result.exit_code == 2 and "already chosen" in result.output  # misuse: exit 2
 
 
 def test_nothing_in_memory_names_the_home(no_home: Path) -> None:
     result = run("ask", "did we try INT8 on the ranker?")
     assert result.exit_code == 0
     assert f"searched the memory at {user_home()}" in result.output and "0 live records" in result.output
+    assert f"searched the memory at {user_home()}" in run("brief").output
     data = json.loads(run("ask", "did we try INT8 on the ranker?", "--json").output)
     assert data["found"] is False and data["home"] == str(user_home())
 
