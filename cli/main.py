@@ -49,8 +49,9 @@ def _root(
     ctx: typer.Context,
     _show_version: bool = typer.Option(False, "--version", "-V", callback=_version, is_eager=True,
                                        help="Print the version and exit."),
-    home: Path | None = typer.Option(None, "--home", envvar="ELEPHANT_HOME", help="Elephant home directory [default: the nearest .elephant from here up, "
-                              "else ~/.local/share/elephant]."),
+    home: Path | None = typer.Option(None, "--home", envvar="ELEPHANT_HOME",
+                                     help="Elephant home directory [default: the nearest .elephant from here "
+                                     "up, else ~/.local/share/elephant]."),
     database_url: str | None = typer.Option(None, "--database-url", envvar="ELEPHANT_DATABASE_URL",
                                             help="SQLAlchemy URL (default: SQLite in the home)."),
     chroma_url: str | None = typer.Option(None, "--chroma-url", envvar="ELEPHANT_CHROMA_URL",
