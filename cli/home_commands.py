@@ -229,6 +229,7 @@ def new(
 
 def schema(
     kind: str = typer.Argument(..., help="The record kind, e.g. benchmark."),
+    as_json: bool = typer.Option(False, "--json", help="Accepted for symmetry: the schema is always JSON."),
 ) -> None:
     """Print the JSON schema of a record of KIND (envelope and fields), for editors and validators.
 
@@ -238,7 +239,7 @@ def schema(
 
     from elephant.kinds import kind_spec
 
-    with reporting(False):
+    with reporting(as_json):
         sys.stdout.write(json.dumps(record_schema(kind_spec(kind).name), indent=2, ensure_ascii=False) + "\n")
 
 

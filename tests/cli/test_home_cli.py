@@ -217,6 +217,7 @@ def test_schema_is_the_json_schema_of_the_kind() -> None:
     assert schema["properties"]["kind"] == {"const": "benchmark", "title": "Kind", "type": "string"}
     assert "latency_ms" in schema["properties"]["fields"]["properties"]
     assert set(schema["required"]) >= {"kind", "key", "title"}
+    assert json.loads(run("schema", "benchmark", "--json").output) == schema
     assert run("schema", "nonsense").exit_code == 1
 
 
