@@ -36,6 +36,13 @@ test: setup model
 reliability: setup
 	ELEPHANT_RELIABILITY=1 ELEPHANT_TEST_MODEL_DIR=$(MODELS) $(BIN)/pytest -q -m reliability tests/reliability
 
+# Mixed load on `serve --workers 2` (writes, searches, asks, reads) at 8 and 32 clients on SQLite and
+# PostgreSQL, then every acknowledged write checked stored and indexed at its version, RSS per worker
+# over time (bench/soak.py; writes bench/results/soak.json). SOAK_SECONDS per client level.
+SOAK_SECONDS ?= 45
+soak: setup model
+	ELEPHANT_MODEL_DIR=$(MODELS) $(PY) bench/soak.py --seconds $(SOAK_SECONDS)
+
 lint: setup
 	$(BIN)/ruff check elephant ingest api cli tests bench
 	$(BIN)/mypy

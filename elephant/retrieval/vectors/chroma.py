@@ -2,12 +2,23 @@
 
 Chroma's ``where`` filters are deliberately not used for search: at 100k vectors a one-in-three
 filter cost 182 ms p50 against 5 ms unfiltered (docs/design.md §7); filtering happens in SQL instead.
+
+Embedded Chroma is not safe for several processes (``serve --workers 2``, or serve beside the CLI):
+each keeps its own in-memory segments and persists them over the others'. bench/soak.py found the
+directory corrupt after 90 s of mixed load on two workers ("Error finding id"; a reader could
+segfault), with lexical and SQL vectors intact. So every call on an embedded index runs under an
+exclusive ``flock`` on ``.elephant-lock`` in its directory, and a process whose last look is older
+than the newest write (``.elephant-stamp``, rewritten after each write) reopens the client first,
+reading the segments back from disk (issue 20, row 3 / 11). A Chroma server needs none of this.
 """
 
 from __future__ import annotations
 
 import os
+import threading
+import uuid
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -20,6 +31,52 @@ from elephant.retrieval.vectors import COLLECTION
 FINGERPRINT_KEY = "elephant_fingerprint"
 # Chroma caps one upsert at its max batch size (a few thousand); stay well under it.
 WRITE_BATCH = 1000
+LOCK_FILE = ".elephant-lock"
+STAMP_FILE = ".elephant-stamp"
+_UNSEEN = "\x00unseen"  # no stamp read yet by this client
+
+
+class _DirectoryLock:
+    """This process's hold on one embedded directory: a thread lock, then an exclusive ``flock`` on
+    its lock file (no-op where fcntl is missing), re-entrant within the holding thread."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.rlock = threading.RLock()
+        self.depth = 0
+        self._handle: Any = None
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        with self.rlock:
+            if self.depth == 0:
+                self._handle = open(self.path, "a")  # noqa: SIM115 - closed on the way out below
+                try:
+                    import fcntl
+
+                    fcntl.flock(self._handle, fcntl.LOCK_EX)
+                except ImportError:  # not POSIX: one process per directory is the caller's business
+                    pass
+            self.depth += 1
+            try:
+                yield
+            finally:
+                self.depth -= 1
+                if self.depth == 0:
+                    self._handle.close()  # closing releases the flock
+                    self._handle = None
+
+
+_LOCKS: dict[str, _DirectoryLock] = {}
+_LOCKS_GUARD = threading.Lock()
+
+
+def _directory_lock(directory: Path) -> _DirectoryLock:
+    with _LOCKS_GUARD:
+        lock = _LOCKS.get(str(directory))
+        if lock is None:
+            lock = _LOCKS[str(directory)] = _DirectoryLock(directory / LOCK_FILE)
+        return lock
 
 
 def _chroma_settings() -> Any:
@@ -38,6 +95,50 @@ class ChromaIndex:
         self.path = path
         self._collection_name = collection
         self._collection: Any = None
+        self._seen: str | None = _UNSEEN  # the directory's write stamp this client's state reflects
+
+    @contextmanager
+    def _exclusive(self, *, write: bool) -> Iterator[None]:
+        """For an embedded index: this process alone in the directory, with a client that has seen
+        every other process's writes (reopened when the stamp moved); a write leaves a new stamp."""
+        if self.path is None:
+            yield
+            return
+        lock = _directory_lock(self.path)
+        with lock.held():
+            stamp_file = self.path / STAMP_FILE
+            outermost = lock.depth == 1
+            if outermost:
+                try:
+                    stamp: str | None = stamp_file.read_text()
+                except OSError:
+                    stamp = None
+                if stamp != self._seen and not (self._seen == _UNSEEN and stamp is None):
+                    self._reopen()
+                self._seen = stamp
+            yield
+            if write:
+                fresh = uuid.uuid4().hex
+                stamp_file.write_text(fresh)
+                self._seen = fresh
+
+    def _reopen(self) -> None:
+        """A new client for the directory, its segments read back from disk (another process wrote)."""
+        assert self.path is not None
+        try:
+            import chromadb
+            from chromadb.api.shared_system_client import SharedSystemClient
+
+            system = SharedSystemClient._identifier_to_system.pop(str(self.path), None)
+            if system is not None:
+                try:
+                    system.stop()
+                except Exception:  # a system that cannot stop cleanly is dropped all the same
+                    pass
+            self._client = chromadb.PersistentClient(path=str(self.path), settings=_chroma_settings())
+        except Exception as exc:
+            raise IndexUnavailable(f"cannot reopen the embedded Chroma index at {self.path}: {exc}") from exc
+        self._collection = None
 
     # ------------------------------------------------------------------ opening
     @classmethod
@@ -84,82 +185,92 @@ class ChromaIndex:
 
     # ------------------------------------------------------------------ VectorIndex
     def fingerprint(self) -> str | None:
-        metadata = self._col().metadata or {}
+        with self._exclusive(write=False):
+            metadata = self._col().metadata or {}
         value = metadata.get(FINGERPRINT_KEY)
         return str(value) if value else None
 
     def adopt_fingerprint(self, fingerprint: str) -> None:
-        col = self._col()
-        metadata = {k: v for k, v in (col.metadata or {}).items() if not k.startswith("hnsw:")}
-        self._call("modify", col.modify, metadata={**metadata, FINGERPRINT_KEY: fingerprint})
-        self._collection = None
+        with self._exclusive(write=True):
+            col = self._col()
+            metadata = {k: v for k, v in (col.metadata or {}).items() if not k.startswith("hnsw:")}
+            self._call("modify", col.modify, metadata={**metadata, FINGERPRINT_KEY: fingerprint})
+            self._collection = None
 
     def upsert(self, ids: Sequence[str], vectors: np.ndarray, metadatas: Sequence[dict[str, Any]]) -> None:
-        col = self._col()
-        for start in range(0, len(ids), WRITE_BATCH):
-            stop = start + WRITE_BATCH
-            self._call("upsert", col.upsert, ids=list(ids[start:stop]),
-                       embeddings=np.asarray(vectors[start:stop], dtype=np.float32),
-                       metadatas=list(metadatas[start:stop]))
+        with self._exclusive(write=True):
+            col = self._col()
+            for start in range(0, len(ids), WRITE_BATCH):
+                stop = start + WRITE_BATCH
+                self._call("upsert", col.upsert, ids=list(ids[start:stop]),
+                           embeddings=np.asarray(vectors[start:stop], dtype=np.float32),
+                           metadatas=list(metadatas[start:stop]))
 
     def delete(self, ids: Sequence[str]) -> None:
         if ids:
-            col = self._col()
-            for start in range(0, len(ids), WRITE_BATCH):
-                self._call("delete", col.delete, ids=list(ids[start:start + WRITE_BATCH]))
+            with self._exclusive(write=True):
+                col = self._col()
+                for start in range(0, len(ids), WRITE_BATCH):
+                    self._call("delete", col.delete, ids=list(ids[start:start + WRITE_BATCH]))
 
     def query(self, vector: np.ndarray, n: int) -> list[tuple[str, float]]:
         if n <= 0:
             return []
         # Chroma 1.x returns what it has when n exceeds the collection, so no count() round trip here.
-        found = self._call("query", self._col().query,
-                           query_embeddings=np.asarray(vector, dtype=np.float32)[None, :],
-                           n_results=n, include=["distances"])
+        with self._exclusive(write=False):
+            found = self._call("query", self._col().query,
+                               query_embeddings=np.asarray(vector, dtype=np.float32)[None, :],
+                               n_results=n, include=["distances"])
         return [(i, 1.0 - float(d)) for i, d in zip(found["ids"][0], found["distances"][0], strict=True)]
 
     def vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
         if not ids:
             return {}
-        found = self._call("get", self._col().get, ids=list(ids), include=["embeddings"])
+        with self._exclusive(write=False):
+            found = self._call("get", self._col().get, ids=list(ids), include=["embeddings"])
         return {i: np.asarray(e, dtype=np.float32) for i, e in zip(found["ids"], found["embeddings"], strict=True)}
 
     def chunks(self, ids: Sequence[str]) -> tuple[list[str], np.ndarray, list[dict[str, Any]]]:
         """Ids, vectors and metadata of the given chunk ids that exist."""
         if not ids:
             return [], np.zeros((0, 0), dtype=np.float32), []
-        found = self._call("get", self._col().get, ids=list(ids), include=["embeddings", "metadatas"])
+        with self._exclusive(write=False):
+            found = self._call("get", self._col().get, ids=list(ids), include=["embeddings", "metadatas"])
         return list(found["ids"]), np.asarray(found["embeddings"], dtype=np.float32), list(found["metadatas"])
 
     def iter_vectors(self, batch: int = 20000) -> Iterator[tuple[list[str], np.ndarray]]:
         """Every stored chunk's id and vector, page by page (metadata left out: asking for both made
         each page ~5x slower in chromadb 1.5.9)."""
-        col = self._col()
         offset = 0
         while True:
-            found = self._call("get", col.get, include=["embeddings"], limit=batch, offset=offset)
+            with self._exclusive(write=False):
+                found = self._call("get", self._col().get, include=["embeddings"], limit=batch, offset=offset)
             if not found["ids"]:
                 return
             yield list(found["ids"]), np.asarray(found["embeddings"], dtype=np.float32)
             offset += len(found["ids"])
 
     def count(self) -> int:
-        return int(self._call("count", self._col().count))
+        with self._exclusive(write=False):
+            return int(self._call("count", self._col().count))
 
     def reset(self, fingerprint: str) -> None:
-        try:
-            self._client.delete_collection(self._collection_name)
-        except Exception:
-            pass
-        self._collection = None
-        self.adopt_fingerprint(fingerprint)
+        with self._exclusive(write=True):
+            try:
+                self._client.delete_collection(self._collection_name)
+            except Exception:
+                pass
+            self._collection = None
+            self.adopt_fingerprint(fingerprint)
 
     def drop(self) -> None:
         """Delete this index's collection and, for a rebuild's own directory, the directory."""
-        try:
-            self._client.delete_collection(self._collection_name)
-        except Exception:
-            pass
-        self._collection = None
+        with self._exclusive(write=True):
+            try:
+                self._client.delete_collection(self._collection_name)
+            except Exception:
+                pass
+            self._collection = None
         if self.path is not None and self.path.name.startswith("chroma-"):
             import shutil
 
