@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from elephant.errors import InvalidRecord, UsageError
-from elephant.kinds.optimization import Outcome, Technique
+from elephant.kinds.optimization import Outcome, Technique, normalise_technique
 from elephant.records.envelope import Record, validate_record
 
 # Benchmark fields and the metric names that fill them, first match wins. Names are compared after
@@ -247,9 +247,10 @@ def _measurement(picked: dict[str, tuple[str, float]]) -> dict[str, float]:
 
 def optimization_record(run: RunData, baseline: RunData | None, mapping: MetricMapping, tracking_uri: str) -> Record:
     """An ``optimization`` record: ``run`` is the result, the run its ``elephant.baseline_run`` tag names the baseline."""
-    technique = run.tags.get(TAG_TECHNIQUE, "").strip() or "other"
-    if technique not in Technique.__members__:
-        raise RunProblem(f"tag {TAG_TECHNIQUE}={technique!r} is not one of: {', '.join(Technique.__members__)}")
+    try:  # any method is kept (an unknown one is read as ``other``); known spellings become their technique
+        technique = normalise_technique(run.tags.get(TAG_TECHNIQUE, "")) or Technique.other.value
+    except ValueError as exc:
+        raise RunProblem(f"tag {TAG_TECHNIQUE}: {exc}") from exc
     outcome = run.tags.get(TAG_OUTCOME, "").strip() or None
     if outcome is not None and outcome not in Outcome.__members__:
         raise RunProblem(f"tag {TAG_OUTCOME}={outcome!r} is not one of: {', '.join(Outcome.__members__)}")

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any
+
+from pydantic import Field, field_validator
 
 from elephant.kinds.base import Fields, FieldsModel, KindSpec, KindView, KindWords
 from elephant.kinds.phrases import (
@@ -49,13 +52,60 @@ class Measurement(FieldsModel):
     accuracy: float | dict[str, float] | None = None
 
 
+# Spellings of the known techniques that people write in ``fields.technique`` (after lower-casing and turning
+# separators into "_"): each names one value of ``Technique``.
+TECHNIQUE_SPELLINGS: dict[str, str] = {
+    **{f"{p}_quantization": f"quantization_{p}" for p in ("int8", "fp16", "fp8", "int4")},
+    **{p: f"quantization_{p}" for p in ("int8", "fp16", "fp8", "int4")},
+    "bf16": "quantization_fp16", "half_precision": "quantization_fp16", "8bit": "quantization_int8",
+    "4bit": "quantization_int4", "onnx": "onnx_export", "graph_optimisation": "graph_optimization",
+    "trt": "tensorrt", "knowledge_distillation": "distillation", "dynamic_batching": "batching",
+}
+TECHNIQUE_MAX_LENGTH = 80
+
+
+def normalise_technique(value: Any) -> str | None:
+    """``fields.technique`` as stored: a known technique as its ``Technique`` value ("INT8-quantization" →
+    ``quantization_int8``); any other method kept verbatim (trimmed), read as ``other`` with its own words."""
+    if value is None:
+        return None
+    if isinstance(value, Technique):
+        return value.value
+    if not isinstance(value, str):
+        raise ValueError(f"technique must be text, got {type(value).__name__}")
+    written = " ".join(value.split())
+    if not written:
+        return None
+    if len(written) > TECHNIQUE_MAX_LENGTH:
+        raise ValueError(f"technique is longer than {TECHNIQUE_MAX_LENGTH} characters")
+    folded = re.sub(r"[\s./-]+", "_", written.lower()).strip("_")
+    if folded in Technique.__members__:
+        return folded
+    return TECHNIQUE_SPELLINGS.get(folded, written)
+
+
+def technique_class(value: Any) -> str | None:
+    """The ``Technique`` a stored technique belongs to: itself when known, ``other`` for any other method."""
+    if not isinstance(value, str) or not value:
+        return None
+    return value if value in Technique.__members__ else Technique.other.value
+
+
 class OptimizationFields(FieldsModel):
-    technique: Technique | None = None
+    technique: str | None = Field(
+        None, description="a known technique, one of " + ", ".join(f"`{t.value}`" for t in Technique)
+        + " (spellings such as `INT8` or `int8-quantization` are stored as their value)"
+        + "; any other method (`speculative_decoding`, `AWQ`) is kept as written and read as `other`")
     baseline: Measurement | None = None
     result: Measurement | None = None
     accuracy_metric: str | None = None
     outcome: Outcome | None = None
     reason: str | None = None
+
+    @field_validator("technique", mode="before")
+    @classmethod
+    def _technique(cls, value: Any) -> str | None:
+        return normalise_technique(value)
 
 
 QUANTIZATION = ("quantization_int8", "quantization_fp16", "quantization_fp8", "quantization_int4")

@@ -189,3 +189,17 @@ def test_docs_examples_run(db: Any) -> None:
         assert expected_lead in response.answer, (question, response.answer.splitlines()[0])
         if explain:
             assert all(line in response.explanation for line in lines[1:7]), response.explanation
+
+
+def test_a_technique_outside_the_enum_is_stored_and_found_by_its_own_words(db: Any) -> None:
+    load(db)
+    assert db.put_many([
+        opt("scorer/opt/lookahead", "2025-05-10", "lookahead_decoding", "rejected", title="Scorer v4 trial",
+            base={"latency_ms_p99": 20}, result={"latency_ms_p99": 19}),
+        opt("scorer/opt/draft", "2025-05-12", "Speculative Decoding", "adopted", title="Draft trial",
+            base={"latency_ms_p99": 20}, result={"latency_ms_p99": 15})]).ok
+    assert db.get("scorer/opt/draft").envelope["fields"]["technique"] == "Speculative Decoding"
+    r = db.ask("did we try lookahead decoding on the scorer?")
+    assert keys(r)[0] == "scorer/opt/lookahead" and r.found
+    worked = db.ask("did speculative decoding work on the scorer?")
+    assert keys(worked)[0] == "scorer/opt/draft" and lead(worked).startswith("**Yes**")

@@ -66,10 +66,16 @@ def test_custom_mapping_file(tmp_path: Path) -> None:
         MetricMapping.load(path)
 
 
-def test_optimization_needs_a_known_technique_and_baseline() -> None:
+def test_optimization_keeps_any_technique_and_needs_a_baseline() -> None:
     base = _run("b" * 32, metrics={"p99": 40.0})
     tags = {"elephant.kind": "optimization", "elephant.technique": "int8", "elephant.baseline_run": "b" * 32}
-    with pytest.raises(RunProblem, match=r"elephant\.technique='int8'"):
+    record = optimization_record(_run(metrics={"p99": 20.0}, tags=tags), base, MetricMapping(), URI)
+    assert record.fields["technique"] == "quantization_int8"
+    tags["elephant.technique"] = "speculative_decoding"  # not a known technique: kept, read as ``other``
+    record = optimization_record(_run(metrics={"p99": 20.0}, tags=tags), base, MetricMapping(), URI)
+    assert record.fields["technique"] == "speculative_decoding"
+    tags["elephant.technique"] = "x" * 100
+    with pytest.raises(RunProblem, match=r"elephant\.technique: technique is longer"):
         optimization_record(_run(metrics={"p99": 20.0}, tags=tags), base, MetricMapping(), URI)
     tags["elephant.technique"] = "pruning"
     with pytest.raises(RunProblem, match="not on the tracking server"):
