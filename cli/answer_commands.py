@@ -2,9 +2,24 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
 from rich.markup import escape
 
+from elephant.cli.formats import (
+    ANSWER_FORMAT_OPTION,
+    FORMAT_OPTION,
+    PLAIN_OPTION,
+    AnswerFormat,
+    Cell,
+    Column,
+    ListFormat,
+    answer_is_json,
+    list_format,
+    print_markdown,
+    print_rows,
+)
 from elephant.cli.output import JSON_OPTION, console, emit, err_console, open_db, reporting
 
 regressions_app = typer.Typer(
@@ -29,14 +44,20 @@ def ask(
     k: int = typer.Option(10, "-k", "--limit", min=1, max=100, help="At most this many attempts."),
     explain: bool = typer.Option(False, "--explain", help="Print the query plan (subjects, answer kind, time, "
                                  "superlative, comparison) before the answer."),
+    fmt: AnswerFormat | None = ANSWER_FORMAT_OPTION,
+    plain: bool = PLAIN_OPTION,
     as_json: bool = JSON_OPTION,
 ) -> None:
     """What did we try last time? Attempts newest first, with outcomes, metric deltas and citations.
 
     The question becomes a typed query plan first (no LLM); --explain prints it, --json includes it as "plan".
 
+    On a terminal the Markdown answer is rendered; piped, or with --plain / --format markdown, it is printed as is.
+
     Example: elephant ask "what did we try last time to make the ranker faster?"
     """
+    as_json = answer_is_json(fmt, as_json=as_json)
+    plain = plain or fmt is AnswerFormat.markdown
     with reporting(as_json):
         db = open_db(ctx)
         response = db.ask(question, model=model, k=k)
@@ -46,8 +67,7 @@ def ask(
                 err_console.print(f"[yellow]degraded:[/yellow] {escape(str(response.reason))}")
             if explain:
                 console.print("Plan:\n" + response.explanation + "\n", markup=False)
-            # The Markdown source is printed as is: it reads well in a terminal and pipes cleanly.
-            console.print(response.answer, markup=False)
+            print_markdown(response.answer, plain=plain)
 
         data = response.to_dict()
         if not response.found:
@@ -71,19 +91,25 @@ def brief(
     at: str | None = typer.Option(None, "--at", metavar="T",
                                   help="Valid time: the brief as it stood in the world at this date or datetime "
                                        "(by occurred_at). `get --as-of` is the other axis: what Elephant knew."),
+    fmt: AnswerFormat | None = ANSWER_FORMAT_OPTION,
+    plain: bool = PLAIN_OPTION,
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Startup brief per model: serving config, latest percentiles, open regressions and incidents, parity.
 
     Example: elephant brief ranker
     Example: elephant brief ranker --at 2025-09-10
+
+    Example: elephant brief ranker --plain > brief.md   # the Markdown source (the default when piped)
     """
+    as_json = answer_is_json(fmt, as_json=as_json)
+    plain = plain or fmt is AnswerFormat.markdown
     with reporting(as_json):
         db = open_db(ctx)
         result = db.brief(model, at=at)
 
         def human() -> None:
-            console.print(result.markdown(), markup=False)
+            print_markdown(result.markdown(), plain=plain)
 
         emit(result.to_dict(), as_json=as_json, human=human)
         if model is None and not as_json and not db.counts()["_records"]:
@@ -95,11 +121,14 @@ def regressions(
     ctx: typer.Context,
     model: str | None = typer.Option(None, "--model", help="Only this model."),
     status: str = typer.Option("open", "--status", help="open, resolved or all."),
+    fmt: ListFormat | None = FORMAT_OPTION,
     as_json: bool = JSON_OPTION,
 ) -> None:
     """List regression findings, newest first (default: the open ones)."""
     if ctx.invoked_subcommand is not None:
         return
+    shape = list_format(fmt, as_json=as_json)
+    as_json = shape is ListFormat.json
     with reporting(as_json):
         db = open_db(ctx)
         findings = db.regressions(model=model, status=status)
@@ -107,15 +136,29 @@ def regressions(
 
         def human() -> None:
             if not findings:
-                console.print(f"no {'' if status == 'all' else status + ' '}regressions")
-                return
-            # One finding per line (not a table): titles carry the figures and must not be cut.
-            for f in findings:
-                item = f.to_dict()
-                console.print(f"{item['citation']} [{item['status']}] {str(item['occurred_at'] or '')[:10]} "
-                              f"{item['title']} (baseline {item['baseline']})", markup=False)
+                (console if shape is ListFormat.table else err_console).print(
+                    f"no {'' if status == 'all' else status + ' '}regressions")
+                if shape is ListFormat.table:
+                    return
+            print_rows(REGRESSION_COLUMNS, [regression_row(f.to_dict()) for f in findings], shape, console)
 
         emit(data, as_json=as_json, human=human)
+
+
+REGRESSION_COLUMNS = (
+    Column("finding"), Column("status", below=2), Column("date"), Column("model", below=3),
+    Column("baseline", below=1), Column("setup", flex=True, min_width=10),
+    Column("worse", flex=True, min_width=24, grow=3),
+)
+
+
+def regression_row(item: dict[str, Any]) -> list[Cell]:
+    """A finding's row: what got worse, formatted by the regression kind's own figures."""
+    from elephant.kinds.render import figures_of
+
+    setup = ", ".join(str(item[name]) for name in ("hardware", "scenario") if item.get(name))
+    return [item["citation"], item["status"], str(item["occurred_at"] or "")[:10] or "-", item.get("model") or "-",
+            item.get("baseline") or "-", setup, tuple(figures_of("regression", {"metrics": item.get("metrics")}))]
 
 
 @regressions_app.command("resolve")

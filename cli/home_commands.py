@@ -8,7 +8,6 @@ where it is asked to; nothing else creates one in the working directory.
 
 from __future__ import annotations
 
-import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,8 @@ from typing import Any
 import typer
 from rich.markup import escape
 
-from elephant.cli.output import JSON_OPTION, console, emit, open_db, reporting
+from elephant.cli.formats import FORMAT_OPTION, Cell, Column, ListFormat, list_format, print_rows
+from elephant.cli.output import JSON_OPTION, console, emit, err_console, open_db, reporting
 from elephant.errors import ElephantError, UsageError
 
 
@@ -148,6 +148,7 @@ def ls(
     tag: str | None = typer.Option(None, "--tag", help="Only records with this tag."),
     deleted: bool = typer.Option(False, "--deleted", help="Include deleted keys."),
     limit: int = typer.Option(0, "--limit", "-n", min=0, help="At most this many (0: all)."),
+    fmt: ListFormat | None = FORMAT_OPTION,
     as_json: bool = JSON_OPTION,
 ) -> None:
     """List record keys with kind, model, current version and when it was last written, in key order.
@@ -158,6 +159,8 @@ def ls(
     """
     from elephant.kinds import kind_spec
 
+    shape = list_format(fmt, as_json=as_json)
+    as_json = shape is ListFormat.json
     with reporting(as_json):
         for name in kind:
             kind_spec(name)  # an unknown kind is an error naming the known ones, not an empty list
@@ -180,28 +183,21 @@ def ls(
 
         def human() -> None:
             if not rows:
-                console.print(f"no records{' under ' + escape(prefix) if prefix else ''} in {escape(str(db.home))}")
-                return
-            _print_columns(rows)
+                # The header still goes to stdout when piped (scripts read columns); the words go to stderr.
+                (console if shape is ListFormat.table else err_console).print(
+                    f"no records{' under ' + escape(prefix) if prefix else ''} in {escape(str(db.home))}")
+                if shape is ListFormat.table:
+                    return
+            cells: list[list[Cell]] = [
+                [r["key"], r["kind"], r["model"] or "-", str(r["version"]) + (" (deleted)" if r["deleted"] else ""),
+                 str(r["updated"])[:16].replace("T", " "), r["title"] or ""] for r in rows]
+            print_rows(LS_COLUMNS, cells, shape, console)
 
         emit({"home": str(db.home), "records": rows}, as_json=as_json, human=human)
 
 
-def _print_columns(rows: list[dict[str, Any]]) -> None:
-    """Aligned columns that fit the terminal (the title takes what is left); tab-separated when piped."""
-    cells = [[r["key"], r["kind"], r["model"] or "-", str(r["version"]) + (" (deleted)" if r["deleted"] else ""),
-              str(r["updated"])[:16].replace("T", " "), r["title"] or ""] for r in rows]
-    header = ["key", "kind", "model", "v", "updated", "title"]
-    if not sys.stdout.isatty():
-        sys.stdout.write("\t".join(header) + "\n")
-        for row in cells:
-            sys.stdout.write("\t".join(c.replace("\t", " ").replace("\n", " ") for c in row) + "\n")
-        return
-    widths = [max(len(header[i]), *(len(row[i]) for row in cells)) for i in range(5)]
-    room = max(10, shutil.get_terminal_size((100, 24)).columns - sum(widths) - 2 * 5)
-    for row in [header, *cells]:
-        title = row[5] if len(row[5]) <= room else row[5][: room - 1] + "…"
-        sys.stdout.write("  ".join(c.ljust(w) for c, w in zip(row[:5], widths, strict=True)) + "  " + title + "\n")
+LS_COLUMNS = (Column("key"), Column("kind", below=2), Column("model", below=3), Column("v", right=True),
+              Column("updated", below=1), Column("title", flex=True, min_width=16))
 
 
 # ---------------------------------------------------------------- new / schema

@@ -34,6 +34,8 @@ def ingest(
                                           help="MLflow: only runs of this experiment (name or id; repeatable)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="One summary line; failures still listed, skipped "
                                "files not."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="List every skipped file with its reason (by "
+                                 "default they are counted by reason on one line)."),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Ingest artifacts idempotently: unchanged files are skipped by hash; changed ones become new versions.
@@ -44,6 +46,8 @@ def ingest(
 
     Example: elephant ingest -q fixtures/ingest   # again: one line, nothing written
 
+    Example: elephant ingest -v fixtures/ingest   # every skipped file with its reason
+
     Example: elephant ingest --mlflow http://127.0.0.1:5000
     """
     from elephant.ingest.pipeline import ingest_paths
@@ -53,7 +57,7 @@ def ingest(
         uri = mlflow_uri or (None if paths else db.settings.mlflow_uri)
         if uri:
             _ingest_mlflow(db, uri, paths or [], dry_run=dry_run, full=full, metric_map=metric_map,
-                           experiments=experiments or None, as_json=as_json)
+                           experiments=experiments or None, as_json=as_json, verbose=verbose)
             return
         if not paths:
             raise UsageError("give a PATH to ingest, or --mlflow URI (or set ELEPHANT_MLFLOW_URI)")
@@ -63,13 +67,13 @@ def ingest(
         else:
             report = ingest_paths(db, paths, dry_run=dry_run, prune=prune)
         data = report.to_dict()
-        emit(data, as_json=as_json, human=lambda: _print_quiet(data) if quiet else _print_summary(data))
+        emit(data, as_json=as_json, human=lambda: _print_quiet(data) if quiet else _print_summary(data, verbose=verbose))
         if not report.ok:
             raise typer.Exit(1)
 
 
 def _ingest_mlflow(db: Any, uri: str, paths: list[Path], *, dry_run: bool, full: bool, metric_map: Path | None,
-                   experiments: list[str] | None, as_json: bool) -> None:
+                   experiments: list[str] | None, as_json: bool, verbose: bool) -> None:
     """MLflow first, then any PATHs given beside it; one exit status for both."""
     from elephant.ingest.mlflow_records import MetricMapping
     from elephant.ingest.mlflow_sync import import_mlflow
@@ -81,12 +85,12 @@ def _ingest_mlflow(db: Any, uri: str, paths: list[Path], *, dry_run: bool, full:
     files = ingest_paths(db, paths, dry_run=dry_run) if paths else None
     if files is not None:
         data["files"] = files.to_dict()
-    emit(data, as_json=as_json, human=lambda: _print_mlflow_summary(data))
+    emit(data, as_json=as_json, human=lambda: _print_mlflow_summary(data, verbose=verbose))
     if not report.ok or (files is not None and not files.ok):
         raise typer.Exit(1)
 
 
-def _print_mlflow_summary(data: dict[str, Any]) -> None:
+def _print_mlflow_summary(data: dict[str, Any], *, verbose: bool) -> None:
     c, m = data["counts"], data["mlflow"]
     prefix = "[yellow]dry run[/yellow]: would write " if data["dry_run"] else ""
     console.print(f"{prefix}MLflow {m['tracking_uri']}: {m['runs_listed']} runs and {m['models_listed']} registered "
@@ -95,13 +99,12 @@ def _print_mlflow_summary(data: dict[str, Any]) -> None:
                   f"{c['files_failed']} failed")
     console.print(f"records: [green]{c['created']} created[/green], [yellow]{c['updated']} updated[/yellow], "
                   f"{c['unchanged']} unchanged")
-    for item in data["skipped"]:
-        console.print(f"[dim]skipped[/dim] {item['path']}: {item['reason']}")
+    _print_skipped(data["skipped"], verbose=verbose)
     for item in data["failed"]:
-        err_console.print(f"[red]failed[/red] {item['path']}: {item['reason']}")
+        err_console.print(f"[red]failed[/red] {escape(item['path'])}: {escape(item['reason'])}")
     console.print(f"[dim]{data['timings_s']['total']:.2f}s; watermark now {m['watermark_after']}[/dim]")
     if "files" in data:
-        _print_summary(data["files"])
+        _print_summary(data["files"], verbose=verbose)
 
 
 def _with_progress(db: Any, paths: list[Path], *, dry_run: bool, prune: bool, ingest_paths: Any) -> Any:
@@ -129,7 +132,7 @@ def _print_quiet(data: dict[str, Any]) -> None:
         err_console.print(f"[red]failed[/red] {escape(item['path'])}: {escape(item['reason'])}")
 
 
-def _print_summary(data: dict[str, Any]) -> None:
+def _print_summary(data: dict[str, Any], *, verbose: bool = False) -> None:
     c = data["counts"]
     prefix = "[yellow]dry run[/yellow]: would write " if data["dry_run"] else ""
     console.print(
@@ -138,10 +141,31 @@ def _print_summary(data: dict[str, Any]) -> None:
     )
     console.print(f"records: [green]{c['created']} created[/green], [yellow]{c['updated']} updated[/yellow], "
                   f"{c['unchanged']} unchanged, [red]{c['deleted']} deleted[/red]")
-    for item in data["skipped"]:
-        console.print(f"[dim]skipped[/dim] {escape(item['path'])}: {escape(item['reason'])}")
+    _print_skipped(data["skipped"], verbose=verbose)
     for item in data["failed"]:
         err_console.print(f"[red]failed[/red] {escape(item['path'])}: {escape(item['reason'])}")
     t = data["timings_s"]
     console.print(f"[dim]{t['total']:.2f}s (parse {t['parse']:.2f}s, store {t['store']:.2f}s, "
                   f"index {t['index']:.2f}s)[/dim]")
+
+
+def skipped_by_reason(skipped: list[dict[str, Any]]) -> dict[str, int]:
+    """Skipped files counted by the general part of their reason ('not a result', 'provenance, not a record'),
+    most frequent first: the part after the last ': ' (the rest names the particular file's detail)."""
+    counts: dict[str, int] = {}
+    for item in skipped:
+        reason = str(item.get("reason") or "no reason given").rsplit(": ", 1)[-1]
+        counts[reason] = counts.get(reason, 0) + 1
+    return dict(sorted(counts.items(), key=lambda pair: (-pair[1], pair[0])))
+
+
+def _print_skipped(skipped: list[dict[str, Any]], *, verbose: bool) -> None:
+    """Every skipped file with -v; otherwise one line of counts (a re-ingest of a corpus skips the same
+    files every time, and 83 identical lines hid the one that mattered)."""
+    if verbose:
+        for item in skipped:
+            console.print(f"[dim]skipped[/dim] {escape(item['path'])}: {escape(item['reason'])}")
+        return
+    if skipped:
+        reasons = "; ".join(f"{n} {reason}" for reason, n in skipped_by_reason(skipped).items())
+        console.print(f"[dim]skipped {len(skipped)}: {escape(reasons)} (-v lists them)[/dim]")

@@ -10,6 +10,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from elephant.cli.formats import FORMAT_OPTION, Cell, Column, ListFormat, list_format, print_rows
 from elephant.cli.output import JSON_OPTION, console, emit, err_console, open_db, reporting, to_json
 from elephant.errors import ElephantError, UsageError
 
@@ -104,24 +105,36 @@ def get(
 def history(
     ctx: typer.Context,
     key: str = typer.Argument(..., help="Record key."),
+    fmt: ListFormat | None = FORMAT_OPTION,
     as_json: bool = JSON_OPTION,
 ) -> None:
     """List every version of a record, oldest first.
 
+    recorded_at is what `get --as-of` takes; the hash is the first 12 hex digits in a table (whole in TSV/CSV).
+
     Example: elephant history ranker/int8-dynamic-2026-03 --json
     """
+    shape = list_format(fmt, as_json=as_json)
+    as_json = shape is ListFormat.json
     with reporting(as_json):
         versions = open_db(ctx).history(key)
         data = {"key": key, "versions": [v.to_dict() for v in versions]}
 
         def human() -> None:
-            table = Table("v", "recorded_at", "status", "title", "author", "message", "hash")
-            for v in versions:
-                table.add_row(str(v.version), v.recorded_at, "deleted" if v.is_deleted else "",
-                              escape(v.title), escape(v.author), escape(v.message), v.content_hash[:12])
-            console.print(table)
+            short = shape is ListFormat.table
+            rows: list[list[Cell]] = [
+                [str(v.version), v.recorded_at, "deleted" if v.is_deleted else "", v.author or "-",
+                 v.content_hash[:12] if short else v.content_hash, v.title, v.message]
+                for v in versions]
+            print_rows(HISTORY_COLUMNS, rows, shape, console)
 
         emit(data, as_json=as_json, human=human)
+
+
+HISTORY_COLUMNS = (
+    Column("v", right=True), Column("recorded_at"), Column("status", below=2), Column("author", below=1),
+    Column("hash"), Column("title", flex=True, min_width=12), Column("message", flex=True, min_width=8),
+)
 
 
 def diff(

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
 from rich.markup import escape
-from rich.table import Table
 
+from elephant.cli.formats import FORMAT_OPTION, Cell, Column, ListFormat, list_format, print_rows
 from elephant.cli.output import JSON_OPTION, console, emit, err_console, open_db, reporting
 
 
@@ -27,12 +29,19 @@ def search(
     where: list[str] = typer.Option([], "--where", help="Field condition, e.g. 'latency_ms.p99<40' or "
                                     "'outcome=rolled_back' (repeatable; all must hold)."),
     k: int = typer.Option(10, "-k", "--limit", min=1, max=1000, help="How many results."),
+    fmt: ListFormat | None = FORMAT_OPTION,
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Hybrid search (dense + lexical) over the current version of every record.
 
+    Each row shows the record's own figures (p99, qps, accuracy, outcome ...) beside its key@version.
+
     Example: elephant search "int8 quantization" --model ranker --where 'result.latency_ms_p99<30' -k 5
+
+    Example: elephant search "p99" --kind benchmark --format csv > hits.csv
     """
+    shape = list_format(fmt, as_json=as_json)
+    as_json = shape is ListFormat.json
     with reporting(as_json):
         db = open_db(ctx)
         response = db.search(query, kind=kind or None, model=model or None, tags=tag or None, since=since,
@@ -43,19 +52,35 @@ def search(
             if response.degraded:
                 err_console.print(f"[yellow]degraded:[/yellow] lexical results only — {escape(str(response.reason))}")
             if not response.results:
-                console.print("no results")
-                return
-            table = Table(show_header=True, header_style="bold", box=None)
-            for column in ("#", "key@version", "kind", "model", "date", "title", "score"):
-                # Keys are what people copy into `elephant get`; never wrap or ellipsize them.
-                table.add_column(column, no_wrap=column in {"key@version", "date", "score"},
-                                 overflow="fold" if column == "key@version" else "ellipsis")
-            for n, hit in enumerate(response.results, start=1):
-                table.add_row(str(n), escape(hit.citation), hit.kind, escape(hit.model or ""),
-                              (hit.occurred_at or "")[:10], escape(hit.title), f"{hit.score:.4f}")
-            console.print(table)
+                (console if shape is ListFormat.table else err_console).print("no results")
+                if shape is ListFormat.table:
+                    return
+            print_rows(SEARCH_COLUMNS, search_rows(db, response.results), shape, console)
 
         emit(data, as_json=as_json, human=human)
+
+
+SEARCH_COLUMNS = (
+    Column("key@version"), Column("kind", below=1), Column("model", below=2), Column("date"),
+    Column("outcome", below=3),
+    Column("title", flex=True, min_width=16), Column("figures", flex=True, min_width=16, grow=2),
+    Column("score", optional=True, right=True),
+)
+
+
+def search_rows(db: Any, hits: list[Any]) -> list[list[Cell]]:
+    """One row per hit, with the outcome and headline figures its kind's module gives (``elephant.kinds``)."""
+    from elephant.kinds.render import figures_of, outcome_of
+
+    current = db.store.current_many([hit.key for hit in hits])
+    rows: list[list[Cell]] = []
+    for hit in hits:
+        stored = current.get(hit.key)
+        fields = (stored.envelope.get("fields") or {}) if stored is not None else {}
+        rows.append([hit.citation, hit.kind, hit.model or "-", (hit.occurred_at or "")[:10] or "-",
+                     outcome_of(hit.kind, fields) or "", hit.title, tuple(figures_of(hit.kind, fields)),
+                     f"{hit.score:.4f}"])
+    return rows
 
 
 def reindex(ctx: typer.Context, as_json: bool = JSON_OPTION) -> None:
