@@ -190,6 +190,7 @@ def main() -> int:
     report.update(load_s=None if reused else round(load_s, 1), reused_store=reused, regression_findings=findings, ask=ask_ms, ask_no_model=no_model_ms, ask_sql_only=sql_ms,
                   search_reference=search_ms, brief=brief_ms, search_degraded=degraded,
                   budget_p50_ms=BUDGET_P50_MS, budget_p99_ms=BUDGET_P99_MS, cpu=cpu_name(),
+                  load_average=[round(x, 1) for x in os.getloadavg()],
                   within_budget=ask_ms["p50_ms"] <= BUDGET_P50_MS and max(ask_ms["p99_ms"], no_model_ms["p99_ms"])
                   <= BUDGET_P99_MS)
     loaded = f"reused the store in {args.home}" if reused else f"loaded in {load_s:.1f} s"
@@ -201,7 +202,8 @@ def main() -> int:
                        ("reference: search alone", search_ms), ("brief (one model)", brief_ms)):
         print(f"{label:<28} {row['p50_ms']:>8.2f} {row['p90_ms']:>8.2f} {row['p99_ms']:>8.2f}")
     print(f"budget: ask p50 ≤ {BUDGET_P50_MS:g} ms, p99 ≤ {BUDGET_P99_MS:g} ms → "
-          f"{'within' if report['within_budget'] else 'OVER'} (CPU: {report['cpu']})")
+          f"{'within' if report['within_budget'] else 'OVER'} (CPU: {report['cpu']}, load average "
+          f"{report['load_average'][0]:g})")
     out = write_report("ask", report)
     print(f"wrote {out.relative_to(REPO)}")
     return 0

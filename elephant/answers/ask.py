@@ -22,6 +22,7 @@ from elephant.answers.attempts import (
     MIN_SCORE,
     Candidate,
     Gathered,
+    HeadsCatalog,
     WordCache,
     candidates_of,
     digest_current,
@@ -85,6 +86,7 @@ class Answerer:
         self.store = store
         self.search = search
         self.words = WordCache()
+        self.catalog = HeadsCatalog()
         self._vocab: Vocabulary | None = None
         self._lock = threading.Lock()
 
@@ -126,6 +128,7 @@ class Answerer:
             raise UsageError("ask: k must be at least 1")
         with self.store.read_connection() as conn:
             vocab = self.vocabulary(conn)
+            self.catalog.refresh(conn)
             unknown_model = model is not None and model not in vocab.models
             # A question about a model reads the same pool of its records in every gather: read it once.
             options: dict[str, Any] = {"unknown_model": unknown_model, "k": k, "pools": {}}
@@ -190,13 +193,13 @@ class Answerer:
         if not named:
             sub.models = []
         sub.unknown_names = []
-        pool = load_pool(conn, sub, self.words)
+        pool = load_pool(conn, sub, self.words, catalog=self.catalog)
         best = _best_match(pool, sub)
         if best is None and self.search is not None:
             keys, _degraded, _reason = self._search(subject.description or "", None, 10)
             if keys:
                 sub.models = []
-                pool = load_pool(conn, sub, self.words, extra_keys=keys)
+                pool = load_pool(conn, sub, self.words, extra_keys=keys, catalog=self.catalog)
                 best = _best_match(pool, sub, {key: i for i, key in enumerate(keys)})
         if best is None or not best.envelope.get("model"):
             return
@@ -240,7 +243,7 @@ class Answerer:
         key = tuple(parsed.models) if parsed.models and not parsed.unknown_names else None
         pool = pools.get(key) if key is not None else None
         if pool is None:
-            pool = load_pool(conn, parsed, self.words,
+            pool = load_pool(conn, parsed, self.words, catalog=self.catalog,
                              extra_keys=[] if parsed.models or parsed.unknown_names else ranked)
             if key is not None:
                 pools[key] = pool

@@ -174,15 +174,8 @@ def technique_match(cand: Candidate, plan: QueryPlan) -> bool:
 
 
 def is_open(cand: Candidate) -> bool:
-    kind, fields = cand.kind, cand.fields
-    if kind == "incident":
-        return not fields.get("resolved_at") and str(fields.get("status", "open")).lower() not in (
-            "resolved", "closed", "mitigated")
-    if kind == "regression":
-        return str(fields.get("status") or "open") == "open"
-    if kind == "feature_definition":
-        return str(fields.get("parity") or "") == "drift"
-    return False
+    """An incident not resolved, a regression still open, a feature in drift (read when digested)."""
+    return cand.digest.is_open
 
 
 def _cite(c: Candidate) -> str:
@@ -581,6 +574,8 @@ def _is_accuracy(name: str) -> bool:
 def _holds(c: Candidate, word: str) -> bool:
     if word in c.digest.words:
         return True
+    if word not in c.digest.text:  # the regular expression below only narrows a substring hit
+        return False
     return bool(re.search(rf"(?<![\w.]){re.escape(word)}(?![\w]|\.\d)", c.digest.text))
 
 

@@ -287,3 +287,23 @@ def test_any_question_gets_an_answer_whose_citations_resolve(db: Any, text: str)
         key, _, version = citation.rpartition("@")
         assert db.get(key, version=int(version)).key == key
     assert [a["key"] for a in response.attempts] == list(dict.fromkeys(a["key"] for a in response.attempts))
+
+
+def test_pools_follow_writes_and_deletes_without_a_model_named(db: Any) -> None:
+    """The in-memory catalog that chooses pools catches up with each write, new version and delete."""
+    def rec(key: str, when: str, outcome: str, title: str) -> dict[str, Any]:
+        return {"kind": "optimization", "key": key, "title": title, "model": key.split("/")[0],
+                "occurred_at": when, "fields": {"technique": "pruning", "outcome": outcome}}
+
+    def first() -> str | None:
+        attempts = db.ask("which pruning attempts were rolled back?").attempts
+        return attempts[0]["key"] if attempts else None
+
+    assert db.put_many([rec("a/opt/prune", "2025-01-01", "adopted", "Pruning model a")]).ok
+    assert first() == "a/opt/prune"
+    assert db.put_many([rec("b/opt/prune", "2025-02-01", "rolled_back", "Pruning model b")]).ok
+    assert first() == "b/opt/prune"
+    assert db.put_many([rec("a/opt/prune", "2025-03-01", "rolled_back", "Pruning model a again")]).ok
+    assert first() == "a/opt/prune"
+    db.delete("a/opt/prune")
+    assert first() == "b/opt/prune"
