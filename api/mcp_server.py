@@ -22,6 +22,7 @@ from mcp.server.transport_security import TransportSecuritySettings
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import Field
 
+from elephant.answers.brief import DEFAULT_BRIEF_BUDGET, MAX_BRIEF_BUDGET
 from elephant.answers.context import MAX_BUDGET
 from elephant.answers.prompting import markdown_of
 from elephant.errors import ElephantError
@@ -201,21 +202,21 @@ def create_mcp_server(get_db: Callable[[], Elephant]) -> MCPServer:
         return _result(f"History of `{key}`:\n" + "\n".join(lines), {"key": key, "versions": items})
 
     @server.tool(title="Startup brief", annotations=_READ_ONLY, description=(
-        "The startup briefing, per model: latest serving config, latest benchmark percentiles, open regressions "
-        "and incidents, features in training-serving drift. Call it when a session starts."))
+        "The startup briefing: the models that need attention (open regressions and incidents, in-progress "
+        "attempts, rolled-back deployments), each with latest serving config, benchmark percentiles and last "
+        "deployment, plus one line counting the quiet models. Fits `budget` tokens. Call it when a session starts."))
     @_tool_errors
-    def brief(model: Annotated[str | None, Field(description="one model; all models when omitted")] = None,
+    def brief(model: Annotated[str | None, Field(description="one model; the models that need attention when "
+                                                 "omitted")] = None,
               at: Annotated[str | None, Field(description="valid time: the brief as it stood in the world at this "
                                               "ISO date or datetime, e.g. '2025-09-10'", max_length=40)] = None,
+              budget: Annotated[int, Field(description="token budget of the brief", ge=1, le=MAX_BRIEF_BUDGET)]
+              = DEFAULT_BRIEF_BUDGET,
+              all: Annotated[bool, Field(description="every model, not only those that need attention")] = False,
               ) -> CallToolResult:
         db = get_db()
-        make = getattr(db, "brief", None)
-        if make is None:
-            raise ToolError("brief is not available in this Elephant build")
-        value = make(model=model) if at is None else make(model=model, at=at)
-        data = _as_dict(value)
-        markdown = markdown_of(value, "markdown")
-        return _result(markdown, data)
+        value = db.brief(model=model, at=at, budget=budget, all_models=all)
+        return _result(markdown_of(value, "markdown"), _as_dict(value))
 
     @server.tool(title="Context pack", annotations=_READ_ONLY, description=(
         "A Markdown block about a topic that fits a token budget (counted with Elephant's embedding-model "

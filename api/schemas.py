@@ -218,6 +218,11 @@ class BriefOut(_Out):
 
     models: list[dict[str, Any]]
     citations: list[str]
+    quiet_models: int = 0  # models with nothing needing attention, left out unless ?all=true
+    left_out_models: list[str] = []  # models needing attention that did not fit the budget
+    budget: int | None = None
+    tokens: int | None = None
+    truncated: bool = False
 
 
 class RegressionsOut(_Out):

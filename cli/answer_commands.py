@@ -87,17 +87,24 @@ def _name_the_home(db: object) -> None:
 
 def brief(
     ctx: typer.Context,
-    model: str | None = typer.Argument(None, help="One model; all models when left out."),
+    model: str | None = typer.Argument(None, help="One model; the models that need attention when left out."),
     at: str | None = typer.Option(None, "--at", metavar="T",
                                   help="Valid time: the brief as it stood in the world at this date or datetime "
                                        "(by occurred_at). `get --as-of` is the other axis: what Elephant knew."),
+    budget: int | None = typer.Option(None, "--budget", metavar="TOKENS",
+                                      help="Token budget of the brief (default 2000), counted with the embedding "
+                                           "model's tokenizer."),
+    all_models: bool = typer.Option(False, "--all", help="Every model, not only those that need attention."),
     fmt: AnswerFormat | None = ANSWER_FORMAT_OPTION,
     plain: bool = PLAIN_OPTION,
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Startup brief per model: serving config, latest percentiles, open regressions and incidents, parity.
+    """Startup brief: the models that need attention (open regressions and incidents, in-progress attempts,
+    rolled-back deployments), each with serving config, latest percentiles and last deployment.
 
+    Example: elephant brief
     Example: elephant brief ranker
+    Example: elephant brief --all --budget 8000
     Example: elephant brief ranker --at 2025-09-10
 
     Example: elephant brief ranker --plain > brief.md   # the Markdown source (the default when piped)
@@ -106,7 +113,7 @@ def brief(
     plain = plain or fmt is AnswerFormat.markdown
     with reporting(as_json):
         db = open_db(ctx)
-        result = db.brief(model, at=at)
+        result = db.brief(model, at=at, budget=budget, all_models=all_models)
 
         def human() -> None:
             print_markdown(result.markdown(), plain=plain)

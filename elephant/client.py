@@ -225,8 +225,12 @@ class Client:
         body = {"query": query, "budget": budget, **({"model": model} if model else {})}
         return Result(self._json("POST", "/v1/context", json=body))
 
-    def brief(self, model: str | None = None, *, at: str | None = None) -> Result:
-        params = {name: value for name, value in (("model", model), ("at", at)) if value}
+    def brief(self, model: str | None = None, *, at: str | None = None, budget: int | None = None,
+              all_models: bool = False) -> Result:
+        params: dict[str, Any] = {name: value for name, value in (("model", model), ("at", at), ("budget", budget))
+                                  if value}
+        if all_models:
+            params["all"] = "true"
         return Result(self._json("GET", "/v1/brief", params=params or None))
 
     def regressions(self, *, model: str | None = None, status: str | None = None) -> Result:

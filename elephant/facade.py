@@ -365,20 +365,31 @@ class Elephant:
         self._after_write()
         return result
 
-    def brief(self, model: str | None = None, *, at: str | None = None) -> Any:
+    def brief(self, model: str | None = None, *, at: str | None = None, budget: int | None = None,
+              all_models: bool = False) -> Any:
         """The startup brief (``elephant.answers.brief.Brief``): per model config, percentiles, open problems.
 
+        Without ``model`` it lists only the models that need attention (open regressions or incidents,
+        in-progress attempts, a rolled-back deployment, features in drift) and counts the quiet ones;
+        ``all_models`` lists every model. Either way it fits ``budget`` tokens of the embedding model's
+        tokenizer (default ``DEFAULT_BRIEF_BUDGET``).
         ``at``: valid time — the brief as it stood in the world at that date or datetime (records by
         ``occurred_at``; ``elephant.answers.validtime``), not what Elephant knew then (that is ``get --as-of``).
         """
         check_texts(model=model, at=at)
+        from elephant.answers.brief import Brief, build_brief, check_budget, fit_brief
+        from elephant.answers.context import token_counter
+
+        tokens = check_budget(budget)
+        full: Brief
         if at is not None:
             from elephant.answers.validtime import build_brief_at
 
-            return build_brief_at(self.store, model, at)
-        from elephant.answers.brief import build_brief
-
-        return build_brief(self.store, model)
+            full = build_brief_at(self.store, model, at)
+        else:
+            full = build_brief(self.store, model)
+        count, _, _ = token_counter(self)
+        return fit_brief(full, budget=tokens, count=count, every_model=all_models or model is not None)
 
     # ------------------------------------------------------------------ agent context
     def context(self, query: str, *, budget: int = 500, model: str | None = None) -> Any:

@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 import anyio
 from fastapi import APIRouter, Depends, HTTPException, Query
 
+from elephant.answers.brief import DEFAULT_BRIEF_BUDGET, MAX_BRIEF_BUDGET
 from elephant.api.deps import AppContext, get_context, get_db
 from elephant.api.schemas import (
     AskIn,
@@ -75,11 +76,15 @@ async def context(db: Db, ctx: Ctx, body: ContextIn) -> dict[str, Any]:
 @router.get("/brief", response_model=BriefOut)
 async def brief(db: Db, ctx: Ctx, model: Annotated[str | None, Query(max_length=200)] = None,
                 at: Annotated[str | None, Query(max_length=40, description="valid time: the brief as it stood in "
-                                                "the world at this ISO date or datetime")] = None) -> dict[str, Any]:
-    """The startup briefing: per model, latest config and benchmark, open regressions, incidents, drift."""
-    if at is None:
-        return as_dict(await run_limited(ctx, facade(db, "brief"), model=model))
-    return as_dict(await run_limited(ctx, facade(db, "brief"), model=model, at=at))
+                                                "the world at this ISO date or datetime")] = None,
+                budget: Annotated[int | None, Query(ge=1, le=MAX_BRIEF_BUDGET, description="token budget "
+                                                    f"(default {DEFAULT_BRIEF_BUDGET})")] = None,
+                all_models: Annotated[bool, Query(alias="all", description="every model, not only those that "
+                                                  "need attention")] = False,
+                ) -> dict[str, Any]:
+    """The startup briefing: the models that need attention (all with ``all``), each with latest config and
+    benchmark, open regressions, incidents and in-progress attempts, within ``budget`` tokens."""
+    return as_dict(await run_limited(ctx, facade(db, "brief"), model=model, at=at, budget=budget, all_models=all_models))
 
 
 @router.get("/regressions", response_model=RegressionsOut)

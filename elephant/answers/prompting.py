@@ -39,7 +39,8 @@ class Spec:
 
 
 SPECS: dict[str, Spec] = {
-    "brief": Spec(("model",), 0, {"model": str}, 'startup briefing, e.g. {{ elephant.brief "ranker" }}'),
+    "brief": Spec(("model",), 0, {"model": str, "budget": int, "all": bool},
+                  'startup briefing, e.g. {{ elephant.brief "ranker" }} or {{ elephant.brief budget=800 all=true }}'),
     "context": Spec(("query",), 1, {"query": str, "budget": int, "model": str},
                     '{{ elephant.context "INT8 quantization" budget=300 }}'),
     "ask": Spec(("question",), 1, {"question": str, "model": str},
@@ -90,6 +91,10 @@ def _convert(value: str, to: type, *, option: str, where: Callable[[str], UsageE
         if number < 1:
             raise where(f"{option}= must be at least 1, got {number}")
         return number
+    if to is bool:
+        if value.lower() not in ("true", "false"):
+            raise where(f"{option}= takes true or false, got {value!r}")
+        return value.lower() == "true"
     return value
 
 
@@ -193,7 +198,7 @@ def run_placeholder(db: Elephant, item: Placeholder) -> tuple[str, list[str]]:
         answer = _needs(db, "ask")(a["question"], model=a.get("model"))
         return markdown_of(answer, "answer"), [str(c) for c in _as_dict(answer).get("citations") or []]
     if item.name == "brief":
-        brief = _needs(db, "brief")(a.get("model"))
+        brief = _needs(db, "brief")(a.get("model"), budget=a.get("budget"), all_models=a.get("all", False))
         data = _as_dict(brief)
         return markdown_of(brief, "markdown", "summary"), [str(c) for c in data.get("citations") or []]
     if item.name == "search":

@@ -21,7 +21,7 @@ from typing import Any
 
 from sqlalchemy import and_, func, select
 
-from elephant.answers.brief import Brief, BriefItem, ModelBrief, brief_places
+from elephant.answers.brief import Brief, BriefItem, ModelBrief, brief_date, brief_places, recency
 from elephant.errors import NotFound, UsageError
 from elephant.kinds.base import BriefPlace
 from elephant.storage.schema import heads
@@ -61,15 +61,11 @@ class BriefAt(Brief):
     def to_dict(self) -> dict[str, Any]:
         return {"at": self.at, "axis": "valid_time", **super().to_dict()}
 
-    def markdown(self) -> str:
-        head = f"_As of {self.at} in the world (valid time: records by `occurred_at`, as known now)._"
-        if not self.models:
-            return f"{head}\n\nNothing had happened yet: no model has records by then."
-        return head + "\n\n" + "\n\n".join(m.markdown() for m in self.models)
+    def heading(self) -> str:
+        return f"_As of {self.at} in the world (valid time: records by `occurred_at`, as known now)._"
 
-
-def _when(row: Any) -> str:
-    return str(row.occurred_at or row.recorded_at)
+    def empty_text(self) -> str:
+        return "Nothing had happened yet: no model has records by then."
 
 
 def _happened(cutoff: str) -> Any:
@@ -116,7 +112,7 @@ def _model_brief_at(model: str, rows: list[Any], places: list[tuple[str, BriefPl
         env = envelopes[row.key]
         title = str(env.get("title", row.key))
         return BriefItem(row.key, row.version, row.kind, title, env.get("occurred_at"),
-                         place.summary(fields(row), title, _when(row)[:10]), place.details(fields(row)))
+                         place.summary(fields(row), title, brief_date(row)), place.details(fields(row)))
 
     def open_then(row: Any, place: BriefPlace) -> bool:
         f = fields(row)
@@ -132,12 +128,12 @@ def _model_brief_at(model: str, rows: list[Any], places: list[tuple[str, BriefPl
         found = [r for r in rows if r.kind == kind]
         if place.latest:
             if found:
-                row = max(found, key=lambda r: (_when(r), r.recorded_at))
+                row = max(found, key=recency)
                 brief.latest[place.slot] = item(row, place)
                 if place.alarm(fields(row)):
                     brief.alarms.append(place.slot)
         else:
-            brief.open[place.slot] = [item(r, place) for r in sorted(found, key=_when, reverse=True)
+            brief.open[place.slot] = [item(r, place) for r in sorted(found, key=recency, reverse=True)
                                       if open_then(r, place)]
     return brief
 

@@ -123,7 +123,9 @@ def index_phrases(fields: Fields) -> list[str]:
 
 
 def brief_summary(fields: Fields, title: str, date: str) -> str:
-    version = f" {fields.get('from_version')} → {fields.get('to_version')}" if fields.get("to_version") else ""
+    """'2026-04-02: v3 → v4 canary at 10 %, rolled back'; a missing from-version is left out, never 'None'."""
+    before, after = text(fields.get("from_version")), text(fields.get("to_version"))
+    version = f" {before} → {clip(after, 80)}" if before and after else f" to {clip(after, 80)}" if after else ""
     return f"{date}:{version} {outcome_words(fields)}"
 
 

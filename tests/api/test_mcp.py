@@ -70,6 +70,9 @@ async def exercise(client: Client) -> None:
     assert not brief.is_error, text_of(brief)
     assert "## ranker" in text_of(brief)
     assert "ranker" in str(brief.structured_content["models"])
+    bounded = await client.call_tool("brief", {"all": True, "budget": 40})
+    assert not bounded.is_error, text_of(bounded)
+    assert bounded.structured_content["budget"] == 40 and bounded.structured_content["tokens"] <= 40
 
     pack = await client.call_tool("context", {"query": "INT8 quantization", "budget": 120})
     assert not pack.is_error, text_of(pack)

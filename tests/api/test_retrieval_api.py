@@ -93,6 +93,15 @@ def test_brief_and_regressions(seeded: TestClient) -> None:
     models = brief.json()["models"]
     assert [m["model"] for m in models] == ["ranker"]
     assert models[0]["open_regressions"]
+    quiet = benchmark("quiet/bench", 5.0, occurred_at="2026-04-01") | {"model": "quiet"}
+    assert seeded.post("/v1/records", json=quiet).status_code == 201
+    default = seeded.get("/v1/brief").json()
+    assert [m["model"] for m in default["models"]] == ["ranker"] and default["quiet_models"] >= 1
+    every = seeded.get("/v1/brief", params={"all": "true", "budget": 5000}).json()
+    assert every["quiet_models"] == 0 and every["budget"] == 5000
+    tiny = seeded.get("/v1/brief", params={"budget": 10}).json()
+    assert tiny["tokens"] <= 10 and tiny["models"] == [] and tiny["truncated"]
+    assert_problem(seeded.get("/v1/brief", params={"budget": 0}), 422)
 
 
 def test_a_started_server_digests_the_records_for_ask_in_the_background(sqlite_settings: Settings) -> None:

@@ -59,6 +59,10 @@ def test_brief_and_regressions(team_history: None, tmp_path: Path) -> None:
     assert brief.exit_code == 0
     assert json.loads(brief.output)["models"][0]["last_deployment"]["status"] == "rolled_back"
     assert "## ranker" in run("brief").output
+    bounded = json.loads(run("brief", "--all", "--budget", "120", "--json").output)
+    assert bounded["tokens"] <= 120 and bounded["budget"] == 120 and bounded["quiet_models"] == 0
+    zero = run("brief", "--budget", "0")
+    assert zero.exit_code == 2 and "budget must be a positive number of tokens" in zero.output
     missing = run("brief", "nosuch")
     assert missing.exit_code == 1 and "no records for model 'nosuch'" in missing.output
 
