@@ -100,8 +100,7 @@ def _print_mlflow_summary(data: dict[str, Any], *, verbose: bool) -> None:
     console.print(f"records: [green]{c['created']} created[/green], [yellow]{c['updated']} updated[/yellow], "
                   f"{c['unchanged']} unchanged")
     _print_skipped(data["skipped"], verbose=verbose)
-    for item in data["failed"]:
-        err_console.print(f"[red]failed[/red] {escape(item['path'])}: {escape(item['reason'])}")
+    _print_failed(data["failed"])
     console.print(f"[dim]{data['timings_s']['total']:.2f}s; watermark now {m['watermark_after']}[/dim]")
     if "files" in data:
         _print_summary(data["files"], verbose=verbose)
@@ -128,8 +127,7 @@ def _print_quiet(data: dict[str, Any]) -> None:
                   f"{c['files_failed']} failed): {c['created']} created, {c['updated']} updated, "
                   f"{c['unchanged']} unchanged, {c['deleted']} deleted in {data['timings_s']['total']:.1f}s",
                   markup=False)
-    for item in data["failed"]:
-        err_console.print(f"[red]failed[/red] {escape(item['path'])}: {escape(item['reason'])}")
+    _print_failed(data["failed"])
 
 
 def _print_summary(data: dict[str, Any], *, verbose: bool = False) -> None:
@@ -142,11 +140,24 @@ def _print_summary(data: dict[str, Any], *, verbose: bool = False) -> None:
     console.print(f"records: [green]{c['created']} created[/green], [yellow]{c['updated']} updated[/yellow], "
                   f"{c['unchanged']} unchanged, [red]{c['deleted']} deleted[/red]")
     _print_skipped(data["skipped"], verbose=verbose)
-    for item in data["failed"]:
-        err_console.print(f"[red]failed[/red] {escape(item['path'])}: {escape(item['reason'])}")
+    _print_failed(data["failed"])
     t = data["timings_s"]
     console.print(f"[dim]{t['total']:.2f}s (parse {t['parse']:.2f}s, store {t['store']:.2f}s, "
                   f"index {t['index']:.2f}s)[/dim]")
+
+
+def _print_failed(failed: list[dict[str, Any]]) -> None:
+    """One line per failed file; a record file with several bad records or fields gets one line for each
+    (``file:line: record KEY: field PATH: message``), as `elephant put` prints them."""
+    for item in failed:
+        path, reason = str(item["path"]), str(item["reason"])
+        problems = reason.split(f"; {path}:")
+        if len(problems) == 1:
+            err_console.print(f"[red]failed[/red] {escape(path)}: {escape(reason)}")
+            continue
+        err_console.print(f"[red]failed[/red] {escape(path)}: {len(problems)} problems")
+        for n, problem in enumerate(problems):
+            err_console.print(f"  {escape(problem if n == 0 else path + ':' + problem)}")
 
 
 def skipped_by_reason(skipped: list[dict[str, Any]]) -> dict[str, int]:

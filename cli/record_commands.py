@@ -12,7 +12,7 @@ from rich.table import Table
 
 from elephant.cli.formats import FORMAT_OPTION, Cell, Column, ListFormat, list_format, print_rows
 from elephant.cli.output import JSON_OPTION, console, emit, err_console, open_db, reporting, to_json
-from elephant.errors import ElephantError, UsageError
+from elephant.errors import ElephantError, FieldProblem, UsageError
 
 
 def register(app: typer.Typer) -> None:
@@ -58,10 +58,9 @@ def put(
                 mark = {"unchanged": "[dim]=[/dim]", "created": "[green]+[/green]"}.get(r["status"], "[yellow]~[/yellow]")
                 console.print(f"{mark} {escape(r['key'])}@{r['version']} {r['status']}")
             for p in data["problems"]:
-                where = ": ".join(x for x in (p["file"], f"key {p['key']!r}" if p["key"] else None) if x)
-                field = f"field '{p['field']}': " if p["field"] else ""
-                problem = f"{where}: {field}{p['message']}"
-                err_console.print(f"[red]error:[/red] {escape(problem)}")
+                problem = FieldProblem(field=p["field"], message=p["message"], file=p["file"], key=p["key"],
+                                       line=p.get("line"))
+                err_console.print(f"[red]error:[/red] {escape(problem.describe())}")
             c = data["counts"]
             console.print(f"{c.get('created', 0)} created, {c.get('updated', 0)} updated, "
                           f"{c.get('unchanged', 0)} unchanged, {c.get('failed', 0)} failed")

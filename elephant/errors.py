@@ -57,15 +57,16 @@ class FieldProblem:
     file: str | None = None
     key: str | None = None
     extra: dict[str, Any] = dataclass_field(default_factory=dict)
+    line: int | None = None  # in ``file``, where the record file's YAML holds the field (or the record)
 
     def describe(self) -> str:
-        where = [p for p in (self.file, f"key {self.key!r}" if self.key else None) if p]
-        location = ": ".join(where)
-        field_part = f"field '{self.field}'" if self.field else "record"
-        return f"{location + ': ' if location else ''}{field_part}: {self.message}"
+        """``file:line: record KEY: field PATH: message``, leaving out the parts that are not known."""
+        where = f"{self.file}:{self.line}" if self.file and self.line else self.file
+        parts = [where, f"record {self.key}" if self.key else None, f"field {self.field}" if self.field else None]
+        return ": ".join([*(p for p in parts if p), self.message])
 
     def to_dict(self) -> dict[str, Any]:
-        return {"file": self.file, "key": self.key, "field": self.field, "message": self.message}
+        return {"file": self.file, "line": self.line, "key": self.key, "field": self.field, "message": self.message}
 
 
 class InvalidRecord(ElephantError):

@@ -152,7 +152,9 @@ class Elephant:
                 continue
             for index, item in enumerate(items):
                 try:
-                    record = validate_record(item, file=str(raw) if len(items) == 1 else f"{raw}#{index + 1}")
+                    # A record from YAML knows its line (file:line); JSON's records are told apart by number.
+                    located = len(items) == 1 or getattr(item, "lines", None)
+                    record = validate_record(item, file=str(raw) if located else f"{raw}#{index + 1}")
                 except InvalidRecord as exc:
                     report.problems.extend(exc.problems)
                     continue

@@ -139,13 +139,17 @@ def content_hash(envelope: Mapping[str, Any]) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
+def _loc_parts(loc: tuple[Any, ...]) -> tuple[str | int, ...]:
+    """A pydantic location without the union-branch labels pydantic adds to it."""
+    return tuple(item if isinstance(item, int) else str(item) for item in loc
+                 if isinstance(item, int) or not _is_union_label(str(item)))
+
+
 def _loc_to_path(loc: tuple[Any, ...]) -> str:
     parts: list[str] = []
-    for item in loc:
+    for item in _loc_parts(loc):
         if isinstance(item, int):
             parts.append(f"[{item}]")
-        elif _is_union_label(str(item)):
-            continue  # union-branch labels pydantic adds to locations
         else:
             parts.append(("." if parts else "") + str(item))
     return "".join(parts)
@@ -156,10 +160,26 @@ def _is_union_label(item: str) -> bool:
         "str", "int", "float", "bool", "dict", "list", "none"}
 
 
-def _problems(exc: ValidationError, *, prefix: str, file: str | None, key: str | None) -> list[FieldProblem]:
+Lines = Mapping[tuple[str | int, ...], int]
+
+
+def _line_of(lines: Lines | None, path: tuple[str | int, ...]) -> int | None:
+    """The line of ``path`` in the record file, else of its nearest parent that is there (a missing field
+    points at the mapping that lacks it; ``()`` is the record itself)."""
+    if not lines:
+        return None
+    for depth in range(len(path), -1, -1):
+        if (line := lines.get(path[:depth])) is not None:
+            return line
+    return None
+
+
+def _problems(exc: ValidationError, *, prefix: str, file: str | None, key: str | None,
+              lines: Lines | None = None) -> list[FieldProblem]:
     problems: list[FieldProblem] = []
     seen: set[str] = set()
     for err in exc.errors():
+        parts = _loc_parts(tuple(err["loc"]))
         path = _loc_to_path(tuple(err["loc"]))
         path = f"{prefix}.{path}" if prefix and path else (prefix or path)
         message = err["msg"]
@@ -173,7 +193,8 @@ def _problems(exc: ValidationError, *, prefix: str, file: str | None, key: str |
             message = f"{message} (got {_short(err.get('input'))})"
         if path not in seen:  # a union reports each branch; the first says enough
             seen.add(path)
-            problems.append(FieldProblem(field=path, message=message, file=file, key=key))
+            line = _line_of(lines, ((prefix,) if prefix else ()) + parts)
+            problems.append(FieldProblem(field=path, message=message, file=file, key=key, line=line))
     return problems
 
 
@@ -182,28 +203,43 @@ def _short(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def validate_record(data: Any, *, file: str | None = None) -> Record:
-    """Validate one envelope (a mapping) into a ``Record``; raise ``InvalidRecord`` naming file, key, field."""
+def validate_record(data: Any, *, file: str | None = None, lines: Lines | None = None) -> Record:
+    """Validate one envelope (a mapping) into a ``Record``; raise ``InvalidRecord`` naming file, line, key, field.
+
+    One round: the envelope's problems and the kind's field problems are reported together (a record with
+    a bad title and a bad p99 says both). ``lines`` maps paths to lines in the record's file; a
+    ``LocatedRecord`` read by ``elephant.records.files`` brings its own.
+    """
+    lines = lines if lines is not None else getattr(data, "lines", None)
     if not isinstance(data, Mapping):
-        raise InvalidRecord(FieldProblem(field="", file=file,
+        raise InvalidRecord(FieldProblem(field="", file=file, line=_line_of(lines, ()),
                                          message=f"a record must be a mapping, got {type(data).__name__}"))
     raw_key = data.get("key")
     key = raw_key if isinstance(raw_key, str) else None
     tags = data.get("tags")
     if isinstance(tags, list) and len(tags) > MAX_TAGS:  # before walking them all
-        raise InvalidRecord(FieldProblem(field="tags", file=file, key=key,
+        raise InvalidRecord(FieldProblem(field="tags", file=file, key=key, line=_line_of(lines, ("tags",)),
                                          message=f"{len(tags)} tags; a record holds at most {MAX_TAGS}"))
     bounds = value_problems(data, file=file, key=key)
     if bounds:
+        for problem in bounds:
+            problem.line = _line_of(lines, ())
         raise InvalidRecord(bounds)
+    problems: list[FieldProblem] = []
+    record: Record | None = None
     try:
         record = Record.model_validate(dict(data))
     except ValidationError as exc:
-        raise InvalidRecord(_problems(exc, prefix="", file=file, key=key)) from None
-    model = kind_spec(record.kind).fields_model
-    try:
-        typed = model.model_validate(record.fields)
-    except ValidationError as exc:
-        raise InvalidRecord(_problems(exc, prefix="fields", file=file, key=record.key)) from None
-    fields = typed.model_dump(mode="json", exclude_unset=True)
-    return record.model_copy(update={"fields": fields})
+        problems.extend(_problems(exc, prefix="", file=file, key=key, lines=lines))
+    kind = record.kind if record is not None else data.get("kind")
+    fields = record.fields if record is not None else data.get("fields", {})
+    typed: Any = None
+    if isinstance(kind, str) and kind in KINDS and isinstance(fields, Mapping):
+        try:
+            typed = kind_spec(kind).fields_model.model_validate(fields)
+        except ValidationError as exc:
+            problems.extend(_problems(exc, prefix="fields", file=file, key=record.key if record else key,
+                                      lines=lines))
+    if problems or record is None:
+        raise InvalidRecord(problems)
+    return record.model_copy(update={"fields": typed.model_dump(mode="json", exclude_unset=True)})

@@ -11,7 +11,7 @@ from typing import Any
 import yaml
 
 from elephant.errors import FieldProblem, InvalidRecord
-from elephant.records.yamlsafe import AliasBudgetExceeded, safe_load
+from elephant.records.yamlsafe import AliasBudgetExceeded, NodePath, line_map, safe_load_with_node
 
 MAX_RECORD_FILE_BYTES = 8 * 1024 * 1024
 RECORD_SUFFIXES = {".yaml", ".yml", ".json", ".md", ".markdown"}
@@ -24,6 +24,25 @@ class RecordFileError:
 
     def describe(self) -> str:
         return f"{self.file}: {self.message}"
+
+
+class LocatedRecord(dict[str, Any]):
+    """A raw record read from a YAML text, knowing the line where each of its paths starts, so that a
+    validation error can say ``file:line`` (``lines[()]`` is the record's first line)."""
+
+    lines: dict[NodePath, int]
+
+    @classmethod
+    def of(cls, data: dict[str, Any], lines: dict[NodePath, int], prefix: NodePath) -> LocatedRecord:
+        located = cls(data)
+        depth = len(prefix)
+        located.lines = {path[depth:]: line for path, line in lines.items() if path[:depth] == prefix}
+        return located
+
+
+def _locate(items: list[Any], lines: dict[NodePath, int], prefix: NodePath) -> list[Any]:
+    return [LocatedRecord.of(item, lines, (*prefix, i)) if isinstance(item, dict) else item
+            for i, item in enumerate(items)]
 
 
 def _problem(file: str, message: str) -> InvalidRecord:
@@ -45,18 +64,20 @@ def split_front_matter(text: str) -> tuple[str, str] | None:
 
 
 def parse_record_text(text: str, *, name: str) -> list[dict[str, Any]]:
-    """Raw envelopes (not yet validated) from a record file's text; ``name`` decides the format."""
+    """Raw envelopes (not yet validated) from a record file's text; ``name`` decides the format. Records
+    read from YAML (front matter included) are ``LocatedRecord``s: they know their lines."""
     suffix = Path(name).suffix.lower()
+    lines: dict[NodePath, int] = {}
     if suffix in {".md", ".markdown"}:
         parts = split_front_matter(text)
         if parts is None:
             raise _problem(name, "a Markdown record file needs a YAML front matter block (--- ... ---)")
-        data = _load_yaml(parts[0], name)
+        data, lines = _load_yaml(parts[0], name, first_line=2)  # line 1 is the opening ---
         if not isinstance(data, dict):
             raise _problem(name, "the front matter must be a mapping (kind, key, title, ...)")
         if parts[1].strip() and not data.get("body"):
             data["body"] = parts[1]
-        return [data]
+        return [LocatedRecord.of(data, lines, ())]
     if suffix == ".json":
         try:
             data = json.loads(text)
@@ -65,29 +86,31 @@ def parse_record_text(text: str, *, name: str) -> list[dict[str, Any]]:
         except RecursionError:
             raise _problem(name, "refused JSON: nested too deeply") from None
     else:
-        data = _load_yaml(text, name)
+        data, lines = _load_yaml(text, name)
     if isinstance(data, dict) and "records" in data and "kind" not in data:
         items = data["records"]
         if not isinstance(items, list):
             raise _problem(name, "'records' must be a list of records")
-        return items
+        return _locate(items, lines, ("records",)) if lines else items
     if isinstance(data, list):
-        return data
+        return _locate(data, lines, ()) if lines else data
     if data is None:
         raise _problem(name, "the file is empty")
-    return [data]
+    return [LocatedRecord.of(data, lines, ()) if lines and isinstance(data, dict) else data]
 
 
-def _load_yaml(text: str, name: str) -> Any:
+def _load_yaml(text: str, name: str, *, first_line: int = 1) -> tuple[Any, dict[NodePath, int]]:
+    """The document and the line of each of its paths."""
     try:
-        return safe_load(text)
+        data, node = safe_load_with_node(text)
+        return data, line_map(node, first_line=first_line)
     except AliasBudgetExceeded as exc:
         raise _problem(name, f"refused YAML: {exc}") from None
     except RecursionError:
         raise _problem(name, "refused YAML: nested too deeply") from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        where = f" at line {mark.line + first_line}, column {mark.column + 1}" if mark else ""
         raise _problem(name, f"malformed YAML{where}: {exc.problem}") from None
     except yaml.YAMLError as exc:
         raise _problem(name, f"malformed YAML: {exc}") from None

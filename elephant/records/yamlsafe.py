@@ -76,6 +76,41 @@ def safe_load(text: str) -> Any:
     return yaml.load(text, Loader=BoundedSafeLoader)
 
 
+def safe_load_with_node(text: str) -> tuple[Any, Node | None]:
+    """``safe_load`` that also returns the composed node tree, whose marks give each value's line."""
+    loader = BoundedSafeLoader(text)
+    try:
+        node = loader.get_single_node()  # type: ignore[no-untyped-call]
+        data = loader.construct_document(node) if node is not None else None  # type: ignore[no-untyped-call]
+    finally:
+        loader.dispose()  # type: ignore[no-untyped-call]
+    return data, node
+
+
+NodePath = tuple[str | int, ...]
+
+
+def line_map(root: Node | None, *, first_line: int = 1, limit: int = MAX_EXPANDED_NODES) -> dict[NodePath, int]:
+    """The line (1-based, counted from ``first_line``) where each path of a document starts: a mapping entry
+    at its key, a list item at the item. Walked without recursion; at most ``limit`` paths (aliases repeat)."""
+    lines: dict[NodePath, int] = {}
+    if root is None:
+        return lines
+    stack: list[tuple[Node, NodePath]] = [(root, ())]
+    while stack and len(lines) < limit:
+        node, path = stack.pop()
+        lines.setdefault(path, node.start_mark.line + first_line)
+        if isinstance(node, MappingNode):
+            for key, value in node.value:
+                label = key.value if isinstance(key.value, str) else str(key.value)
+                lines[(*path, label)] = key.start_mark.line + first_line
+                stack.append((value, (*path, label)))
+        elif isinstance(node, SequenceNode):
+            for index, item in enumerate(node.value):
+                stack.append((item, (*path, index)))
+    return lines
+
+
 def safe_load_all(text: str) -> Iterator[Any]:
     """``yaml.safe_load_all`` with the alias budget (per document)."""
     return yaml.load_all(text, Loader=BoundedSafeLoader)

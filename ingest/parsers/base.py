@@ -101,12 +101,16 @@ def find_placeholder(text: str) -> str | None:
     return found if len(found) <= 40 else found[:37] + "..."
 
 
-def build_record(envelope: dict[str, Any], *, path: str, anchor: str | None, context: ParseContext) -> Record:
-    """Validate an envelope with ``source`` set; a validation failure becomes a ``ParseError``."""
+def build_record(envelope: dict[str, Any], *, path: str, anchor: str | None, context: ParseContext,
+                 lines: Mapping[tuple[str | int, ...], int] | None = None) -> Record:
+    """Validate an envelope with ``source`` set; a validation failure becomes a ``ParseError``.
+
+    ``lines``: where each path of the envelope is in the file, for record files (``path:line`` in errors).
+    """
     envelope = {k: v for k, v in envelope.items() if v is not None}
     envelope["source"] = {"path": path, "anchor": anchor, "root": context.root or None}
     try:
-        return validate_record(envelope, file=path)
+        return validate_record(envelope, file=path, lines=lines)
     except InvalidRecord as exc:
         raise ParseError(exc.message) from None
 

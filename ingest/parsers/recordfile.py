@@ -25,11 +25,19 @@ def parse(path: str, data: bytes, context: ParseContext) -> list[Record]:
     except InvalidRecord as exc:
         raise ParseError(exc.problems[0].message if exc.problems else exc.message) from None
     records: list[Record] = []
+    errors: list[str] = []  # every bad record of the file in one report, not the first alone
     for index, item in enumerate(items):
         if not isinstance(item, dict):
-            raise ParseError(f"record {index + 1} is a {type(item).__name__}, not a mapping")
+            errors.append(f"record {index + 1} is a {type(item).__name__}, not a mapping")
+            continue
         anchor = None if len(items) == 1 else f"record-{index + 1}"
-        records.append(build_record(dict(item), path=path, anchor=anchor, context=context))
+        try:
+            records.append(build_record(dict(item), path=path, anchor=anchor, context=context,
+                                        lines=getattr(item, "lines", None)))
+        except ParseError as exc:
+            errors.append(str(exc))
+    if errors:
+        raise ParseError("; ".join(errors))
     if not records:
         raise ParseError("the file holds no records")
     return records

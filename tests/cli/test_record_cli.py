@@ -78,10 +78,10 @@ def test_markdown_front_matter_and_records_list(tmp_path):
     ("name", "text", "expected"),
     [
         ("bad.yaml", "kind: note\nkey: [unclosed\n", "malformed YAML at line"),
-        ("kind.yaml", "kind: wizardry\nkey: a/b\ntitle: t\n", "field 'kind': unknown kind 'wizardry'"),
-        ("types.yaml", "kind: serving_config\nkey: a/b\ntitle: t\nfields: {replicas: lots}\n", "field 'fields.replicas'"),
-        ("nokey.yaml", "kind: note\ntitle: t\n", "field 'key': is required"),
-        ("notitle.json", '{"kind": "note", "key": "a/b"}', "field 'title': is required"),
+        ("kind.yaml", "kind: wizardry\nkey: a/b\ntitle: t\n", ":1: record a/b: field kind: unknown kind 'wizardry'"),
+        ("types.yaml", "kind: serving_config\nkey: a/b\ntitle: t\nfields: {replicas: lots}\n", ":4: record a/b: field fields.replicas: "),
+        ("nokey.yaml", "kind: note\ntitle: t\n", ":1: field key: is required"),
+        ("notitle.json", '{"kind": "note", "key": "a/b"}', ": record a/b: field title: is required"),
         ("broken.json", '{"kind": "note",', "malformed JSON"),
         ("empty.yaml", "", "the file is empty"),
     ],
@@ -156,3 +156,62 @@ def test_real_subprocess_exit_codes(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "elephant.cli.main", "get", "--help"], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0 and "--as-of" in proc.stdout and "Example" in proc.stdout
+
+
+BAD_RECORDS = """\
+records:
+  - kind: benchmark
+    key: svc/bench-1
+    title: ""
+    model: svc
+    colour: blue
+    fields:
+      latency_ms:
+        p99: fast
+  - kind: note
+    key: svc/fine
+    title: a good record beside the bad ones
+  - kind: optimization
+    key: svc/opt-1
+    title: ok
+    fields:
+      outcome: maybe
+  - kind: note
+    title: no key here
+"""
+
+
+def test_one_round_reports_envelope_and_field_errors_together_with_yaml_lines(tmp_path):
+    f = write(tmp_path / "bad.yaml", BAD_RECORDS)
+    result = run("put", str(f))
+    assert result.exit_code == 1
+    for expected in (f"{f}:4: record svc/bench-1: field title: ",
+                     f"{f}:6: record svc/bench-1: field colour: is not an envelope field",
+                     f"{f}:9: record svc/bench-1: field fields.latency_ms.p99: ",  # the same round as line 4
+                     f"{f}:17: record svc/opt-1: field fields.outcome: ",
+                     f"{f}:18: field key: is required"):
+        assert expected in result.output, result.output
+    data = json.loads(run("put", str(f), "--json").output)
+    assert {(p["line"], p["field"]) for p in data["problems"]} == {
+        (4, "title"), (6, "colour"), (9, "fields.latency_ms.p99"), (17, "fields.outcome"), (18, "key")}
+    assert [r["key"] for r in data["results"]] == ["svc/fine"]  # the valid record is still written
+
+
+def test_front_matter_and_stdin_records_report_their_lines(tmp_path):
+    md = write(tmp_path / "note.md", "---\nkind: note\nkey: a/b\ntitle: t\ntags: {x: 1}\n---\nbody\n")
+    result = run("put", str(md))
+    assert result.exit_code == 1 and f"{md}:5: record a/b: field tags: " in result.output
+    piped = runner.invoke(app, ["put", "-"], input="kind: benchmark\nkey: i/1\ntitle: t\nfields:\n  throughput_qps: many\n")
+    assert piped.exit_code == 1 and "<stdin>:5: record i/1: field fields.throughput_qps: " in piped.output
+
+
+def test_ingest_reports_every_bad_record_of_a_record_file_with_lines(tmp_path):
+    root = tmp_path / "records"
+    root.mkdir()
+    write(root / "bad.yaml", BAD_RECORDS)
+    result = run("ingest", str(root))
+    assert result.exit_code == 1
+    assert "bad.yaml:9: record svc/bench-1: field fields.latency_ms.p99: " in result.output
+    assert "bad.yaml:17: record svc/opt-1: field fields.outcome: " in result.output
+    failed = json.loads(run("ingest", str(root), "--json").output)["failed"]
+    assert "bad.yaml:4: record svc/bench-1: field title" in failed[0]["reason"]
