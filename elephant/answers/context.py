@@ -24,6 +24,9 @@ if TYPE_CHECKING:
 MAX_BUDGET = 100_000
 _QUERY_SHOWN_CHARS = 80
 _ASK_CHARS = 2000  # the answerer refuses longer questions; the head of a long query carries its intent
+# Ingest tags a collection's own README or SOURCES list so: it describes the files, not what the team did,
+# and a prompt's "what was tried before" is no place for it (search still finds it when asked).
+COLLECTION_DOC_TAG = "collection-doc"
 _SECTION_TITLES = {
     "attempt": "What was tried before",
     "related": "Related records",
@@ -152,7 +155,7 @@ def resolve_facts(db: Elephant, candidates: Iterable[Candidate]) -> list[Fact]:
     seen_text: set[str] = set()
     for cand in ordered:
         rec = current.get(cand.key)
-        if rec is None:
+        if rec is None or COLLECTION_DOC_TAG in (rec.envelope.get("tags") or ()):
             continue
         fact = render_fact(rec.envelope, rec.version, section=cand.origin)
         content = fact.line.rsplit(" [", 1)[0]

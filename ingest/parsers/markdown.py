@@ -4,6 +4,12 @@ Sections: a short document is one record (its section anchors listed in ``fields
 one (over ``SPLIT_CHARS``) is one record for the document (title, intro, table of contents) plus one
 record per top-level section, keyed ``<path>:<anchor>`` with ``source.anchor`` set to the GitHub-style
 heading anchor, so an answer can cite ``runbook.md#application-rollback``.
+
+Documents about a collection are not knowledge about the models: a README at the root of an ingested
+tree (it describes the tree: its layout, how it was gathered) and a SOURCES, NOTICE, AUTHORS,
+CONTRIBUTING or CHANGELOG file anywhere (provenance and housekeeping) become one ``note`` tagged
+``collection-doc``, never a procedure and never split; context packs leave them out. A README deeper in
+the tree stays a document (a sample's README is often the runbook for that sample).
 """
 
 from __future__ import annotations
@@ -34,6 +40,8 @@ MAX_STEP_CHARS = 400
 ROLLBACK = re.compile(r"\b(roll(?:ing|ed)?[ -]?backs?|fail(?:ing|ed)?[ -]?overs?|revert(?:ing)?|rollout undo|"
                       r"pinned|previous good)\b", re.I)
 _HTML_COMMENT = re.compile(r"<!--.*?-->", re.S)
+COLLECTION_DOC_TAG = "collection-doc"
+_ABOUT_A_COLLECTION = frozenset({"sources", "notice", "authors", "contributing", "changelog", "changes"})
 _HEADING = re.compile(r"^\s{0,3}(#{1,6})\s+(.+?)\s*#*\s*$")
 _FENCE = re.compile(r"^\s{0,3}(```|~~~)")
 _LIST_ITEM = re.compile(r"^\s{0,8}(?:[-*+]|\d{1,3}[.)])\s+(?:\[[ xX]\]\s+)?(.+)$")
@@ -211,7 +219,16 @@ def _envelope(*, path: str, title: str, body: str, sections: list[Section], key:
     }
 
 
+def is_collection_doc(path: str) -> bool:
+    """A root-relative path that documents the collection itself (see the module docstring)."""
+    parts = PurePosixPath(path).parts
+    stem = PurePosixPath(path).stem.lower() if parts else ""
+    return stem in _ABOUT_A_COLLECTION or (stem == "readme" and len(parts) == 1)
+
+
 def parse(path: str, data: bytes, context: ParseContext, *, tags: tuple[str, ...] = ()) -> list[Record]:
+    if is_collection_doc(path):
+        return [parse_collection_doc(path, data, context)]
     text = decode_text(data).replace("\r\n", "\n")
     meta, content = split_front_matter_loose(text)
     # License headers sit in HTML comments (Triton docs) and their '#' lines would read as headings.
@@ -271,3 +288,20 @@ def parse(path: str, data: bytes, context: ParseContext, *, tags: tuple[str, ...
                 env["fields"].update({"applies_to": _applies_to(path), "steps": steps})
         records.append(build_record(env, path=path, anchor=head.anchor, context=context))
     return records
+
+
+def parse_collection_doc(path: str, data: bytes, context: ParseContext) -> Record:
+    """One ``note`` tagged ``collection-doc`` for a README/SOURCES-like file: whole, its sections listed."""
+    _, content = split_front_matter_loose(decode_text(data).replace("\r\n", "\n"))
+    content = _HTML_COMMENT.sub("", content).strip()
+    if not content:
+        raise ParseError("no text after the front matter")
+    _, sections = split_sections(content)
+    first = next((s for s in sections if s.level == min(x.level for x in sections)), None) if sections else None
+    title = strip_markdown(first.title if first else PurePosixPath(path).name)[:200] or PurePosixPath(path).name
+    fields: dict[str, Any] = {"about": "the collection"}
+    if sections:
+        fields["sections"] = [{"anchor": s.anchor, "title": s.title, "level": s.level} for s in sections]
+    envelope = {"kind": "note", "key": derive_key(path), "title": title, "body": content,
+                "tags": clean_tags("markdown", COLLECTION_DOC_TAG), "fields": fields}
+    return build_record(envelope, path=path, anchor=None, context=context)

@@ -199,3 +199,25 @@ def test_fact_13_multi_model_serving_note(ingested: Any) -> None:
     text = " ".join(p["body"] for p in parts)
     assert "352 InferenceServices" in text and "6 InferenceService" in text
     assert all(p["source"]["path"] == key for p in parts)
+
+
+def test_the_corpus_own_readme_and_sources_are_tagged_notes(ingested: Any) -> None:
+    db, _, _ = ingested
+    for key in ("README.md", "SOURCES.md"):
+        record = db.get(key)
+        assert record.kind == "note" and "collection-doc" in record.envelope["tags"]
+    keys = [r.key for r in db.store.iter_current(kind="rollback_procedure")]
+    assert keys and not any(k.startswith(("SOURCES.md", "README.md")) for k in keys)
+    assert db.counts()["rollback_procedure"] >= 5  # the real runbooks still are procedures
+    pack = db.context("corpus layout sources provenance rollback runbooks", budget=2000)
+    assert not any(c.startswith(("README.md@", "SOURCES.md@")) for c in pack.citations)
+
+
+def test_the_corpus_brief_lists_only_models_that_need_attention(ingested: Any) -> None:
+    db, _, _ = ingested
+    brief = db.brief()
+    text = brief.markdown()
+    assert brief.quiet_models > 100 and len(brief.models) < 10
+    assert "None →" not in text and len(text.encode()) < 4000
+    every = db.brief(all_models=True, budget=100_000).markdown()
+    assert "None →" not in every and "undated" in every

@@ -136,3 +136,35 @@ def test_markdown_without_procedure_is_a_note_and_empty_is_skipped() -> None:
     assert note.kind == "note" and note.title == "Latency notes"
     with pytest.raises(SkipFile, match="empty"):
         markdown.parse("e.md", b"  \n", ParseContext())
+
+
+ABOUT_A_CORPUS = b"""# A test corpus
+
+Public files gathered for testing.
+
+## Layout
+
+- runbooks/ ... rollback runbooks
+
+## 7. runbooks/gitlab-com-runbooks/ - rollback, deploy
+
+- taken from gitlab.com
+- commit abc123
+""" + b"filler line of provenance text\n" * 300
+
+
+@pytest.mark.parametrize("path", ["README.md", "SOURCES.md", "docs/SOURCES.md", "deep/NOTICE.md",
+                                  "CHANGELOG.md"])
+def test_a_collections_own_docs_become_one_tagged_note_never_a_procedure(path: str) -> None:
+    assert markdown.is_collection_doc(path)
+    [note] = markdown.parse(path, ABOUT_A_CORPUS, ParseContext(root="/corpus"))
+    assert note.kind == "note" and "collection-doc" in note.tags
+    assert note.key == path and note.title == "A test corpus"  # one record, not one per section
+    assert [s["anchor"] for s in note.fields["sections"]][:2] == ["a-test-corpus", "layout"]
+
+
+def test_a_readme_below_the_root_is_still_a_document() -> None:
+    assert not markdown.is_collection_doc("serving/kserve/docs/samples/v1beta1/rollout/README.md")
+    text = b"# Rollout\n\n## Rollback and pin the model\n\n1. kubectl apply -f pinned.yaml\n2. check traffic\n"
+    [record] = markdown.parse("samples/rollout/README.md", text, ParseContext())
+    assert record.kind == "rollback_procedure" and "collection-doc" not in record.tags
