@@ -24,8 +24,8 @@ from elephant.api.deps import AppContext
 from elephant.api.idempotency import IdempotencyMiddleware
 from elephant.api.mcp_mount import mount_mcp
 from elephant.api.middleware import AccessLogMiddleware, BodyLimitMiddleware
+from elephant.api.responses import Problem
 from elephant.api.routes import ingest, keys, ops, records, retrieval
-from elephant.api.schemas import Problem
 from elephant.api.web import mount_web
 from elephant.errors import ElephantError
 from elephant.settings import Settings, get_settings

@@ -12,7 +12,7 @@ import contextlib
 import functools
 import re
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import TYPE_CHECKING, Annotated, Any
 
 from mcp.server import MCPServer
@@ -24,7 +24,6 @@ from pydantic import Field
 
 from elephant.answers.brief import DEFAULT_BRIEF_BUDGET, MAX_BRIEF_BUDGET
 from elephant.answers.context import MAX_BUDGET
-from elephant.answers.prompting import markdown_of
 from elephant.errors import ElephantError
 from elephant.kinds import WritableKindName
 from elephant.kinds.render import search_line
@@ -46,13 +45,8 @@ _READ_ONLY = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempo
                              open_world_hint=False)
 
 
-def _result(markdown: str, data: dict[str, Any]) -> CallToolResult:
-    return CallToolResult(content=[TextContent(type="text", text=markdown)], structured_content=data)
-
-
-def _as_dict(value: Any) -> dict[str, Any]:
-    data = value.to_dict() if hasattr(value, "to_dict") else value
-    return dict(data) if isinstance(data, dict) else {"items": data}
+def _result(markdown: str, data: Mapping[str, Any]) -> CallToolResult:
+    return CallToolResult(content=[TextContent(type="text", text=markdown)], structured_content=dict(data))
 
 
 def _slug(text: str) -> str:
@@ -160,11 +154,7 @@ def create_mcp_server(get_db: Callable[[], Elephant]) -> MCPServer:
         model: Annotated[str | None, Field(description="only records about this model")] = None,
         k: Annotated[int, Field(description="how many results", ge=1, le=100)] = 10,
     ) -> CallToolResult:
-        db = get_db()
-        search = getattr(db, "search", None)
-        if search is None:
-            raise ToolError("search is not available in this Elephant build")
-        data = _as_dict(search(query, kind=kind, model=model, k=k))
+        data = get_db().search(query, kind=kind, model=model, k=k).to_dict()
         lines = [search_line(kind=str(r.get("kind")), title=str(r.get("title") or r["key"]),
                              citation=f"{r['key']}@{r['version']}", occurred_at=r.get("occurred_at"))
                  for r in data.get("results") or []]
@@ -182,11 +172,7 @@ def create_mcp_server(get_db: Callable[[], Elephant]) -> MCPServer:
                                        min_length=1, max_length=4000)],
         model: Annotated[str | None, Field(description="restrict to this model")] = None,
     ) -> CallToolResult:
-        db = get_db()
-        answer = getattr(db, "ask", None)
-        if answer is None:
-            raise ToolError("ask is not available in this Elephant build")
-        data = _as_dict(answer(question, model=model))
+        data = get_db().ask(question, model=model).to_dict()
         return _result(str(data.get("answer") or "No memory found."), data)
 
     @server.tool(title="Version history", annotations=_READ_ONLY, description=(
@@ -214,9 +200,8 @@ def create_mcp_server(get_db: Callable[[], Elephant]) -> MCPServer:
               = DEFAULT_BRIEF_BUDGET,
               all: Annotated[bool, Field(description="every model, not only those that need attention")] = False,
               ) -> CallToolResult:
-        db = get_db()
-        value = db.brief(model=model, at=at, budget=budget, all_models=all)
-        return _result(markdown_of(value, "markdown"), _as_dict(value))
+        value = get_db().brief(model=model, at=at, budget=budget, all_models=all)
+        return _result(value.markdown(), value.to_dict())
 
     @server.tool(title="Context pack", annotations=_READ_ONLY, description=(
         "A Markdown block about a topic that fits a token budget (counted with Elephant's embedding-model "

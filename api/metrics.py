@@ -22,6 +22,8 @@ from prometheus_client.registry import Collector
 
 if TYPE_CHECKING:
     from elephant.facade import Elephant
+    from elephant.retrieval.embedding import Embedder
+    from elephant.retrieval.search import SearchResponse
 
 _log = logging.getLogger("elephant.api")
 
@@ -95,12 +97,12 @@ class ApiMetrics:
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
         self.requests.labels(method, route, str(status)).observe(seconds)
 
-    def count_degraded(self, endpoint: str, payload: Any) -> None:
-        if isinstance(payload, dict) and payload.get("degraded"):
+    def count_degraded(self, endpoint: str, degraded: bool) -> None:
+        if degraded:
             self.degraded.labels(endpoint).inc()
 
-    def count_search(self, response: Any) -> None:
-        self.search_cache.labels("hit" if getattr(response, "cached", False) else "miss").inc()
+    def count_search(self, response: SearchResponse) -> None:
+        self.search_cache.labels("hit" if response.cached else "miss").inc()
 
     def render(self) -> bytes:
         """The text exposition; under several workers, request and embedding figures of all of them."""
@@ -113,11 +115,11 @@ class ApiMetrics:
         registry.register(self.store_collector)
         return generate_latest(registry)
 
-    def instrument_embedder(self, embedder: Any) -> None:
+    def instrument_embedder(self, embedder: Embedder) -> None:
         """Time the embedder's calls by wrapping its bound methods on the instance (idempotent)."""
         for name, op in (("embed_query", "query"), ("embed", "batch")):
-            method = getattr(embedder, name, None)
-            if method is None or getattr(method, "_elephant_timed", False):
+            method = getattr(embedder, name)  # both are Embedder methods; the name is what gets replaced
+            if getattr(method, "_elephant_timed", False):
                 continue
             try:
                 setattr(embedder, name, _timed(method, self.embedding.labels(op)))

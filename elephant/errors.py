@@ -25,6 +25,9 @@ from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from typing import Any
 
+from pydantic import ConfigDict, with_config
+from typing_extensions import TypedDict
+
 
 class ElephantError(Exception):
     """Base of every error Elephant raises on purpose."""
@@ -48,6 +51,17 @@ class UsageError(ElephantError):
     title = "Bad request"
 
 
+@with_config(ConfigDict(extra="forbid"))
+class FieldProblemOut(TypedDict):
+    """A ``FieldProblem`` as JSON."""
+
+    file: str | None
+    line: int | None
+    key: str | None
+    field: str
+    message: str
+
+
 @dataclass
 class FieldProblem:
     """One validation failure: where (file, key, field path) and what."""
@@ -65,7 +79,7 @@ class FieldProblem:
         parts = [where, f"record {self.key}" if self.key else None, f"field {self.field}" if self.field else None]
         return ": ".join([*(p for p in parts if p), self.message])
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> FieldProblemOut:
         return {"file": self.file, "line": self.line, "key": self.key, "field": self.field, "message": self.message}
 
 

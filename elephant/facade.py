@@ -8,14 +8,62 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import IO, TYPE_CHECKING, Any, Literal, Protocol
 
-from elephant.errors import ElephantError, FieldProblem, InvalidRecord, UsageError
-from elephant.records.diff import FieldChange, diff_envelopes
+from pydantic import ConfigDict, with_config
+from typing_extensions import TypedDict
+
+from elephant.errors import ElephantError, FieldProblem, FieldProblemOut, InvalidRecord, UsageError
+from elephant.records.diff import FieldChange, FieldChangeOut, diff_envelopes
 from elephant.records.envelope import Record, validate_record
 from elephant.records.limits import check_texts
 from elephant.settings import Settings, settings_for
-from elephant.storage.store import Store, StoredRecord, VersionInfo, WriteResult
+from elephant.storage.store import Store, StoredRecord, VersionInfo, WriteResult, WriteResultOut
+
+if TYPE_CHECKING:  # imported where first used: `serve` and the CLI start without them
+    from elephant.answers.ask import Answerer, AskResponse
+    from elephant.answers.brief import Brief
+    from elephant.answers.context import ContextPack
+    from elephant.answers.regressions import Finding
+    from elephant.retrieval.embedding import Embedder
+    from elephant.retrieval.indexer import DrainReport, Indexer, ParkedJob
+    from elephant.retrieval.search import ResultCache, SearchResponse
+    from elephant.storage.archive import ImportReport
+
+
+@with_config(ConfigDict(extra="forbid"))
+class PutReportOut(TypedDict):
+    """A ``PutReport`` as JSON."""
+
+    ok: bool
+    counts: dict[str, int]
+    results: list[WriteResultOut]
+    problems: list[FieldProblemOut]
+
+
+# Functional form: "from" is a Python keyword. A ``Diff`` as JSON.
+DiffOut = TypedDict("DiffOut", {"key": str, "from": int, "to": int, "from_deleted": bool, "to_deleted": bool,
+                                "changes": list[FieldChangeOut]})
+
+
+class IngestResult(Protocol):
+    """What the installed ingestor returns (``elephant.ingest.pipeline.IngestReport``): ``to_dict()`` is the
+    ``elephant ingest --json`` and ``POST /v1/ingest`` shape."""
+
+    @property
+    def ok(self) -> bool: ...
+
+    def to_dict(self) -> dict[str, Any]: ...
+
+
+class IndexStatus(TypedDict):
+    """The outbox: jobs pending, jobs parked (dead letters, the newest with reasons) and the last drain error."""
+
+    pending: int
+    parked: int
+    parked_jobs: list[ParkedJob]
+    last_error: str | None
+    vector_problem: str | None
 
 
 @dataclass
@@ -36,7 +84,7 @@ class PutReport:
             out[r.status] = out.get(r.status, 0) + 1
         return out
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> PutReportOut:
         return {"ok": self.ok, "counts": self.counts(), "results": [r.to_dict() for r in self.results],
                 "problems": [p.to_dict() for p in self.problems]}
 
@@ -50,7 +98,7 @@ class Diff:
     from_deleted: bool = False
     to_deleted: bool = False
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> DiffOut:
         return {"key": self.key, "from": self.from_version, "to": self.to_version,
                 "from_deleted": self.from_deleted, "to_deleted": self.to_deleted,
                 "changes": [c.to_dict() for c in self.changes]}
@@ -76,10 +124,10 @@ class Elephant:
 
         self.store.write_hooks.append(RegressionHook(self.store, threshold_pct=settings.regression_threshold_pct))
         self._lock = threading.RLock()
-        self._embedder: Any = None
-        self._indexer: Any = None
-        self._answerer: Any = None
-        self._search_cache: Any = None
+        self._embedder: Embedder | None = None
+        self._indexer: Indexer | None = None
+        self._answerer: Answerer | None = None
+        self._search_cache: ResultCache | None = None
         self._last_drain = -1e9  # monotonic time of the last outbox drain
 
     # ------------------------------------------------------------------ lifecycle
@@ -212,7 +260,7 @@ class Elephant:
         return write_export(self.store, out)
 
     def import_(self, lines: Iterable[str], *, name: str = "<import>",
-                on_conflict: Literal["refuse", "skip"] = "refuse") -> dict[str, Any]:
+                on_conflict: Literal["refuse", "skip"] = "refuse") -> ImportReport:
         from elephant.storage.archive import import_export
 
         report = import_export(self.store, lines, name=name, on_conflict=on_conflict)
@@ -221,7 +269,7 @@ class Elephant:
 
     # ------------------------------------------------------------------ embedding
     @property
-    def embedder(self) -> Any:
+    def embedder(self) -> Embedder:
         """The configured embedder (``ELEPHANT_MODEL``), loaded on first use."""
         with self._lock:
             if self._embedder is None:
@@ -232,7 +280,7 @@ class Elephant:
 
     # ------------------------------------------------------------------ index and search
     @property
-    def indexer(self) -> Any:
+    def indexer(self) -> Indexer:
         """The outbox consumer with its vector index (Chroma is opened on first use, not here)."""
         with self._lock:
             if self._indexer is None:
@@ -247,9 +295,9 @@ class Elephant:
     def process_outbox(self) -> int:
         """Apply pending index jobs; returns how many were applied (the rest wait if the index is down)."""
         self._last_drain = time.monotonic()
-        return int(self.indexer.process_outbox().applied)
+        return self.indexer.process_outbox().applied
 
-    def index_status(self, *, limit: int = 20) -> dict[str, Any]:
+    def index_status(self, *, limit: int = 20) -> IndexStatus:
         """The outbox: jobs pending, jobs parked (dead letters, with reasons) and the last drain error."""
         indexer = self.indexer
         total, parked = indexer.parked(limit=limit)
@@ -258,7 +306,7 @@ class Elephant:
 
     def outbox_backlog(self) -> int:
         """Index jobs written but not yet applied (``/metrics`` reports it)."""
-        return int(self.indexer.pending())
+        return self.indexer.pending()
 
     def _after_write(self) -> None:
         # The write has committed: indexing is best-effort here and the outbox keeps what fails, so no
@@ -269,12 +317,13 @@ class Elephant:
             if self._indexer is not None:
                 self._indexer.last_error = str(exc)
 
-    def reindex(self) -> Any:
+    def reindex(self) -> DrainReport:
         """Rebuild the lexical and vector indexes from SQL with the configured embedder."""
         return self.indexer.reindex()
 
-    def search(self, query: str, *, kind: Any = None, model: Any = None, tags: Any = None, since: str | None = None,
-               until: str | None = None, where: Any = None, k: int = 10) -> Any:
+    def search(self, query: str, *, kind: str | Sequence[str] | None = None, model: str | Sequence[str] | None = None,
+               tags: str | Sequence[str] | None = None, since: str | None = None, until: str | None = None,
+               where: str | Sequence[str] | None = None, k: int = 10) -> SearchResponse:
         """Hybrid (dense + lexical) search over current versions; see ``elephant.retrieval.search``."""
         check_texts(query=query, kind=kind, model=model, tags=tags, since=since, until=until, where=where)
         from elephant.retrieval.search import Filters, HybridSearch
@@ -292,7 +341,7 @@ class Elephant:
                                                                                      index_lag=lag)
 
     @property
-    def search_cache(self) -> Any:
+    def search_cache(self) -> ResultCache | None:
         """Recent search responses, each valid while the store is unchanged (``elephant.retrieval.search.ResultCache``);
         None when ``ELEPHANT_SEARCH_CACHE=0``."""
         with self._lock:
@@ -333,7 +382,7 @@ class Elephant:
 
     # ------------------------------------------------------------------ answers: ask, regressions, brief
     @property
-    def answerer(self) -> Any:
+    def answerer(self) -> Answerer:
         """The ``ask`` engine (SQL first, hybrid search as a candidate source); caches its vocabulary."""
         with self._lock:
             if self._answerer is None:
@@ -346,12 +395,12 @@ class Elephant:
                 self._answerer = Answerer(self.store, search=search)
             return self._answerer
 
-    def ask(self, question: str, *, model: str | None = None, k: int = 10) -> Any:
+    def ask(self, question: str, *, model: str | None = None, k: int = 10) -> AskResponse:
         """"What did we try last time?": an ``AskResponse`` (Markdown answer, attempts, citations, degraded)."""
         check_texts(question=question, model=model)
         return self.answerer.ask(question, model=model, k=k)
 
-    def regressions(self, *, model: str | None = None, status: str = "open") -> list[Any]:
+    def regressions(self, *, model: str | None = None, status: str = "open") -> list[Finding]:
         """Regression findings (``elephant.answers.regressions.Finding``), newest first; status open, resolved or all."""
         check_texts(model=model, status=status)
         from elephant.answers.regressions import list_findings
@@ -368,7 +417,7 @@ class Elephant:
         return result
 
     def brief(self, model: str | None = None, *, at: str | None = None, budget: int | None = None,
-              all_models: bool = False) -> Any:
+              all_models: bool = False) -> Brief:
         """The startup brief (``elephant.answers.brief.Brief``): per model config, percentiles, open problems.
 
         Without ``model`` it lists only the models that need attention (open regressions or incidents,
@@ -379,7 +428,7 @@ class Elephant:
         ``occurred_at``; ``elephant.answers.validtime``), not what Elephant knew then (that is ``get --as-of``).
         """
         check_texts(model=model, at=at)
-        from elephant.answers.brief import Brief, build_brief, check_budget, fit_brief
+        from elephant.answers.brief import build_brief, check_budget, fit_brief
         from elephant.answers.context import token_counter
 
         tokens = check_budget(budget)
@@ -394,7 +443,7 @@ class Elephant:
         return fit_brief(full, budget=tokens, count=count, every_model=all_models or model is not None)
 
     # ------------------------------------------------------------------ agent context
-    def context(self, query: str, *, budget: int = 500, model: str | None = None) -> Any:
+    def context(self, query: str, *, budget: int = 500, model: str | None = None) -> ContextPack:
         """A Markdown block for an agent's prompt within ``budget`` tokens (``elephant.answers.context.ContextPack``)."""
         check_texts(query=query, model=model)
         from elephant.answers.context import build_context
@@ -408,7 +457,7 @@ class Elephant:
         return expand_prompt(self, template_text, name=name)
 
     # ------------------------------------------------------------------ ingest (plug-in)
-    def ingest(self, paths: Sequence[str | Path], **options: Any) -> Any:
+    def ingest(self, paths: Sequence[str | Path], **options: Any) -> IngestResult:
         """Parse artifacts into records through the installed ingestor (the ``ingest`` package).
 
         The ingestor is found through the ``elephant.ingestors`` entry point so that the core never
@@ -420,7 +469,8 @@ class Elephant:
         if not found:
             raise ElephantError("no ingestor installed (the `ingest` package registers one)")
         ingest_paths = next(iter(found)).load()
-        return ingest_paths(self, paths, **options)
+        result: IngestResult = ingest_paths(self, paths, **options)
+        return result
 
 
 def open(home: str | Path | None = None, *, settings: Settings | None = None, **overrides: Any) -> Elephant:

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from elephant.errors import ElephantError
 from elephant.ingest.parsers import ParseContext, ParseError, SkipFile, choose_parser, mlperf, parse_file
@@ -20,6 +20,9 @@ from elephant.ingest.parsers.base import MAX_FILE_BYTES
 from elephant.ingest.walk import FoundFile, walk
 from elephant.records.envelope import Record
 from elephant.storage.store import SourceFileWrite
+
+if TYPE_CHECKING:
+    from elephant.facade import Elephant
 
 # Units written per transaction: one commit per file costs ~1000 fsyncs on the corpus; a failing batch
 # is retried unit by unit so one bad unit never takes the others down with it.
@@ -119,7 +122,7 @@ def _plan(files: list[FoundFile]) -> tuple[list[_Unit], int]:
     return units, len(joined)
 
 
-def ingest_paths(db: Any, paths: Sequence[str | Path], *, dry_run: bool = False, prune: bool = False,
+def ingest_paths(db: Elephant, paths: Sequence[str | Path], *, dry_run: bool = False, prune: bool = False,
                  progress: Progress | None = None, max_file_bytes: int = MAX_FILE_BYTES,
                  author: str | None = None) -> IngestReport:
     """Ingest files and folders into ``db`` (an ``elephant.Elephant``); see the module docstring.
@@ -139,11 +142,9 @@ def ingest_paths(db: Any, paths: Sequence[str | Path], *, dry_run: bool = False,
         _ingest_root(db, target, report, seen_keys, dry_run=dry_run, prune=prune, progress=progress,
                      max_file_bytes=max_file_bytes, author=author or db.settings.author)
     if not dry_run and report.records_written:
-        index = getattr(db, "process_outbox", None)
-        if callable(index):
-            t0 = time.perf_counter()
-            index()
-            report.timings_s["index"] += time.perf_counter() - t0
+        t0 = time.perf_counter()
+        db.process_outbox()
+        report.timings_s["index"] += time.perf_counter() - t0
     report.timings_s["total"] = time.perf_counter() - started
     return report
 

@@ -24,9 +24,9 @@ from fastapi import APIRouter, Depends, File, Form, UploadFile
 from starlette.concurrency import run_in_threadpool
 
 from elephant.api.deps import author_for, get_db, get_principal, get_settings_dep
-from elephant.api.schemas import IngestOut
+from elephant.api.responses import IngestOut
 from elephant.errors import FieldProblem, InvalidRecord, UsageError
-from elephant.facade import Elephant
+from elephant.facade import Elephant, IngestResult
 from elephant.settings import Settings
 from elephant.storage.apikeys import ApiKey
 
@@ -162,7 +162,7 @@ def _lock_for(root_name: str) -> threading.Lock:
 
 
 def ingest_upload(db: Elephant, files: list[tuple[str, IO[bytes]]], *, root_name: str, dry_run: bool,
-                  prune: bool, author: str) -> Any:
+                  prune: bool, author: str) -> IngestResult:
     """Unpack into a fresh directory, swap it in as the root, then ingest it (one upload per root at a time)."""
     uploads = db.home / "uploads"
     uploads.mkdir(parents=True, exist_ok=True)
@@ -197,5 +197,4 @@ async def ingest(
     named: list[tuple[str, IO[bytes]]] = [(f.filename or f"file{i}", f.file) for i, f in enumerate(files)]
     report = await run_in_threadpool(ingest_upload, db, named, root_name=root, dry_run=dry_run, prune=prune,
                                      author=author_for(principal, settings))
-    data = report.to_dict() if hasattr(report, "to_dict") else report
-    return data if isinstance(data, dict) else {"report": data}
+    return report.to_dict()

@@ -3,14 +3,15 @@ on the server's machine, never over HTTP: an open server must not let a stranger
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query
 
 from elephant.api.deps import AppContext, get_context, get_principal
-from elephant.api.schemas import ApiKeyOut, CreatedKeyOut, KeyCreateIn, KeysOut
+from elephant.api.responses import KeysOut
+from elephant.api.schemas import KeyCreateIn
 from elephant.errors import Forbidden
-from elephant.storage.apikeys import ApiKey
+from elephant.storage.apikeys import ApiKey, ApiKeyOut, CreatedKeyOut
 
 router = APIRouter(prefix="/keys", tags=["keys"])
 Ctx = Annotated[AppContext, Depends(get_context)]
@@ -24,14 +25,14 @@ def _require_admin(principal: ApiKey | None) -> None:
 
 @router.get("", response_model=KeysOut)
 def list_keys(ctx: Ctx, principal: Principal,
-              include_revoked: Annotated[bool, Query()] = True) -> dict[str, Any]:
+              include_revoked: Annotated[bool, Query()] = True) -> dict[str, list[ApiKeyOut]]:
     """Every key's id, name, scope and dates (never a secret)."""
     _require_admin(principal)
     return {"keys": [k.to_dict() for k in ctx.keys.list_keys(include_revoked=include_revoked)]}
 
 
 @router.post("", response_model=CreatedKeyOut, status_code=201)
-def create_key(ctx: Ctx, principal: Principal, body: KeyCreateIn) -> dict[str, Any]:
+def create_key(ctx: Ctx, principal: Principal, body: KeyCreateIn) -> CreatedKeyOut:
     """A new key; its secret is in this response only."""
     _require_admin(principal)
     return ctx.keys.create(scope=body.scope, name=body.name).to_dict()
@@ -39,7 +40,7 @@ def create_key(ctx: Ctx, principal: Principal, body: KeyCreateIn) -> dict[str, A
 
 @router.delete("/{key_id}", response_model=ApiKeyOut)
 def revoke_key(ctx: Ctx, principal: Principal,
-               key_id: Annotated[str, Path(min_length=1, max_length=32)]) -> dict[str, Any]:
+               key_id: Annotated[str, Path(min_length=1, max_length=32)]) -> ApiKeyOut:
     """Revoke a key; requests with it fail from now on."""
     _require_admin(principal)
     return ctx.keys.revoke(key_id).to_dict()

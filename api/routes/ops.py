@@ -9,8 +9,9 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from elephant.api.deps import AppContext, get_context
-from elephant.api.schemas import Readiness
+from elephant.api.responses import Readiness
 from elephant.errors import ElephantError
+from elephant.facade import Elephant
 
 router = APIRouter(tags=["operations"])
 Ctx = Annotated[AppContext, Depends(get_context)]
@@ -38,14 +39,10 @@ def readiness(ctx: AppContext) -> tuple[bool, dict[str, str]]:
         ctx.warm_up()
     ctx.retry_warm_up()
     checks["model"] = ctx.warmup_error.message if ctx.warmup_error else "ok"
-    search = getattr(ctx.db, "search", None)
-    if callable(search) and ctx.warmup_error is None:
+    if ctx.warmup_error is None:
         try:
-            result = search("readiness probe", k=1)
-            degraded = getattr(result, "degraded", None)
-            if degraded is None and hasattr(result, "to_dict"):
-                degraded = result.to_dict().get("degraded")
-            checks["index"] = "degraded: search falls back to lexical results" if degraded else "ok"
+            result = ctx.db.search("readiness probe", k=1)
+            checks["index"] = "degraded: search falls back to lexical results" if result.degraded else "ok"
         except ElephantError as exc:
             checks["index"] = exc.message
     if ctx.mcp is not None and ctx.mcp.error:  # still starting is fine: /mcp requests wait for it
@@ -58,14 +55,11 @@ def readiness(ctx: AppContext) -> tuple[bool, dict[str, str]]:
 DEGRADATION_CHECKS = ("outbox", "vectors")
 
 
-def index_degradation(db: Any) -> dict[str, str]:
+def index_degradation(db: Elephant) -> dict[str, str]:
     """"degraded: ..." per problem that leaves the server serving but some records unfindable: parked
     index jobs ("outbox") and a vector index holding fewer vectors than the store indexed ("vectors")."""
-    status = getattr(db, "index_status", None)
-    if not callable(status):
-        return {}
     try:
-        found = status(limit=3)
+        found = db.index_status(limit=3)
     except ElephantError as exc:
         return {"outbox": f"degraded: cannot read the outbox: {exc.message}"}
     out: dict[str, str] = {}
@@ -73,7 +67,7 @@ def index_degradation(db: Any) -> dict[str, str]:
         named = "; ".join(f"{j['key']} v{j['version']}: {j['reason']}" for j in found["parked_jobs"])
         out["outbox"] = (f"degraded: {found['parked']} index job(s) parked after repeated failures ({named}); "
                          "those records are stored but not searchable: write them again, or run `elephant reindex`")
-    if found.get("vector_problem"):
+    if found["vector_problem"]:
         out["vectors"] = f"degraded: {found['vector_problem']}"
     return out
 

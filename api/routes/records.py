@@ -20,22 +20,15 @@ from fastapi import APIRouter, Body, Depends, Header, Path, Query
 from fastapi.responses import JSONResponse, Response
 
 from elephant.api.deps import author_for, get_db, get_principal, get_settings_dep
-from elephant.api.schemas import (
-    DiffOut,
-    PutReportOut,
-    RecordOut,
-    RecordsPage,
-    RevertIn,
-    VersionsPage,
-    WriteResultOut,
-)
+from elephant.api.responses import RecordsPage, VersionsPage
+from elephant.api.schemas import RevertIn
 from elephant.errors import FieldProblem, InvalidRecord, UsageError
-from elephant.facade import Elephant
+from elephant.facade import DiffOut, Elephant, PutReportOut
 from elephant.kinds import KindName
 from elephant.records.envelope import validate_record
 from elephant.settings import Settings
 from elephant.storage.apikeys import ApiKey
-from elephant.storage.store import StoredRecord, WriteResult
+from elephant.storage.store import RecordOut, StoredRecord, WriteResult, WriteResultOut
 
 router = APIRouter(prefix="/records", tags=["records"])
 

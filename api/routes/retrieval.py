@@ -4,73 +4,53 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 import anyio
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, Depends, Query
 
-from elephant.answers.brief import DEFAULT_BRIEF_BUDGET, MAX_BRIEF_BUDGET
+from elephant.answers.ask import AskOut
+from elephant.answers.brief import DEFAULT_BRIEF_BUDGET, MAX_BRIEF_BUDGET, BriefOut
+from elephant.answers.context import ContextOut
 from elephant.api.deps import AppContext, get_context, get_db
-from elephant.api.schemas import (
-    AskIn,
-    AskOut,
-    BriefOut,
-    ContextIn,
-    ContextOut,
-    RegressionsOut,
-    SearchIn,
-    SearchOut,
-)
+from elephant.api.responses import RegressionsOut
+from elephant.api.schemas import AskIn, ContextIn, SearchIn
 from elephant.facade import Elephant
+from elephant.retrieval.search import SearchOut
 
 router = APIRouter(tags=["retrieval"])
 Db = Annotated[Elephant, Depends(get_db)]
 Ctx = Annotated[AppContext, Depends(get_context)]
+T = TypeVar("T")
 
 
-def facade(db: Elephant, name: str) -> Callable[..., Any]:
-    """The facade method ``name``; 501 while this build of the library lacks it."""
-    method = getattr(db, name, None)
-    if not callable(method):
-        raise HTTPException(501, f"this Elephant build has no {name}()")
-    return method
-
-
-async def run_limited(ctx: AppContext, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+async def run_limited(ctx: AppContext, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """Run a library call on a worker thread, within the app's retrieval concurrency limit."""
     return await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs), limiter=ctx.retrieval_limiter())
 
 
-def as_dict(result: Any) -> dict[str, Any]:
-    data = result.to_dict() if hasattr(result, "to_dict") else result
-    if not isinstance(data, dict):
-        data = {"items": data}
-    return data
-
-
 @router.post("/search", response_model=SearchOut)
-async def search(db: Db, ctx: Ctx, body: SearchIn) -> dict[str, Any]:
+async def search(db: Db, ctx: Ctx, body: SearchIn) -> SearchOut:
     """Hybrid (dense + lexical) search with structured filters; ``degraded`` when only lexical ran."""
-    response = await run_limited(ctx, facade(db, "search"), body.query, kind=body.kind, model=body.model,
+    response = await run_limited(ctx, db.search, body.query, kind=body.kind, model=body.model,
                                  tags=body.tags, since=body.since, until=body.until, where=body.where, k=body.k)
     ctx.metrics.count_search(response)
-    result = as_dict(response)
-    ctx.metrics.count_degraded("search", result)
-    return result
+    ctx.metrics.count_degraded("search", response.degraded)
+    return response.to_dict()
 
 
 @router.post("/ask", response_model=AskOut)
-async def ask(db: Db, ctx: Ctx, body: AskIn) -> dict[str, Any]:
+async def ask(db: Db, ctx: Ctx, body: AskIn) -> AskOut:
     """"What did we try last time?": attempts newest first, with outcomes, deltas and citations."""
-    result = as_dict(await run_limited(ctx, facade(db, "ask"), body.question, model=body.model, k=body.k))
-    ctx.metrics.count_degraded("ask", result)
-    return result
+    response = await run_limited(ctx, db.ask, body.question, model=body.model, k=body.k)
+    ctx.metrics.count_degraded("ask", response.degraded)
+    return response.to_dict()
 
 
 @router.post("/context", response_model=ContextOut)
-async def context(db: Db, ctx: Ctx, body: ContextIn) -> dict[str, Any]:
+async def context(db: Db, ctx: Ctx, body: ContextIn) -> ContextOut:
     """A Markdown block for an agent's prompt, within ``budget`` tokens, each fact cited key@version."""
-    return as_dict(await run_limited(ctx, facade(db, "context"), body.query, budget=body.budget, model=body.model))
+    return (await run_limited(ctx, db.context, body.query, budget=body.budget, model=body.model)).to_dict()
 
 
 @router.get("/brief", response_model=BriefOut)
@@ -81,10 +61,10 @@ async def brief(db: Db, ctx: Ctx, model: Annotated[str | None, Query(max_length=
                                                     f"(default {DEFAULT_BRIEF_BUDGET})")] = None,
                 all_models: Annotated[bool, Query(alias="all", description="every model, not only those that "
                                                   "need attention")] = False,
-                ) -> dict[str, Any]:
+                ) -> BriefOut:
     """The startup briefing: the models that need attention (all with ``all``), each with latest config and
     benchmark, open regressions, incidents and in-progress attempts, within ``budget`` tokens."""
-    return as_dict(await run_limited(ctx, facade(db, "brief"), model=model, at=at, budget=budget, all_models=all_models))
+    return (await run_limited(ctx, db.brief, model=model, at=at, budget=budget, all_models=all_models)).to_dict()
 
 
 @router.get("/regressions", response_model=RegressionsOut)
@@ -94,5 +74,5 @@ async def regressions(
     status: Annotated[Literal["open", "resolved", "all"], Query()] = "open",
 ) -> dict[str, Any]:
     """Regression findings, newest first: benchmarks worse than their predecessor, with both sets of numbers."""
-    findings = await run_limited(ctx, facade(db, "regressions"), model=model, status=status)
-    return {"regressions": [f.to_dict() if hasattr(f, "to_dict") else f for f in findings]}
+    findings = await run_limited(ctx, db.regressions, model=model, status=status)
+    return {"regressions": [f.to_dict() for f in findings]}

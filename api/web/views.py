@@ -339,7 +339,7 @@ def search(db: Elephant, params: Any) -> dict[str, Any]:
     results = [{"key": h.key, "version": h.version, "kind": h.kind, "title": h.title, "model": h.model,
                 "occurred_at": h.occurred_at, "score": h.score} for h in shown]
     return {**base, "mode": "search", "results": results, "pager": pager(page, total, SEARCH_PAGE),
-            "degraded": bool(found.degraded), "reason": getattr(found, "reason", None)}
+            "degraded": found.degraded, "reason": found.reason}
 
 
 def _browse(db: Elephant, *, kinds: list[str], model: str | None, tag: str | None, since: str | None,
@@ -358,14 +358,9 @@ def ask(db: Elephant, params: Mapping[str, str]) -> dict[str, Any]:
         return {"question": "", "response": None, "plan": None, "attempts": []}
     response = db.ask(question)
     data = response.to_dict()
-    plan = data.get("plan") if isinstance(data.get("plan"), dict) else getattr(response, "plan", None)
-    if plan is not None and not isinstance(plan, dict):
-        plan = plan.to_dict() if hasattr(plan, "to_dict") else None
-    attempts = []
-    for item in data.get("attempts") or []:
-        attempts.append({**item, "cite": f"{item.get('key')}@{item.get('version')}"})
-    return {"question": question, "response": data, "plan": plan, "attempts": attempts,
-            "reason": getattr(response, "reason", None)}
+    attempts = [{**item, "cite": f"{item['key']}@{item['version']}"} for item in data["attempts"]]
+    return {"question": question, "response": data, "plan": data["plan"], "attempts": attempts,
+            "reason": response.reason}
 
 
 # ---------------------------------------------------------------- regressions

@@ -14,12 +14,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from pydantic import ConfigDict, with_config
 from sqlalchemy import or_, select
+from typing_extensions import TypedDict
 
 from elephant.answers.assemble import Assembly, assemble
 from elephant.answers.attempts import (
     DIGEST_CHUNK,
     MIN_SCORE,
+    AttemptOut,
     Candidate,
     Gathered,
     HeadsCatalog,
@@ -59,13 +62,27 @@ RELATION_RE = re.compile(r"\b(?:teacher|student|parent|source|successor|predeces
 MAX_LINKS_SHOWN = 3
 
 
+@with_config(ConfigDict(extra="forbid"))
+class AskOut(TypedDict):
+    """An ``AskResponse`` as JSON."""
+
+    question: str
+    answer: str
+    attempts: list[AttemptOut]
+    citations: list[str]
+    degraded: bool
+    reason: str | None
+    found: bool
+    plan: dict[str, Any]
+
+
 @dataclass
 class AskResponse:
     """An answer: Markdown for people, attempts and citations for scripts (docs/design.md §9)."""
 
     question: str
     answer: str
-    attempts: list[dict[str, Any]] = field(default_factory=list)
+    attempts: list[AttemptOut] = field(default_factory=list)
     citations: list[str] = field(default_factory=list)
     degraded: bool = False
     reason: str | None = None  # why degraded (null otherwise), as search says it (issue 20 row 16)
@@ -73,7 +90,7 @@ class AskResponse:
     plan: dict[str, Any] = field(default_factory=dict)  # the query plan (elephant.answers.plan), as JSON
     explanation: str = ""  # the plan for people (``elephant ask --explain``)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> AskOut:
         return {"question": self.question, "answer": self.answer, "attempts": self.attempts,
                 "citations": self.citations, "degraded": self.degraded, "reason": self.reason, "found": self.found,
                 "plan": self.plan}
@@ -422,7 +439,7 @@ def _line(cand: Candidate) -> str:
                         citation=cand.citation)
 
 
-def _item(cand: Candidate) -> dict[str, Any]:
+def _item(cand: Candidate) -> AttemptOut:
     source = cand.envelope.get("source") or {}
     return {"key": cand.key, "version": cand.version, "kind": cand.kind, "title": cand.envelope.get("title"),
             "model": cand.envelope.get("model"), "occurred_at": cand.envelope.get("occurred_at"),

@@ -13,7 +13,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import ConfigDict, with_config
 from sqlalchemy import and_, func, or_, select
+from typing_extensions import TypedDict
 
 from elephant.answers.questions import (
     QUANTIZATION,
@@ -24,6 +26,7 @@ from elephant.answers.questions import (
     tokens,
 )
 from elephant.kinds import all_kinds
+from elephant.records.envelope import SourceOut
 from elephant.storage.schema import heads, versions
 from elephant.timeutil import sortable_ts
 
@@ -36,6 +39,21 @@ MIN_SCORE = 1.5  # below this nothing was really matched (stop words and priors 
 # newest PREFILTER_LIMIT records its words and kinds select (plus search hits) — scoring is linear in the pool.
 POOL_LIMIT = 1500
 PREFILTER_LIMIT = 600
+
+
+@with_config(ConfigDict(extra="forbid"))
+class AttemptOut(TypedDict):
+    """One attempt an answer draws on, as JSON: the search hit's fields plus its outcome."""
+
+    key: str
+    version: int
+    kind: str
+    title: str | None
+    model: str | None
+    occurred_at: str | None
+    score: float
+    source: SourceOut | None
+    outcome: str | None
 
 
 @dataclass(slots=True, eq=False)

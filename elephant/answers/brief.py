@@ -13,9 +13,11 @@ import dataclasses
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, NotRequired
 
+from pydantic import ConfigDict, with_config
 from sqlalchemy import and_, select
+from typing_extensions import TypedDict
 
 from elephant.errors import NotFound, UsageError
 from elephant.kinds import all_kinds
@@ -121,6 +123,22 @@ class ModelBrief:
         return [i.citation for i in items if i is not None]
 
 
+@with_config(ConfigDict(extra="forbid"))
+class BriefOut(TypedDict):
+    """A ``Brief`` as JSON. Each model's object has ``model``, ``needs_attention`` and one entry per brief
+    place of the kinds (``elephant.kinds``): the latest item or null, or a list of open items."""
+
+    models: list[dict[str, Any]]
+    citations: list[str]
+    quiet_models: int  # models with nothing needing attention, left out unless all_models (?all=true)
+    left_out_models: list[str]  # models needing attention that did not fit the budget
+    budget: int | None
+    tokens: int | None
+    truncated: bool
+    at: NotRequired[str]  # a brief at valid time (``elephant.answers.validtime``) says when
+    axis: NotRequired[Literal["valid_time"]]
+
+
 @dataclass
 class Brief:
     """The models shown and, once fitted (``fit_brief``), what was left out and the budget it fits."""
@@ -136,7 +154,7 @@ class Brief:
     def truncated(self) -> bool:
         return bool(self.left_out_models) or any(m.more_open for m in self.models)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> BriefOut:
         return {"models": [m.to_dict() for m in self.models],
                 "citations": [c for m in self.models for c in m.citations()],
                 "quiet_models": self.quiet_models, "left_out_models": list(self.left_out_models),

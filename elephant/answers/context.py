@@ -14,6 +14,9 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from pydantic import ConfigDict, with_config
+from typing_extensions import TypedDict
+
 from elephant.errors import IndexUnavailable, ModelError, UsageError
 from elephant.kinds.phrases import clip
 from elephant.kinds.render import TITLE_CHARS, fact_line
@@ -57,6 +60,22 @@ class Fact:
         return f"{self.key}@{self.version}"
 
 
+@with_config(ConfigDict(extra="forbid"))
+class ContextOut(TypedDict):
+    """A ``ContextPack`` as JSON."""
+
+    context: str
+    tokens: int
+    budget: int
+    citations: list[str]
+    degraded: bool
+    reason: str | None
+    query: str
+    model: str | None
+    truncated: bool
+    tokenizer: str
+
+
 @dataclass
 class ContextPack:
     """A Markdown block for a prompt and what went into it (``to_dict`` is the JSON the CLI and REST return)."""
@@ -72,7 +91,7 @@ class ContextPack:
     model: str | None = None
     reason: str | None = None  # why degraded (issue 20 row 16)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> ContextOut:
         return {"query": self.query, "model": self.model, "context": self.context, "tokens": self.tokens,
                 "budget": self.budget, "citations": list(self.citations), "truncated": self.truncated,
                 "degraded": self.degraded, "reason": self.reason, "tokenizer": self.tokenizer}

@@ -161,33 +161,6 @@ def parse_template(template_text: str, *, name: str = "<template>") -> list[Plac
 
 
 # ---------------------------------------------------------------- running the calls
-def _as_dict(value: Any) -> dict[str, Any]:
-    data = value.to_dict() if hasattr(value, "to_dict") else value
-    return dict(data) if isinstance(data, Mapping) else {}
-
-
-def markdown_of(value: Any, *keys: str) -> str:
-    """The Markdown form of a library result: its ``markdown`` (attribute or method), else a named field."""
-    for attr in ("markdown", "to_markdown", "render_markdown"):
-        found = getattr(value, attr, None)
-        if callable(found):
-            return str(found())
-        if isinstance(found, str):
-            return found
-    data = _as_dict(value)
-    for key in keys:
-        if isinstance(data.get(key), str):
-            return str(data[key])
-    return str(value)
-
-
-def _needs(db: Elephant, method: str) -> Callable[..., Any]:
-    found = getattr(db, method, None)
-    if found is None:
-        raise ElephantError(f"elephant.{method} is not available in this installation")
-    return found  # type: ignore[no-any-return]
-
-
 def run_placeholder(db: Elephant, item: Placeholder) -> tuple[str, list[str]]:
     """(Markdown, citations) for one placeholder."""
     a = item.args
@@ -195,18 +168,15 @@ def run_placeholder(db: Elephant, item: Placeholder) -> tuple[str, list[str]]:
         pack = db.context(a["query"], budget=a.get("budget", DEFAULT_CONTEXT_BUDGET), model=a.get("model"))
         return pack.context, list(pack.citations)
     if item.name == "ask":
-        answer = _needs(db, "ask")(a["question"], model=a.get("model"))
-        return markdown_of(answer, "answer"), [str(c) for c in _as_dict(answer).get("citations") or []]
+        answer = db.ask(a["question"], model=a.get("model"))
+        return answer.answer, list(answer.citations)
     if item.name == "brief":
-        brief = _needs(db, "brief")(a.get("model"), budget=a.get("budget"), all_models=a.get("all", False))
-        data = _as_dict(brief)
-        return markdown_of(brief, "markdown", "summary"), [str(c) for c in data.get("citations") or []]
+        brief = db.brief(a.get("model"), budget=a.get("budget"), all_models=a.get("all", False))
+        return brief.markdown(), brief.to_dict()["citations"]
     if item.name == "search":
-        options = {k: a[k] for k in ("kind", "model") if a.get(k)}
-        results = _as_dict(_needs(db, "search")(a["query"], k=a.get("k", 5), **options)).get("results") or []
-        lines = [f"- {r.get('title') or r['key']} [{r['key']}@{r['version']}]" for r in results]
-        return ("\n".join(lines) or f"No records match {a['query']!r}."), [f"{r['key']}@{r['version']}"
-                                                                           for r in results]
+        found = db.search(a["query"], k=a.get("k", 5), kind=a.get("kind") or None, model=a.get("model") or None)
+        lines = [f"- {hit.title or hit.key} [{hit.citation}]" for hit in found.results]
+        return ("\n".join(lines) or f"No records match {a['query']!r}."), [hit.citation for hit in found.results]
     if item.name == "history":
         versions = db.history(a["key"])
         lines = [f"- v{v.version} {v.recorded_at[:19]} by {v.author or '?'}"

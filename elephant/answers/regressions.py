@@ -13,7 +13,9 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import ConfigDict, with_config
 from sqlalchemy import Connection, and_, select
+from typing_extensions import TypedDict
 
 from elephant.errors import NotFound, UsageError
 from elephant.kinds import regression
@@ -225,6 +227,26 @@ def build_finding(candidate: dict[str, Any], baseline: dict[str, Any], baseline_
 
 
 # ---------------------------------------------------------------- reading and resolving findings
+@with_config(ConfigDict(extra="forbid"))
+class FindingOut(TypedDict):
+    """A regression ``Finding`` as JSON, with both sets of numbers."""
+
+    key: str
+    version: int
+    citation: str
+    model: str | None
+    title: str | None
+    occurred_at: str | None
+    status: str
+    baseline: str | None  # key@version of the earlier benchmark
+    candidate: str | None  # key@version of the benchmark that regressed
+    hardware: Any  # free fields of the record, as written
+    scenario: Any
+    threshold_pct: float | None
+    metrics: dict[str, Any]
+    resolution: Any
+
+
 @dataclass(frozen=True)
 class Finding:
     """A regression record as the CLI, REST and brief show it."""
@@ -243,7 +265,7 @@ class Finding:
     def status(self) -> str:
         return str(self.fields.get("status", "open"))
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> FindingOut:
         env = self.record.envelope
         fields = self.fields
         return {"key": self.key, "version": self.record.version, "citation": self.record.citation,

@@ -21,7 +21,8 @@ from typing import Any
 
 from sqlalchemy import and_, func, select
 
-from elephant.answers.brief import Brief, BriefItem, ModelBrief, brief_date, brief_places, recency
+from elephant.answers.attempts import AttemptOut
+from elephant.answers.brief import Brief, BriefItem, BriefOut, ModelBrief, brief_date, brief_places, recency
 from elephant.errors import NotFound, UsageError
 from elephant.kinds.base import BriefPlace
 from elephant.storage.schema import heads
@@ -58,7 +59,7 @@ class BriefAt(Brief):
 
     at: str = ""
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> BriefOut:
         return {"at": self.at, "axis": "valid_time", **super().to_dict()}
 
     def heading(self) -> str:
@@ -195,7 +196,7 @@ class ServingAnswer:
     """What ``ask`` returns for a serving-at question: Markdown, the records, their citations."""
 
     answer: str
-    attempts: list[dict[str, Any]] = field(default_factory=list)
+    attempts: list[AttemptOut] = field(default_factory=list)
     citations: list[str] = field(default_factory=list)
     found: bool = False
 

@@ -5,8 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from typing_extensions import TypedDict
+
 ChangeKind = Literal["added", "removed", "changed"]
 _MISSING = object()
+
+# Functional form: "from" is a Python keyword. One changed path as JSON.
+FieldChangeOut = TypedDict("FieldChangeOut", {"path": str, "change": ChangeKind, "from": Any, "to": Any})
 
 
 @dataclass(frozen=True)
@@ -16,7 +21,7 @@ class FieldChange:
     before: Any = None
     after: Any = None
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> FieldChangeOut:
         return {"path": self.path, "change": self.change, "from": self.before, "to": self.after}
 
 

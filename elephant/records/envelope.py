@@ -10,9 +10,10 @@ import hashlib
 import json
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any, NotRequired
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, with_config
+from typing_extensions import TypedDict
 
 from elephant.errors import FieldProblem, InvalidRecord
 from elephant.kinds import KINDS, KindName, kind_spec
@@ -44,6 +45,17 @@ class Source(BaseModel):
     path: str = Field(max_length=MAX_PATH_LENGTH)
     anchor: str | None = Field(default=None, max_length=MAX_PATH_LENGTH)
     root: str | None = Field(default=None, max_length=MAX_PATH_LENGTH)
+
+
+@with_config(ConfigDict(extra="forbid"))
+class SourceOut(TypedDict):
+    """``source`` as JSON: in an envelope only the parts that are set; in a search hit path and anchor, maybe null.
+
+    The REST API fills a missing part with null (the defaults), as it always has."""
+
+    path: NotRequired[Annotated[str | None, Field(default=None)]]
+    anchor: NotRequired[Annotated[str | None, Field(default=None)]]
+    root: NotRequired[Annotated[str | None, Field(default=None)]]
 
 
 class Record(BaseModel):

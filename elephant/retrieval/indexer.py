@@ -28,6 +28,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from typing_extensions import TypedDict
 
 from elephant.errors import Conflict, ElephantError, IndexUnavailable, ModelError, StoreError
 from elephant.osmem import release_free_memory
@@ -47,6 +48,17 @@ _log = logging.getLogger("elephant.indexer")
 # Below this many chunk rows a first search loads the matrix in its own thread (tens of ms from SQL)
 # instead of starting a background load and asking Chroma meanwhile.
 SYNC_LOAD_MAX_ROWS = EXACT_MAX_ROWS
+
+
+class ParkedJob(TypedDict):
+    """An index job given up on (a dead letter), with why and when."""
+
+    key: str
+    version: int
+    op: str
+    attempts: int
+    reason: str
+    parked_at: str
 
 
 @dataclass
@@ -264,7 +276,7 @@ class Indexer:
                      MAX_ATTEMPTS, reason)
         return False
 
-    def parked(self, *, limit: int = 20) -> tuple[int, list[dict[str, Any]]]:
+    def parked(self, *, limit: int = 20) -> tuple[int, list[ParkedJob]]:
         """How many jobs are parked, and the newest ``limit`` of them (key, version, reason, when)."""
         with self.store.read_connection() as conn:
             total = int(conn.execute(select(func.count()).select_from(outbox_parked)).scalar_one())

@@ -21,11 +21,14 @@ from datetime import timedelta
 from typing import Any
 
 import numpy as np
+from pydantic import ConfigDict, with_config
 from sqlalchemy import Connection, String, and_, bindparam, case, cast, func, select
 from sqlalchemy.dialects.postgresql import JSONB, JSONPATH
 from sqlalchemy.sql.elements import ColumnElement
+from typing_extensions import TypedDict
 
 from elephant.errors import FingerprintMismatch, IndexUnavailable, ModelError, UsageError
+from elephant.records.envelope import SourceOut
 from elephant.retrieval import lexical
 from elephant.retrieval.indexer import Indexer
 from elephant.retrieval.vectors import key_of
@@ -211,6 +214,30 @@ def _bound(value: str | None, name: str) -> str | None:
         raise UsageError(f"--{name}: {exc}") from None
 
 
+@with_config(ConfigDict(extra="forbid"))
+class SearchHitOut(TypedDict):
+    """A ``SearchHit`` as JSON."""
+
+    key: str
+    version: int
+    kind: str
+    title: str
+    model: str | None
+    occurred_at: str | None
+    score: float
+    source: SourceOut
+
+
+@with_config(ConfigDict(extra="forbid"))
+class SearchOut(TypedDict):
+    """A ``SearchResponse`` as JSON."""
+
+    results: list[SearchHitOut]
+    degraded: bool
+    reason: str | None
+    query: str
+
+
 @dataclass(frozen=True)
 class SearchHit:
     key: str
@@ -227,7 +254,7 @@ class SearchHit:
     def citation(self) -> str:
         return f"{self.key}@{self.version}"
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> SearchHitOut:
         return {"key": self.key, "version": self.version, "kind": self.kind, "title": self.title,
                 "model": self.model, "occurred_at": self.occurred_at, "score": round(self.score, 6),
                 "source": {"path": self.source_path, "anchor": self.source_anchor}}
@@ -244,7 +271,7 @@ class SearchResponse:
     pending: int = 0
     cached: bool = False  # answered from the ResultCache; like ``reason``, not part of the JSON shape
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> SearchOut:
         return {"results": [h.to_dict() for h in self.results], "degraded": self.degraded,
                 "reason": self.reason, "query": self.query}
 

@@ -20,7 +20,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Literal
 
+from pydantic import ConfigDict, with_config
 from sqlalchemy import func, insert, select, update
+from typing_extensions import TypedDict
 
 from elephant.errors import AuthError, Forbidden, NotFound, UsageError
 from elephant.storage.schema import api_keys
@@ -36,6 +38,26 @@ PREFIX = "elk_"
 _LAST_USED_EVERY = timedelta(minutes=1)
 # Compared against when the id is unknown, so an unknown id costs the same as a wrong secret.
 _DUMMY_HASH = hashlib.sha256(b"elephant-no-such-key").hexdigest()
+
+
+@with_config(ConfigDict(extra="forbid"))
+class ApiKeyOut(TypedDict):
+    """An ``ApiKey`` as JSON (never its secret)."""
+
+    id: str
+    name: str
+    scope: Scope
+    created_at: str
+    revoked_at: str | None
+    last_used_at: str | None
+    active: bool
+
+
+@with_config(ConfigDict(extra="forbid"))
+class CreatedKeyOut(ApiKeyOut):
+    """A ``CreatedKey`` as JSON: the only response that holds the secret."""
+
+    key: str
 
 
 @dataclass(frozen=True)
@@ -57,7 +79,7 @@ class ApiKey:
         """True when this key's scope includes ``needed`` (admin ⊃ write ⊃ read)."""
         return _RANK[self.scope] >= _RANK[needed]
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> ApiKeyOut:
         return {"id": self.id, "name": self.name, "scope": self.scope, "created_at": self.created_at,
                 "revoked_at": self.revoked_at, "last_used_at": self.last_used_at, "active": self.is_active}
 
@@ -69,7 +91,7 @@ class CreatedKey:
     key: str
     info: ApiKey
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> CreatedKeyOut:
         return {"key": self.key, **self.info.to_dict()}
 
 

@@ -6,6 +6,8 @@ import json
 from collections.abc import Iterable
 from typing import IO, Any, Literal
 
+from typing_extensions import TypedDict
+
 from elephant.errors import FieldProblem, InvalidRecord
 from elephant.records.envelope import content_hash, validate_record
 from elephant.records.limits import text_problem
@@ -113,9 +115,21 @@ def _parse_line(data: Any, where: str, problems: list[FieldProblem]) -> Exported
     return item
 
 
+class ImportReport(TypedDict):
+    """What an import did: keys and versions read, how many keys were imported, already identical or skipped."""
+
+    keys: int
+    versions: int
+    imported: int
+    identical: int
+    skipped: int
+    skipped_keys: list[str]
+
+
 def import_export(store: Store, lines: Iterable[str], *, name: str,
-                  on_conflict: Literal["refuse", "skip"] = "refuse") -> dict[str, Any]:
+                  on_conflict: Literal["refuse", "skip"] = "refuse") -> ImportReport:
     histories = read_export(lines, name=name)
     report = store.import_histories(histories, on_conflict=on_conflict)
     return {"keys": len(histories), "versions": sum(len(h) for h in histories.values()),
-            **{k: len(v) for k, v in report.items()}, "skipped_keys": report["skipped"]}
+            "imported": len(report["imported"]), "identical": len(report["identical"]),
+            "skipped": len(report["skipped"]), "skipped_keys": report["skipped"]}

@@ -9,18 +9,71 @@ import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, NotRequired, cast
 
+from pydantic import ConfigDict, with_config
 from sqlalchemy import Connection, Engine, and_, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+from typing_extensions import TypedDict
 
 from elephant.errors import Conflict, ElephantError, NotFound, StoreError, UsageError
-from elephant.records.envelope import Record, content_hash
+from elephant.records.envelope import Record, SourceOut, content_hash
 from elephant.storage.db import db_failure
 from elephant.storage.schema import heads, ingested_files, outbox, versions
 from elephant.timeutil import format_ts, next_after, parse_ts, sortable_ts, utc_now
 
 WriteStatus = Literal["created", "updated", "unchanged", "deleted", "reverted"]
+
+
+@with_config(ConfigDict(extra="forbid"))
+class WriteResultOut(TypedDict):
+    """A ``WriteResult`` as JSON."""
+
+    key: str
+    version: int
+    status: WriteStatus
+    content_hash: str
+    recorded_at: str
+    kind: str
+
+
+@with_config(ConfigDict(extra="forbid"))
+class RecordOut(TypedDict):
+    """A ``StoredRecord`` as JSON: the envelope (its empty optional parts left out) plus what the store knows."""
+
+    kind: str
+    key: str
+    title: str
+    model: NotRequired[str]
+    model_version: NotRequired[str]
+    occurred_at: NotRequired[str]
+    tags: NotRequired[list[str]]
+    links: NotRequired[list[dict[str, str]]]
+    body: NotRequired[str]
+    fields: NotRequired[dict[str, Any]]
+    source: NotRequired[SourceOut]
+    version: int
+    recorded_at: str
+    content_hash: str
+    author: str
+    message: str
+    deleted: bool
+
+
+@with_config(ConfigDict(extra="forbid"))
+class VersionOut(TypedDict):
+    """A ``VersionInfo`` (one line of a history) as JSON."""
+
+    key: str
+    version: int
+    content_hash: str
+    recorded_at: str
+    author: str
+    message: str
+    deleted: bool
+    kind: str
+    title: str
+    occurred_at: str | None
 
 
 @dataclass(frozen=True)
@@ -38,7 +91,7 @@ class WriteResult:
     def is_change(self) -> bool:
         return self.status != "unchanged"
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> WriteResultOut:
         return {"key": self.key, "version": self.version, "status": self.status,
                 "content_hash": self.content_hash, "recorded_at": self.recorded_at, "kind": self.kind}
 
@@ -67,10 +120,10 @@ class StoredRecord:
     def citation(self) -> str:
         return f"{self.key}@{self.version}"
 
-    def to_dict(self) -> dict[str, Any]:
-        return {**self.envelope, "version": self.version, "recorded_at": self.recorded_at,
-                "content_hash": self.content_hash, "author": self.author, "message": self.message,
-                "deleted": self.is_deleted}
+    def to_dict(self) -> RecordOut:
+        return cast(RecordOut, {**self.envelope, "version": self.version, "recorded_at": self.recorded_at,
+                                "content_hash": self.content_hash, "author": self.author, "message": self.message,
+                                "deleted": self.is_deleted})
 
 
 @dataclass(frozen=True)
@@ -86,7 +139,7 @@ class VersionInfo:
     title: str
     occurred_at: str | None
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> VersionOut:
         return {"key": self.key, "version": self.version, "content_hash": self.content_hash,
                 "recorded_at": self.recorded_at, "author": self.author, "message": self.message,
                 "deleted": self.is_deleted, "kind": self.kind, "title": self.title,
