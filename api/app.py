@@ -28,6 +28,7 @@ from elephant.api.responses import Problem
 from elephant.api.routes import ingest, keys, ops, records, retrieval
 from elephant.api.web import mount_web
 from elephant.errors import ElephantError
+from elephant.osmem import limit_malloc_arenas
 from elephant.settings import Settings, get_settings
 
 _log = logging.getLogger("elephant.api")
@@ -58,6 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        limit_malloc_arenas()  # before the request and warm-up threads exist (elephant.osmem says why)
         try:
             ctx.db  # noqa: B018 - open (and migrate) before the first request, not during it
         except ElephantError as exc:
