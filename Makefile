@@ -58,6 +58,7 @@ bench: setup model
 	ELEPHANT_MODEL_DIR=$(MODELS) $(PY) bench/retrieval.py
 	ELEPHANT_MODEL_DIR=$(MODELS) $(PY) bench/search.py
 	ELEPHANT_MODEL_DIR=$(MODELS) $(PY) bench/api.py
+	ELEPHANT_MODEL_DIR=$(MODELS) $(PY) bench/mlflow_import.py --runs 1000
 	ELEPHANT_MODEL_DIR=$(MODELS) $(PY) bench/web.py
 
 clean:
