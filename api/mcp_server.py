@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import re
 import threading
 from collections.abc import AsyncIterator, Callable, Mapping
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
+import yaml
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
@@ -26,7 +28,8 @@ from elephant.answers.brief import DEFAULT_BRIEF_BUDGET, MAX_BRIEF_BUDGET
 from elephant.answers.context import MAX_BUDGET
 from elephant.errors import ElephantError
 from elephant.kinds import WritableKindName
-from elephant.kinds.render import search_line
+from elephant.kinds.phrases import clip
+from elephant.kinds.render import TITLE_CHARS, figures_of, outcome_of, outcome_words
 from elephant.records.envelope import validate_record
 from elephant.storage.apikeys import require_scope
 
@@ -47,6 +50,70 @@ _READ_ONLY = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempo
 
 def _result(markdown: str, data: Mapping[str, Any]) -> CallToolResult:
     return CallToolResult(content=[TextContent(type="text", text=markdown)], structured_content=dict(data))
+
+
+def split_citation(key: str, version: int | None) -> tuple[str, int | None]:
+    """'ranker/x@3' → ('ranker/x', 3): keys never hold '@', so a citation opens the version it names."""
+    base, sep, number = key.rpartition("@")
+    if not sep or not number.isdigit():
+        return key, version
+    if version is not None and version != int(number):
+        raise ToolError(f"{key!r} names version {number} but version={version} was asked")
+    return base, int(number)
+
+
+def hit_line(hit: Mapping[str, Any], stored: Any) -> str:
+    """A search hit in one line with its numbers: date · kind · model: **title** — outcome; figures [key@v]."""
+    kind = str(hit.get("kind"))
+    fields = (stored.envelope.get("fields") or {}) if stored is not None else {}
+    said = [x for x in (outcome_of(kind, fields),) if x]
+    said += figures_of(kind, fields)[:3]
+    labels = [str(hit.get("occurred_at") or "undated")[:10], kind.replace("_", " ")]
+    if hit.get("model"):
+        labels.append(str(hit["model"]))
+    line = f"- {' · '.join(labels)}: **{clip(str(hit.get('title') or hit['key']), TITLE_CHARS)}**"
+    if said:
+        line += " — " + "; ".join(str(x).replace("_", " ") for x in said)
+    return f"{line} [{hit['key']}@{hit['version']}]"
+
+
+BODY_SHOWN_CHARS = 4000
+
+
+def _value(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False, default=str)
+    return text if len(text) <= 200 else text[:199] + "…"
+
+
+def record_markdown(record: Any) -> str:
+    """A record for an agent to read: what, when, outcome and figures, fields, links, body (clipped)."""
+    env = record.envelope
+    kind = str(env.get("kind"))
+    fields = env.get("fields") or {}
+    labels = [f"`{record.citation}`", kind.replace("_", " ")]
+    labels += [str(env["model"])] if env.get("model") else []
+    labels.append(str(env.get("occurred_at") or "undated")[:25])
+    lines = [f"### {env.get('title') or record.key}", " · ".join(labels)
+             + f" · recorded {record.recorded_at[:19]} by {record.author or '?'}"
+             + (" · **deleted**" if record.is_deleted else "")]
+    if record.is_deleted:
+        return "\n".join(lines)
+    lines.append(f"- Outcome: {outcome_words(kind, fields)}")
+    if (shown := figures_of(kind, fields)):
+        lines.append(f"- Figures: {', '.join(shown)}")
+    if env.get("tags"):
+        lines.append(f"- Tags: {', '.join(env['tags'])}")
+    for link in env.get("links") or []:
+        lines.append(f"- {link.get('rel')}: `{link.get('key')}`")
+    if fields:
+        lines += ["", "```yaml", yaml.safe_dump(fields, sort_keys=False, allow_unicode=True).rstrip(), "```"]
+    body = str(env.get("body") or "").strip()
+    if body:
+        clipped = body if len(body) <= BODY_SHOWN_CHARS else (
+            body[:BODY_SHOWN_CHARS] + f"\n\n… (body clipped at {BODY_SHOWN_CHARS} of {len(body)} characters; "
+            "structuredContent has all of it)")
+        lines += ["", clipped]
+    return "\n".join(lines)
 
 
 def _slug(text: str) -> str:
@@ -145,7 +212,10 @@ def create_mcp_server(get_db: Callable[[], Elephant]) -> MCPServer:
 
     @server.tool(title="Recall (search)", annotations=_READ_ONLY, description=(
         "Search Elephant's memory (dense + lexical, hybrid) for records matching a query; optional filters by "
-        "kind and model. Returns the best matches with key@version citations and scores."))
+        "kind, model, tags, occurred_at range (since/until) and field conditions (where, e.g. "
+        "'latency_ms.p99<40', 'outcome=rolled_back'), as REST and the CLI take them. Each hit is one line: "
+        "date, kind, model, title, outcome and headline figures (p99, qps, accuracy), and its key@version "
+        "citation (open it with `get`)."))
     @_tool_errors
     def recall(
         query: Annotated[str, Field(description="what to look for, e.g. 'ranker INT8 p99'", min_length=1,
@@ -153,14 +223,77 @@ def create_mcp_server(get_db: Callable[[], Elephant]) -> MCPServer:
         kind: Annotated[str | None, Field(description="only this kind, e.g. 'optimization'")] = None,
         model: Annotated[str | None, Field(description="only records about this model")] = None,
         k: Annotated[int, Field(description="how many results", ge=1, le=100)] = 10,
+        since: Annotated[str | None, Field(description="only records that occurred at or after this ISO date "
+                                           "or datetime", max_length=64)] = None,
+        until: Annotated[str | None, Field(description="only records that occurred before this ISO date or "
+                                           "datetime", max_length=64)] = None,
+        where: Annotated[list[str] | None, Field(description="field conditions, all must hold: "
+                                                 "'latency_ms.p99<40', 'fields.outcome=rolled_back'",
+                                                 max_length=20)] = None,
+        tags: Annotated[list[str] | None, Field(description="only records with all of these tags",
+                                                max_length=20)] = None,
     ) -> CallToolResult:
-        data = get_db().search(query, kind=kind, model=model, k=k).to_dict()
-        lines = [search_line(kind=str(r.get("kind")), title=str(r.get("title") or r["key"]),
-                             citation=f"{r['key']}@{r['version']}", occurred_at=r.get("occurred_at"))
-                 for r in data.get("results") or []]
+        db = get_db()
+        data = db.search(query, kind=kind, model=model, tags=tags, since=since, until=until, where=where,
+                         k=k).to_dict()
+        hits = data.get("results") or []
+        current = db.store.current_many([str(r["key"]) for r in hits])
+        lines = [hit_line(r, current.get(str(r["key"]))) for r in hits]
         head = f"{len(lines)} record(s) for “{query}”" + (" (lexical only: the vector index is degraded)"
                                                           if data.get("degraded") else "")
         return _result("\n".join([head, *lines]) if lines else f"No memory found for “{query}”.", data)
+
+    @server.tool(title="Open a record", annotations=_READ_ONLY, description=(
+        "One record in full: its fields, numbers, links and body. `key` may be a citation ('key@3' opens "
+        "version 3); `version` picks a version, `as_of` the version Elephant held at that moment. Use it to "
+        "open a key@version that `brief`, `ask`, `recall` or `context` cited."))
+    @_tool_errors
+    def get(
+        key: Annotated[str, Field(description="record key or citation, e.g. 'ranker/int8-dynamic-2026-03@2'",
+                                  min_length=1, max_length=600)],
+        version: Annotated[int | None, Field(description="this version (default: the current one)", ge=1)] = None,
+        as_of: Annotated[str | None, Field(description="ISO-8601 time: the version current then (transaction "
+                                           "time)", max_length=64)] = None,
+    ) -> CallToolResult:
+        key, version = split_citation(key, version)
+        record = get_db().get(key, version=version, as_of=as_of)
+        return _result(record_markdown(record), record.to_dict())
+
+    @server.tool(title="Diff two versions", annotations=_READ_ONLY, description=(
+        "Field-level changes of one record from one version to another (added, removed, changed, with both "
+        "values), e.g. fields.outcome: rolled_back → rejected."))
+    @_tool_errors
+    def diff(
+        key: Annotated[str, Field(description="record key", min_length=1, max_length=512)],
+        from_version: Annotated[int, Field(description="the earlier version", ge=1)],
+        to_version: Annotated[int, Field(description="the later version", ge=1)],
+    ) -> CallToolResult:
+        result = get_db().diff(key, from_version, to_version)
+        lines = [f"`{key}` v{from_version} → v{to_version}: {len(result.changes)} change(s)"]
+        for change in result.changes:
+            if change.change == "added":
+                lines.append(f"- + `{change.path}`: {_value(change.after)}")
+            elif change.change == "removed":
+                lines.append(f"- − `{change.path}`: {_value(change.before)}")
+            else:
+                lines.append(f"- ~ `{change.path}`: {_value(change.before)} → {_value(change.after)}")
+        return _result("\n".join(lines), result.to_dict())
+
+    @server.tool(title="Regressions", annotations=_READ_ONLY, description=(
+        "Regression findings Elephant raised when a benchmark came in worse than its baseline (p95/p99 up or "
+        "throughput down past the threshold), newest first, each with both sets of numbers and a citation; "
+        "status open (default), resolved or all; optionally one model."))
+    @_tool_errors
+    def regressions(
+        model: Annotated[str | None, Field(description="only this model")] = None,
+        status: Annotated[Literal["open", "resolved", "all"], Field(description="which findings")] = "open",
+    ) -> CallToolResult:
+        findings = [f.to_dict() for f in get_db().regressions(model=model, status=status)]
+        lines = [f"- {str(f.get('occurred_at') or 'undated')[:10]} · {f.get('model') or '-'} · {f['status']}: "
+                 f"{'; '.join(figures_of('regression', {'metrics': f.get('metrics')})) or f.get('title')} "
+                 f"(baseline `{f.get('baseline')}`) [{f['citation']}]" for f in findings]
+        head = f"{len(findings)} {status if status != 'all' else ''} regression(s)".replace("  ", " ")
+        return _result("\n".join([head + (f" for {model}" if model else ""), *lines]), {"regressions": findings})
 
     @server.tool(title="What did we try last time?", annotations=_READ_ONLY, description=(
         "Answer 'what did we try last time?' from memory: the matching optimization attempts, deployments, "

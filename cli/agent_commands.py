@@ -80,7 +80,7 @@ def prompt(
 
 
 def mcp(ctx: typer.Context) -> None:
-    """Serve Elephant's MCP tools (remember, recall, ask, history, brief, context) over stdio.
+    """Serve Elephant's MCP tools (remember, recall, ask, get, history, diff, regressions, brief, context) over stdio.
 
     Point an MCP client at it, e.g. {"command": "elephant", "args": ["mcp"]}. Over HTTP, the same tools
     are served by `elephant serve` at /mcp.

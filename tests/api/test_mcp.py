@@ -21,7 +21,7 @@ from mcp.client.streamable_http import streamable_http_client
 from elephant.api.mcp_server import create_mcp_server, derive_key
 
 REPO = Path(__file__).resolve().parents[2]
-TOOLS = {"remember", "recall", "ask", "history", "brief", "context"}
+TOOLS = {"remember", "recall", "ask", "history", "brief", "context", "get", "diff", "regressions"}
 OPTIMIZATION = {
     "kind": "optimization", "key": "ranker/int8-dynamic-2026-03", "title": "INT8 dynamic quantization of ranker v3",
     "model": "ranker", "occurred_at": "2026-03-12",
@@ -56,6 +56,9 @@ async def exercise(client: Client) -> None:
     keys = [r["key"] for r in recalled.structured_content["results"]]
     assert keys[0] == "ranker/int8-dynamic-2026-03"
     assert "[ranker/int8-dynamic-2026-03@1]" in text_of(recalled)
+    # One line per hit with its numbers, not the title alone.
+    assert "rolled_back" in text_of(recalled) or "rolled back" in text_of(recalled)
+    assert "p99 45 → 18 ms (−60 %)" in text_of(recalled)
 
     answered = await client.call_tool("ask", {"question": "what did we try last time to cut ranker p99?"})
     assert not answered.is_error, text_of(answered)
@@ -294,3 +297,77 @@ def test_an_mcp_that_fails_to_start_is_named_by_readyz_and_the_rest_api_serves(m
         ready = client.get("/readyz")
         assert ready.status_code == 503 and "No module named 'mcp'" in ready.json()["checks"]["mcp"]
         assert client.post("/v1/search", json={"query": "anything"}).status_code == 200
+
+
+# ---------------------------------------------------------------- get, diff, regressions and recall's filters
+async def _tools_for_citations(server: Any) -> None:
+    async with Client(server) as client:
+        first = {**OPTIMIZATION, "occurred_at": "2026-03-12"}
+        assert not (await client.call_tool("remember", first)).is_error
+        second = {**OPTIMIZATION, "fields": {**OPTIMIZATION["fields"], "outcome": "rejected"}}
+        assert not (await client.call_tool("remember", second)).is_error
+        other = {"kind": "benchmark", "key": "search/bench-2025", "title": "search ranker p99 on c6i",
+                 "model": "search", "occurred_at": "2025-01-10", "tags": ["latency"],
+                 "fields": {"hardware": "c6i", "latency_ms": {"p99": 55}, "throughput_qps": 900}}
+        assert not (await client.call_tool("remember", other)).is_error
+
+        # get: a citation opens the version it names; version= and as_of= as REST takes them.
+        opened = await client.call_tool("get", {"key": "ranker/int8-dynamic-2026-03@1"})
+        assert not opened.is_error, text_of(opened)
+        assert opened.structured_content["version"] == 1
+        assert opened.structured_content["fields"]["outcome"] == "rolled_back"
+        text = text_of(opened)
+        assert "`ranker/int8-dynamic-2026-03@1`" in text and "p99 45 → 18 ms (−60 %)" in text
+        assert "outcome: rolled_back" in text  # the fields, as YAML
+        current = await client.call_tool("get", {"key": "ranker/int8-dynamic-2026-03"})
+        assert current.structured_content["version"] == 2
+        assert (await client.call_tool("get", {"key": "ranker/int8-dynamic-2026-03", "version": 1})
+                ).structured_content["fields"]["outcome"] == "rolled_back"
+        clash = await client.call_tool("get", {"key": "ranker/int8-dynamic-2026-03@1", "version": 2})
+        assert clash.is_error and "names version 1" in text_of(clash)
+        missing = await client.call_tool("get", {"key": "no/such@1"})
+        assert missing.is_error and "NotFound" in text_of(missing)
+        early = await client.call_tool("get", {"key": "ranker/int8-dynamic-2026-03", "as_of": "2000-01-01"})
+        assert early.is_error and "NotFound" in text_of(early)
+
+        # diff
+        changed = await client.call_tool("diff", {"key": "ranker/int8-dynamic-2026-03", "from_version": 1,
+                                                  "to_version": 2})
+        assert not changed.is_error, text_of(changed)
+        assert [c["path"] for c in changed.structured_content["changes"]] == ["fields.outcome"]
+        assert '`fields.outcome`: "rolled_back" → "rejected"' in text_of(changed)
+
+        # recall's filters, as REST and the CLI take them
+        async def keys(**args: Any) -> list[str]:
+            found = await client.call_tool("recall", {"query": "p99 latency", **args})
+            assert not found.is_error, text_of(found)
+            return [r["key"] for r in found.structured_content["results"]]
+
+        assert await keys(since="2026-01-01") == ["ranker/int8-dynamic-2026-03"]
+        assert await keys(until="2026-01-01") == ["search/bench-2025"]
+        assert await keys(tags=["latency"]) == ["search/bench-2025"]
+        assert await keys(where=["latency_ms.p99>50"]) == ["search/bench-2025"]
+        assert await keys(where=["latency_ms.p99<50"]) == []
+        bad = await client.call_tool("recall", {"query": "p99", "where": ["latency_ms.p99 ~ 5"]})
+        assert bad.is_error
+        line = text_of(await client.call_tool("recall", {"query": "search ranker p99", "model": "search"}))
+        assert "2025-01-10 · benchmark · search: **search ranker p99 on c6i** — p99 55 ms" in line
+
+        # regressions: open by default, a model filter, resolved ones on request
+        slower = {"kind": "benchmark", "key": "search/bench-2025-02", "title": "search ranker p99 after upgrade",
+                  "model": "search", "occurred_at": "2025-02-10",
+                  "fields": {"hardware": "c6i", "latency_ms": {"p99": 80}, "throughput_qps": 900}}
+        assert not (await client.call_tool("remember", slower)).is_error
+        found = await client.call_tool("regressions", {})
+        assert not found.is_error, text_of(found)
+        [finding] = found.structured_content["regressions"]
+        assert finding["model"] == "search" and finding["status"] == "open"
+        assert "p99 55 → 80 ms" in text_of(found) and finding["citation"] in text_of(found)
+        assert (await client.call_tool("regressions", {"model": "ranker"})).structured_content["regressions"] == []
+        assert (await client.call_tool("regressions", {"status": "resolved"})
+                ).structured_content["regressions"] == []
+        assert (await client.call_tool("regressions", {"status": "maybe"})).is_error
+
+
+def test_get_diff_regressions_and_recall_filters(db: Any) -> None:
+    anyio.run(_tools_for_citations, create_mcp_server(lambda: db))
