@@ -31,6 +31,7 @@ from elephant.answers.questions import (
     KIND_RE,
     STOPWORDS,
     TECHNIQUE_RE,
+    TIME_RANGE,
     Question,
     Vocabulary,
     compact,
@@ -87,7 +88,9 @@ ANSWER_KINDS: tuple[tuple[str, str, re.Pattern[str]], ...] = (
         r"downgrade)|\brunbook|\bplaybook|\bprocedure|\bsteps? to (?:roll ?back|revert|restore)|\brollback (?:plan|steps)")),
     ("config", "serving_config", re.compile(
         r"\bserv(?:e|es|ed|ing) (?:at|on|with|in)\b|\bserving (?:config|setup|stack|precision|hardware)|"
-        r"\bwhat (?:precision|hardware|gpus?|cpus?|instances?|runtime|replicas?|machines?|accelerators?)\b|\b(?:precision|hardware|runtime|replicas|"
+        r"\b(?:what|which) (?:kind of |type of )?(?:precision|hardware|gpus?|cpus?|instances?|runtime|replicas?|"
+        r"machines?|accelerators?|dtype|chips?|serving stack|inference server)\b|"
+        r"\b(?:run|runs|running|hosted|served|deployed) on(?: (?:now|today|currently|these days|at the moment))?\s*\??$|\b(?:precision|hardware|runtime|replicas|"
         r"instance type)\b.*\b(?:now|currently|today|serve|serves)\b|\bconfig(?:uration)?\b|"
         r"\bdeployed on\b|\brun(?:s|ning)? on (?:what|which)\b|\bsettings?\b.*\b(?:use|uses|run|runs|in production)\b|"
         r"\b(?:use|uses|run|runs) in production\b")),
@@ -189,6 +192,13 @@ OR_RE = re.compile(r"^\s*([\w./+-]+(?:\s+[\w./+-]+)?) or ([\w./+-]+(?:\s+[\w./+-
                    r"|\bwhich\b.*?[,:]\s*([\w./+-]+(?:\s+[\w./+-]+)?) or ([\w./+-]+(?:\s+[\w./+-]+)?)\s*\??\s*$")
 COMPARE_AND_RE = re.compile(r"\bcompar\w*\s+(.+?)\s+(?:and|with|to|against)\s+(.+?)(?=[?!;,]|$)")
 COMPARE_RE = re.compile(r"\b(?:what changed|difference|differ|compare\w*|diff|how much|change[sd]? between)\b")
+# A comparative asks which of two sides did better: "between GPTQ and AWQ, which lost less quality?",
+# "did the prefix cache or distillation cut p99 more?".
+COMPARATIVE_RE = re.compile(r"\b(?:more|less|better|worse|faster|slower|higher|lower|cheaper|bigger|smaller|fewer|"
+                            r"larger|stronger|weaker)\b")
+# Words that end a side of "A or B": verbs, metrics and comparatives after the side's own words.
+SIDE_LEAD = frozenset(["did", "does", "do", "was", "were", "is", "are", "has", "have", "had", "which", "what",
+                       "the", "a", "an", "our", "their", "its", "for", "on", "with", "using", "either", "whether"])
 
 # Words of the plan's own that must not be searched for as content.
 PLAN_WORDS = frozenset(stem(w) for w in (
@@ -372,7 +382,9 @@ def build_plan(text: str, vocab: Vocabulary, *, now: datetime | None = None, mod
     if between and comparison is None and not all(len(tokens(x)) == 1 and not re.search(r"\d", x)
                                                    for x in (between.group(1), between.group(2))):
         left, right = between.group(1).strip(), between.group(2).strip()
-        if parse_time(left, now or datetime.now()) is None or parse_time(right, now or datetime.now()) is None:
+        if TIME_RANGE.search(between.group(0)) and parse_time(between.group(0), now or datetime.now()):
+            pass  # "between Q1 and Q3 2025": one window, read by the question's own time parse
+        elif parse_time(left, now or datetime.now()) is None or parse_time(right, now or datetime.now()) is None:
             between_phrases = (left, right)
             parse_text = (main[: between.start()] + " " + main[between.end():]).strip()
         else:
@@ -592,14 +604,48 @@ def _comparison(text: str, vocab: Vocabulary) -> Comparison | None:
     if compare:
         return Comparison(compare.group(1).strip(), compare.group(2).strip())
     between = BETWEEN_RE.search(text)
-    if between and COMPARE_RE.search(text):
+    if between and (COMPARE_RE.search(text) or COMPARATIVE_RE.search(text)):
         left, right = between.group(1).strip(), between.group(2).strip()
         # Sides that are single identifiers (versions, rounds) rather than events with articles.
         left_last, right_first = tokens(left)[-1:] or [""], tokens(right)[:1] or [""]
         if _is_version_like(left_last[0]) and _is_version_like(right_first[0]):
             return Comparison(left_last[0], right_first[0])
         return Comparison(left, right)
+    if COMPARATIVE_RE.search(text):
+        for part in clause:
+            sides = _or_sides(part)
+            if sides is not None:
+                return Comparison(*sides)
     return None
+
+
+def _or_sides(clause: str) -> tuple[str, str] | None:
+    """'did the prefix cache or distillation cut p99 more' → ('prefix cache', 'distillation'): up to three
+    words each side of "or", without the question's auxiliaries before and its verbs and metrics after."""
+    words = clause.split()
+    if "or" not in words:
+        return None
+    at = words.index("or")
+    left: list[str] = []
+    for word in reversed(words[:at]):
+        if word in SIDE_LEAD or len(left) == 3:
+            break
+        left.insert(0, word)
+    right: list[str] = []
+    for word in words[at + 1:]:
+        if (word in SIDE_LEAD and right) or len(right) == 3 or _ends_side(word):
+            break
+        if word not in SIDE_LEAD:
+            right.append(word)
+    if not left or not right:
+        return None
+    return " ".join(left), " ".join(right)
+
+
+def _ends_side(word: str) -> bool:
+    return bool(DOWN_RE.fullmatch(word) or UP_RE.fullmatch(word) or WORSE_RE.fullmatch(word)
+                or DELTA_RE.fullmatch(word) or COMPARATIVE_RE.fullmatch(word) or word in STOPWORDS
+                or any(p.fullmatch(word) for p in METRIC_RE.values()) or MAIN_VERB_RE.fullmatch(word))
 
 
 def _is_version_like(word: str) -> bool:

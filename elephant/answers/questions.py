@@ -445,8 +445,45 @@ def find_models(lowered: str, vocab: Vocabulary) -> list[str]:
 
 
 # ---------------------------------------------------------------- time words
+# "from January to March 2025", "between Q1 and Q3 2025", "2024-11 through 2025-02": two times, one window.
+TIME_RANGE = re.compile(r"\b(?:from|between)\s+((?:[\w-]+\s+){0,2}?[\w-]+)\s+(?:to|until|till|through|thru|and)\s+"
+                        r"((?:[\w-]+\s+){0,2}[\w-]+)")
+
+
 def parse_time(text: str, now: datetime) -> TimeWindow | None:
-    """'in March', 'March 2025', 'this year', 'last year', 'last month', '2025', an ISO date."""
+    """'in March', 'March 2025', 'this year', 'last year', 'last month', '2025', an ISO date, and a range
+    of two of them ('from January to March 2025')."""
+    for span in TIME_RANGE.finditer(text):
+        ranged = _time_range(span.group(1), span.group(2), now)
+        if ranged is not None:
+            return ranged
+    return _parse_one_time(text, now)
+
+
+def _time_range(left_text: str, right_text: str, now: datetime) -> TimeWindow | None:
+    right = None
+    # The right side's own words only, longest first ("march 2025 on the ranker" → "march 2025").
+    words = right_text.split()
+    for n in range(len(words), 0, -1):
+        right = _parse_one_time(" ".join(words[:n]), now)
+        if right is not None:
+            break
+    if right is None:
+        return None
+    year = re.search(r"\b(?:19|20)\d\d\b", " ".join(words))
+    if year and not re.search(r"\b(?:19|20)\d\d\b", left_text):  # "January to March 2025": the year said once
+        left_text = f"{left_text} {year.group(0)}"
+    left = _parse_one_time(left_text, now)
+    if left is None:
+        return None
+    if right.month is not None and left.since is not None:
+        right = _month_window(int(left.since[:4]), right.month)
+    if left.since is None or right.month is not None:
+        return None
+    return TimeWindow(since=left.since, until=right.until, label=f"{left.label} to {right.label}")
+
+
+def _parse_one_time(text: str, now: datetime) -> TimeWindow | None:
     iso = re.search(r"\b(\d{4})-(\d{2})(?:-(\d{2}))?\b", text)
     if iso:
         year, month, day = int(iso.group(1)), int(iso.group(2)), iso.group(3)

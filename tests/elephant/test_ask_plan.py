@@ -128,3 +128,26 @@ def test_plan_is_json_and_explains_itself(vocab: Vocabulary) -> None:
     assert "superlative: min change of p99 (lower is better)" in p.explain()
     # Deterministic: the same text, the same plan.
     assert plan("which change cut the scorer's p99 the most?", vocab).to_dict() == data
+
+
+def test_time_ranges_of_two_times_share_the_year_said_once(vocab: Vocabulary) -> None:
+    t = plan("ranker optimizations from January to March 2025", vocab).time
+    assert (t.since, t.until) == ("2025-01-01T00:00:00.000000Z", "2025-04-01T00:00:00.000000Z")
+    q = plan("what did we try on the scorer between Q1 and Q3 2025?", vocab).time
+    assert (q.since, q.until) == ("2025-01-01T00:00:00.000000Z", "2025-10-01T00:00:00.000000Z")
+    assert plan("what changed from v4.0 to v4.1 on the ranker?", vocab).time.since is None
+
+
+@pytest.mark.parametrize("question", ["which GPU does the ranker run on today?", "what chips is the scorer served on?",
+                                      "what does the ranker run on now?"])
+def test_serving_questions_ask_for_the_config(vocab: Vocabulary, question: str) -> None:
+    assert plan(question, vocab).answer_kind == "config"
+
+
+def test_comparisons_from_a_comparative_between_or_either_side(vocab: Vocabulary) -> None:
+    either = plan("for the ranker, did the prefix cache or distillation cut p99 more?", vocab).comparison
+    assert either is not None and (either.left, either.right) == ("prefix cache", "distillation")
+    between = plan("between GPTQ and AWQ, which lost less quality on the scorer?", vocab).comparison
+    assert between is not None and (between.left, between.right) == ("gptq", "awq")
+    assert plan("which ranker attempts were rolled back or rejected?", vocab).comparison is None
+    assert plan("what did we try on the ranker between the canary and the full rollout?", vocab).comparison is None
