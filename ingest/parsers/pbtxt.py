@@ -1,7 +1,8 @@
 """A small protobuf text-format reader producing plain dicts.
 
-``google.protobuf.text_format`` needs the message schema (Triton's ``model_config.proto``), which is
-not installed; this reader accepts the same syntax (``name: value``, ``name { ... }``, ``name < ... >``,
+``google.protobuf.text_format`` needs the message schema (Triton's ``model_config.proto``), which only
+``tritonclient`` ships, behind dependency pins this project cannot take (``ingest.parsers.triton`` says
+which, and checks the field names itself); this reader accepts the same syntax (``name: value``, ``name { ... }``, ``name < ... >``,
 ``[a, b]`` lists, repeated fields, ``#`` comments, adjacent string concatenation) without a schema.
 A field seen more than once, or written with ``[...]``, becomes a list.
 """

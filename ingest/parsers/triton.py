@@ -1,7 +1,19 @@
-"""Triton ``config.pbtxt`` → one ``serving_config`` record (the text kept verbatim in ``raw``)."""
+"""Triton ``config.pbtxt`` → one ``serving_config`` record (the text kept verbatim in ``raw``).
+
+Why a hand-written reader rather than protobuf's ``text_format`` with Triton's schema: the schema ships
+as ``model_config_pb2`` only inside ``tritonclient`` (PyPI, 2.73), whose ``tritonclient.grpc`` package
+must be imported to reach it (grpc, numpy, ml_dtypes, rapidjson: a network client for a file format),
+and whose requirements pin ``ml-dtypes<=0.5.4`` and, for grpc, ``protobuf<7`` against this project's
+ml_dtypes 0.7 (onnx) and protobuf 7; compiling Triton's ``model_config.proto`` needs ``protoc`` at
+build time, and copying its generated descriptor would be vendoring. So ``pbtxt.parse_pbtxt`` reads the
+syntax, and the typo check ``text_format`` would give is done here on the top-level names, which are
+Triton's documented ``ModelConfig`` fields: Triton refuses to load a config with an unknown field, so
+ingest refuses it too, naming the field and the closest known one.
+"""
 
 from __future__ import annotations
 
+import difflib
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -23,6 +35,28 @@ _TYPE_PRECISION = {
     "TYPE_INT8": "int8", "TYPE_UINT8": "uint8", "TYPE_INT32": "int32", "TYPE_INT64": "int64",
     "TYPE_STRING": "string", "TYPE_BOOL": "bool", "TYPE_INT16": "int16",
 }
+
+
+# Triton's ModelConfig message, top-level fields (docs: user_guide/model_configuration.md, model_config.proto).
+MODEL_CONFIG_FIELDS = frozenset({
+    "name", "platform", "backend", "runtime", "version_policy", "max_batch_size", "input", "output",
+    "batch_input", "batch_output", "optimization", "dynamic_batching", "sequence_batching",
+    "ensemble_scheduling", "instance_group", "default_model_filename", "cc_model_filenames", "metric_tags",
+    "parameters", "model_warmup", "model_operations", "model_transaction_policy", "model_repository_agents",
+    "response_cache", "model_metrics",
+})
+
+
+def check_field_names(config: dict[str, Any]) -> None:
+    """ParseError for a top-level name Triton's ModelConfig does not have (a typo Triton would refuse)."""
+    unknown = sorted(set(config) - MODEL_CONFIG_FIELDS)
+    if not unknown:
+        return
+    hints = []
+    for name in unknown:
+        close = difflib.get_close_matches(name, MODEL_CONFIG_FIELDS, n=1)
+        hints.append(f"{name!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+    raise ParseError(f"unknown Triton ModelConfig field(s): {', '.join(hints)}")
 
 
 def _as_list(value: Any) -> list[Any]:
@@ -124,6 +158,7 @@ def parse(path: str, data: bytes, context: ParseContext) -> list[Record]:
     config = parse_pbtxt(text)
     if not config:
         raise ParseError("no fields: not a Triton model config")
+    check_field_names(config)
     name = config.get("name") if isinstance(config.get("name"), str) else None
     folder = PurePosixPath(path).parent.name or "model"
     model = name or folder

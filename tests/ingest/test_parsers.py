@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -18,6 +20,7 @@ from elephant.ingest.parsers import (
 from elephant.ingest.parsers.base import derive_key
 from elephant.ingest.parsers.pbtxt import parse_pbtxt
 from elephant.records.envelope import validate_record
+from tests.conftest import CORPUS
 
 
 def test_pbtxt_syntax() -> None:
@@ -168,3 +171,38 @@ def test_a_readme_below_the_root_is_still_a_document() -> None:
     text = b"# Rollout\n\n## Rollback and pin the model\n\n1. kubectl apply -f pinned.yaml\n2. check traffic\n"
     [record] = markdown.parse("samples/rollout/README.md", text, ParseContext())
     assert record.kind == "rollback_procedure" and "collection-doc" not in record.tags
+
+
+def test_triton_refuses_an_unknown_model_config_field_naming_the_closest() -> None:
+    data = b'name: "m"\nmax_batch_sizes: 8\ninstance_group [ { count: 1 } ]\n'
+    with pytest.raises(ParseError, match=r"unknown Triton ModelConfig field\(s\): 'max_batch_sizes' "
+                                         r"\(did you mean 'max_batch_size'\?\)"):
+        triton.parse("models/m/config.pbtxt", data, ParseContext())
+
+
+CORPUS_PBTXT = sorted(CORPUS.rglob("*.pbtxt")) if CORPUS.is_dir() else []
+
+
+@pytest.mark.skipif(not CORPUS_PBTXT, reason=f"no corpus at {CORPUS}")
+@pytest.mark.parametrize("path", CORPUS_PBTXT, ids=lambda p: p.relative_to(CORPUS).as_posix())
+def test_every_corpus_pbtxt_reads_as_a_triton_config_or_is_a_template(path: Path) -> None:
+    rel = path.relative_to(CORPUS).as_posix()
+    try:
+        [record] = triton.parse(rel, path.read_bytes(), ParseContext(root=str(CORPUS)))
+    except SkipFile as skip:
+        assert "placeholder" in str(skip)  # the TensorRT-LLM template, '${...}' until rendered
+        return
+    config = parse_pbtxt(path.read_text(encoding="utf-8"))
+    assert set(config) <= triton.MODEL_CONFIG_FIELDS and config
+    fields = record.fields
+    assert record.kind == "serving_config" and fields["runtime"] == "triton" and fields["raw"]
+    assert record.model == (config.get("name") or path.parent.name)
+    if isinstance(config.get("max_batch_size"), int):
+        assert fields["batching"]["max_batch_size"] == config["max_batch_size"]
+    groups = config.get("instance_group")
+    if groups:
+        groups = groups if isinstance(groups, list) else [groups]
+        assert fields["replicas"] == sum(g.get("count", 1) for g in groups)
+    names = [t["name"] for t in fields.get("inputs", [])]
+    assert names == [t["name"] for t in (config["input"] if isinstance(config.get("input"), list)
+                                         else [config["input"]] if config.get("input") else [])]
