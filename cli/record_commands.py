@@ -10,6 +10,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from elephant.answers.write_notes import write_notes
 from elephant.cli.formats import FORMAT_OPTION, Cell, Column, ListFormat, list_format, print_rows
 from elephant.cli.output import JSON_OPTION, console, emit, err_console, open_db, reporting, to_json
 from elephant.errors import ElephantError, FieldProblem, UsageError
@@ -45,18 +46,27 @@ def put(
             if len(items) != 1:
                 raise UsageError("--expect-version needs exactly one record")
             result = db.put(items[0], expected_version=expect, message=message)
+            written = [result]
             data: dict[str, Any] = {"ok": True, "counts": {result.status: 1}, "results": [result.to_dict()],
                                     "problems": []}
-        elif any(str(f) == "-" for f in files):
-            data = _put_stdin(db, files, message=message).to_dict()
         else:
-            report = db.put_files(files, message=message)
+            report = _put_stdin(db, files, message=message) if any(str(f) == "-" for f in files) else \
+                db.put_files(files, message=message)
+            written = report.results
             data = report.to_dict()
+        notes = write_notes(db.store, written)
+        data.update(notes.to_dict())
 
         def human() -> None:
             for r in data["results"]:
                 mark = {"unchanged": "[dim]=[/dim]", "created": "[green]+[/green]"}.get(r["status"], "[yellow]~[/yellow]")
                 console.print(f"{mark} {escape(r['key'])}@{r['version']} {r['status']}")
+            for found in notes.regressions:  # on stdout: part of what the write did (docs/ci.md greps it)
+                console.print(f"[yellow]regression:[/yellow] {escape(found.benchmark)}: {escape(found.message)} "
+                              f"[dim](finding {escape(found.finding)})[/dim]")
+            for warning in notes.warnings:
+                err_console.print(f"[yellow]warning:[/yellow] record {escape(warning.key)}: field {warning.field}: "
+                                  f"{escape(warning.message)}")
             for p in data["problems"]:
                 problem = FieldProblem(field=p["field"], message=p["message"], file=p["file"], key=p["key"],
                                        line=p.get("line"))

@@ -19,11 +19,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Header, Path, Query
 from fastapi.responses import JSONResponse, Response
 
+from elephant.answers.write_notes import NotedPutReportOut, NotedWriteOut, WriteNotesOut, write_notes
 from elephant.api.deps import author_for, get_db, get_principal, get_settings_dep
 from elephant.api.responses import RecordsPage, VersionsPage
 from elephant.api.schemas import RevertIn
 from elephant.errors import FieldProblem, InvalidRecord, UsageError
-from elephant.facade import DiffOut, Elephant, PutReportOut
+from elephant.facade import DiffOut, Elephant
 from elephant.kinds import KindName
 from elephant.records.envelope import validate_record
 from elephant.settings import Settings
@@ -61,12 +62,14 @@ def expected_version(db: Elephant, key: str, if_match: str | None) -> int | None
     return int(found.group(1))
 
 
-def write_response(result: WriteResult, *, location: str | None = None) -> JSONResponse:
+def write_response(result: WriteResult, *, location: str | None = None,
+                   notes: WriteNotesOut | None = None) -> JSONResponse:
+    """The write's result; ``notes`` (``warnings`` on links to missing keys, ``regressions`` raised) beside it."""
     status = 201 if result.status == "created" else 200
     headers = {"ETag": etag(result.version)}
     if location and status == 201:
         headers["Location"] = location
-    return JSONResponse(result.to_dict(), status_code=status, headers=headers)
+    return JSONResponse({**result.to_dict(), **(notes or {})}, status_code=status, headers=headers)
 
 
 def summary(rec: StoredRecord) -> dict[str, Any]:
@@ -78,8 +81,8 @@ def summary(rec: StoredRecord) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------- collection
-@router.post("", status_code=201, response_model=WriteResultOut | PutReportOut,
-             responses={200: {"model": WriteResultOut | PutReportOut,
+@router.post("", status_code=201, response_model=NotedWriteOut | NotedPutReportOut,
+             responses={200: {"model": NotedWriteOut | NotedPutReportOut,
                               "description": "updated, unchanged, or a batch report"}})
 def create_records(
     db: Db, principal: Principal, settings: AppSettings,
@@ -96,10 +99,12 @@ def create_records(
         report = db.put_many(items, author=author, message=message)
         if report.problems and not report.results:
             raise InvalidRecord(report.problems)
-        return JSONResponse(report.to_dict(), status_code=200)
+        return JSONResponse({**report.to_dict(), **write_notes(db.store, report.results).to_dict()},
+                            status_code=200)
     record = validate_record(payload)
     result = db.put(record, author=author, message=message)
-    return write_response(result, location=f"/v1/records/{result.key}")
+    return write_response(result, location=f"/v1/records/{result.key}",
+                          notes=write_notes(db.store, [result]).to_dict())
 
 
 @router.get("", response_model=RecordsPage)
@@ -171,8 +176,8 @@ def get_record(
     return JSONResponse(rec.to_dict(), headers={"ETag": tag})
 
 
-@router.put("/{key:path}", response_model=WriteResultOut, status_code=200,
-            responses={201: {"model": WriteResultOut, "description": "created"}})
+@router.put("/{key:path}", response_model=NotedWriteOut, status_code=200,
+            responses={201: {"model": NotedWriteOut, "description": "created"}})
 def put_record(
     db: Db, principal: Principal, settings: AppSettings, key: KeyPath,
     payload: Annotated[dict[str, Any], Body(description="the record envelope; `key` may be left out")],
@@ -194,7 +199,8 @@ def put_record(
             raise UsageError("send If-Match or If-None-Match, not both")
         expected = 0
     result = db.put(record, expected_version=expected, author=author_for(principal, settings), message=message)
-    return write_response(result, location=f"/v1/records/{result.key}")
+    return write_response(result, location=f"/v1/records/{result.key}",
+                          notes=write_notes(db.store, [result]).to_dict())
 
 
 @router.delete("/{key:path}", response_model=WriteResultOut)

@@ -237,3 +237,29 @@ def test_if_match_garbage_is_a_usage_error_not_a_crash(header: str) -> None:
     except UsageError:
         return
     assert isinstance(value, int) and value >= 0
+
+
+def test_writes_warn_about_links_to_missing_keys_and_name_raised_regressions(client: TestClient) -> None:
+    dangling = {**note("team/linked", "points elsewhere"), "links": [{"rel": "about", "key": "team/nowhere"}]}
+    single = client.post("/v1/records", json=dangling)
+    assert single.status_code == 201  # accepted: the other record may come later
+    assert single.json()["warnings"] == [{"key": "team/linked", "field": "links[0]",
+                                          "link": {"rel": "about", "key": "team/nowhere"},
+                                          "message": single.json()["warnings"][0]["message"]}]
+    assert "team/nowhere" in single.json()["warnings"][0]["message"]
+    put = client.put("/v1/records/team/linked", json={**dangling, "title": "still elsewhere"})
+    assert put.status_code == 200 and put.json()["warnings"][0]["link"]["key"] == "team/nowhere"
+    client.post("/v1/records", json=note("team/nowhere", "here now"))
+    assert client.post("/v1/records", json={**dangling, "title": "found"}).json()["warnings"] == []
+
+    def bench(key: str, day: str, p99: float) -> dict:
+        return {"kind": "benchmark", "key": key, "title": f"run {day}", "model": "svc", "occurred_at": day,
+                "fields": {"hardware": "h1", "scenario": "server", "latency_ms": {"p99": p99}, "throughput_qps": 100}}
+
+    batch = client.post("/v1/records", json={"records": [bench("svc/b1", "2026-01-01", 43),
+                                                          bench("svc/b2", "2026-01-08", 50)]})
+    assert batch.status_code == 200
+    raised = batch.json()["regressions"]
+    assert [(r["benchmark"], r["baseline"]) for r in raised] == [("svc/b2@1", "svc/b1@1")]
+    assert raised[0]["finding"] == "regression/svc/b2@1" and raised[0]["figures"] == ["p99 43 → 50 ms (+16 %)"]
+    assert raised[0]["message"] == "p99 43 → 50 ms (+16 %) vs svc/b1@1"

@@ -215,3 +215,29 @@ def test_ingest_reports_every_bad_record_of_a_record_file_with_lines(tmp_path):
     assert "bad.yaml:17: record svc/opt-1: field fields.outcome: " in result.output
     failed = json.loads(run("ingest", str(root), "--json").output)["failed"]
     assert "bad.yaml:4: record svc/bench-1: field title" in failed[0]["reason"]
+
+
+def test_put_warns_about_links_to_missing_keys_and_keeps_them(tmp_path):
+    f = write(tmp_path / "n.yaml", "kind: note\nkey: team/a\ntitle: a\nlinks:\n  - {rel: about, key: team/b}\n")
+    result = run("put", str(f))
+    assert result.exit_code == 0
+    assert "warning: record team/a: field links[0]: links (about) to team/b, which is not in memory" in result.output
+    data = json.loads(run("put", str(f), "--json").output)
+    assert data["warnings"][0]["link"] == {"rel": "about", "key": "team/b"} and data["regressions"] == []
+    assert json.loads(run("get", "team/a", "--json").output)["links"] == [{"rel": "about", "key": "team/b"}]
+
+
+def test_put_names_the_regression_its_benchmark_raised(tmp_path):
+    def bench(key, day, p99):
+        return (f"kind: benchmark\nkey: {key}\ntitle: run {day}\nmodel: svc\noccurred_at: {day}\n"
+                f"fields: {{hardware: h1, scenario: server, latency_ms: {{p99: {p99}}}, throughput_qps: 100}}\n")
+
+    assert run("put", str(write(tmp_path / "b1.yaml", bench("svc/b1", "2026-01-01", 43)))).exit_code == 0
+    result = run("put", str(write(tmp_path / "b2.yaml", bench("svc/b2", "2026-01-08", 50))))
+    assert result.exit_code == 0
+    assert "regression: svc/b2@1: p99 43 → 50 ms (+16 %) vs svc/b1@1 (finding regression/svc/b2@1)" in result.output
+    again = json.loads(run("put", str(write(tmp_path / "b3.yaml", bench("svc/b2", "2026-01-08", 51))),
+                           "--json").output)
+    assert again["regressions"][0]["benchmark"] == "svc/b2@2"
+    assert again["regressions"][0]["figures"] == ["p99 43 → 51 ms (+19 %)"]
+    assert json.loads(run("put", str(tmp_path / "b1.yaml"), "--json").output)["regressions"] == []  # unchanged
