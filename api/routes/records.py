@@ -14,22 +14,40 @@ from __future__ import annotations
 
 import re
 from itertools import islice
-from typing import Annotated, Any
+from typing import Annotated, Any, NotRequired
 
 from fastapi import APIRouter, Body, Depends, Header, Path, Query
 from fastapi.responses import JSONResponse, Response
+from pydantic import ConfigDict, with_config
 
-from elephant.answers.write_notes import NotedPutReportOut, NotedWriteOut, WriteNotesOut, write_notes
+from elephant.answers.write_notes import LinkWarningOut, RaisedRegressionOut, WriteNotesOut, write_notes
 from elephant.api.deps import author_for, get_db, get_principal, get_settings_dep
 from elephant.api.responses import RecordsPage, VersionsPage
 from elephant.api.schemas import RevertIn
 from elephant.errors import FieldProblem, InvalidRecord, UsageError
-from elephant.facade import DiffOut, Elephant
+from elephant.facade import DiffOut, Elephant, PutReportOut
 from elephant.kinds import KindName
 from elephant.records.envelope import validate_record
 from elephant.settings import Settings
 from elephant.storage.apikeys import ApiKey
 from elephant.storage.store import RecordOut, StoredRecord, WriteResult, WriteResultOut
+
+
+@with_config(ConfigDict(extra="forbid"))
+class NotedWriteOut(WriteResultOut):
+    """A write's result with its notes, as REST's POST/PUT of one record return it."""
+
+    warnings: NotRequired[list[LinkWarningOut]]
+    regressions: NotRequired[list[RaisedRegressionOut]]
+
+
+@with_config(ConfigDict(extra="forbid"))
+class NotedPutReportOut(PutReportOut):
+    """A batch write's report with its notes, as ``put --json`` and REST's batch POST return it."""
+
+    warnings: NotRequired[list[LinkWarningOut]]
+    regressions: NotRequired[list[RaisedRegressionOut]]
+
 
 router = APIRouter(prefix="/records", tags=["records"])
 

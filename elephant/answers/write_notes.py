@@ -7,15 +7,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import NotRequired
 
 from pydantic import ConfigDict, with_config
 from typing_extensions import TypedDict
 
 from elephant.answers.regressions import finding_key
-from elephant.facade import PutReportOut
 from elephant.kinds import regression
-from elephant.storage.store import Store, WriteResult, WriteResultOut
+from elephant.storage.store import Store, WriteResult
 
 
 @with_config(ConfigDict(extra="forbid"))
@@ -49,22 +47,6 @@ class RaisedRegressionOut(TypedDict):
 class WriteNotesOut(TypedDict):
     warnings: list[LinkWarningOut]
     regressions: list[RaisedRegressionOut]
-
-
-@with_config(ConfigDict(extra="forbid"))
-class NotedWriteOut(WriteResultOut):
-    """A write's result with its notes, as REST's POST/PUT of one record return it."""
-
-    warnings: NotRequired[list[LinkWarningOut]]
-    regressions: NotRequired[list[RaisedRegressionOut]]
-
-
-@with_config(ConfigDict(extra="forbid"))
-class NotedPutReportOut(PutReportOut):
-    """A batch write's report with its notes, as ``put --json`` and REST's batch POST return it."""
-
-    warnings: NotRequired[list[LinkWarningOut]]
-    regressions: NotRequired[list[RaisedRegressionOut]]
 
 
 @dataclass(frozen=True)
