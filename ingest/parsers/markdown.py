@@ -1,6 +1,6 @@
 """Markdown documents → ``rollback_procedure`` (when they describe a rollback or failover) or ``note``.
 
-Sections: a short document is one record (its section anchors listed in ``fields.sections``); a long
+Sections (found by markdown-it-py, as CommonMark and GitHub read the headings): a short document is one record (its section anchors listed in ``fields.sections``); a long
 one (over ``SPLIT_CHARS``) is one record for the document (title, intro, table of contents) plus one
 record per top-level section, keyed ``<path>:<anchor>`` with ``source.anchor`` set to the GitHub-style
 heading anchor, so an answer can cite ``runbook.md#application-rollback``.
@@ -20,6 +20,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 import yaml
+from markdown_it import MarkdownIt
 
 from elephant.ingest.parsers.base import (
     ParseContext,
@@ -42,6 +43,7 @@ ROLLBACK = re.compile(r"\b(roll(?:ing|ed)?[ -]?backs?|fail(?:ing|ed)?[ -]?overs?
 _HTML_COMMENT = re.compile(r"<!--.*?-->", re.S)
 COLLECTION_DOC_TAG = "collection-doc"
 _ABOUT_A_COLLECTION = frozenset({"sources", "notice", "authors", "contributing", "changelog", "changes"})
+_MARKDOWN = MarkdownIt("commonmark")
 _HEADING = re.compile(r"^\s{0,3}(#{1,6})\s+(.+?)\s*#*\s*$")
 _FENCE = re.compile(r"^\s{0,3}(```|~~~)")
 _LIST_ITEM = re.compile(r"^\s{0,8}(?:[-*+]|\d{1,3}[.)])\s+(?:\[[ xX]\]\s+)?(.+)$")
@@ -77,26 +79,30 @@ def split_front_matter_loose(text: str) -> tuple[dict[str, Any], str]:
 
 
 def split_sections(text: str) -> tuple[list[str], list[Section]]:
-    """(lines before the first heading, sections in order); headings inside code fences are text."""
-    preamble: list[str] = []
+    """(lines before the first heading, sections in order), by a CommonMark parser (markdown-it-py).
+
+    Only top-level headings open a section (ATX ``#`` and setext underlines, as GitHub renders them);
+    ``#`` lines inside code blocks, fences or block quotes are text.
+    """
+    lines = text.splitlines()
+    tokens = _MARKDOWN.parse(text)
+    headings = [(tokens[i], tokens[i + 1]) for i in range(len(tokens) - 1)
+                if tokens[i].type == "heading_open" and tokens[i].level == 0 and tokens[i].map]
+    if not headings:
+        return lines, []
     sections: list[Section] = []
-    in_fence = False
     used: dict[str, int] = {}
-    for line in text.splitlines():
-        if _FENCE.match(line):
-            in_fence = not in_fence
-        match = None if in_fence else _HEADING.match(line)
-        if match:
-            title = strip_markdown(match.group(2)) or "section"
-            base = anchor_slug(title)
-            count = used.get(base, 0)
-            used[base] = count + 1
-            sections.append(Section(len(match.group(1)), title, base if count == 0 else f"{base}-{count}"))
-        elif sections:
-            sections[-1].lines.append(line)
-        else:
-            preamble.append(line)
-    return preamble, sections
+    for index, (head, inline) in enumerate(headings):
+        end = head.map[1] if head.map else 0
+        following = headings[index + 1][0].map if index + 1 < len(headings) else None
+        title = strip_markdown(inline.content) or "section"
+        base = anchor_slug(title)
+        count = used.get(base, 0)
+        used[base] = count + 1
+        sections.append(Section(int(head.tag[1:]), title, base if count == 0 else f"{base}-{count}",
+                                lines[end:following[0] if following else len(lines)]))
+    first = headings[0][0].map
+    return lines[:first[0] if first else 0], sections
 
 
 def list_items(text: str) -> list[str]:

@@ -206,3 +206,27 @@ def test_every_corpus_pbtxt_reads_as_a_triton_config_or_is_a_template(path: Path
     names = [t["name"] for t in fields.get("inputs", [])]
     assert names == [t["name"] for t in (config["input"] if isinstance(config.get("input"), list)
                                          else [config["input"]] if config.get("input") else [])]
+
+
+def test_markdown_sections_follow_commonmark() -> None:
+    text = """# Runbook
+
+~~~text
+```
+# inside a tilde fence that holds a backtick line: not a heading
+~~~
+
+Rollback steps
+--------------
+
+1. kubectl rollout undo deploy/ranker
+
+> # a heading inside a quote opens no section
+
+    # an indented code line is not a heading
+"""
+    preamble, sections = markdown.split_sections(text)
+    assert preamble == []
+    assert [(s.level, s.title) for s in sections] == [(1, "Runbook"), (2, "Rollback steps")]
+    assert "# inside a tilde fence" in sections[0].text and "kubectl rollout undo" in sections[1].text
+    assert "a heading inside a quote" in sections[1].text
