@@ -20,8 +20,8 @@ class SearchIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     query: str = Field(min_length=1, max_length=4000)
-    kind: str | None = None
-    model: str | None = None
+    kind: str | list[str] | None = Field(default=None, description="one kind or several (any of them)")
+    model: str | list[str] | None = Field(default=None, description="one model or several (any of them)")
     tags: list[str] | None = None
     since: str | None = None
     until: str | None = None

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from elephant.client import Client
     from elephant.facade import Elephant, PutReport, open
     from elephant.kinds import KINDS
+    from elephant.memory import Memory
     from elephant.records.envelope import Record, validate_record
     from elephant.storage.store import StoredRecord, VersionInfo, WriteResult
 
@@ -36,6 +37,7 @@ __all__ = [
     "ElephantError",
     "ImportConflict",
     "InvalidRecord",
+    "Memory",
     "ModelError",
     "NotFound",
     "PutReport",
@@ -55,7 +57,7 @@ __all__ = [
 _LAZY = {"Elephant": "elephant.facade", "PutReport": "elephant.facade", "open": "elephant.facade",
          "KINDS": "elephant.kinds", "Record": "elephant.records.envelope", "validate_record": "elephant.records.envelope",
          "StoredRecord": "elephant.storage.store", "VersionInfo": "elephant.storage.store", "WriteResult": "elephant.storage.store",
-         "Client": "elephant.client"}
+         "Client": "elephant.client", "Memory": "elephant.memory"}
 
 
 def __getattr__(name: str) -> Any:

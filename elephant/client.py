@@ -5,10 +5,10 @@
         mem.put({"kind": "note", "key": "ranker/hello", "title": "Hello"})
         print(mem.ask("what did we try last time to cut ranker p99?").answer)
 
-Records come back as the library's own types (``WriteResult``, ``StoredRecord``, ``VersionInfo``);
-search, ask, context, brief, regressions and ingest come back as ``Result``: their JSON, readable as
-attributes (``res.results``, ``res.degraded``) with ``to_dict()`` like the library's objects.
-httpx is imported here only, so ``import elephant`` stays free of it.
+``Client`` meets ``elephant.memory.Memory`` as ``Elephant`` does: the same calls with the same arguments
+return the library's own models (``WriteResult``, ``StoredRecord``, ``SearchResponse``, ``AskResponse``,
+``Brief``, ``ContextPack``, ``Finding``, ...; see ``elephant.models``), read back from their JSON by
+``elephant.wire``. httpx is imported here only, so ``import elephant`` stays free of it.
 """
 
 from __future__ import annotations
@@ -16,25 +16,33 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import httpx
 
-from elephant import errors
+from elephant import errors, wire
 from elephant.errors import ElephantError, FieldProblem
 from elephant.records.envelope import Record
-from elephant.storage.store import StoredRecord, VersionInfo, WriteResult
+
+if TYPE_CHECKING:
+    from elephant.answers.ask import AskResponse
+    from elephant.answers.brief import Brief
+    from elephant.answers.context import ContextPack
+    from elephant.answers.regressions import Finding
+    from elephant.facade import Diff, PutReport
+    from elephant.retrieval.search import SearchResponse
+    from elephant.storage.store import StoredRecord, VersionInfo, WriteResult
 
 _BY_STATUS: dict[int, type[ElephantError]] = {
     400: errors.UsageError, 401: errors.AuthError, 403: errors.Forbidden, 404: errors.NotFound,
     409: errors.ImportConflict, 412: errors.Conflict, 422: errors.InvalidRecord, 503: errors.StoreError,
 }
-_STORE_FIELDS = {"version", "recorded_at", "content_hash", "author", "message", "deleted"}
 
 
 class Result(dict[str, Any]):
-    """A JSON object from the API, with attribute access and ``to_dict()``."""
+    """A JSON object from the API with attribute access and ``to_dict()``: what only HTTP has (record
+    summaries of ``list_records``, readiness) and the ingest report (``elephant.facade.IngestResult``)."""
 
     def __getattr__(self, name: str) -> Any:
         try:
@@ -45,6 +53,14 @@ class Result(dict[str, Any]):
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self)
+
+
+class IngestReply(Result):
+    """The server's ingest report (``elephant ingest --json``'s shape); meets ``elephant.facade.IngestResult``."""
+
+    @property
+    def ok(self) -> bool:
+        return bool(self["ok"])
 
 
 def error_from_problem(status: int, body: Any, fallback: str) -> ElephantError:
@@ -69,23 +85,11 @@ def error_from_problem(status: int, body: Any, fallback: str) -> ElephantError:
     return err
 
 
-def _write_result(data: Mapping[str, Any]) -> WriteResult:
-    return WriteResult(key=data["key"], version=int(data["version"]), status=data["status"],
-                       content_hash=data["content_hash"], recorded_at=data["recorded_at"], kind=data.get("kind", ""))
-
-
-def _stored(data: Mapping[str, Any]) -> StoredRecord:
-    envelope = {k: v for k, v in data.items() if k not in _STORE_FIELDS}
-    return StoredRecord(envelope=envelope, version=int(data["version"]), recorded_at=data["recorded_at"],
-                        content_hash=data["content_hash"], author=data.get("author", ""),
-                        message=data.get("message", ""), is_deleted=bool(data.get("deleted", False)))
-
-
-def _version_info(data: Mapping[str, Any]) -> VersionInfo:
-    return VersionInfo(key=data["key"], version=int(data["version"]), content_hash=data["content_hash"],
-                       recorded_at=data["recorded_at"], author=data.get("author", ""), message=data.get("message", ""),
-                       is_deleted=bool(data.get("deleted", False)), kind=data["kind"], title=data["title"],
-                       occurred_at=data.get("occurred_at"))
+def _listed(value: str | Sequence[str] | None) -> list[str] | None:
+    """A filter as the REST body takes it: a list, or None when empty."""
+    if value is None or isinstance(value, str):
+        return [value] if value else None
+    return [str(v) for v in value] or None
 
 
 def _key_path(key: str) -> str:
@@ -152,21 +156,21 @@ class Client:
                               headers=headers, params=params)
         else:
             data = self._json("POST", "/v1/records", json=envelope, headers=headers or None, params=params)
-        return _write_result(data)
+        return wire.write_result(data)
 
-    def put_many(self, records: Iterable[Record | Mapping[str, Any]], *, message: str = "") -> Result:
+    def put_many(self, records: Iterable[Record | Mapping[str, Any]], *, message: str = "") -> PutReport:
         """Write several records in one request: the valid ones commit, the invalid ones are reported."""
         items = [r.envelope() if isinstance(r, Record) else dict(r) for r in records]
         params = {"message": message} if message else None
-        return Result(self._json("POST", "/v1/records", json={"records": items}, params=params))
+        return wire.put_report(self._json("POST", "/v1/records", json={"records": items}, params=params))
 
     def delete(self, key: str, *, expected_version: int | None = None, message: str = "") -> WriteResult:
         params = {"message": message} if message else None
-        return _write_result(self._json("DELETE", f"/v1/records/{_key_path(key)}",
+        return wire.write_result(self._json("DELETE", f"/v1/records/{_key_path(key)}",
                                         headers=self._if_match(expected_version), params=params))
 
     def revert(self, key: str, version: int, *, expected_version: int | None = None, message: str = "") -> WriteResult:
-        return _write_result(self._json("POST", f"/v1/records/{_key_path(key)}/revert",
+        return wire.write_result(self._json("POST", f"/v1/records/{_key_path(key)}/revert",
                                         json={"version": version, "message": message},
                                         headers=self._if_match(expected_version)))
 
@@ -177,7 +181,7 @@ class Client:
             params["version"] = version
         if as_of is not None:
             params["as_of"] = as_of
-        return _stored(self._json("GET", f"/v1/records/{_key_path(key)}", params=params))
+        return wire.stored_record(self._json("GET", f"/v1/records/{_key_path(key)}", params=params))
 
     def history(self, key: str) -> list[VersionInfo]:
         out: list[VersionInfo] = []
@@ -185,14 +189,14 @@ class Client:
         while True:
             page = self._json("GET", f"/v1/records/{_key_path(key)}/versions",
                               params={"limit": 1000, "offset": offset})
-            out.extend(_version_info(v) for v in page["versions"])
+            out.extend(wire.versions(page["versions"]))
             offset += len(page["versions"])
             if not page["versions"] or offset >= page["total"]:
                 return out
 
-    def diff(self, key: str, from_version: int, to_version: int) -> Result:
-        return Result(self._json("GET", f"/v1/records/{_key_path(key)}/diff",
-                                 params={"from": from_version, "to": to_version}))
+    def diff(self, key: str, from_version: int, to_version: int) -> Diff:
+        return wire.diff(self._json("GET", f"/v1/records/{_key_path(key)}/diff",
+                                    params={"from": from_version, "to": to_version}))
 
     def list_records(self, *, kind: str | None = None, model: str | None = None, limit: int = 1000) -> list[Result]:
         """Summaries of current records (every page)."""
@@ -208,37 +212,37 @@ class Client:
                 return out
 
     # ------------------------------------------------------------------ retrieval and answers
-    def search(self, query: str, *, kind: Any = None, model: Any = None, tags: Sequence[str] | None = None,
-               since: str | None = None, until: str | None = None, where: Sequence[str] | str | None = None,
-               k: int = 10) -> Result:
-        if isinstance(where, str):
-            where = [where]
-        body = {"query": query, "kind": kind, "model": model, "tags": list(tags) if tags else None,
-                "since": since, "until": until, "where": list(where) if where else None, "k": k}
-        return Result(self._json("POST", "/v1/search", json={k_: v for k_, v in body.items() if v is not None}))
+    def search(self, query: str, *, kind: str | Sequence[str] | None = None,
+               model: str | Sequence[str] | None = None, tags: str | Sequence[str] | None = None,
+               since: str | None = None, until: str | None = None, where: str | Sequence[str] | None = None,
+               k: int = 10) -> SearchResponse:
+        body = {"query": query, "kind": _listed(kind), "model": _listed(model), "tags": _listed(tags),
+                "since": since, "until": until, "where": _listed(where), "k": k}
+        return wire.search_response(self._json("POST", "/v1/search",
+                                               json={k_: v for k_, v in body.items() if v is not None}))
 
-    def ask(self, question: str, *, model: str | None = None) -> Result:
-        body = {"question": question, **({"model": model} if model else {})}
-        return Result(self._json("POST", "/v1/ask", json=body))
+    def ask(self, question: str, *, model: str | None = None, k: int = 10) -> AskResponse:
+        body = {"question": question, "k": k, **({"model": model} if model else {})}
+        return wire.ask_response(self._json("POST", "/v1/ask", json=body))
 
-    def context(self, query: str, *, budget: int = 500, model: str | None = None) -> Result:
+    def context(self, query: str, *, budget: int = 500, model: str | None = None) -> ContextPack:
         body = {"query": query, "budget": budget, **({"model": model} if model else {})}
-        return Result(self._json("POST", "/v1/context", json=body))
+        return wire.context_pack(self._json("POST", "/v1/context", json=body))
 
     def brief(self, model: str | None = None, *, at: str | None = None, budget: int | None = None,
-              all_models: bool = False) -> Result:
+              all_models: bool = False) -> Brief:
         params: dict[str, Any] = {name: value for name, value in (("model", model), ("at", at), ("budget", budget))
-                                  if value}
+                                  if value is not None}
         if all_models:
             params["all"] = "true"
-        return Result(self._json("GET", "/v1/brief", params=params or None))
+        return wire.brief(self._json("GET", "/v1/brief", params=params or None))
 
-    def regressions(self, *, model: str | None = None, status: str | None = None) -> Result:
+    def regressions(self, *, model: str | None = None, status: str = "open") -> list[Finding]:
         params = {k: v for k, v in {"model": model, "status": status}.items() if v is not None}
-        return Result(self._json("GET", "/v1/regressions", params=params or None))
+        return wire.findings(self._json("GET", "/v1/regressions", params=params)["regressions"])
 
     def ingest(self, paths: Sequence[str | Path], *, dry_run: bool = False, prune: bool = False,
-               root: str = "upload") -> Result:
+               root: str = "upload") -> IngestReply:
         """Upload files (directories are walked; names keep their path relative to the directory)."""
         uploads: list[tuple[str, Path]] = []
         for raw in paths:
@@ -253,7 +257,7 @@ class Client:
         try:
             files = [("files", (name, handle)) for name, handle in handles]
             data = {"root": root, "dry_run": str(dry_run).lower(), "prune": str(prune).lower()}
-            return Result(self._json("POST", "/v1/ingest", files=files, data=data))
+            return IngestReply(self._json("POST", "/v1/ingest", files=files, data=data))
         finally:
             for _name, handle in handles:
                 handle.close()

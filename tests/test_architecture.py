@@ -25,7 +25,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("storage", ("elephant.storage",)),
     ("retrieval", ("elephant.retrieval",)),
     ("answers", ("elephant.answers",)),
-    ("facade", ("elephant.facade", "elephant.client", "elephant.models", "elephant")),
+    ("facade", ("elephant.facade", "elephant.client", "elephant.models", "elephant.memory", "elephant.wire",
+                "elephant")),
     ("adapters", tuple(f"elephant.{name}" for name in ADAPTERS)),
 ]
 # Packages the core (everything but the adapters) must never import: web, CLI and torch code.

@@ -94,7 +94,7 @@ def test_client_round_trip_against_a_live_server(server: tuple[str, dict[str, st
         assert record.version == 2 and record.key == "live/a/b"
         assert mem.get("live/a/b", version=1).envelope["title"] == "first"
         assert [v.version for v in mem.history("live/a/b")] == [1, 2]
-        assert mem.diff("live/a/b", 1, 2).changes[0]["path"] == "title"
+        assert mem.diff("live/a/b", 1, 2).changes[0].path == "title"
         assert mem.revert("live/a/b", 1).status == "reverted"
         assert mem.delete("live/a/b", expected_version=3).status == "deleted"
         with pytest.raises(NotFound):
@@ -107,14 +107,14 @@ def test_client_round_trip_against_a_live_server(server: tuple[str, dict[str, st
 
         report = mem.put_many([benchmark("live/bench-1", 30.0, occurred_at="2026-04-01"),
                                benchmark("live/bench-2", 66.0, occurred_at="2026-04-02")])
-        assert report.ok and report.counts["created"] == 2
+        assert report.ok and report.counts()["created"] == 2
         found = mem.search("ranker bench", model="ranker", k=5)
-        assert {"live/bench-1", "live/bench-2"} <= {r["key"] for r in found.results} and found.degraded is False
+        assert {"live/bench-1", "live/bench-2"} <= {r.key for r in found.results} and found.degraded is False
         answer = mem.ask("what did we measure on the ranker?")
         assert answer.citations and isinstance(answer.answer, str)
         assert mem.context("ranker", budget=100).tokens <= 100
-        assert mem.brief("ranker").models[0]["model"] == "ranker"
-        assert mem.regressions(model="ranker").regressions
+        assert mem.brief("ranker").models[0].model == "ranker"
+        assert mem.regressions(model="ranker")
         (tmp_path / "up").mkdir()
         (tmp_path / "up" / "n.yaml").write_text("kind: note\nkey: live/uploaded\ntitle: via ingest\n")
         ingested = mem.ingest([tmp_path / "up"])
