@@ -18,6 +18,7 @@ from elephant.answers.brief import Brief, BriefItem, BriefOut, ModelBrief, brief
 from elephant.answers.context import ContextOut, ContextPack
 from elephant.answers.regressions import Finding, FindingOut
 from elephant.answers.validtime import BriefAt
+from elephant.answers.write_notes import WriteNotesOut
 from elephant.errors import FieldProblem, FieldProblemOut, StoreError
 from elephant.facade import Diff, DiffOut, PutReport, PutReportOut
 from elephant.records.diff import FieldChange
@@ -44,8 +45,16 @@ def checked(json_type: type[T], data: Any) -> T:
         raise StoreError(f"the server's answer is not a {json_type.__name__}: {exc}") from None
 
 
+def _without_notes(data: Any) -> Any:
+    """A write's JSON without the notes REST adds beside it (``elephant.answers.write_notes``), which the
+    library's ``put`` does not return either."""
+    if isinstance(data, Mapping):
+        return {k: v for k, v in data.items() if k not in WriteNotesOut.__annotations__}
+    return data
+
+
 def write_result(data: Any) -> WriteResult:
-    body = checked(WriteResultOut, data)
+    body = checked(WriteResultOut, _without_notes(data))
     return WriteResult(key=body["key"], version=body["version"], status=body["status"],
                        content_hash=body["content_hash"], recorded_at=body["recorded_at"], kind=body["kind"])
 
@@ -56,7 +65,7 @@ def field_problem(body: FieldProblemOut) -> FieldProblem:
 
 
 def put_report(data: Any) -> PutReport:
-    body = checked(PutReportOut, data)
+    body = checked(PutReportOut, _without_notes(data))
     return PutReport(results=[write_result(r) for r in body["results"]],
                      problems=[field_problem(p) for p in body["problems"]])
 
