@@ -90,14 +90,17 @@ ANSWER_KINDS: tuple[tuple[str, str, re.Pattern[str]], ...] = (
         r"\bserv(?:e|es|ed|ing) (?:at|on|with|in)\b|\bserving (?:config|setup|stack|precision|hardware)|"
         r"\b(?:what|which) (?:kind of |type of )?(?:precision|hardware|gpus?|cpus?|instances?|runtime|replicas?|"
         r"machines?|accelerators?|dtype|chips?|serving stack|inference server)\b|"
-        r"\b(?:run|runs|running|hosted|served|deployed) on(?: (?:now|today|currently|these days|at the moment))?\s*\??$|\b(?:precision|hardware|runtime|replicas|"
+        r"\b(?:run|runs|running|hosted|served|deployed) on(?: (?:now|today|currently|these days|at the moment))?\s*\??$|"
+        r"\bhow (?:is|are) .*\b(?:served|hosted)\b|\b(?:precision|hardware|runtime|replicas|"
         r"instance type)\b.*\b(?:now|currently|today|serve|serves)\b|\bconfig(?:uration)?\b|"
         r"\bdeployed on\b|\brun(?:s|ning)? on (?:what|which)\b|\bsettings?\b.*\b(?:use|uses|run|runs|in production)\b|"
         r"\b(?:use|uses|run|runs) in production\b")),
     ("note", "note", re.compile(
         r"\bbudget\b|\bslos?\b|\bguidelines?\b|\bpolicy\b|\brules? (?:for|to|about)\b|\bconventions?\b|"
         r"\btarget\b|\bsla\b|\ballow(?:ed|ance)\b|\blimit\b|\bceiling\b|\bquota\b|\bfloor\b|\bthreshold\b")),
-    ("incident", "incident", re.compile(r"\bincidents?\b|\boutages?\b|\bpage[ds]?\b|\bsev ?[0-4]\b|\bpostmortem")),
+    ("incident", "incident", re.compile(r"\bincidents?\b|\boutages?\b|\bpage[ds]?\b|\bsev ?[0-4]\b|\bpostmortem|"
+                                        r"\b(?:problem|issue|bug|glitch|breakage)s?\b.*\b(?:fixed|resolved|closed|"
+                                        r"mitigated|sorted)\b")),
     ("feature", "feature_definition", re.compile(
         r"\bfeatures?\b.*\b(?:drift\w*|skew\w*|parity|consistent|mismatch)|\b(?:drift\w*|skew\w*|parity)\b|"
         r"\btraining and serving\b|\btrain(?:ing)?[-/ ]serv(?:e|ing)\b")),
@@ -169,6 +172,9 @@ DESCRIBED_RE = re.compile(
     r"responsible for|used for|that's)\b\s*(.+?)(?=[?!;]|$)")
 MAIN_VERB_RE = re.compile(r"\b(?:run|runs|use|uses|serve|serves|need|needs|allow|allows|get|gets|take|takes|cost|costs|"
                           r"support|supports|sit|sits|live|lives)\b")
+# Participles that end a described subject's clause when the question's own verb comes last.
+END_VERB_RE = re.compile(r"\b(?:served|hosted|deployed|configured|set up|monitored|rolled back|measured|"
+                         r"benchmarked|priced|budgeted)\b")
 # Nouns people put after a model's name or description ("the support bot", "the receipt reader"): not content.
 MODEL_NOUNS = frozenset(stem(w) for w in (
     "bot", "assistant", "service", "model", "tagger", "classifier", "detector", "predictor", "estimator",
@@ -372,6 +378,10 @@ def build_plan(text: str, vocab: Vocabulary, *, now: datetime | None = None, mod
         if re.search(r"\b(?:does|do|did|is|was|are|were|can|will)\s*$", lowered[: match.start()]):
             # "what hardware does the model with the X bug run on now?": the main verb ends the description.
             verb = MAIN_VERB_RE.search(described)
+            # "how is the model that got triggered by hold music served?": a participle that ends it.
+            last = list(END_VERB_RE.finditer(described))
+            if verb is None and last and len(described[last[-1].end():].split()) <= 3 and last[-1].start() > 0:
+                verb = last[-1]
             if verb:
                 described, tail = described[: verb.start()].strip(), described[verb.start():]
         main = (lowered[: match.start()] + " the model " + tail + lowered[match.end():]).strip()
@@ -401,10 +411,21 @@ def build_plan(text: str, vocab: Vocabulary, *, now: datetime | None = None, mod
         plan.subjects = [s for s in plan.subjects if s.how != "named"] + [Subject(None, "described", described)]
         question.models = []
         question.unknown_names = []
-    elif model is None and len(question.models) != 1 and not question.features \
+    else:
+        _unknown_names_that_describe(plan, question, vocab)
+    if described is None and model is None and len(question.models) != 1 and not question.features \
             and not any(IDENT_LIKE.match(n) for n in question.unknown_names):
         # An identifier the store has never seen ("payments-gateway") is a model Elephant does not know.
         _name_by_description(plan, question, vocab, parse_text)
+    elif described is None and model is None and not question.models and question.unknown_names:
+        # "the phone menu wake-word distillation": words no record holds, next to words that describe a
+        # model well enough to name it; the unknown words were part of the description.
+        unknown = question.unknown_names
+        _name_by_description(plan, question, vocab, _without(parse_text, unknown))
+        if question.models:
+            question.unknown_names = []
+        else:
+            question.unknown_names = unknown
     plan.techniques = sorted(question.techniques)
     kind_text = parse_text
     if question.anchor is not None:
@@ -517,8 +538,52 @@ def _name_by_description(plan: QueryPlan, question: Question, vocab: Vocabulary,
     if len(among) != len(vocab.models):
         nouns = {n[:7] for n in MODEL_NOUNS}
         chosen_terms = {t for t in chosen_terms if t in heads or (" " in t and t.split()[1] in nouns)}
+    else:
+        # Words that describe the model are shared by many of its records ("keyword", "spotter"); a word
+        # few of them hold picks records within it ("stateful streaming") and stays content.
+        records = max(vocab.model_records.get(chosen, 0), 1)
+        chosen_terms = {t for t in chosen_terms if t in heads or _is_describing(t, chosen, records, vocab)}
     spent = {w for term in chosen_terms for w in term.split()}
     question.terms = [t for t in question.terms if t[:7] not in spent]
+
+
+def _unknown_names_that_describe(plan: QueryPlan, question: Question, vocab: Vocabulary) -> None:
+    """Hyphenated words read as unknown model names that are not: a technique ("half-precision"), or
+    an expansion of a model's name part ("anti-money-laundering" for ``aml-gnn``, by its initials)."""
+    kept: list[str] = []
+    spent: set[str] = set()
+    for name in question.unknown_names:
+        if any(p.search(name.replace("-", " ")) for p in (*TECHNIQUE_RE.values(), *METHOD_RE.values())) \
+                or any(p.search(name) for p in (*TECHNIQUE_RE.values(), *METHOD_RE.values())):
+            continue
+        parts = [p for p in re.split(r"[-_]+", name) if p]
+        initials = "".join(p[0] for p in parts)
+        holders = (vocab.weak_aliases.get(initials) or set()) | (vocab.strong_aliases.get(initials) or set())
+        if len(parts) >= 2 and len(initials) >= 2 and len(holders) == 1:
+            chosen = next(iter(holders))
+            spent.update(parts)
+            if chosen not in question.models:
+                question.models.append(chosen)
+                plan.subjects = [s for s in plan.subjects if s.how != "unknown"] + [Subject(chosen, "named")]
+            continue
+        kept.append(name)
+    if len(kept) != len(question.unknown_names):
+        plan.subjects = [s for s in plan.subjects if s.how != "unknown" or s.description in kept]
+        question.unknown_names = kept
+        question.terms = [t for t in question.terms if t not in spent and stem(t) not in spent]
+
+
+def _without(text: str, words: list[str]) -> str:
+    for word in words:
+        text = text.replace(word, " ")
+    return text
+
+
+def _is_describing(term: str, model: str, records: int, vocab: Vocabulary) -> bool:
+    """Whether a word (pair) describes ``model`` rather than picking some of its records: a third or more
+    of its records hold it, or only one or two records exist."""
+    held = (vocab.model_terms.get(term) or {}).get(model, 0)
+    return records <= 2 or held * 3 >= records
 
 
 def _answer_kind(text: str) -> str | None:

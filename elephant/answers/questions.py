@@ -153,6 +153,7 @@ class Vocabulary:
     # stemmed word or word pair of titles, tags and bodies -> the models whose records hold it: how a
     # model is *described* ("the receipt reader", "the typeahead") when its name is not used.
     model_terms: dict[str, dict[str, int]] = field(default_factory=dict)  # term -> model -> records
+    model_records: dict[str, int] = field(default_factory=dict)  # model -> current records
     stamp: tuple[Any, ...] = ()
 
     @property
@@ -171,6 +172,7 @@ def build_vocabulary(conn: Any) -> Vocabulary:
     rows = conn.execute(select(heads.c.model, func.count()).where(
         and_(heads.c.is_deleted.is_(False), heads.c.model.is_not(None))).group_by(heads.c.model)).all()
     vocab.models = sorted(str(r[0]) for r in rows if r[0])
+    vocab.model_records = {str(r[0]): int(r[1]) for r in rows if r[0]}
     for model in vocab.models:
         _add_model_aliases(vocab, model)
     versions = conn.execute(select(heads.c.model, heads.c.envelope).where(and_(

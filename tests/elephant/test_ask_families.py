@@ -203,3 +203,44 @@ def test_a_technique_outside_the_enum_is_stored_and_found_by_its_own_words(db: A
     assert keys(r)[0] == "scorer/opt/lookahead" and r.found
     worked = db.ask("did speculative decoding work on the scorer?")
     assert keys(worked)[0] == "scorer/opt/draft" and lead(worked).startswith("**Yes**")
+
+
+def doorbell_history() -> list[dict[str, Any]]:
+    """A model described by its records ("the doorbell person detector"), with one attempt that a few
+    words pick out of many, and a team-wide fraud model known by its initials."""
+    out = [record("serving_config", "dbc/serving", "2025-01-01", "Doorbell person detector on Jetson, INT8",
+                  model="dbc-yolo", runtime="tensorrt", hardware="jetson orin", precision="int8")]
+    for i, month in enumerate(("02", "03", "04", "05")):
+        out.append(opt(f"dbc/opt/{i}", f"2025-{month}-01", "pruning", "rejected", model="dbc-yolo",
+                       title=f"Doorbell person detector pruning round {i}"))
+    out.append(opt("dbc/opt/tiling", "2025-03-15", "other", "adopted", model="dbc-yolo",
+                   title="Adaptive frame tiling for the doorbell person detector",
+                   body="Tiles only regions with motion."))
+    out.append(record("incident", "dbc/incident/glare", "2025-06-01", "Doorbell person detector misses people in glare",
+                      model="dbc-yolo", severity="sev3", resolved_at="2025-06-04"))
+    out.append(opt("tmf/opt/fp16", "2025-02-01", "quantization_fp16", "adopted", model="tmf-gbdt",
+                   title="FP16 scoring of the transaction fraud GBDT"))
+    return out
+
+
+def test_description_words_are_spent_but_words_picking_records_stay(db: Any) -> None:
+    assert db.put_many(history() + doorbell_history()).ok
+    r = db.ask("adaptive tiling for the doorbell person detector - outcome?")
+    assert r.plan["subjects"][0]["model"] == "dbc-yolo" and keys(r)[0] == "dbc/opt/tiling"
+
+
+def test_hyphenated_words_no_record_holds_are_description_not_an_unknown_model(db: Any) -> None:
+    assert db.put_many(history() + doorbell_history()).ok
+    r = db.ask("why was the doorbell person-finder pruning rejected?")
+    assert r.found and r.plan["subjects"][0]["model"] == "dbc-yolo"
+    fp16 = db.ask("the transaction-monitoring-fraud model's half-precision attempt, what happened?")
+    assert fp16.found and keys(fp16)[0] == "tmf/opt/fp16"  # tmf: the initials of the phrase
+    assert db.ask("did we try pruning on payments-gateway?").found is False
+
+
+def test_served_and_fixed_name_the_kind_of_answer(db: Any) -> None:
+    assert db.put_many(history() + doorbell_history()).ok
+    served = db.ask("how is the model that missed people in glare served?")
+    assert served.plan["subjects"][0]["model"] == "dbc-yolo" and keys(served)[0] == "dbc/serving"
+    fixed = db.ask("was the glare problem on the doorbell detector fixed?")
+    assert keys(fixed)[0] == "dbc/incident/glare" and lead(fixed).startswith("**Yes**")
