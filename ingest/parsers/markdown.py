@@ -1,9 +1,10 @@
 """Markdown documents → ``rollback_procedure`` (when they describe a rollback or failover) or ``note``.
 
-Sections (found by markdown-it-py, as CommonMark and GitHub read the headings): a short document is one record (its section anchors listed in ``fields.sections``); a long
-one (over ``SPLIT_CHARS``) is one record for the document (title, intro, table of contents) plus one
-record per top-level section, keyed ``<path>:<anchor>`` with ``source.anchor`` set to the GitHub-style
-heading anchor, so an answer can cite ``runbook.md#application-rollback``.
+Sections are found by markdown-it-py, as CommonMark (and GitHub) reads the headings. A short document
+is one record (its section anchors listed in ``fields.sections``); a long one (over ``SPLIT_CHARS``)
+is one record for the document (title, intro, table of contents) plus one record per top-level section,
+keyed ``<path>:<anchor>`` with ``source.anchor`` set to the GitHub-style heading anchor,
+so an answer can cite ``runbook.md#application-rollback``.
 
 Documents about a collection are not knowledge about the models: a README at the root of an ingested
 tree (it describes the tree: its layout, how it was gathered) and a SOURCES, NOTICE, AUTHORS,

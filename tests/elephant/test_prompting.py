@@ -133,3 +133,49 @@ def test_parser_never_crashes(call: str) -> None:
         parse_placeholder(call, line=7, name="f.md")
     except UsageError as exc:
         assert exc.message.startswith("f.md:7: ")
+
+
+def test_jinja_call_form_means_the_same_as_the_earlier_form(filled: Any) -> None:
+    earlier = expand_template(filled, '{{ elephant.brief "search" budget=500 }}\n', name="a.md")
+    jinja = expand_template(filled, '{{ elephant.brief("search", budget=500) }}\n', name="b.md")
+    assert earlier.text == jinja.text and "## search" in jinja.text
+    assert earlier.placeholders == jinja.placeholders == [
+        {"line": 1, "call": "elephant.brief search budget=500", "citations": jinja.citations}]
+
+
+def test_jinja_statements_run_in_the_sandbox(filled: Any) -> None:
+    template = ("{% set models = ['search', 'ranker'] %}\n"
+                "{% for m in models %}\n- {{ m }}\n{% endfor %}\n"
+                "{% if true %}{{ elephant.history('ranker/int8-dynamic-2026-03') }}{% endif %}\n"
+                "literal \\{{ stays }}\n")
+    out = expand_template(filled, template, name="t.md")
+    assert "- search\n- ranker\n" in out.text and "[ranker/int8-dynamic-2026-03@1]" in out.text
+    assert out.text.endswith("literal {{ stays }}\n")
+    assert [p["line"] for p in out.placeholders] == [5]
+
+
+@pytest.mark.parametrize(("line", "message"), [
+    ("{{ elephant.context(query) }}", "takes a literal value"),
+    ("{{ elephant.context('q', budget='300') }}", "budget= takes a whole number"),
+    ("{{ elephant.brief(all='yes') }}", "all= takes true or false"),
+    ("{{ elephant.horoscope('ranker') }}", "unknown placeholder {{ elephant.horoscope }}"),
+    ("{{ elephant.brief(*names) }}", "literal arguments"),
+    ("{% if elephant.brief %}x{% endif %}", "elephant.brief is a function: call it"),
+    ("{{ elephant.__init__() }}", "unknown placeholder"),
+    ("{% if %}", "t.md:4: "),
+])
+def test_jinja_calls_are_checked_before_anything_runs(db: Any, line: str, message: str) -> None:
+    calls: list[str] = []
+    db.brief = lambda *a, **k: calls.append("brief")
+    with pytest.raises(UsageError) as caught:
+        expand_template(db, f"# persona\n{{{{ elephant.brief() }}}}\n\n{line}\n", name="t.md")
+    assert caught.value.message.startswith("t.md:4: ") and message in caught.value.message
+    assert calls == []
+
+
+@pytest.mark.parametrize("line", ["{{ cycler.__init__.__globals__ }}", "{{ ''.__class__.__mro__ }}",
+                                  "{{ elephant._db }}", "{{ no_such_name + 1 }}"])
+def test_the_sandbox_reaches_nothing_but_memory(db: Any, line: str) -> None:
+    with pytest.raises(UsageError) as caught:
+        expand_template(db, f"hello\n{line}\n", name="t.md")
+    assert caught.value.message.startswith("t.md")
