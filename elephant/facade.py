@@ -158,10 +158,11 @@ class Elephant:
 
     def put_many(self, records: Iterable[Record | Mapping[str, Any]], *, author: str | None = None,
                  message: str = "", file: str | None = None) -> PutReport:
-        """Validate every record; write the valid ones in one transaction and report the invalid ones.
+        """Validate every record; write the valid ones and report the invalid ones.
 
         Policy (docs/design.md §12): bad records never stop good ones, and nothing is half-written: each record
-        is either written whole or refused with the reason, and the valid ones commit together.
+        is either written whole or refused with the reason. The valid ones commit in batches of
+        ``BULK_BATCH`` (500) records, one transaction each (a crash loses no committed batch, leaves no half one).
         """
         check_texts(author=author, message=message)
         report = PutReport()
@@ -181,7 +182,7 @@ class Elephant:
                 seen[rec.key] = i
         valid = [r for r in valid if r is not None]
         if valid:
-            report.results = self.store.write_records(valid, author=author or self.settings.author, message=message)
+            report.results = self.store.write_bulk(valid, author=author or self.settings.author, message=message)
             self._after_write()
         return report
 

@@ -107,8 +107,8 @@ def create_records(
     payload: Annotated[dict[str, Any], Body(description="one record envelope, or {\"records\": [...]}")],
     message: Message = "",
 ) -> Response:
-    """Write one record (201 when new, 200 otherwise) or a batch: valid records commit together and
-    the invalid ones are reported (422 when none is valid)."""
+    """Write one record (201 when new, 200 otherwise) or a batch: valid records commit in transactions
+    of 500 records and the invalid ones are reported (422 when none is valid)."""
     author = author_for(principal, settings)
     if "records" in payload and "kind" not in payload:
         items = payload["records"]

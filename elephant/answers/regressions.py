@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ConfigDict, with_config
-from sqlalchemy import Connection, and_, select
+from sqlalchemy import Connection, select, text
 from typing_extensions import TypedDict
 
 from elephant.errors import NotFound, UsageError
 from elephant.kinds import regression
-from elephant.kinds.benchmark import is_offline
+from elephant.kinds.benchmark import is_offline, series_key, series_parts
 from elephant.kinds.units import as_number
 from elephant.records.envelope import Record, validate_record
 from elephant.storage.schema import heads
@@ -50,13 +50,7 @@ class Comparison:
 
 
 def series_of(envelope: dict[str, Any]) -> tuple[str, str, str]:
-    fields = envelope.get("fields") or {}
-    return (str(envelope.get("model") or ""), _norm(fields.get("hardware")), _norm(fields.get("scenario")))
-
-
-def _norm(value: Any) -> str:
-    # MLPerf folders spell scenarios "Offline" or "offline", "SingleStream" or "singlestream".
-    return "".join(ch for ch in str(value or "").lower() if ch.isalnum())
+    return series_parts(envelope)
 
 
 def _same_shape(a: dict[str, Any], b: dict[str, Any]) -> bool:
@@ -139,8 +133,8 @@ class RegressionHook:
                 if (old.get("fields") or {}).get("status") != "resolved":
                     old["fields"]["status"] = "resolved"
                     old["fields"]["resolution"] = f"{record.key}@{result.version} is no longer past the threshold"
-                    self.store._write_one(conn, validate_record(old), author=AUTHOR,
-                                          message="benchmark corrected", expected_version=None)
+                    self.store.write_derived(conn, validate_record(old), author=AUTHOR,
+                                             message="benchmark corrected")
             return
         baseline_cite = f"{base_env['key']}@{base_version}"
         candidate_cite = f"{record.key}@{result.version}"
@@ -153,48 +147,66 @@ class RegressionHook:
                 for name in ("resolution", "resolved_by"):
                     if name in old_fields:
                         finding["fields"][name] = old_fields[name]
-        self.store._write_one(conn, validate_record(finding), author=AUTHOR,
-                              message=f"{candidate_cite} against {baseline_cite}", expected_version=None)
+        self.store.write_derived(conn, validate_record(finding), author=AUTHOR,
+                                 message=f"{candidate_cite} against {baseline_cite}")
 
 
 def finding_key(benchmark_key: str) -> str:
     return KEY_PREFIX + benchmark_key
 
 
+# Statement text built once (SQLAlchemy Core's building and cache keys cost more than the two index
+# reads); both ranges are read through ix_heads_series in order, LIMIT rows each.
+_BASELINE_SQL = text(
+    "SELECT * FROM (SELECT key, version, occurred_at, recorded_at, envelope FROM heads "
+    "WHERE series = :series AND NOT is_deleted AND occurred_at IS NOT NULL AND occurred_at <= :when "
+    "ORDER BY occurred_at DESC, recorded_at DESC LIMIT :limit) AS dated UNION ALL "
+    "SELECT * FROM (SELECT key, version, occurred_at, recorded_at, envelope FROM heads "
+    "WHERE series = :series AND NOT is_deleted AND occurred_at IS NULL AND recorded_at <= :when "
+    "ORDER BY recorded_at DESC LIMIT :limit) AS undated")
+
+
 def previous_benchmark(conn: Connection, envelope: dict[str, Any], *, exclude_key: str,
                        recorded_at: str) -> tuple[dict[str, Any], int] | None:
     """The latest benchmark of the same series that happened before this one (by occurred_at).
 
-    Runs inside every benchmark write, so it reads light columns first and decodes envelopes newest first
-    only until one belongs to the series (a model with thousands of benchmarks costs a few decodes).
+    Runs inside every benchmark write, so it reads the series' index range (``heads.series``) newest
+    first, a page at a time, and decodes envelopes only until one qualifies. Only benchmarks recorded
+    before this one count: in a bulk write, those before it in the batch and none after.
     """
-    model, hardware, scenario = series_of(envelope)
+    series = series_key(envelope)
+    if series is None:
+        return None
     fields = envelope.get("fields") or {}
-    conditions = [heads.c.kind == "benchmark", heads.c.model == model, heads.c.is_deleted.is_(False),
-                  heads.c.key != exclude_key]
-    raw_hardware = fields.get("hardware")
-    if isinstance(raw_hardware, str) and raw_hardware and json.dumps(raw_hardware)[1:-1] == raw_hardware:
-        # Canonical JSON holds '"hardware":"<value>"' verbatim (no escapes in this value): a safe pre-filter.
-        conditions.append(heads.c.envelope.ilike(f'%"hardware":"{raw_hardware}"%'))
-    rows = conn.execute(select(heads.c.key, heads.c.version, heads.c.occurred_at, heads.c.recorded_at)
-                        .where(and_(*conditions))).all()
     when = sortable_ts(envelope.get("occurred_at")) or recorded_at
-    earlier = []
-    for r in rows:
-        other_when = r.occurred_at or r.recorded_at
-        # Earlier in the world, or simultaneous and written earlier (two rounds stamped with the same date).
-        if other_when < when or (other_when == when and r.recorded_at < recorded_at):
-            earlier.append((other_when, r.recorded_at, r.key, r.version))
-    for _when, _recorded, key, version in sorted(earlier, reverse=True):
-        text = conn.execute(select(heads.c.envelope).where(heads.c.key == key)).scalar_one()
-        other = json.loads(text)
-        other_fields = other.get("fields") or {}
-        if series_of(other) != (model, hardware, scenario):
-            continue
-        if other_fields.get("valid") is False or not _same_shape(fields, other_fields):
-            continue
-        return other, version
-    return None
+    seen: set[str] = set()
+    limit = 4
+    while True:
+        # Dated benchmarks by occurred_at, undated ones by recorded_at: each an ordered index range.
+        found = conn.execute(_BASELINE_SQL, {"series": series, "when": when, "limit": limit}).all()
+        dated = [r for r in found if r.occurred_at is not None]
+        undated = [r for r in found if r.occurred_at is None]
+        rows = sorted(dated + undated, key=lambda r: (r.occurred_at or r.recorded_at, r.recorded_at), reverse=True)
+        for r in rows:
+            if r.key in seen:
+                continue
+            seen.add(r.key)
+            other_when = r.occurred_at or r.recorded_at
+            if r.key == exclude_key or r.recorded_at >= recorded_at:
+                continue
+            # Earlier in the world, or simultaneous and written earlier (two rounds stamped with the same date).
+            if not (other_when < when or (other_when == when and r.recorded_at < recorded_at)):
+                continue
+            other = json.loads(r.envelope)
+            other_fields = other.get("fields") or {}
+            if other.get("kind") != "benchmark" or series_of(other) != series_of(envelope):
+                continue
+            if other_fields.get("valid") is False or not _same_shape(fields, other_fields):
+                continue
+            return other, int(r.version)
+        if len(dated) < limit and len(undated) < limit:
+            return None
+        limit *= 16
 
 
 def build_finding(candidate: dict[str, Any], baseline: dict[str, Any], baseline_cite: str, candidate_cite: str,

@@ -148,3 +148,33 @@ BRIEF = BriefPlace(slot="latest_benchmark", label="Latest benchmark", order=1, l
 
 SPEC = KindSpec(name="benchmark", fields_model=BenchmarkFields, words=WORDS, writable=True,
                 ask_prior=0.3, view=VIEW, brief=BRIEF)
+
+
+def normalise_series_part(value: object) -> str:
+    """A series component compared loosely: MLPerf folders spell scenarios "Offline" or "offline",
+    "SingleStream" or "singlestream"."""
+    return "".join(ch for ch in str(value or "").lower() if ch.isalnum())
+
+
+def series_parts(envelope: Mapping[str, object]) -> tuple[str, str, str]:
+    """(model, hardware, scenario) of a benchmark envelope, the last two normalised."""
+    fields = envelope.get("fields")
+    fields = fields if isinstance(fields, Mapping) else {}
+    return (str(envelope.get("model") or ""), normalise_series_part(fields.get("hardware")),
+            normalise_series_part(fields.get("scenario")))
+
+
+def series_key(envelope: Mapping[str, object]) -> str | None:
+    """The indexed series column of a benchmark with a model (``heads.series``); None for anything else.
+
+    Regression checks look their baseline up by it (an index range) instead of reading every
+    benchmark of the model. Long values are hashed so the column stays bounded.
+    """
+    if envelope.get("kind") != "benchmark" or not envelope.get("model"):
+        return None
+    text = "\x1f".join(series_parts(envelope))
+    if len(text) > 200:
+        import hashlib
+
+        text = text[:130] + "#" + hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return text

@@ -60,10 +60,13 @@ heads = Table(
     Column("source_root", String(1024)),
     Column("source_path", String(1024)),
     Column("envelope", Text, nullable=False),
+    # Since 0005_series: a benchmark's (model, hardware, scenario), for its regression check's baseline.
+    Column("series", String(256)),
     Index("ix_heads_model", "model"),
     Index("ix_heads_kind", "kind"),
     Index("ix_heads_occurred", "occurred_at"),
     Index("ix_heads_source", "source_root", "source_path"),
+    Index("ix_heads_series", "series", "occurred_at", "recorded_at"),
 )
 
 # Index jobs, written in the same transaction as the version they describe (docs/design.md §5).
