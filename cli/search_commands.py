@@ -70,7 +70,7 @@ SEARCH_COLUMNS = (
 
 def search_rows(db: Any, hits: list[Any]) -> list[list[Cell]]:
     """One row per hit, with the outcome and headline figures its kind's module gives (``elephant.kinds``)."""
-    from elephant.kinds.render import figures_of, outcome_of
+    from elephant.kinds.render import headline_of, outcome_of
 
     current = db.store.current_many([hit.key for hit in hits])
     rows: list[list[Cell]] = []
@@ -78,7 +78,7 @@ def search_rows(db: Any, hits: list[Any]) -> list[list[Cell]]:
         stored = current.get(hit.key)
         fields = (stored.envelope.get("fields") or {}) if stored is not None else {}
         rows.append([hit.citation, hit.kind, hit.model or "-", (hit.occurred_at or "")[:10] or "-",
-                     outcome_of(hit.kind, fields) or "", hit.title, tuple(figures_of(hit.kind, fields)),
+                     outcome_of(hit.kind, fields) or "", hit.title, tuple(headline_of(hit.kind, fields)),
                      f"{hit.score:.4f}"])
     return rows
 

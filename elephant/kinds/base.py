@@ -68,6 +68,9 @@ class KindView:
     indexed_fields: frozenset[str]  # the fields ``index_phrases`` covers; the rest are indexed generically
     display: str  # the kind's name on a page or a line: "serving config", "runbook"
     on_timeline: bool  # shown on a model's timeline by default (benchmarks have their own chart page)
+    # The figures a one-line row (a search hit in a table) leads with, most telling first, when they differ
+    # from ``figures`` in order or choice; None: ``figures``.
+    headline: Callable[[Fields], list[str]] | None = None
 
 
 @dataclass(frozen=True)

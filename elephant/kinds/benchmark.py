@@ -85,6 +85,32 @@ def figures(fields: Fields) -> list[str]:
     return parts
 
 
+def headline(fields: Fields) -> list[str]:
+    """For a row: 'p99 45 ms, 820 qps, NDCG@10 0.412, p50 21 ms, …, c6i.4xlarge / server / batch 16' — the tail
+    latency, throughput and accuracy people compare first, then the rest, then where it ran."""
+    parts: list[str] = []
+    latency = fields.get("latency_ms") or {}
+    shown = [] if is_offline(fields) or not isinstance(latency, Mapping) else [
+        (pct, number) for pct in ("p99", "p95", "p90", "p50") if (number := as_number(latency.get(pct))) is not None]
+    if shown:
+        parts.append(f"{shown[0][0]} {format_number(shown[0][1])} ms")
+    if (qps := as_number(fields.get("throughput_qps"))) is not None:
+        parts.append(f"{format_number(qps)} qps")
+    accuracy = fields.get("accuracy") or {}
+    if isinstance(accuracy, Mapping):
+        parts.extend(f"{metric_label(str(name))} {format_number(number)}" for name, value in accuracy.items()
+                     if (number := as_number(value)) is not None)
+    if (rate := as_number(fields.get("error_rate"))) is not None and rate > 0:
+        parts.append(f"errors {format_number(rate * 100)} %")
+    parts.extend(f"{pct} {format_number(number)} ms" for pct, number in reversed(shown[1:]))
+    where = [str(fields[name]) for name in ("hardware", "scenario") if fields.get(name)]
+    if fields.get("batch_size") is not None:
+        where.append(f"batch {fields['batch_size']}")
+    if where:
+        parts.append(" / ".join(where))
+    return parts
+
+
 def fact(fields: Fields) -> list[str]:
     """'c6i.4xlarge, server, batch 16; p50 21 / p99 45 ms; 820 qps; accuracy ndcg@10 0.412'."""
     parts: list[str] = []
@@ -140,7 +166,8 @@ VIEW = KindView(outcome=outcome, outcome_words=outcome_words, outcome_class=outc
                 fact=fact, index_phrases=index_phrases,
                 indexed_fields=frozenset({"hardware", "scenario", "batch_size", "concurrency", "latency_ms",
                                           "throughput_qps", "accuracy", "error_rate", "valid"}),
-                display="benchmark", on_timeline=False)  # benchmarks have their own chart page
+                display="benchmark", on_timeline=False,  # benchmarks have their own chart page
+                headline=headline)
 
 BRIEF = BriefPlace(slot="latest_benchmark", label="Latest benchmark", order=1, latest=True, summary=brief_summary,
                    details=lambda f: {"latency_ms": f.get("latency_ms"), "throughput_qps": f.get("throughput_qps"),

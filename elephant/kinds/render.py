@@ -42,6 +42,12 @@ def figures_of(kind: str, fields: Fields) -> list[str]:
     return kind_spec(kind).view.figures(_fields(fields))
 
 
+def headline_of(kind: str, fields: Fields) -> list[str]:
+    """The figures a one-line row shows, most telling first (a benchmark's p99 before its p50)."""
+    view = kind_spec(kind).view
+    return (view.headline or view.figures)(_fields(fields))
+
+
 def date_of(occurred_at: str | None, recorded_at: str | None = None) -> str:
     value = occurred_at or recorded_at
     return value[:10] if value else "undated"

@@ -195,3 +195,14 @@ def test_a_reingest_prints_a_summary_not_a_line_per_skipped_file(tmp_path: Path)
     verbose = run("ingest", str(root), "-v")
     assert sum(line.startswith("skipped ") and ": " in line for line in verbose.splitlines()) >= skipped
     assert all(item["path"] in verbose for item in data["skipped"])
+
+
+def test_a_benchmark_row_leads_with_tail_latency_throughput_and_accuracy(demo: None,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    table = run("search", "ranker latency", "--kind", "benchmark", "--model", "ranker", "-k", "2",
+                "--format", "table")
+    assert widest(table) <= 80 and "p99 " in table and "p50 " not in table  # the tail first; p50 cut first
+    rows = [line.split("\t") for line in run("search", "ranker latency", "--kind", "benchmark", "-k", "2").splitlines()]
+    figures = dict(zip(rows[0], rows[1], strict=True))["figures"].split("; ")
+    assert figures[0].startswith("p99 ") and figures[1].endswith(" qps") and any("p50" in f for f in figures[2:])
