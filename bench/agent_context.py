@@ -1,5 +1,6 @@
-"""What an agent reads on startup: the size of the brief (Markdown and JSON, as MCP returns both) and of
-``elephant prompt SOUL.md``, in bytes and in tokens of the embedding model's tokenizer.
+"""What an agent reads on startup: the size of the brief (Markdown and JSON, and the MCP `brief` tool's
+result, which carries both) and of ``elephant prompt SOUL.md``, in bytes and in tokens of the embedding
+model's tokenizer.
 
     python bench/agent_context.py HOME            # a home with the corpus ingested (make demo makes one)
     python bench/agent_context.py HOME --all      # also the unbounded brief of every model, for comparison
@@ -44,7 +45,28 @@ def measure(home: Path, *, every_model: bool) -> dict[str, Any]:
             out["brief_all_unbounded"] = sizes(db.brief(all_models=True, budget=MAX_BRIEF_BUDGET))
         prompt = expand_template(db, (REPO / "SOUL.md").read_text(encoding="utf-8"), name="SOUL.md").text
         out["prompt_soul"] = {"bytes": len(prompt.encode()), "tokens": count(prompt)}
+        out["mcp_brief"] = mcp_brief_sizes(db, count)
     return out
+
+
+def mcp_brief_sizes(db: Any, count: Any) -> dict[str, Any] | None:
+    """The MCP ``brief`` tool called with no arguments through the SDK's own client, as an agent starts."""
+    try:
+        import anyio
+        from mcp import Client
+
+        from elephant.api.mcp_server import create_mcp_server
+    except ImportError:  # the [server] extra is not installed
+        return None
+
+    async def call() -> Any:
+        async with Client(create_mcp_server(lambda: db)) as client:
+            return await client.call_tool("brief", {})
+
+    result = anyio.run(call)
+    text = "\n".join(block.text for block in result.content if getattr(block, "type", "") == "text")
+    return {"text_bytes": len(text.encode()), "text_tokens": count(text),
+            "structured_bytes": len(json.dumps(result.structured_content, ensure_ascii=False).encode())}
 
 
 def main() -> None:

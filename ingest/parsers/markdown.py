@@ -45,9 +45,7 @@ _HTML_COMMENT = re.compile(r"<!--.*?-->", re.S)
 COLLECTION_DOC_TAG = "collection-doc"
 _ABOUT_A_COLLECTION = frozenset({"sources", "notice", "authors", "contributing", "changelog", "changes"})
 _MARKDOWN = MarkdownIt("commonmark")
-_HEADING = re.compile(r"^\s{0,3}(#{1,6})\s+(.+?)\s*#*\s*$")
-_FENCE = re.compile(r"^\s{0,3}(```|~~~)")
-_LIST_ITEM = re.compile(r"^\s{0,8}(?:[-*+]|\d{1,3}[.)])\s+(?:\[[ xX]\]\s+)?(.+)$")
+_TASK_BOX = re.compile(r"^\[[ xX]\]\s+")
 
 
 @dataclass
@@ -107,39 +105,28 @@ def split_sections(text: str) -> tuple[list[str], list[Section]]:
 
 
 def list_items(text: str) -> list[str]:
-    """List items (bullets, numbers, task boxes) outside code fences, continuation lines joined."""
+    """List items (bullets, numbers, task boxes; nested ones too), each its first paragraph on one line."""
+    tokens = _MARKDOWN.parse(text)
     items: list[str] = []
-    in_fence = False
-    for line in text.splitlines():
-        if _FENCE.match(line):
-            in_fence = not in_fence
-            continue
-        if in_fence:
-            continue
-        match = _LIST_ITEM.match(line)
-        if match:
-            items.append(strip_markdown(match.group(1)))
-        elif items and line.startswith(("  ", "\t")) and line.strip() and not _HEADING.match(line):
-            items[-1] = f"{items[-1]} {strip_markdown(line.strip())}"
-        elif not line.strip():
-            continue
-    return [i[:MAX_STEP_CHARS] for i in items if i]
+    for index, token in enumerate(tokens[:-2]):
+        if token.type == "list_item_open" and tokens[index + 1].type == "paragraph_open":
+            words = " ".join(tokens[index + 2].content.split())
+            item = strip_markdown(_TASK_BOX.sub("", words))
+            if item:
+                items.append(item[:MAX_STEP_CHARS])
+    return items
 
 
 def code_commands(text: str) -> list[str]:
     """The first line of each fenced code block: in runbooks, the command to run."""
     commands: list[str] = []
-    in_fence = False
-    first = False
-    for line in text.splitlines():
-        if _FENCE.match(line):
-            in_fence = not in_fence
-            # Manifests shown in yaml/json blocks are context, not commands.
-            first = in_fence and not re.search(r"(yaml|yml|json)\s*$", line)
+    for token in _MARKDOWN.parse(text):
+        # Manifests shown in yaml/json blocks are context, not commands.
+        if token.type != "fence" or re.search(r"(yaml|yml|json)\s*$", token.info):
             continue
-        if in_fence and first and line.strip():
-            commands.append(line.strip()[:MAX_STEP_CHARS])
-            first = False
+        first = next((line.strip() for line in token.content.splitlines() if line.strip()), "")
+        if first:
+            commands.append(first[:MAX_STEP_CHARS])
     return commands
 
 

@@ -230,3 +230,25 @@ Rollback steps
     assert [(s.level, s.title) for s in sections] == [(1, "Runbook"), (2, "Rollback steps")]
     assert "# inside a tilde fence" in sections[0].text and "kubectl rollout undo" in sections[1].text
     assert "a heading inside a quote" in sections[1].text
+
+
+def test_list_items_and_commands_come_from_the_commonmark_tree() -> None:
+    text = """1. Drain the canary
+   and wait for in-flight requests
+   - [x] nested: `kubectl rollout undo deploy/ranker`
+2) Pin the previous model
+
+```yaml
+kind: InferenceService
+```
+
+~~~bash
+
+kubectl get isvc ranker
+~~~
+
+    - an indented code line, not a step
+"""
+    assert markdown.list_items(text) == ["Drain the canary and wait for in-flight requests",
+                                         "nested: kubectl rollout undo deploy/ranker", "Pin the previous model"]
+    assert markdown.code_commands(text) == ["kubectl get isvc ranker"]
