@@ -18,11 +18,11 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import ConfigDict, with_config
-from sqlalchemy import Connection, String, and_, bindparam, case, cast, func, select
+from sqlalchemy import Connection, String, and_, bindparam, case, cast, exists, func, select
 from sqlalchemy.dialects.postgresql import JSONB, JSONPATH
 from sqlalchemy.sql.elements import ColumnElement
 from typing_extensions import TypedDict
@@ -33,7 +33,7 @@ from elephant.retrieval import lexical
 from elephant.retrieval.indexer import Indexer
 from elephant.retrieval.vectors import key_of
 from elephant.retrieval.vectors.matrix import EXACT_MAX_ROWS
-from elephant.storage.schema import heads
+from elephant.storage.schema import head_numbers, heads
 from elephant.storage.store import Store
 from elephant.timeutil import format_ts, parse_ts
 
@@ -106,8 +106,30 @@ class Condition:
         op = "==" if self.op == "=" else "<>" if self.op == "!=" else self.op
         return f"@{steps} {op} ${var}"
 
+    @property
+    def is_numeric(self) -> bool:
+        """Answered from the indexed ``head_numbers`` side table (a number compared with a number)."""
+        return isinstance(self.value, float)
+
+    def numbers_clause(self, *, driving: bool = False) -> ColumnElement[bool]:
+        """This numeric condition from ``head_numbers`` (an index range on (path, value)), with the same
+        semantics as the JSON form: only a number at that path through objects is compared.
+
+        ``driving``: the numbers' index range selects the keys (``key IN (...)``), for the candidate set;
+        otherwise a per-row probe by key (``EXISTS``), for checking a ranked list of a few hundred keys.
+        """
+        value = head_numbers.c.value
+        ops = {"<": value < self.value, "<=": value <= self.value, ">": value > self.value,
+               ">=": value >= self.value, "=": value == self.value, "!=": value != self.value}
+        match = and_(head_numbers.c.path == ".".join(self.path), ops[self.op])
+        if driving:
+            return heads.c.key.in_(select(head_numbers.c.key).where(match))
+        return exists().where(head_numbers.c.key == heads.c.key, match)
+
     def clause(self, dialect: str) -> ColumnElement[bool]:
         """One condition alone; ``Filters.clause`` compiles a list (on PostgreSQL, into one predicate)."""
+        if self.is_numeric:
+            return self.numbers_clause()
         if dialect != "sqlite":
             return _jsonb_conditions([self])
         # On SQLite the list's bound (MAX_CONDITIONS) caps the work per row.
@@ -154,7 +176,9 @@ class Filters:
     def is_empty(self) -> bool:
         return not (self.kind or self.model or self.tags or self.since or self.until or self.where)
 
-    def clause(self, dialect: str) -> ColumnElement[bool] | None:
+    def clause(self, dialect: str, *, driving: bool = False) -> ColumnElement[bool] | None:
+        """All filters over ``heads``; ``driving`` when the statement selects its keys by them (see
+        ``Condition.numbers_clause``)."""
         parts: list[ColumnElement[bool]] = []
         if self.kind:
             parts.append(heads.c.kind.in_(list(self.kind)))
@@ -166,10 +190,12 @@ class Filters:
             parts.append(heads.c.occurred_at >= self.since)
         if self.until:
             parts.append(heads.c.occurred_at < self.until)
-        if self.where and dialect != "sqlite":
-            parts.append(_jsonb_conditions(self.where))
+        parts += [c.numbers_clause(driving=driving) for c in self.where if c.is_numeric]
+        others = [c for c in self.where if not c.is_numeric]
+        if others and dialect != "sqlite":
+            parts.append(_jsonb_conditions(others))
         else:
-            parts += [c.clause(dialect) for c in self.where]
+            parts += [c.clause(dialect) for c in others]
         return and_(*parts) if parts else None
 
     def to_dict(self) -> dict[str, Any]:
@@ -236,6 +262,39 @@ class SearchOut(TypedDict):
     degraded: bool
     reason: str | None
     query: str
+
+
+DensePlan = Literal["exact-all", "ann", "ann-overfetch", "mask", "exact-candidates", "overfetch"]
+# Up to this many records admitted by a filter's SQL-only conditions (tags, fields), their vectors are
+# scored exactly (one product over those rows); past it the filter is broad, and over-fetched
+# neighbours checked in SQL find k admitted ones quickly.
+EXACT_MAX_CANDIDATES = 20_000
+
+
+def plan_dense(filters: Filters, *, matrix_rows: int | None, candidates: int | None = None,
+               exact_max_rows: int = EXACT_MAX_ROWS,
+               exact_max_candidates: int = EXACT_MAX_CANDIDATES) -> DensePlan:
+    """How the dense side answers a filter, by selectivity.
+
+    ``matrix_rows``: rows of the in-process matrix (None while it loads); ``candidates``: records the
+    SQL-only conditions admit (counted up to ``exact_max_candidates + 1``), when there are such.
+
+    - unfiltered: an exact product over the whole matrix while it is small, else the ANN index;
+    - kind, model and time alone: a numpy mask over the matrix, then an exact product (``mask``);
+    - tags or field conditions admitting few records: their keys from SQL (indexes: ``head_numbers``
+      for numbers), an exact product over their rows (``exact-candidates``);
+    - broad ones: over-fetch from the masked matrix and keep what SQL admits (``overfetch``);
+    - while the matrix loads: over-fetch from the ANN index.
+    """
+    if filters.is_empty:
+        return "exact-all" if matrix_rows is not None and matrix_rows <= exact_max_rows else "ann"
+    if matrix_rows is None:
+        return "ann-overfetch"
+    if not (filters.tags or filters.where):
+        return "mask"
+    if candidates is not None and candidates <= exact_max_candidates:
+        return "exact-candidates"
+    return "overfetch"
 
 
 @dataclass(frozen=True)
@@ -338,6 +397,8 @@ class HybridSearch:
         self.dialect = store.engine.dialect.name
         self._conn: Connection | None = None
         self._generation: int | None = None  # read with the stamp, for the matrix's freshness check
+        self.exact_max_candidates = EXACT_MAX_CANDIDATES
+        self.plan: DensePlan | None = None  # how the last filtered dense query was answered (plan_dense)
 
     @contextmanager
     def _connection(self) -> Iterator[Connection]:
@@ -383,21 +444,41 @@ class HybridSearch:
         matrix = self._matrix()
         if matrix is None:
             # The matrix is still loading in the background: over-fetch from the ANN index meanwhile.
+            self.plan = plan_dense(filters, matrix_rows=None)
             _embedder, index = self.indexer.ready_index()
             return self._live(self._best_per_key(index.query(vector, OVERFETCH)), where, n)
+        keys: list[str] | None = None
+        if filters.tags or filters.where:
+            keys = self._candidates(filters, self.exact_max_candidates + 1)
+        self.plan = plan_dense(filters, matrix_rows=matrix.rows, candidates=None if keys is None else len(keys),
+                               exact_max_candidates=self.exact_max_candidates)
+        if self.plan == "exact-candidates" and keys is not None:
+            with matrix.lock:
+                ranked = matrix.top(vector, matrix.rows_for(keys), n * 2)
+            return self._live(ranked, None, n)
         with matrix.lock:
             rows = np.flatnonzero(matrix.mask(kinds=filters.kind, models=filters.model,
                                               since_ts=_epoch(filters.since), until_ts=_epoch(filters.until)))
-            needs_sql = bool(filters.tags or filters.where)
+            needs_sql = self.plan == "overfetch"
             ranked = matrix.top(vector, rows, OVERFETCH if needs_sql else n * 2)
-        found = self._live(ranked, where, n)
-        if where is not None and needs_sql and len(found) < need and len(ranked) == OVERFETCH:
-            with self._connection() as conn:
-                keys = [r.key for r in conn.execute(select(heads.c.key).where(heads.c.is_deleted.is_(False), where))]
+        found = self._live(ranked, where, n)  # the matrix's kind/model/time may lag the heads: SQL decides
+        if needs_sql and len(found) < need and len(ranked) == OVERFETCH:
+            keys = self._candidates(filters, None)
             with matrix.lock:
                 ranked = matrix.top(vector, matrix.rows_for(keys), n * 2)
-            found = self._live(ranked, where, n)
+            found = self._live(ranked, None, n)
         return found
+
+    def _candidates(self, filters: Filters, limit: int | None) -> list[str]:
+        """Keys of the live records the filters admit (at most ``limit``), selected through the indexes."""
+        query = select(heads.c.key).where(heads.c.is_deleted.is_(False))
+        where = filters.clause(self.dialect, driving=True)
+        if where is not None:
+            query = query.where(where)
+        if limit is not None:
+            query = query.limit(limit)
+        with self._connection() as conn:
+            return [row[0] for row in conn.execute(query)]
 
     def _nearest(self, vector: np.ndarray, n: int) -> list[tuple[str, float]]:
         """About ``n`` keys nearest to ``vector`` over the whole index, live or not.
@@ -546,4 +627,5 @@ def fuse(rankings: Sequence[Sequence[tuple[str, float]]], *, k: int = RRF_K) -> 
     return sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
 
 
-__all__ = ["Condition", "Filters", "HybridSearch", "ResultCache", "SearchHit", "SearchResponse", "fuse"]
+__all__ = ["Condition", "DensePlan", "Filters", "HybridSearch", "ResultCache", "SearchHit", "SearchResponse", "fuse",
+           "plan_dense"]

@@ -8,6 +8,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Float,
     Index,
     Integer,
     LargeBinary,
@@ -154,4 +155,15 @@ index_state = Table(
     "index_state", metadata,
     Column("name", String(64), primary_key=True),
     Column("value", BigInteger, nullable=False),
+)
+
+# Since 0006_head_numbers: every finite number under a live head's ``fields`` (path "fields.latency_ms.p99"),
+# so that search's numeric conditions are index ranges, not JSON scans of every head.
+head_numbers = Table(
+    "head_numbers", metadata,
+    Column("key", String(512), nullable=False),
+    Column("path", String(512), nullable=False),
+    Column("value", Float, nullable=False),
+    Index("ix_head_numbers_path_value", "path", "value"),
+    Index("ix_head_numbers_key", "key"),
 )

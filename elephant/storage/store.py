@@ -19,8 +19,9 @@ from typing_extensions import TypedDict
 from elephant.errors import Conflict, ElephantError, NotFound, StoreError, UsageError
 from elephant.kinds.benchmark import series_key
 from elephant.records.envelope import Record, SourceOut, content_hash
+from elephant.records.numbers import numeric_leaves
 from elephant.storage.db import db_failure
-from elephant.storage.schema import heads, ingested_files, outbox, versions
+from elephant.storage.schema import head_numbers, heads, ingested_files, outbox, versions
 from elephant.timeutil import format_ts, next_after, parse_ts, sortable_ts, utc_now
 
 WriteStatus = Literal["created", "updated", "unchanged", "deleted", "reverted"]
@@ -407,6 +408,8 @@ class Store:
                 raise Conflict("a concurrent write changed a record of this batch first; re-read and retry")
         if jobs:
             conn.execute(insert(outbox), jobs)
+        self._replace_numbers(conn, [m["b_key"] for m in moved_heads],
+                              [(record.key, record.envelope()) for record, _result in written])
         if not written or not self.write_hooks:
             return results
         outer = conn.info.get(_DEFERRED)
@@ -424,6 +427,17 @@ class Store:
                               messages=[m for _r, _a, m in derived], authors=[a for _r, a, _m in derived])
         return results
 
+    @staticmethod
+    def _replace_numbers(conn: Connection, stale: Sequence[str], live: Sequence[tuple[str, dict[str, Any]]]) -> None:
+        """Keep ``head_numbers`` with the heads: drop the rows of ``stale`` keys, add those of ``live`` envelopes."""
+        if stale:
+            conn.execute(delete(head_numbers).where(head_numbers.c.key == bindparam("b_key")),
+                         [{"b_key": key} for key in stale])
+        rows = [{"key": key, "path": path, "value": value} for key, envelope in live
+                for path, value in numeric_leaves(envelope)]
+        if rows:
+            conn.execute(insert(head_numbers), rows)
+
     def _insert_version(self, conn: Connection, head: Any, *, key: str, number: int, digest: str,
                         recorded_at: str, author: str, message: str, is_tombstone: bool,
                         envelope: dict[str, Any]) -> None:
@@ -439,6 +453,7 @@ class Store:
                 raise Conflict(f"{key}: a concurrent write changed the record first; re-read and retry", key=key)
         conn.execute(insert(outbox).values(key=key, version=number, op="delete" if is_tombstone else "upsert",
                                            created_at=recorded_at))
+        self._replace_numbers(conn, [key] if head is not None else [], [] if is_tombstone else [(key, envelope)])
 
     def delete(self, key: str, *, author: str, message: str = "", expected_version: int | None = None) -> WriteResult:
         """Write a tombstone version; history stays readable and a later write revives the key."""
@@ -713,6 +728,7 @@ class Store:
             version_rows: list[dict[str, Any]] = []
             head_rows: list[dict[str, Any]] = []
             jobs: list[dict[str, Any]] = []
+            number_rows: list[dict[str, Any]] = []
             for key, hist in histories.items():
                 if key in existing:
                     report["skipped" if key in conflicts else "identical"].append(key)
@@ -725,17 +741,20 @@ class Store:
                                  "created_at": item.recorded_at})
                 if hist:
                     head_rows.append({"key": key, **head_row})
+                    if not hist[-1].deleted:
+                        number_rows += [{"key": key, "path": path, "value": value}
+                                        for path, value in numeric_leaves(hist[-1].envelope)]
                 report["imported"].append(key)
                 if len(version_rows) >= BULK_BATCH:
-                    self._insert_rows(conn, version_rows, head_rows, jobs)
-            self._insert_rows(conn, version_rows, head_rows, jobs)
+                    self._insert_rows(conn, version_rows, head_rows, jobs, number_rows)
+            self._insert_rows(conn, version_rows, head_rows, jobs, number_rows)
         return report
 
     @staticmethod
     def _insert_rows(conn: Connection, version_rows: list[dict[str, Any]], head_rows: list[dict[str, Any]],
-                     jobs: list[dict[str, Any]]) -> None:
+                     jobs: list[dict[str, Any]], number_rows: list[dict[str, Any]]) -> None:
         """Insert collected rows with executemany, then empty the lists."""
-        for table, rows in ((versions, version_rows), (heads, head_rows), (outbox, jobs)):
+        for table, rows in ((versions, version_rows), (heads, head_rows), (outbox, jobs), (head_numbers, number_rows)):
             if rows:
                 conn.execute(insert(table), rows)
                 rows.clear()
