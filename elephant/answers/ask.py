@@ -38,7 +38,7 @@ from elephant.answers.attempts import (
     select_attempts,
 )
 from elephant.answers.markdown import attempt_line, outcome_of, outcome_words
-from elephant.answers.plan import QueryPlan, Subject, build_plan
+from elephant.answers.plan import QueryPlan, Subject, build_plan, referring_words
 from elephant.answers.questions import (
     IDENT_LIKE,
     Question,
@@ -167,6 +167,8 @@ class Answerer:
                     if voted is not None:
                         plan.subjects = [Subject(voted, "searched")]
                         parsed.models, parsed.unknown_names = [voted], []
+                        # The phrase that named it ("the 70B assistant") is spent, not content.
+                        parsed.terms = [t for t in parsed.terms if t not in referring_words(plan.main_text)]
                 if ranked:
                     parsed, gathered = self._gather(conn, plan, ranked=ranked, **options)
             if parsed.anchor is not None and (gathered.anchor_describes_answer
@@ -269,6 +271,10 @@ class Answerer:
             # "What is the ranker's latency budget?": a team-wide note that names the model answers it.
             pool = {**pool, **load_kind_mentioning(conn, plan.record_kind, parsed.models, self.words)}
         search_ranks = {key: i for i, key in enumerate(ranked)}
+        if plan.comparison is not None and plan.comparison.around and plan.comparison.around_at is None:
+            around = _best_match(pool, parse_question(plan.comparison.around, Vocabulary(), now=None))
+            if around is not None:
+                plan.comparison.around_key, plan.comparison.around_at = around.citation, around.when
         if plan.time.anchors and parsed.anchor is None:
             bounds = resolve_anchors(plan, pool)
             pool = {key: cand for key, cand in pool.items() if cand.citation not in bounds}

@@ -245,6 +245,17 @@ def assemble(plan: QueryPlan, g: Gathered, pool: dict[str, Candidate]) -> Assemb
             out.primary = matching
             out.related = [c for c in shown if c not in matching]
             shown = matching + out.related
+    hop = _linked_answer(plan, shown, pool)
+    if hop is not None:
+        # "which optimization caused the Black Friday incident?": the event matched best; the answer is
+        # the record of the kind asked that the event links to (either way).
+        first, event, rel = hop
+        out.primary = [first] + [c for c in shown if c is not first]
+        out.related = []
+        shown = out.primary
+        link = (f"it {rel[:-7].replace('_', ' ')} {_title(event)}" if rel.endswith(" (from)")
+                else f"{_title(event)} names it ({rel.replace('_', ' ')})")
+        out.lead = f"**{_title(first)}** ({_when(first)}) {_cite(first)} — {link} ({_when(event)}) {_cite(event)}."
     if plan.intent == "outcome" and shown:
         out.lead, latest = _outcome_lead(plan, shown)
         if latest is not None and shown[0] is not latest:
@@ -269,6 +280,39 @@ def assemble(plan: QueryPlan, g: Gathered, pool: dict[str, Candidate]) -> Assemb
             and shown[0].kind == "feature_definition":
         out.lead = _feature_lead(plan, shown[0])
     return out
+
+
+# "which optimization caused …", "what change led to …": the kind asked for and a relation to an event.
+ASKED_KIND_RE = re.compile(r"\b(?:which|what)\s+(?:\w+\s+)?(optimi[sz]ation|change|attempt|experiment|deployment|"
+                           r"rollout|release|canary|config\w*|incident|regression)s?\b")
+CAUSE_RE = re.compile(r"\b(?:caus\w*|led to|lead to|leads to|trigger\w*|behind|responsible for|introduc\w*|"
+                      r"broke|resulted in|fix\w*|resolv\w*|follow\w*|came out of|prompted)\b")
+_ASKED_KIND = {"optimization": "optimization", "optimisation": "optimization", "change": "optimization",
+               "attempt": "optimization", "experiment": "optimization", "deployment": "deployment",
+               "rollout": "deployment", "release": "deployment", "canary": "deployment", "incident": "incident",
+               "regression": "regression"}
+
+
+def _linked_answer(plan: QueryPlan, shown: list[Candidate],
+                   pool: dict[str, Candidate]) -> tuple[Candidate, Candidate, str] | None:
+    """The record of the kind asked that the best-matching record of another kind links to, when the
+    question relates the two ("caused", "led to", "fixed")."""
+    asked = ASKED_KIND_RE.search(plan.main_text)
+    if not shown or asked is None or not CAUSE_RE.search(plan.main_text):
+        return None
+    kind = _ASKED_KIND.get(asked.group(1)) or ("serving_config" if asked.group(1).startswith("config") else None)
+    event = shown[0]
+    if kind is None or event.kind == kind:
+        return None
+    for rel, key in event.digest.links:
+        target = pool.get(key)
+        if target is not None and target.kind == kind:
+            return target, event, rel
+    for other in pool.values():
+        for rel, key in other.digest.links:
+            if key == event.key and other.kind == kind:
+                return other, event, f"{rel} (from)"
+    return None
 
 
 def _same_scores(cands: list[Candidate]) -> bool:
@@ -485,6 +529,8 @@ def _compare(plan: QueryPlan, g: Gathered, pool: dict[str, Candidate]) -> Assemb
     if wanted_kind is None and re.search(r"\b(?:latency|p\d\d|throughput|qps|wer|mae|accuracy|versions?|releases?|"
                                          r"rounds?|runs?)\b", plan.main_text):
         wanted_kind = "benchmark"
+    if comp.latest_two or comp.around_at is not None:
+        return _compare_in_time(plan, pool, wanted_kind)
     sides: list[Candidate | None] = []
     side_words = [_side_words(comp.left, comp.right, pool), _side_words(comp.right, comp.left, pool)]
     for i in (0, 1):
@@ -511,6 +557,31 @@ def _compare(plan: QueryPlan, g: Gathered, pool: dict[str, Candidate]) -> Assemb
     left, right = sides
     if left is None or right is None or left.key == right.key:
         return None
+    return _compared(plan, left, right)
+
+
+def _compare_in_time(plan: QueryPlan, pool: dict[str, Candidate], wanted_kind: str | None) -> Assembly | None:
+    """'X's two benchmarks': the two newest records of the kind asked; 'the serving setup before and after
+    the FIL move': the newest one before the event and the first one from it on."""
+    comp = plan.comparison
+    assert comp is not None
+    kinds = {wanted_kind} if wanted_kind else {"optimization", "benchmark", "serving_config", "deployment"}
+    of_kind = order_by_time([c for c in pool.values() if c.kind in kinds and (not plan.models or
+                                                                               c.envelope.get("model") in plan.models)])
+    if comp.around_at is None:
+        if len(of_kind) < 2:
+            return None
+        return _compared(plan, of_kind[1], of_kind[0])
+    anchor = comp.around_key.rsplit("@", 1)[0] if comp.around_key else None
+    before = [c for c in of_kind if c.when < comp.around_at and c.key != anchor]
+    after = [c for c in of_kind if c.when >= comp.around_at]
+    if not before or not after:
+        return None
+    return _compared(plan, before[0], after[-1])
+
+
+def _compared(plan: QueryPlan, left: Candidate, right: Candidate) -> Assembly:
+    """Two records side by side: every shared figure's change, the newer first unless one did better."""
     older, newer = sorted((left, right), key=lambda c: c.when)
     before, after = _flat_numbers(_measured(older)), _flat_numbers(_measured(newer))
     parts = []
@@ -525,6 +596,9 @@ def _compare(plan: QueryPlan, g: Gathered, pool: dict[str, Candidate]) -> Assemb
                                  _unit(name).strip())
         if part:
             parts.append(part)
+    if not parts:  # configs and runbooks: the settings that differ, as written
+        a, b = _settings(older), _settings(newer)
+        parts = [f"{name.replace('_', ' ')} {a[name]} → {b[name]}" for name in a if name in b and a[name] != b[name]]
     changes = "; ".join(parts[:6]) if parts else "no shared figures to compare"
     first, second = newer, older
     verdict = ""
@@ -565,6 +639,12 @@ def _measured(c: Candidate) -> dict[str, Any]:
     if isinstance(fields.get("result"), dict):
         return dict(fields["result"])
     return {k: v for k, v in fields.items() if k not in ("valid",)}
+
+
+def _settings(c: Candidate) -> dict[str, str]:
+    """A record's scalar text fields (runtime, hardware, precision …), for records without figures."""
+    return {k: str(v) for k, v in c.fields.items() if isinstance(v, str | int | float) and not isinstance(v, bool)
+            and len(str(v)) <= 60}
 
 
 def _is_accuracy(name: str) -> bool:

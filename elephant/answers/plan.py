@@ -202,6 +202,13 @@ COMPARE_RE = re.compile(r"\b(?:what changed|difference|differ|compare\w*|diff|ho
 # "did the prefix cache or distillation cut p99 more?".
 COMPARATIVE_RE = re.compile(r"\b(?:more|less|better|worse|faster|slower|higher|lower|cheaper|bigger|smaller|fewer|"
                             r"larger|stronger|weaker)\b")
+AROUND_RE = re.compile(r"\bbefore and after\s+(.+?)(?=[?!;,]|$)")
+# "compare the ranker's two benchmarks", "what changed between its last two configs?"
+LATEST_TWO_RE = re.compile(r"\b(?:the|its|their|our|\w+'s)\s+(?:last |latest |two latest |most recent )?(?:two|2|both)\s+"
+                           r"(?:latest |last |recent |most recent )?\w+")
+# "is the TensorRT engine faster than the PyTorch baseline?": a comparative with "than".
+THAN_RE = re.compile(r"((?:[\w./+-]+\s+){0,4}?[\w./+-]+)\s+(?:(?:much|a lot|any|far)\s+)?(?:\w+er|more\s+\w+|less\s+\w+|"
+                     r"better|worse)\s+than\s+((?:[\w./+-]+\s*){1,4})")
 # Words that end a side of "A or B": verbs, metrics and comparatives after the side's own words.
 SIDE_LEAD = frozenset(["did", "does", "do", "was", "were", "is", "are", "has", "have", "had", "which", "what",
                        "the", "a", "an", "our", "their", "its", "for", "on", "with", "using", "either", "whether"])
@@ -280,9 +287,18 @@ class Comparison:
 
     left: str
     right: str
+    around: str | None = None  # "before and after the FIL move": the event both sides are dated by
+    around_key: str | None = None  # key@version of the record that resolved ``around``
+    around_at: str | None = None
+    latest_two: bool = False  # "compare X's two benchmarks": the two newest records of the kind asked
 
     def to_dict(self) -> dict[str, Any]:
-        return {"left": self.left, "right": self.right}
+        out: dict[str, Any] = {"left": self.left, "right": self.right}
+        if self.around is not None:
+            out.update(around=self.around, record=self.around_key, at=self.around_at)
+        if self.latest_two:
+            out["latest_two"] = True
+        return out
 
 
 @dataclass
@@ -387,6 +403,11 @@ def build_plan(text: str, vocab: Vocabulary, *, now: datetime | None = None, mod
         main = (lowered[: match.start()] + " the model " + tail + lowered[match.end():]).strip()
     between = BETWEEN_RE.search(main) if anchors else None
     comparison = _comparison(main, vocab)
+    around = AROUND_RE.search(main)
+    if around and comparison is None:
+        # "the serving setup before and after the FIL move": the records of that kind either side of an event.
+        comparison = Comparison("before", "after", around=around.group(1).strip())
+        main = (main[: around.start()] + " " + main[around.end():]).strip()
     parse_text = main
     between_phrases: tuple[str, str] | None = None
     if between and comparison is None and not all(len(tokens(x)) == 1 and not re.search(r"\d", x)
@@ -518,8 +539,14 @@ def _name_by_description(plan: QueryPlan, question: Question, vocab: Vocabulary,
     if len(sizes) == 1 and len(among) > 1:
         size = next(iter(sizes))
         sized = [m for m in among if any(SIZE_OF_PART.get(part) == size for part in re.split(r"[-_/.\s]+", m.lower()))]
+        described_sized = [m for m in sized if scores[m] > 0]
         if len(sized) == 1 and question.models:  # look-alike names: the size word decides
             scores[sized[0]] += 100.0
+        elif len(described_sized) == 1 and any(scores[m] > 0 and m not in sized and
+                                               model_parts(m) & model_parts(described_sized[0]) for m in among):
+            # "the small assistant" between assist-small and assist-large: the size word decides among the
+            # look-alikes the description points to.
+            scores[described_sized[0]] += 100.0
         for m in sized:
             scores[m] += 1.0
     ranked = sorted(scores.items(), key=lambda kv: kv[1], reverse=True)
@@ -665,7 +692,16 @@ def _comparison(text: str, vocab: Vocabulary) -> Comparison | None:
     if either:
         left, right = (either.group(1), either.group(2)) if either.group(1) else (either.group(3), either.group(4))
         return Comparison(left.strip(".,"), right.strip(".,? "))
+    for part in clause:
+        than = THAN_RE.search(part)
+        if than:
+            left = _side_words(list(reversed(than.group(1).split())))[::-1]
+            right = _side_words(than.group(2).split())
+            if left and right:
+                return Comparison(" ".join(left[-3:]), " ".join(right[:3]))
     compare = COMPARE_AND_RE.search(text)
+    if compare and LATEST_TWO_RE.search(text) and not re.search(r"\band\b", compare.group(1)):
+        return Comparison("latest", "previous", latest_two=True)
     if compare:
         return Comparison(compare.group(1).strip(), compare.group(2).strip())
     between = BETWEEN_RE.search(text)
@@ -676,12 +712,27 @@ def _comparison(text: str, vocab: Vocabulary) -> Comparison | None:
         if _is_version_like(left_last[0]) and _is_version_like(right_first[0]):
             return Comparison(left_last[0], right_first[0])
         return Comparison(left, right)
+    if LATEST_TWO_RE.search(text) and (COMPARE_RE.search(text) or COMPARATIVE_RE.search(text)):
+        return Comparison("latest", "previous", latest_two=True)
     if COMPARATIVE_RE.search(text):
         for part in clause:
             sides = _or_sides(part)
             if sides is not None:
                 return Comparison(*sides)
     return None
+
+
+def _side_words(words: list[str]) -> list[str]:
+    """The words of one side, read away from the comparative: leading articles skipped, up to the next
+    function word."""
+    out: list[str] = []
+    for word in words:
+        if word in SIDE_LEAD or word in STOPWORDS:
+            if out:
+                break
+            continue
+        out.append(word)
+    return out
 
 
 def _or_sides(clause: str) -> tuple[str, str] | None:
@@ -715,6 +766,15 @@ def _ends_side(word: str) -> bool:
 
 def _is_version_like(word: str) -> bool:
     return bool(re.fullmatch(r"v?\d+(?:\.\d+)*[a-z0-9-]*|[a-z]+[-_]?v?\d+(?:\.\d+)*", word))
+
+
+def referring_words(text: str) -> set[str]:
+    """The words (and stems) of the phrases that refer to a model without its name ("the 70B assistant")."""
+    out: set[str] = set()
+    for match in MODEL_REF_RE.finditer(text):
+        for word in tokens(match.group(0)):
+            out.update((word, stem(word)))
+    return out
 
 
 def methods_in(text: str) -> set[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 TEAM_DEV = Path(__file__).resolve().parents[2] / "fixtures" / "eval" / "team-dev"
@@ -142,12 +143,14 @@ def test_comparison_computes_deltas(db: Any) -> None:
     assert "p99 30 → 90 ms (+200 %)" in lead(r)
 
 
-def test_team_dev_quality_floor(db: Any) -> None:
-    """A regression guard on the DEV half of the held-out team history, a little below what ask reaches
-    there (1.000 on every figure with this test's embedder); bench/retrieval.py prints the figures."""
+@pytest.mark.parametrize("folder", ["team-dev", "team-dev2"])
+def test_team_dev_quality_floor(db: Any, folder: str) -> None:
+    """A regression guard on the DEV sets of held-out team histories (team-dev2 was written later by a
+    helper who never read the code), a little below what ask reaches there (1.000 on every figure with
+    this test's embedder); bench/retrieval.py prints the figures."""
     for name in ("history.yaml", "history_updates.yaml"):
-        assert db.put_files([TEAM_DEV / name]).ok
-    questions = yaml.safe_load((TEAM_DEV / "questions.yaml").read_text(encoding="utf-8"))["questions"]
+        assert db.put_files([TEAM_DEV.parent / folder / name]).ok
+    questions = yaml.safe_load((TEAM_DEV.parent / folder / "questions.yaml").read_text(encoding="utf-8"))["questions"]
     first = top5 = outcome_ok = outcome_n = nones = none_total = 0
     misses = []
     for item in questions:
@@ -224,13 +227,13 @@ def doorbell_history() -> list[dict[str, Any]]:
 
 
 def test_description_words_are_spent_but_words_picking_records_stay(db: Any) -> None:
-    assert db.put_many(history() + doorbell_history()).ok
+    assert db.put_many([*history(), *doorbell_history()]).ok
     r = db.ask("adaptive tiling for the doorbell person detector - outcome?")
     assert r.plan["subjects"][0]["model"] == "dbc-yolo" and keys(r)[0] == "dbc/opt/tiling"
 
 
 def test_hyphenated_words_no_record_holds_are_description_not_an_unknown_model(db: Any) -> None:
-    assert db.put_many(history() + doorbell_history()).ok
+    assert db.put_many([*history(), *doorbell_history()]).ok
     r = db.ask("why was the doorbell person-finder pruning rejected?")
     assert r.found and r.plan["subjects"][0]["model"] == "dbc-yolo"
     fp16 = db.ask("the transaction-monitoring-fraud model's half-precision attempt, what happened?")
@@ -239,8 +242,48 @@ def test_hyphenated_words_no_record_holds_are_description_not_an_unknown_model(d
 
 
 def test_served_and_fixed_name_the_kind_of_answer(db: Any) -> None:
-    assert db.put_many(history() + doorbell_history()).ok
+    assert db.put_many([*history(), *doorbell_history()]).ok
     served = db.ask("how is the model that missed people in glare served?")
     assert served.plan["subjects"][0]["model"] == "dbc-yolo" and keys(served)[0] == "dbc/serving"
     fixed = db.ask("was the glare problem on the doorbell detector fixed?")
     assert keys(fixed)[0] == "dbc/incident/glare" and lead(fixed).startswith("**Yes**")
+
+
+def test_linked_answer_two_of_a_kind_and_an_event_between(db: Any) -> None:
+    load(db)
+    assert db.put_many([
+        record("incident", "scorer/incident/stale", "2025-03-20", "Stale cached features on payday", severity="sev1",
+               resolved_at="2025-03-21", links=None),
+        record("serving_config", "scorer/serving/gpu", "2025-08-05", "Scorer on GPU with the forest library",
+               runtime="triton-fil", hardware="t4", precision="fp32", replicas=2),
+    ]).ok
+    stale = db.get("scorer/incident/stale").envelope
+    stale["links"] = [{"rel": "caused_by", "key": "scorer/opt/cache"}]
+    stale["fields"].pop("links", None)
+    assert db.put_many([stale]).ok
+    caused = db.ask("which optimization caused the payday stale features incident?")
+    assert keys(caused)[0] == "scorer/opt/cache" and "scorer/incident/stale@2" in lead(caused)
+    around = db.ask("scorer serving setup before and after the 50 % ramp")
+    assert keys(around)[:2] == ["scorer/serving/gpu", "scorer/serving/cpu"]
+    assert "runtime onnxruntime → triton-fil" in lead(around)
+    two = db.ask("compare the two vision-large benchmarks")
+    assert two.plan["comparison"]["latest_two"] is True
+
+
+def test_size_word_decides_between_look_alikes_a_description_points_to(db: Any) -> None:
+    assert db.put_many([*history(),
+        record("benchmark", "helpdesk-llm-small/bench/1", "2025-01-01", "Small helpdesk assistant benchmark",
+               model="helpdesk-llm-small", latency_ms={"p99": 800}),
+        record("benchmark", "helpdesk-llm-small/bench/2", "2025-06-01", "Small helpdesk assistant benchmark v2",
+               model="helpdesk-llm-small", latency_ms={"p99": 600}),
+        record("benchmark", "helpdesk-llm-large/bench/1", "2025-02-01", "Large helpdesk assistant benchmark",
+               model="helpdesk-llm-large", latency_ms={"p99": 3000}),
+        record("note", "helpdesk-llm-large/note/1", None, "Large helpdesk assistant budget",
+               model="helpdesk-llm-large", body="The large helpdesk assistant may use 8 GPUs."),
+        record("incident", "helpdesk-llm-large/incident/1", "2025-03-01", "Large helpdesk assistant timeouts",
+               model="helpdesk-llm-large", severity="sev3", resolved_at="2025-03-02"),
+    ]).ok
+    r = db.ask("compare the small helpdesk assistant's two benchmarks")
+    assert r.plan["subjects"][0]["model"] == "helpdesk-llm-small"
+    assert keys(r)[:2] == ["helpdesk-llm-small/bench/2", "helpdesk-llm-small/bench/1"]
+    assert "p99 800 → 600 ms (−25 %)" in lead(r)

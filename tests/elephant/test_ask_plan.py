@@ -151,3 +151,13 @@ def test_comparisons_from_a_comparative_between_or_either_side(vocab: Vocabulary
     assert between is not None and (between.left, between.right) == ("gptq", "awq")
     assert plan("which ranker attempts were rolled back or rejected?", vocab).comparison is None
     assert plan("what did we try on the ranker between the canary and the full rollout?", vocab).comparison is None
+
+
+def test_comparisons_with_than_two_of_a_kind_and_an_event_between(vocab: Vocabulary) -> None:
+    than = plan("is the TensorRT engine faster than the PyTorch baseline on the ranker?", vocab).comparison
+    assert than is not None and (than.left, than.right) == ("tensorrt engine", "pytorch baseline")
+    two = plan("compare the scorer's two benchmarks", vocab).comparison
+    assert two is not None and two.latest_two
+    around = plan("scorer serving setup before and after the FIL move", vocab)
+    assert around.comparison is not None and around.comparison.around == "the fil move"
+    assert around.answer_kind == "config" and around.time.anchors == []
