@@ -167,7 +167,8 @@ async def mcp() -> None:
                                                        "model": "ranker", "fields": {"status": "running"}})
             assert not done.is_error, done
             recalled = await client.call_tool("recall", {"query": "Ranker v5 training", "kind": "training_run"})
-            assert "training_run: **Ranker v5 training**" in recalled.content[0].text, recalled.content[0].text
+            assert "training run · ranker: **Ranker v5 training** — running" in recalled.content[0].text, \
+                recalled.content[0].text
     finally:
         db.close()
 
