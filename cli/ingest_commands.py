@@ -3,7 +3,6 @@ benchmark tables, record files) into versioned records."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +10,7 @@ import typer
 from rich.markup import escape
 
 from elephant.cli.output import JSON_OPTION, console, emit, err_console, open_db, reporting
+from elephant.cli.progress import phase_progress
 from elephant.errors import UsageError
 
 
@@ -61,11 +61,8 @@ def ingest(
             return
         if not paths:
             raise UsageError("give a PATH to ingest, or --mlflow URI (or set ELEPHANT_MLFLOW_URI)")
-        show_progress = not as_json and not quiet and sys.stderr.isatty()
-        if show_progress:
-            report = _with_progress(db, paths, dry_run=dry_run, prune=prune, ingest_paths=ingest_paths)
-        else:
-            report = ingest_paths(db, paths, dry_run=dry_run, prune=prune)
+        with phase_progress("ingest", enabled=not as_json and not quiet) as progress:
+            report = ingest_paths(db, paths, dry_run=dry_run, prune=prune, progress=progress)
         data = report.to_dict()
         emit(data, as_json=as_json, human=lambda: _print_quiet(data) if quiet else _print_summary(data, verbose=verbose))
         if not report.ok:
@@ -104,19 +101,6 @@ def _print_mlflow_summary(data: dict[str, Any], *, verbose: bool) -> None:
     console.print(f"[dim]{data['timings_s']['total']:.2f}s; watermark now {m['watermark_after']}[/dim]")
     if "files" in data:
         _print_summary(data["files"], verbose=verbose)
-
-
-def _with_progress(db: Any, paths: list[Path], *, dry_run: bool, prune: bool, ingest_paths: Any) -> Any:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    with Progress(TextColumn("[bold]ingest[/bold]"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  TextColumn("{task.description}", style="dim"), console=err_console, transient=True) as bar:
-        task = bar.add_task("", total=None)
-
-        def step(done: int, total: int, path: str) -> None:
-            bar.update(task, completed=done, total=total, description=escape(path[-60:]))
-
-        return ingest_paths(db, paths, dry_run=dry_run, prune=prune, progress=step)
 
 
 def _print_quiet(data: dict[str, Any]) -> None:

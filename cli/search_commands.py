@@ -9,6 +9,7 @@ from rich.markup import escape
 
 from elephant.cli.formats import FORMAT_OPTION, Cell, Column, ListFormat, list_format, print_rows
 from elephant.cli.output import JSON_OPTION, console, emit, err_console, open_db, reporting
+from elephant.cli.progress import phase_progress
 
 
 def register(app: typer.Typer) -> None:
@@ -91,7 +92,8 @@ def reindex(ctx: typer.Context, as_json: bool = JSON_OPTION) -> None:
     """
     with reporting(as_json):
         db = open_db(ctx)
-        report = db.reindex()
+        with phase_progress("reindex", enabled=not as_json) as progress:
+            report = db.reindex(progress=lambda phase, done, total: progress(phase, done, total, ""))
         data = {"ok": True, "indexed": report.applied, "pending": report.pending,
                 "seconds": round(report.seconds, 3)}
         emit(data, as_json=as_json,

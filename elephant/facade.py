@@ -26,7 +26,7 @@ if TYPE_CHECKING:  # imported where first used: `serve` and the CLI start withou
     from elephant.answers.context import ContextPack
     from elephant.answers.regressions import Finding
     from elephant.retrieval.embedding import Embedder
-    from elephant.retrieval.indexer import DrainReport, Indexer, ParkedJob
+    from elephant.retrieval.indexer import DrainReport, Indexer, ParkedJob, PhaseProgress
     from elephant.retrieval.search import ResultCache, SearchResponse
     from elephant.storage.archive import ImportReport
 
@@ -293,10 +293,11 @@ class Elephant:
                                         open_slot=lambda slot: open_vector_index(self.settings, slot))
             return self._indexer
 
-    def process_outbox(self) -> int:
-        """Apply pending index jobs; returns how many were applied (the rest wait if the index is down)."""
+    def process_outbox(self, *, progress: PhaseProgress | None = None) -> int:
+        """Apply pending index jobs; returns how many were applied (the rest wait if the index is down).
+        ``progress("index", done, total)`` after each batch."""
         self._last_drain = time.monotonic()
-        return self.indexer.process_outbox().applied
+        return self.indexer.process_outbox(progress=progress).applied
 
     def index_status(self, *, limit: int = 20) -> IndexStatus:
         """The outbox: jobs pending, jobs parked (dead letters, with reasons) and the last drain error."""
@@ -318,9 +319,10 @@ class Elephant:
             if self._indexer is not None:
                 self._indexer.last_error = str(exc)
 
-    def reindex(self) -> DrainReport:
-        """Rebuild the lexical and vector indexes from SQL with the configured embedder."""
-        return self.indexer.reindex()
+    def reindex(self, *, progress: PhaseProgress | None = None) -> DrainReport:
+        """Rebuild the lexical and vector indexes from SQL with the configured embedder;
+        ``progress(phase, done, total)`` through its phases ("embed", "lexical", "index")."""
+        return self.indexer.reindex(progress=progress)
 
     def search(self, query: str, *, kind: str | Sequence[str] | None = None, model: str | Sequence[str] | None = None,
                tags: str | Sequence[str] | None = None, since: str | None = None, until: str | None = None,

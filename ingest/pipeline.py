@@ -28,7 +28,9 @@ if TYPE_CHECKING:
 # is retried unit by unit so one bad unit never takes the others down with it.
 BATCH_UNITS = 64
 
-Progress = Callable[[int, int, str], None]
+# progress(phase, done, total, detail): "files" as each file is reached (detail: its path), then "index"
+# as each batch of index jobs is applied (embedding, vectors, lexical documents).
+Progress = Callable[[str, int, int, str], None]
 
 
 @dataclass(frozen=True)
@@ -143,7 +145,8 @@ def ingest_paths(db: Elephant, paths: Sequence[str | Path], *, dry_run: bool = F
                      max_file_bytes=max_file_bytes, author=author or db.settings.author)
     if not dry_run and report.records_written:
         t0 = time.perf_counter()
-        db.process_outbox()
+        db.process_outbox(progress=None if progress is None else (
+            lambda phase, done, total: progress(phase, done, total, "")))
         report.timings_s["index"] += time.perf_counter() - t0
     report.timings_s["total"] = time.perf_counter() - started
     return report
@@ -169,7 +172,7 @@ def _ingest_root(db: Any, target: Path, report: IngestReport, seen_keys: dict[st
     total = len(units)
     for done, unit in enumerate(units, start=1):
         if progress is not None:
-            progress(done, total, unit.lead.rel)
+            progress("files", done, total, unit.lead.rel)
         if not _load(unit, report, root, max_file_bytes):
             continue
         known = previous.get(unit.lead.rel)

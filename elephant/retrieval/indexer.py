@@ -41,6 +41,8 @@ from elephant.storage.store import Store
 from elephant.timeutil import format_ts, parse_ts, utc_now
 
 BATCH = 256
+# progress(phase, done, total): called as each batch of a phase finishes ("embed", "lexical", "index").
+PhaseProgress = Callable[[str, int, int], None]
 # A job that fails on its own is tried this many times, waiting the delays between, then parked.
 MAX_ATTEMPTS = 3
 RETRY_DELAYS_S = (2.0, 30.0)
@@ -193,7 +195,8 @@ class Indexer:
         with self.store.read_connection() as conn:
             return conn.execute(select(outbox.c.id).limit(1)).first() is not None
 
-    def process_outbox(self, *, batch: int = BATCH, max_jobs: int | None = None) -> DrainReport:
+    def process_outbox(self, *, batch: int = BATCH, max_jobs: int | None = None,
+                       progress: PhaseProgress | None = None) -> DrainReport:
         """Apply due jobs, oldest first, until none are left (or the vector index or model fails).
 
         A job that fails for a reason of its own (a record the renderer or the database cannot take)
@@ -204,6 +207,9 @@ class Indexer:
         report = DrainReport()
         started = time.perf_counter()
         with self._lock:
+            total = self.pending() if progress is not None else 0
+            if progress is not None and total:
+                progress("index", 0, total)
             while max_jobs is None or report.applied < max_jobs:
                 now = format_ts(utc_now())
                 with self.store.read_connection() as conn:
@@ -225,6 +231,8 @@ class Indexer:
                     # Somebody in this batch is poisoned: apply the jobs one by one to find out who.
                     if not self._apply_singly(jobs, report):
                         break
+                if progress is not None:
+                    progress("index", min(report.applied + report.failed, total), total)
             if report.error is None:
                 self.last_error = None
             report.pending = self.pending()
@@ -378,7 +386,7 @@ class Indexer:
         self._update_matrix(generation, unique, vectors if texts else None, metas)
 
     # ------------------------------------------------------------------ rebuild
-    def reindex(self, *, batch: int = BATCH) -> DrainReport:
+    def reindex(self, *, batch: int = BATCH, progress: PhaseProgress | None = None) -> DrainReport:
         """Rebuild both indexes from the SQL heads with the configured embedder, swapping on success.
 
         The vectors go into fresh storage (a new Chroma directory or collection) while the old index
@@ -403,13 +411,14 @@ class Indexer:
                     fresh.reset(fingerprint)  # leftovers of an earlier rebuild that failed
                 marks, failed = self._build(embedder, fingerprint, batch,
                                             lambda i, v, m: fresh.upsert(i, v, m) if fresh is not None
-                                            else staged.append((i, v, m)))
+                                            else staged.append((i, v, m)), progress=progress)
                 if fresh is None:  # one index object (tests): filled only now that every vector is made
                     target = self.vector_index
                     target.reset(fingerprint)
                     for ids, vectors, metas in staged:
                         target.upsert(ids, vectors, metas)
-                self._swap(marks, failed, start_id=start_id, slot=new_slot if fresh is not None else old_slot)
+                self._swap(marks, failed, start_id=start_id, slot=new_slot if fresh is not None else old_slot,
+                           progress=progress)
             except BaseException:
                 if fresh is not None:
                     _drop_quietly(fresh)
@@ -421,19 +430,27 @@ class Indexer:
                     _drop_quietly(old)
             self._matrix = None
             self.vector_problem = None
-            report = self.process_outbox(batch=batch)
+            report = self.process_outbox(batch=batch, progress=progress)
         report.applied += sum(1 for m in marks if m["chunks"] > 0)
         report.seconds = time.perf_counter() - started
         return report
 
     def _build(self, embedder: Any, fingerprint: str, batch: int,
-               write: Callable[[list[str], np.ndarray, list[dict[str, Any]]], Any]) -> tuple[list[dict[str, Any]], list[str]]:
+               write: Callable[[list[str], np.ndarray, list[dict[str, Any]]], Any],
+               progress: PhaseProgress | None = None) -> tuple[list[dict[str, Any]], list[str]]:
         """Embed every live head, page by page, handing the vectors to ``write``; the bookkeeping rows
         and the keys that could not be rendered (they are queued, to be retried and parked)."""
         marks: list[dict[str, Any]] = []
         failed: list[str] = []
         last = ""
+        total = 0
+        if progress is not None:
+            with self.store.read_connection() as conn:
+                total = int(conn.execute(select(func.count()).select_from(heads)).scalar_one())
+            progress("embed", 0, total)
         while True:
+            if progress is not None and (marks or failed):
+                progress("embed", min(len(marks) + len(failed), total), total)
             with self.store.read_connection() as conn:
                 rows = conn.execute(select(heads.c.key, heads.c.version, heads.c.is_deleted, heads.c.envelope)
                                     .where(heads.c.key > last).order_by(heads.c.key).limit(batch)).all()
@@ -471,7 +488,8 @@ class Indexer:
                               "fingerprint": fingerprint})
                 offset += count
 
-    def _swap(self, marks: list[dict[str, Any]], failed: list[str], *, start_id: int, slot: int) -> None:
+    def _swap(self, marks: list[dict[str, Any]], failed: list[str], *, start_id: int, slot: int,
+              progress: PhaseProgress | None = None) -> None:
         """One transaction: lexical documents, bookkeeping and the storage in use, all from the rebuild."""
         with self.store.write_transaction() as conn:
             self._lock_index(conn)
@@ -489,6 +507,8 @@ class Indexer:
                     except ValueError:
                         failed.append(key)
             for start in range(0, len(live), 500):
+                if progress is not None:
+                    progress("lexical", start, len(live))
                 try:
                     with conn.begin_nested():
                         lexical.upsert_documents(conn, live[start:start + 500])
