@@ -43,6 +43,8 @@ SOAK_SECONDS ?= 45
 soak: setup model
 	ELEPHANT_MODEL_DIR=$(MODELS) $(PY) bench/soak.py --seconds $(SOAK_SECONDS)
 
+# mypy reads pyproject.toml: the core library (elephant/ without the adapters) is checked with the
+# flags of `mypy --strict`, the adapters (api/, cli/, ingest/) with the defaults.
 lint: setup
 	$(BIN)/ruff check elephant ingest api cli tests bench
 	$(BIN)/mypy

@@ -27,8 +27,8 @@ from elephant.answers.timeline import (
 from elephant.api.web.fields import field_rows, split_citation
 from elephant.errors import NotFound, UsageError
 from elephant.facade import Elephant
+from elephant.kinds import KINDS
 from elephant.kinds.phrases import OUTCOME_CLASSES
-from elephant.records.envelope import KINDS
 from elephant.timeutil import parse_ts, sortable_ts
 
 PAGE_SIZE = 50

@@ -18,7 +18,6 @@ from sqlalchemy import and_, func, or_, select
 from typing_extensions import TypedDict
 
 from elephant.answers.questions import (
-    QUANTIZATION,
     TECHNIQUE_RE,
     Question,
     month_window,
@@ -26,6 +25,7 @@ from elephant.answers.questions import (
     tokens,
 )
 from elephant.kinds import all_kinds
+from elephant.kinds.optimization import QUANTIZATION
 from elephant.records.envelope import SourceOut
 from elephant.storage.schema import heads, versions
 from elephant.timeutil import sortable_ts
@@ -570,7 +570,7 @@ def is_failed(cand: Candidate) -> bool:
 
 def is_rolled_back(cand: Candidate) -> bool:
     facts = cand.digest
-    return facts.outcome == "rolled_back" or facts.status == "rolled_back" or facts.strategy == "rollback"
+    return bool(facts.outcome == "rolled_back" or facts.status == "rolled_back" or facts.strategy == "rollback")
 
 
 # ---------------------------------------------------------------- selection

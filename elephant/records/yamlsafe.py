@@ -65,7 +65,7 @@ class BoundedSafeLoader(yaml.SafeLoader):
     """``yaml.SafeLoader`` that refuses documents whose aliases expand past ``MAX_EXPANDED_NODES``."""
 
     def compose_document(self) -> Any:
-        node = super().compose_document()  # type: ignore[no-untyped-call]
+        node = super().compose_document()
         if node is not None:
             _expanded_size(node, MAX_EXPANDED_NODES)
         return node
@@ -80,10 +80,10 @@ def safe_load_with_node(text: str) -> tuple[Any, Node | None]:
     """``safe_load`` that also returns the composed node tree, whose marks give each value's line."""
     loader = BoundedSafeLoader(text)
     try:
-        node = loader.get_single_node()  # type: ignore[no-untyped-call]
-        data = loader.construct_document(node) if node is not None else None  # type: ignore[no-untyped-call]
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
     finally:
-        loader.dispose()  # type: ignore[no-untyped-call]
+        loader.dispose()
     return data, node
 
 

@@ -16,9 +16,8 @@ from sqlalchemy import select, text
 
 from elephant.errors import ElephantError
 from elephant.retrieval.documents import render_chunks, render_lexical
-from elephant.retrieval.indexer import index_chunks
 from elephant.retrieval.vectors import chunk_id
-from elephant.storage.schema import heads
+from elephant.storage.schema import heads, index_chunks
 
 REINDEX = "run `elephant reindex` (it rebuilds both indexes from the store and swaps them in on success)"
 SHOWN = 5  # keys named per problem

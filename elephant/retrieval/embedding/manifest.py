@@ -66,7 +66,7 @@ class Manifest:
 
     @property
     def tokenizer_path(self) -> Path:
-        return self.directory / self.data.get("tokenizer", {}).get("file", TOKENIZER_NAME)
+        return self.directory / str(self.data.get("tokenizer", {}).get("file", TOKENIZER_NAME))
 
     def resolve(self, name: str | None) -> Variant:
         """A variant by name or alias (None or "default": the default one)."""

@@ -11,11 +11,16 @@ import os
 import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from elephant.errors import ModelError
 from elephant.retrieval.embedding.cache import VectorCache
+
+if TYPE_CHECKING:  # imported lazily at run time: `import elephant` stays light
+    from onnxruntime import InferenceSession
+    from tokenizers import Tokenizer
 
 REBUILD_HINT = "run `elephant model build --force` to rebuild it"
 
@@ -107,7 +112,7 @@ def default_threads() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def load_tokenizer(path: Path, max_seq_length: int | None):
+def load_tokenizer(path: Path, max_seq_length: int | None) -> Tokenizer:
     """A ``tokenizers.Tokenizer`` with padding off and truncation at ``max_seq_length`` (None: off).
 
     Trap: the ``tokenizer.json`` shipped with all-MiniLM-L6-v2 pads every input to 128 tokens and
@@ -175,10 +180,10 @@ class OnnxEmbedder:
         self.allow_spinning = allow_spinning
         self._cache = VectorCache(query_cache_size)
         self._lock = threading.Lock()
-        self._session = None
+        self._session: InferenceSession | None = None
         self._input_names: set[str] = set()
-        self._tokenizer = None
-        self._counting_tokenizer = None
+        self._tokenizer: Tokenizer | None = None
+        self._counting_tokenizer: Tokenizer | None = None
         self._sha256: str | None = expected_sha256
 
     # -- identity -------------------------------------------------------------------------------
@@ -195,7 +200,7 @@ class OnnxEmbedder:
 
     # -- loading --------------------------------------------------------------------------------
 
-    def _ensure_loaded(self):
+    def _ensure_loaded(self) -> InferenceSession:
         session = self._session
         if session is not None:
             return session
@@ -208,7 +213,7 @@ class OnnxEmbedder:
                 self._session = self._create_session()
             return self._session
 
-    def _create_session(self):
+    def _create_session(self) -> InferenceSession:
         import onnxruntime as ort
 
         self._sha256 = verify_file(self.model_path, self.expected_sha256)
@@ -244,7 +249,7 @@ class OnnxEmbedder:
         return session
 
     @property
-    def tokenizer(self):
+    def tokenizer(self) -> Tokenizer:
         """The model's tokenizer without padding or truncation (for counting and splitting text)."""
         if self._counting_tokenizer is None:
             with self._lock:
@@ -281,7 +286,7 @@ class OnnxEmbedder:
             return cached
         return self._cache.put(text, self.embed([text])[0])
 
-    def _run(self, session, token_ids: list[list[int]]) -> np.ndarray:
+    def _run(self, session: InferenceSession, token_ids: list[list[int]]) -> np.ndarray:
         width = max(len(ids) for ids in token_ids)
         input_ids = np.zeros((len(token_ids), width), dtype=np.int64)  # 0 is [PAD]
         mask = np.zeros((len(token_ids), width), dtype=np.int64)
@@ -301,4 +306,5 @@ def pool_and_normalise(hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
     summed = (hidden * weights).sum(axis=1)
     pooled = summed / np.maximum(weights.sum(axis=1), 1e-9)
     norms = np.linalg.norm(pooled, axis=1, keepdims=True)
-    return (pooled / np.maximum(norms, 1e-12)).astype(np.float32)
+    normalised: np.ndarray = (pooled / np.maximum(norms, 1e-12)).astype(np.float32)
+    return normalised

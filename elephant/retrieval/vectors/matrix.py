@@ -210,17 +210,21 @@ def product(matrix: np.ndarray, vector: np.ndarray) -> np.ndarray:
 
 
 def _einsum(matrix: np.ndarray, vector: np.ndarray) -> np.ndarray:
-    return np.einsum("ij,j->i", matrix, vector)
+    scores: np.ndarray = np.einsum("ij,j->i", matrix, vector)
+    return scores
 
 
 def _blas(matrix: np.ndarray, vector: np.ndarray) -> np.ndarray:
+    scores: np.ndarray
     if _SINGLE_THREADED_BLAS:
-        return matrix @ vector
+        scores = matrix @ vector
+        return scores
     controller = _blas_controller()
     if controller is None:
         return _einsum(matrix, vector)
     with controller.limit(limits=1, user_api="blas"):
-        return matrix @ vector
+        scores = matrix @ vector
+    return scores
 
 
 def _calibrate(matrix: np.ndarray, vector: np.ndarray, rounds: int = 3) -> str:
@@ -273,7 +277,7 @@ def use_single_threaded_blas() -> bool:
 
 def _any_equal(column: np.ndarray, codes: Sequence[int]) -> np.ndarray:
     # np.isin sorts; for the handful of codes a filter names, equality tests are ~10x faster.
-    out = column == codes[0]
+    out: np.ndarray = column == codes[0]
     for code in codes[1:]:
         out |= column == code
     return out
