@@ -299,25 +299,28 @@ def _latest(rows: list[Any], kind: str) -> Any:
     return max(found, key=recency) if found else None
 
 
-def _item(row: Any, summary: str, **details: Any) -> BriefItem:
-    env = json.loads(row.envelope) if isinstance(row.envelope, str) else row.envelope
-    return BriefItem(row.key, row.version, row.kind, str(env.get("title", row.key)), env.get("occurred_at"),
-                     summary, details)
+class BriefRows:
+    """One model's head rows with their envelopes decoded once: each row's fields, and its brief item."""
+
+    def __init__(self, rows: list[Any]) -> None:
+        self.envelopes: dict[str, dict[str, Any]] = {r.key: json.loads(r.envelope) for r in rows}
+
+    def fields(self, row: Any) -> dict[str, Any]:
+        value = self.envelopes[row.key].get("fields") or {}
+        return value if isinstance(value, dict) else {}
+
+    def item(self, row: Any, place: BriefPlace) -> BriefItem:
+        """The row as a line of ``place``: its summary and the place's structured details."""
+        env, found = self.envelopes[row.key], self.fields(row)
+        title = str(env.get("title", row.key))
+        return BriefItem(row.key, row.version, row.kind, title, env.get("occurred_at"),
+                         place.summary(found, title, brief_date(row)), place.details(found))
 
 
 def _model_brief(model: str, rows: list[Any]) -> ModelBrief:
     brief = ModelBrief(model)
-    envelopes = {r.key: json.loads(r.envelope) for r in rows}
-
-    def fields(row: Any) -> dict[str, Any]:
-        value = envelopes[row.key].get("fields") or {}
-        return value if isinstance(value, dict) else {}
-
-    def item(row: Any, place: BriefPlace) -> BriefItem:
-        f = fields(row)
-        title = str(envelopes[row.key].get("title", row.key))
-        return _item(row, place.summary(f, title, brief_date(row)), **place.details(f))
-
+    decoded = BriefRows(rows)
+    fields, item = decoded.fields, decoded.item
     for kind, place in brief_places():
         if place.latest:
             if (row := _latest(rows, kind)) is not None:

@@ -13,7 +13,6 @@ A date alone means the whole day: ``--at 2025-09-10`` counts everything that occ
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -22,7 +21,14 @@ from typing import Any
 from sqlalchemy import and_, func, select
 
 from elephant.answers.attempts import AttemptOut
-from elephant.answers.brief import Brief, BriefItem, BriefOut, ModelBrief, brief_date, brief_places, recency
+from elephant.answers.brief import (
+    Brief,
+    BriefOut,
+    BriefRows,
+    ModelBrief,
+    brief_places,
+    recency,
+)
 from elephant.errors import NotFound, UsageError
 from elephant.kinds.base import BriefPlace
 from elephant.storage.schema import heads
@@ -103,17 +109,8 @@ def build_brief_at(store: Store, model: str | None, at: str) -> BriefAt:
 
 def _model_brief_at(model: str, rows: list[Any], places: list[tuple[str, BriefPlace]], moment: ValidTime) -> ModelBrief:
     brief = ModelBrief(model)
-    envelopes = {r.key: json.loads(r.envelope) for r in rows}
-
-    def fields(row: Any) -> dict[str, Any]:
-        value = envelopes[row.key].get("fields") or {}
-        return value if isinstance(value, dict) else {}
-
-    def item(row: Any, place: BriefPlace) -> BriefItem:
-        env = envelopes[row.key]
-        title = str(env.get("title", row.key))
-        return BriefItem(row.key, row.version, row.kind, title, env.get("occurred_at"),
-                         place.summary(fields(row), title, brief_date(row)), place.details(fields(row)))
+    decoded = BriefRows(rows)
+    fields, item = decoded.fields, decoded.item
 
     def open_then(row: Any, place: BriefPlace) -> bool:
         f = fields(row)

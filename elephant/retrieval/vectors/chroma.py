@@ -14,6 +14,7 @@ reading the segments back from disk (issue 20, row 3 / 11). A Chroma server need
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import uuid
@@ -254,23 +255,21 @@ class ChromaIndex:
         with self._exclusive(write=False):
             return int(self._call("count", self._col().count))
 
+    def _delete_collection(self) -> None:
+        """Drop the collection (one that is already gone is fine); the caller holds the exclusive lock."""
+        with contextlib.suppress(Exception):
+            self._client.delete_collection(self._collection_name)
+        self._collection = None
+
     def reset(self, fingerprint: str) -> None:
         with self._exclusive(write=True):
-            try:
-                self._client.delete_collection(self._collection_name)
-            except Exception:
-                pass
-            self._collection = None
+            self._delete_collection()
             self.adopt_fingerprint(fingerprint)
 
     def drop(self) -> None:
         """Delete this index's collection and, for a rebuild's own directory, the directory."""
         with self._exclusive(write=True):
-            try:
-                self._client.delete_collection(self._collection_name)
-            except Exception:
-                pass
-            self._collection = None
+            self._delete_collection()
         if self.path is not None and self.path.name.startswith("chroma-"):
             import shutil
 
