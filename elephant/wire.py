@@ -155,7 +155,10 @@ def brief(data: Any) -> Brief:
     body = checked(BriefOut, data)
     fields: dict[str, Any] = {"models": [_model_brief(m) for m in body["models"]],
                               "quiet_models": body["quiet_models"], "left_out_models": list(body["left_out_models"]),
-                              "budget": body["budget"], "tokens": body["tokens"]}
+                              "budget": body["budget"], "tokens": body["tokens"],
+                              # A brief whose Markdown was empty: its budget held not even the line about
+                              # what was left out (fit_brief), so it renders empty here too.
+                              "fits_nothing": body["tokens"] == 0 and not body["models"]}
     if "at" in body:
         return BriefAt(**fields, at=body["at"])
     return Brief(**fields)

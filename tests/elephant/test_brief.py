@@ -166,3 +166,13 @@ def test_in_progress_attempts_need_attention(db: Any) -> None:
     assert [m.model for m in brief.models] == ["m"] and brief.quiet_models == 1
     assert [a.key for a in brief.models[0].attempts_in_progress] == ["m/int8"]
     assert "In-progress attempt**: 2025-03-01: INT8 of m (INT8 quantization)" in brief.markdown()
+
+
+def test_the_brief_json_reads_back_as_the_same_brief(db: Any) -> None:
+    from elephant import wire
+
+    db.put_many(history() + _many_models(12, attention=True))
+    for options in ({}, {"budget": 1}, {"budget": 150}, {"all_models": True}, {"model": "ranker"}):
+        brief = db.brief(**options)
+        again = wire.brief(brief.to_dict())
+        assert again.markdown() == brief.markdown() and again.to_dict() == brief.to_dict(), options
