@@ -42,7 +42,8 @@ INSTRUCTIONS = (
     "optimization attempts, deployments, incidents and rollback procedures. Call `brief` on startup. "
     "Before proposing an optimization, call `ask` (\"what did we try last time?\") and respect what was "
     "rejected or rolled back. After a benchmark, optimization, deployment or incident, `remember` it "
-    "with its numbers. Cite facts as key@version."
+    "with its numbers. Cite facts as key@version; open a cited record with `get` (it takes the citation), "
+    "compare versions with `diff`, list regressions with `regressions`."
 )
 _READ_ONLY = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True,
                              open_world_hint=False)
