@@ -14,7 +14,7 @@ from typing import Any
 
 from elephant.answers.attempts import MIN_SCORE, Candidate, Gathered, order_by_time
 from elephant.answers.markdown import outcome_of
-from elephant.answers.plan import BETTER, METRIC_RE, QueryPlan, methods_in
+from elephant.answers.plan import ATTEMPT_WORDS_RE, BETTER, METRIC_RE, QueryPlan, methods_in
 from elephant.kinds.units import as_number, format_change, format_number, format_points, metric_label
 
 MINUS = "−"
@@ -245,6 +245,32 @@ def assemble(plan: QueryPlan, g: Gathered, pool: dict[str, Candidate]) -> Assemb
             out.primary = matching
             out.related = [c for c in shown if c not in matching]
             shown = matching + out.related
+    q = plan.question
+    if plan.answer_kind is None and not (plan.techniques or plan.methods) and shown and q is not None \
+            and shown[0].kind != "optimization" and ATTEMPT_ASK_RE.search(plan.main_text) \
+            and not q.kinds - {"optimization"}:
+        # "what did we try on the OCR model for ID documents?": attempts answer it, before a note that
+        # shares more of its words.
+        attempts = [c for c in shown if c.kind == "optimization"]
+        if attempts:
+            out.primary = attempts + [c for c in shown if c not in attempts]
+            out.related = []
+            shown = out.primary
+    elif plan.answer_kind is None and plan.intent == "list" and q is not None and q.terms and shown \
+            and not (plan.techniques or plan.methods or q.kinds or q.features or q.exact or q.is_bare
+                     or ATTEMPT_WORDS_RE.search(plan.main_text) or plan.time.anchors or plan.time.since
+                     or plan.time.until or q.anchor is not None):
+        # A question of fact with no kind of answer named ("how far ahead does the forecaster predict?"):
+        # the record that holds its words best answers, not the newest of the near-equals; when its words
+        # barely match anything, the record hybrid search ranks first (its dense side reads paraphrases).
+        best = max(shown, key=lambda c: (c.score, c.when))
+        searched = [c for c in pool.values() if c.search_rank == 0]
+        if searched and best.score < 2 * MIN_SCORE:
+            best = searched[0]
+        if best is not shown[0]:
+            out.primary = [best] + [c for c in shown if c is not best]
+            out.related = []
+            shown = out.primary
     hop = _linked_answer(plan, shown, pool)
     if hop is not None:
         # "which optimization caused the Black Friday incident?": the event matched best; the answer is
@@ -282,6 +308,7 @@ def assemble(plan: QueryPlan, g: Gathered, pool: dict[str, Candidate]) -> Assemb
     return out
 
 
+ATTEMPT_ASK_RE = re.compile(r"\b(?:what|anything|which|any)\b.*\b(?:tried|try|attempt\w*|experiment\w*|optimi[sz]\w*)\b")
 # "which optimization caused …", "what change led to …": the kind asked for and a relation to an event.
 ASKED_KIND_RE = re.compile(r"\b(?:which|what)\s+(?:\w+\s+)?(optimi[sz]ation|change|attempt|experiment|deployment|"
                            r"rollout|release|canary|config\w*|incident|regression)s?\b")
@@ -532,6 +559,7 @@ def _compare(plan: QueryPlan, g: Gathered, pool: dict[str, Candidate]) -> Assemb
     if comp.latest_two or comp.around_at is not None:
         return _compare_in_time(plan, pool, wanted_kind)
     sides: list[Candidate | None] = []
+    all_holders: list[list[Candidate]] = []
     side_words = [_side_words(comp.left, comp.right, pool), _side_words(comp.right, comp.left, pool)]
     for i in (0, 1):
         words, theirs = side_words[i], side_words[1 - i]
@@ -544,6 +572,18 @@ def _compare(plan: QueryPlan, g: Gathered, pool: dict[str, Candidate]) -> Assemb
         holders.sort(key=lambda c: (c.kind == wanted_kind, not (theirs and _holds(c, theirs[0])),
                                     words[0] in c.digest.head, c.score, c.when), reverse=True)
         sides.append(holders[0])
+        all_holders.append(holders)
+    if len(all_holders) == 2 and sides[0] is not None and sides[1] is not None and sides[0].kind != sides[1].kind:
+        # Two sides of one comparison are records of one kind: the kind both sides hold nearest the top.
+        common = {c.kind for c in all_holders[0]} & {c.kind for c in all_holders[1]}
+        if common:
+            def place(kind: str) -> int:
+                return sum(next(i for i, c in enumerate(h) if c.kind == kind) for h in all_holders)
+            kind = wanted_kind if wanted_kind in common else min(sorted(common), key=place)
+            first = next(c for c in all_holders[0] if c.kind == kind)
+            second = next((c for c in all_holders[1] if c.kind == kind and c.key != first.key), None)
+            if second is not None:
+                sides = [first, second]
     for i, phrase in enumerate((comp.left, comp.right)):
         known = sides[1 - i]
         if sides[i] is None and known is not None:

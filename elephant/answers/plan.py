@@ -85,7 +85,7 @@ DELTA_RE = re.compile(r"\b(?:change[sd]?|improv\w*|gain\w*|speed ?ups?|cut|cuts|
 ANSWER_KINDS: tuple[tuple[str, str, re.Pattern[str]], ...] = (
     ("procedure", "rollback_procedure", re.compile(
         r"\bhow (?:do|can|should|would) (?:we|i|you|one) (?:roll ?back|revert|undo|fall ?back|back out|restore|"
-        r"downgrade)|\brunbook|\bplaybook|\bprocedure|\bsteps? to (?:roll ?back|revert|restore)|\brollback (?:plan|steps)")),
+        r"downgrade|turn off|switch off|shut off|disable|deactivate|kill|bypass)|\brunbook|\bplaybook|\bprocedure|\bsteps? to (?:roll ?back|revert|restore)|\brollback (?:plan|steps)")),
     ("config", "serving_config", re.compile(
         r"\bserv(?:e|es|ed|ing) (?:at|on|with|in)\b|\bserving (?:config|setup|stack|precision|hardware)|"
         r"\b(?:what|which) (?:kind of |type of )?(?:precision|hardware|gpus?|cpus?|instances?|runtime|replicas?|"
@@ -94,7 +94,7 @@ ANSWER_KINDS: tuple[tuple[str, str, re.Pattern[str]], ...] = (
         r"\bhow (?:is|are) .*\b(?:served|hosted)\b|\b(?:precision|hardware|runtime|replicas|"
         r"instance type)\b.*\b(?:now|currently|today|serve|serves)\b|\bconfig(?:uration)?\b|"
         r"\bdeployed on\b|\brun(?:s|ning)? on (?:what|which)\b|\bsettings?\b.*\b(?:use|uses|run|runs|in production)\b|"
-        r"\b(?:use|uses|run|runs) in production\b")),
+        r"\b(?:use|uses|run|runs) in production\b|\bwhat (?:runs|serves|hosts)\b")),
     ("note", "note", re.compile(
         r"\bbudget\b|\bslos?\b|\bguidelines?\b|\bpolicy\b|\brules? (?:for|to|about)\b|\bconventions?\b|"
         r"\btarget\b|\bsla\b|\ballow(?:ed|ance)\b|\blimit\b|\bceiling\b|\bquota\b|\bfloor\b|\bthreshold\b")),
@@ -202,6 +202,8 @@ COMPARE_RE = re.compile(r"\b(?:what changed|difference|differ|compare\w*|diff|ho
 # "did the prefix cache or distillation cut p99 more?".
 COMPARATIVE_RE = re.compile(r"\b(?:more|less|better|worse|faster|slower|higher|lower|cheaper|bigger|smaller|fewer|"
                             r"larger|stronger|weaker)\b")
+# "what did we gain going from the CPU scorer to Triton FIL?": a move from one side to the other.
+FROM_TO_RE = re.compile(r"\bfrom\s+((?:[\w./+-]+\s+){0,4}?[\w./+-]+)\s+(?:to|into)\s+((?:[\w./+-]+\s*){1,4})")
 AROUND_RE = re.compile(r"\bbefore and after\s+(.+?)(?=[?!;,]|$)")
 # "compare the ranker's two benchmarks", "what changed between its last two configs?"
 LATEST_TWO_RE = re.compile(r"\b(?:the|its|their|our|\w+'s)\s+(?:last |latest |two latest |most recent )?(?:two|2|both)\s+"
@@ -712,6 +714,12 @@ def _comparison(text: str, vocab: Vocabulary) -> Comparison | None:
         if _is_version_like(left_last[0]) and _is_version_like(right_first[0]):
             return Comparison(left_last[0], right_first[0])
         return Comparison(left, right)
+    moved = FROM_TO_RE.search(text)
+    if moved and (COMPARE_RE.search(text) or DELTA_RE.search(text) or COMPARATIVE_RE.search(text)) \
+            and parse_time(moved.group(0), datetime.now()) is None:
+        left, right = _side_words(moved.group(1).split()), _side_words(moved.group(2).split())
+        if left and right:
+            return Comparison(" ".join(left), " ".join(right))
     if LATEST_TWO_RE.search(text) and (COMPARE_RE.search(text) or COMPARATIVE_RE.search(text)):
         return Comparison("latest", "previous", latest_two=True)
     if COMPARATIVE_RE.search(text):

@@ -520,10 +520,13 @@ def _parse_one_time(text: str, now: datetime) -> TimeWindow | None:
         h_year = int(half.group(3))
         start, end = (date(h_year, 1, 1), date(h_year, 7, 1)) if first else (date(h_year, 7, 1), date(h_year + 1, 1, 1))
         return TimeWindow(since=_ts(start), until=_ts(end), label=f"H{1 if first else 2} {h_year}")
-    quarter = re.search(r"\bq([1-4])(?:\s+((?:19|20)\d\d))?\b", text)
+    quarter = re.search(r"\b(?:((?:19|20)\d\d)\s+)?(?:q([1-4])|(first|second|third|fourth|1st|2nd|3rd|4th) quarter)"
+                        r"(?:\s+(?:of\s+)?((?:19|20)\d\d))?\b", text)
     if quarter:
-        number = int(quarter.group(1))
-        q_year = int(quarter.group(2)) if quarter.group(2) else (
+        number = int(quarter.group(2)) if quarter.group(2) else {"first": 1, "1st": 1, "second": 2, "2nd": 2,
+                                                                  "third": 3, "3rd": 3, "fourth": 4, "4th": 4}[quarter.group(3)]
+        said_year = quarter.group(4) or quarter.group(1)
+        q_year = int(said_year) if said_year else (
             now.year if now.month >= 3 * number - 2 else now.year - 1)  # an unstarted quarter means last year's
         start = date(q_year, 3 * number - 2, 1)
         end = date(q_year + 1, 1, 1) if number == 4 else date(q_year, 3 * number + 1, 1)

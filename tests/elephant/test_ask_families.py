@@ -287,3 +287,11 @@ def test_size_word_decides_between_look_alikes_a_description_points_to(db: Any) 
     assert r.plan["subjects"][0]["model"] == "helpdesk-llm-small"
     assert keys(r)[:2] == ["helpdesk-llm-small/bench/2", "helpdesk-llm-small/bench/1"]
     assert "p99 800 → 600 ms (−25 %)" in lead(r)
+
+
+def test_attempts_answer_what_did_we_try_before_a_note_sharing_more_words(db: Any) -> None:
+    assert db.put_many([*history(), record("note", "scorer/note/merchants", "2025-09-01",
+                                           "Scorer notes on new merchants and their fraud patterns", model="scorer",
+                                           body="New merchants carry fraud patterns the scorer has not seen.")]).ok
+    r = db.ask("what did we try on the scorer for new merchants?")
+    assert r.attempts[0]["kind"] == "optimization"

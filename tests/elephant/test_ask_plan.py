@@ -161,3 +161,21 @@ def test_comparisons_with_than_two_of_a_kind_and_an_event_between(vocab: Vocabul
     around = plan("scorer serving setup before and after the FIL move", vocab)
     assert around.comparison is not None and around.comparison.around == "the fil move"
     assert around.answer_kind == "config" and around.time.anchors == []
+
+
+@pytest.mark.parametrize("question", ["scorer attempts in 2025 Q1", "scorer attempts in Q1 of 2025",
+                                      "scorer attempts in the first quarter of 2025"])
+def test_quarters_however_written(vocab: Vocabulary, question: str) -> None:
+    t = plan(question, vocab).time
+    assert (t.since, t.until) == ("2025-01-01T00:00:00.000000Z", "2025-04-01T00:00:00.000000Z")
+
+
+def test_turning_a_thing_off_is_a_procedure_and_what_runs_it_a_config(vocab: Vocabulary) -> None:
+    assert plan("how do I turn off the scorer's feature cache?", vocab).answer_kind == "procedure"
+    assert plan("what runs the ranker in production?", vocab).answer_kind == "config"
+
+
+def test_a_move_from_one_side_to_the_other_is_a_comparison(vocab: Vocabulary) -> None:
+    moved = plan("what did we gain going from the CPU scorer to Triton FIL?", vocab).comparison
+    assert moved is not None and (moved.left, moved.right) == ("cpu scorer", "triton fil")
+    assert plan("what did we try on the ranker from January to March 2025?", vocab).comparison is None
