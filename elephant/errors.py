@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from typing import Any
 
-from pydantic import ConfigDict, with_config
 from typing_extensions import TypedDict
 
 
@@ -51,7 +50,6 @@ class UsageError(ElephantError):
     title = "Bad request"
 
 
-@with_config(ConfigDict(extra="forbid"))
 class FieldProblemOut(TypedDict):
     """A ``FieldProblem`` as JSON."""
 
@@ -60,6 +58,11 @@ class FieldProblemOut(TypedDict):
     key: str | None
     field: str
     message: str
+
+
+# What pydantic's ``with_config(ConfigDict(extra="forbid"))`` sets, written out: `import elephant` loads
+# this module, and importing pydantic here would triple its time (0.07 → 0.35 s measured).
+FieldProblemOut.__pydantic_config__ = {"extra": "forbid"}  # type: ignore[attr-defined]
 
 
 @dataclass

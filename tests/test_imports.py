@@ -19,6 +19,13 @@ def test_import_elephant_is_light():
         assert banned not in loaded, banned
 
 
+def test_import_elephant_loads_neither_pydantic_nor_sqlalchemy():
+    """They load with the first store the caller opens: the CLI's start-up and `import elephant` stay fast
+    (elephant.errors, loaded at once, holds a JSON type but configures pydantic without importing it)."""
+    loaded = modules_after("import elephant")
+    assert "pydantic" not in loaded and "sqlalchemy" not in loaded
+
+
 def test_core_never_imports_adapters_statically():
     from pathlib import Path
 
