@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 import numpy as np
 from pydantic import ConfigDict, with_config
-from sqlalchemy import Connection, String, and_, bindparam, case, cast, exists, func, select
+from sqlalchemy import Connection, String, and_, bindparam, case, cast, func, select
 from sqlalchemy.dialects.postgresql import JSONB, JSONPATH
 from sqlalchemy.sql.elements import ColumnElement
 from typing_extensions import TypedDict
@@ -111,25 +111,22 @@ class Condition:
         """Answered from the indexed ``head_numbers`` side table (a number compared with a number)."""
         return isinstance(self.value, float)
 
-    def numbers_clause(self, *, driving: bool = False) -> ColumnElement[bool]:
-        """This numeric condition from ``head_numbers`` (an index range on (path, value)), with the same
-        semantics as the JSON form: only a number at that path through objects is compared.
+    def numbers_clause(self) -> ColumnElement[bool]:
+        """This numeric condition as ``key IN`` an index range of ``head_numbers`` (path, value), with the
+        semantics of the JSON form: only a number reached through objects at that path is compared.
 
-        ``driving``: the numbers' index range selects the keys (``key IN (...)``), for the candidate set;
-        otherwise a per-row probe by key (``EXISTS``), for checking a ranked list of a few hundred keys.
+        For statements the numbers select keys for (the dense side's candidate set). Checking a short
+        ranked list (lexical hits, over-fetched neighbours) keeps the JSON form on the few rows it reads:
+        SQLite turned a correlated probe of the side table there into a scan driven by it.
         """
         value = head_numbers.c.value
         ops = {"<": value < self.value, "<=": value <= self.value, ">": value > self.value,
                ">=": value >= self.value, "=": value == self.value, "!=": value != self.value}
         match = and_(head_numbers.c.path == ".".join(self.path), ops[self.op])
-        if driving:
-            return heads.c.key.in_(select(head_numbers.c.key).where(match))
-        return exists().where(head_numbers.c.key == heads.c.key, match)
+        return heads.c.key.in_(select(head_numbers.c.key).where(match))
 
     def clause(self, dialect: str) -> ColumnElement[bool]:
         """One condition alone; ``Filters.clause`` compiles a list (on PostgreSQL, into one predicate)."""
-        if self.is_numeric:
-            return self.numbers_clause()
         if dialect != "sqlite":
             return _jsonb_conditions([self])
         # On SQLite the list's bound (MAX_CONDITIONS) caps the work per row.
@@ -177,8 +174,8 @@ class Filters:
         return not (self.kind or self.model or self.tags or self.since or self.until or self.where)
 
     def clause(self, dialect: str, *, driving: bool = False) -> ColumnElement[bool] | None:
-        """All filters over ``heads``; ``driving`` when the statement selects its keys by them (see
-        ``Condition.numbers_clause``)."""
+        """All filters over ``heads``; ``driving`` when the statement selects its keys by them: numeric
+        conditions are then index ranges of ``head_numbers`` (see ``Condition.numbers_clause``)."""
         parts: list[ColumnElement[bool]] = []
         if self.kind:
             parts.append(heads.c.kind.in_(list(self.kind)))
@@ -190,8 +187,9 @@ class Filters:
             parts.append(heads.c.occurred_at >= self.since)
         if self.until:
             parts.append(heads.c.occurred_at < self.until)
-        parts += [c.numbers_clause(driving=driving) for c in self.where if c.is_numeric]
-        others = [c for c in self.where if not c.is_numeric]
+        if driving:
+            parts += [c.numbers_clause() for c in self.where if c.is_numeric]
+        others = [c for c in self.where if not (driving and c.is_numeric)]
         if others and dialect != "sqlite":
             parts.append(_jsonb_conditions(others))
         else:
