@@ -96,8 +96,14 @@ def reindex(ctx: typer.Context, as_json: bool = JSON_OPTION) -> None:
             report = db.reindex(progress=lambda phase, done, total: progress(phase, done, total, ""))
         data = {"ok": True, "indexed": report.applied, "pending": report.pending,
                 "seconds": round(report.seconds, 3)}
-        emit(data, as_json=as_json,
-             human=lambda: console.print(f"reindexed {report.applied} records in {report.seconds:.1f} s"))
+
+        def human() -> None:
+            console.print(f"reindexed {report.applied} records in {report.seconds:.1f} s")
+            if report.pending:  # e.g. a record the indexer cannot take: retried, then parked
+                err_console.print(f"[yellow]{report.pending} index job(s) still pending:[/yellow] their records are "
+                                  "stored but not searchable yet; see `elephant status` for the reasons")
+
+        emit(data, as_json=as_json, human=human)
 
 
 def status(ctx: typer.Context, as_json: bool = JSON_OPTION) -> None:
