@@ -206,6 +206,11 @@ def assemble(plan: QueryPlan, g: Gathered, pool: dict[str, Candidate]) -> Assemb
         done = _superlative(plan, g, pool)
         if done is not None:
             return done
+        if (plan.techniques or plan.methods) and not any(
+                technique_match(c, plan) and c.kind in ("optimization", "deployment", "benchmark")
+                for c in _in_window(pool.values(), plan)):
+            # "which batching experiment on the typeahead cut p99 the most?" with no batching recorded.
+            return _never(plan, [], pool)
     if plan.status == "open" and plan.intent in ("status", "list"):
         return _status(plan, g, pool)
     out = Assembly()

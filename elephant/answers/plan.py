@@ -481,7 +481,9 @@ def build_plan(text: str, vocab: Vocabulary, *, now: datetime | None = None, mod
         t.anchors = [AnchorSpec("since", between_phrases[0]), AnchorSpec("until", between_phrases[1])]
     if t.since and re.search(r"\bonwards?\b|\b(?:from|since) .+ on\b", parse_text):
         t.until = question.window.until = None  # "from mid 2025 onwards": open-ended
-    # The plan's own words (superlatives, status, intent) are not content to match records by.
+    # The plan's own words (superlatives, status, intent) and those of the time window are not content.
+    if t.since or t.until or question.window.month:
+        question.terms = [w for w in question.terms if not TIME_TOKEN_RE.fullmatch(w)]
     question.terms = [w for w in question.terms if w not in PLAN_WORDS and w not in MODEL_NOUNS
                       and not (w.startswith("experi") or w.startswith("optim"))]
     if plan.superlative is not None or plan.comparison is not None:
@@ -492,6 +494,8 @@ def build_plan(text: str, vocab: Vocabulary, *, now: datetime | None = None, mod
     return plan
 
 
+# Tokens of a time expression the window already holds ("H1 2025", "Q3", "2025").
+TIME_TOKEN_RE = re.compile(r"[qh][1-4]|(?:19|20)\d\d|quarters?|halfs?|halves")
 # Words of time, order and mood that describe no model ("the first half", "right now", "broken").
 DESCRIPTION_STOP = frozenset(["first", "second", "third", "half", "early", "late", "right", "now", "today", "week",
                               "month", "year", "quarter", "recent", "latest", "last", "next", "previous", "current",
@@ -518,7 +522,7 @@ def _name_by_description(plan: QueryPlan, question: Question, vocab: Vocabulary,
     words = [t for t in tokens(text) if t not in STOPWORDS and len(t) > 2 and not t[0].isdigit()
              and not any(p.search(t) for p in TECHNIQUE_RE.values()) and not any(p.search(t) for p in METRIC_RE.values())
              and not any(p.search(t) for p in KIND_RE.values()) and not any(p.search(t) for p in METHOD_RE.values())
-             and t not in SIZE_WORDS and t not in DESCRIPTION_STOP]
+             and t not in SIZE_WORDS and t not in DESCRIPTION_STOP and not _is_plan_word(t)]
     terms = describing_terms(" ".join(words))
     # The word right before a model noun is the head of the description: "the search *suggestion* model".
     raw = tokens(text)
@@ -574,6 +578,13 @@ def _name_by_description(plan: QueryPlan, question: Question, vocab: Vocabulary,
         chosen_terms = {t for t in chosen_terms if t in heads or _is_describing(t, chosen, records, vocab)}
     spent = {w for term in chosen_terms for w in term.split()}
     question.terms = [t for t in question.terms if t[:7] not in spent]
+
+
+def _is_plan_word(word: str) -> bool:
+    """Words the plan reads as its own (superlatives, directions of change, status, outcome): they say
+    what is asked, not which model."""
+    return stem(word) in PLAN_WORDS or any(p.fullmatch(word) for p in (DOWN_RE, UP_RE, WORSE_RE, DELTA_RE,
+                                                                        SUPERLATIVE_RE, COMPARATIVE_RE))
 
 
 def _unknown_names_that_describe(plan: QueryPlan, question: Question, vocab: Vocabulary) -> None:

@@ -295,3 +295,9 @@ def test_attempts_answer_what_did_we_try_before_a_note_sharing_more_words(db: An
                                            body="New merchants carry fraud patterns the scorer has not seen.")]).ok
     r = db.ask("what did we try on the scorer for new merchants?")
     assert r.attempts[0]["kind"] == "optimization"
+
+
+def test_a_superlative_over_a_technique_never_tried_says_so(db: Any) -> None:
+    load(db)
+    r = db.ask("which distillation experiment on the scorer cut p99 the most?")
+    assert r.found is False and lead(r).startswith("**Never tried**")

@@ -179,3 +179,8 @@ def test_a_move_from_one_side_to_the_other_is_a_comparison(vocab: Vocabulary) ->
     moved = plan("what did we gain going from the CPU scorer to Triton FIL?", vocab).comparison
     assert moved is not None and (moved.left, moved.right) == ("cpu scorer", "triton fil")
     assert plan("what did we try on the ranker from January to March 2025?", vocab).comparison is None
+
+
+def test_time_tokens_are_not_content_and_plan_verbs_describe_no_model(vocab: Vocabulary) -> None:
+    p = plan("scorer work in H1 2025", vocab)
+    assert p.time.since == "2025-01-01T00:00:00.000000Z" and "h1" not in p.question.terms  # type: ignore[union-attr]
