@@ -146,9 +146,10 @@ def _document_frequency(conn: Connection, term: str, *, raw: bool = False) -> in
 def search_lexical(conn: Connection, query: str, *, where: ColumnElement[bool] | None = None,
                    kinds: Sequence[str] | None = None, models: Sequence[str] | None = None,
                    tags: bool = False, others: bool = False, limit: int = 50,
-                   live_only: bool = True) -> list[tuple[str, float]]:
+                   live_only: bool = True, only_keys: frozenset[str] | None = None) -> list[tuple[str, float]]:
     """Keys matching any query term, best first, with the engine's relevance score (higher is better).
 
+    ``only_keys`` (SQLite): the keys the caller's filter admits, read already, instead of ``where``.
     ``where`` is a filter over ``heads``; ``kinds``/``models`` (which ``where`` must also enforce) let
     SQLite intersect inside the full-text index; ``tags``/``others`` say that ``where`` holds more
     than kind/model conditions. Only current, live records are returned, unless ``live_only`` is
@@ -184,6 +185,11 @@ def search_lexical(conn: Connection, query: str, *, where: ColumnElement[bool] |
             # Every unfiltered search runs this one: plain SQL skips SQLAlchemy's statement handling.
             rows = conn.exec_driver_sql(_RANKED_SQL, (match, limit)).all()
             return [(key, -float(score)) for key, score in rows]
+        if only_keys is not None:
+            # SQLite only: the caller read the admitted (live) keys already; rank as deep as the joined
+            # form does for such filters, and keep those keys.
+            rows = conn.exec_driver_sql(_RANKED_SQL, (match, max(limit * 10, 1000))).all()
+            return [(key, -float(score)) for key, score in rows if key in only_keys][:limit]
         ranked = ranked_.limit(cap).subquery("m")
         query_ = (select(ranked.c.key, (-ranked.c.rank).label("score"))
                   .select_from(ranked.join(heads, heads.c.key == ranked.c.key))

@@ -111,7 +111,7 @@ class Condition:
         """Answered from the indexed ``head_numbers`` side table (a number compared with a number)."""
         return isinstance(self.value, float)
 
-    def numbers_clause(self) -> ColumnElement[bool]:
+    def numbers_clause(self, *, match_only: bool = False) -> ColumnElement[bool]:
         """This numeric condition as ``key IN`` an index range of ``head_numbers`` (path, value), with the
         semantics of the JSON form: only a number reached through objects at that path is compared.
 
@@ -123,6 +123,8 @@ class Condition:
         ops = {"<": value < self.value, "<=": value <= self.value, ">": value > self.value,
                ">=": value >= self.value, "=": value == self.value, "!=": value != self.value}
         match = and_(head_numbers.c.path == ".".join(self.path), ops[self.op])
+        if match_only:  # the condition on head_numbers itself
+            return match
         return heads.c.key.in_(select(head_numbers.c.key).where(match))
 
     def clause(self, dialect: str) -> ColumnElement[bool]:
@@ -397,6 +399,7 @@ class HybridSearch:
         self._generation: int | None = None  # read with the stamp, for the matrix's freshness check
         self.exact_max_candidates = EXACT_MAX_CANDIDATES
         self.plan: DensePlan | None = None  # how the last filtered dense query was answered (plan_dense)
+        self._candidate_keys: list[str] | None = None  # this search's SQL candidates (see _candidates)
 
     @contextmanager
     def _connection(self) -> Iterator[Connection]:
@@ -412,6 +415,13 @@ class HybridSearch:
                 live: bool = True) -> list[tuple[str, float]]:
         """Keys by full-text relevance; ``live=False`` (unfiltered only) leaves the liveness check to the caller."""
         filters = filters or Filters()
+        keys = self._candidate_keys
+        if keys is not None and len(keys) <= self.exact_max_candidates and self.dialect == "sqlite":
+            # The SQL candidates are known: rank in the full-text index alone and keep theirs (the same
+            # ranked depth as the joined form, without reading the heads' JSON for 1,000 rows).
+            with self._connection() as conn:
+                return lexical.search_lexical(conn, query, kinds=filters.kind, models=filters.model,
+                                              only_keys=frozenset(keys), limit=n)
         where = filters.clause(self.dialect)
         with self._connection() as conn:
             return lexical.search_lexical(conn, query, where=where, kinds=filters.kind, models=filters.model,
@@ -468,7 +478,25 @@ class HybridSearch:
         return found
 
     def _candidates(self, filters: Filters, limit: int | None) -> list[str]:
-        """Keys of the live records the filters admit (at most ``limit``), selected through the indexes."""
+        """Keys of the live records the filters admit (at most ``limit``), selected through the indexes.
+
+        Within one search the set is read once (``search`` asks before both sides run). Numeric
+        conditions alone are answered from ``head_numbers`` without touching ``heads`` (its rows exist
+        for live heads only): 5.5k keys at 100k records took 82 ms through ``heads``.
+        """
+        if self._candidate_keys is not None and limit is not None and limit > self.exact_max_candidates:
+            return self._candidate_keys
+        only_numbers = filters.where and all(c.is_numeric for c in filters.where) and not (
+            filters.kind or filters.model or filters.tags or filters.since or filters.until)
+        if only_numbers:
+            found: set[str] | None = None
+            with self._connection() as conn:
+                for condition in filters.where:
+                    keys = set(conn.execute(select(head_numbers.c.key).where(
+                        condition.numbers_clause(match_only=True))).scalars())
+                    found = keys if found is None else found & keys
+            ordered = sorted(found or ())
+            return ordered if limit is None else ordered[:limit]
         query = select(heads.c.key).where(heads.c.is_deleted.is_(False))
         where = filters.clause(self.dialect, driving=True)
         if where is not None:
@@ -549,6 +577,8 @@ class HybridSearch:
                     cached = self.cache.get(cache_key, stamp)
                     if cached is not None:
                         return cached
+                if filters.tags or filters.where:
+                    self._candidate_keys = self._candidates(filters, self.exact_max_candidates + 1)
                 lexical_ranked = self.lexical(query, filters, n=fetch, live=live)
                 degraded, reason = False, None
                 try:
@@ -568,6 +598,7 @@ class HybridSearch:
             finally:
                 self._conn = None
                 self._generation = None
+                self._candidate_keys = None
         response = SearchResponse(query=query, results=hits, degraded=degraded, reason=reason)
         if self.cache is not None and cache_key is not None and stamp is not None:
             self.cache.put(cache_key, stamp, response)
