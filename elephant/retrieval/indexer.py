@@ -12,7 +12,8 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -45,6 +46,10 @@ BATCH = 256
 PhaseProgress = Callable[[str, int, int], None]
 # A job that fails on its own is tried this many times, waiting the delays between, then parked.
 MAX_ATTEMPTS = 3
+# PostgreSQL advisory lock of the outbox drain (any fixed 64-bit number; "elephant drain" in ASCII),
+# and how long a drain waits for another process's before leaving its jobs to it.
+DRAIN_LOCK_ID = 0x656C657068616E74 & 0x7FFFFFFFFFFFFFFF
+DRAIN_WAIT_S = 2.0
 RETRY_DELAYS_S = (2.0, 30.0)
 _log = logging.getLogger("elephant.indexer")
 # Below this many chunk rows a first search loads the matrix in its own thread (tens of ms from SQL)
@@ -206,7 +211,11 @@ class Indexer:
         """
         report = DrainReport()
         started = time.perf_counter()
-        with self._lock:
+        with self._lock, self._drain_turn() as ours:
+            if not ours:  # another process's drain outlasted the wait; it applies these jobs too
+                report.pending = self.pending()
+                report.seconds = time.perf_counter() - started
+                return report
             total = self.pending() if progress is not None else 0
             if progress is not None and total:
                 progress("index", 0, total)
@@ -238,6 +247,31 @@ class Indexer:
             report.pending = self.pending()
         report.seconds = time.perf_counter() - started
         return report
+
+    @contextmanager
+    def _drain_turn(self) -> Iterator[bool]:
+        """One drain at a time across processes on PostgreSQL (replicas, `serve` workers): a session
+        advisory lock on a connection of its own. Without it, every process draining after its own
+        write picked up the others' jobs as well and embedded them again (two replicas: twice the
+        work; the compare-and-set kept the result right). A drain that waits for another's applies
+        what is left when its turn comes, usually nothing: the other drains until no job is due, its
+        own and those committed meanwhile. After ``DRAIN_WAIT_S`` it gives up (yields False) and
+        leaves its jobs to that drain. SQLite serialises the index transactions itself."""
+        engine = self.store.engine
+        if engine.dialect.name != "postgresql":
+            yield True
+            return
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql(f"SET lock_timeout = '{int(DRAIN_WAIT_S * 1000)}ms'")
+            try:
+                conn.exec_driver_sql("SELECT pg_advisory_lock(%s)", (DRAIN_LOCK_ID,))
+            except OperationalError:  # lock_timeout: the other drain is still at it
+                yield False
+                return
+            try:
+                yield True
+            finally:
+                conn.exec_driver_sql("SELECT pg_advisory_unlock(%s)", (DRAIN_LOCK_ID,))
 
     def _stop(self, report: DrainReport, exc: Exception) -> None:
         if isinstance(exc, Conflict):

@@ -35,3 +35,35 @@ def test_ask_caches_see_a_write_that_committed_after_a_later_id(tmp_path, pg_url
             assert {"seed/one", "early/one", "late/one"} <= set(answerer.catalog.rows)
             assert "late-model" in answerer.vocabulary(conn).models
         assert "late/one" in str(db.ask("what did we try on late-model?").to_dict())
+
+
+def test_one_outbox_drain_at_a_time_across_processes(tmp_path, pg_url):
+    """Two replicas' drains (two indexers, one shared vector index) each index a job once between them."""
+    import threading
+
+    from elephant.retrieval.vectors.inmemory import MemoryIndex
+
+    shared = MemoryIndex()
+    with elephant.open(tmp_path / "a", database_url=pg_url, model="fake") as a, \
+            elephant.open(tmp_path / "b", database_url=pg_url, model="fake") as b:
+        a.indexer.vector_index = shared
+        b.indexer.vector_index = shared
+        records = [validate_record({"kind": "note", "key": f"drain/{n}", "title": f"note {n}", "body": "short"})
+                   for n in range(240)]
+        a.store.write_bulk(records, author="test")  # committed with their jobs, not drained yet
+        start = threading.Barrier(2)
+        reports = []
+
+        def drain(db) -> None:
+            start.wait()
+            reports.append(db.indexer.process_outbox(batch=8))
+
+        threads = [threading.Thread(target=drain, args=(db,)) for db in (a, b)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert a.indexer.pending() == 0
+        assert sum(r.applied for r in reports) == 240
+        assert shared.upserts == 240  # one chunk each, embedded and written once
+        assert len(a.indexer.indexed_state()) == 240
