@@ -153,11 +153,17 @@ class Answerer:
                               pools=options["pools"])
             if plan.valid_at is not None and plan.models:
                 return self._serving_at(text, plan)
-            parsed, gathered = self._gather(conn, plan, ranked=[], **options)
             ranked: list[str] = []
             degraded, reason = False, None
-            if self._needs_search(parsed, gathered):
-                ranked, degraded, reason = self._search(text, parsed.models or None, k)
+            # A question naming no model always needs search (its pool is a pre-filter): search first and
+            # gather once, rather than gathering, searching and gathering again (half the no-model tail).
+            search_first = plan.question is not None and not plan.question.models and not unknown_model
+            if search_first:
+                ranked, degraded, reason = self._search(text, None, k)
+            parsed, gathered = self._gather(conn, plan, ranked=ranked, **options)
+            if search_first or self._needs_search(parsed, gathered):
+                if not search_first:
+                    ranked, degraded, reason = self._search(text, parsed.models or None, k)
                 if ranked and not parsed.models and plan.refers_to_model and not unknown_model and not parsed.features \
                         and not any(IDENT_LIKE.match(n) for n in parsed.unknown_names) \
                         and not any(s.how == "described" for s in plan.subjects):
@@ -169,7 +175,8 @@ class Answerer:
                         parsed.models, parsed.unknown_names = [voted], []
                         # The phrase that named it ("the 70B assistant") is spent, not content.
                         parsed.terms = [t for t in parsed.terms if t not in referring_words(plan.main_text)]
-                if ranked:
+                        search_first = False  # the pool is now the voted model's: gather again
+                if ranked and not search_first:
                     parsed, gathered = self._gather(conn, plan, ranked=ranked, **options)
             if parsed.anchor is not None and (gathered.anchor_describes_answer
                                               or not (gathered.primary or gathered.related)):

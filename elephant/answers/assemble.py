@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from elephant.answers.attempts import MIN_SCORE, Candidate, Gathered, order_by_time
+from elephant.answers.attempts import MIN_SCORE, Candidate, Gathered, mentions_technique, order_by_time
 from elephant.answers.markdown import outcome_of
 from elephant.answers.plan import ATTEMPT_WORDS_RE, BETTER, METRIC_RE, QueryPlan, methods_in
 from elephant.kinds.units import as_number, format_change, format_number, format_points, metric_label
@@ -163,14 +163,19 @@ def _unit(path: str) -> str:
 
 
 # ---------------------------------------------------------------- matching helpers
-def technique_match(cand: Candidate, plan: QueryPlan) -> bool:
-    """Whether a record is an instance of the plan's techniques: its technique field, or a method word in its text."""
+def technique_match(cand: Candidate, plan: QueryPlan, *, loose: bool = True) -> bool:
+    """Whether a record is an instance of the plan's techniques: its technique field, or a method word in its
+    text — with ``loose=False`` in its title and tags only (a benchmark whose body mentions TensorRT in
+    passing is no TensorRT attempt)."""
     if not plan.techniques and not plan.methods:
         return True
     technique = cand.digest.technique
     if isinstance(technique, str) and technique in plan.techniques:
         return True
-    return bool(plan.methods and methods_in(cand.digest.head + " " + cand.digest.text[:2000]) & set(plan.methods))
+    if not loose and plan.techniques and mentions_technique(cand.digest.head, set(plan.techniques)):
+        return True
+    said = cand.digest.head + " " + cand.digest.text[:2000] if loose else cand.digest.head
+    return bool(plan.methods and methods_in(said) & set(plan.methods))
 
 
 def is_open(cand: Candidate) -> bool:
@@ -239,8 +244,8 @@ def assemble(plan: QueryPlan, g: Gathered, pool: dict[str, Candidate]) -> Assemb
             shown = out.primary + rest
     if (plan.intent in ("outcome", "existence") or (plan.intent == "list" and plan.models
             and plan.answer_kind is None)) and (plan.techniques or plan.methods):
-        matching = [c for c in shown if technique_match(c, plan) and c.kind in ("optimization", "deployment",
-                                                                                   "benchmark", "incident")]
+        matching = [c for c in shown if technique_match(c, plan, loose=c.kind == "optimization")
+                    and c.kind in ("optimization", "deployment", "benchmark", "incident")]
         if not matching:
             return _never(plan, shown, pool)
         # The records that hold the question's own words first ("lleaves" before another tree compiler).
