@@ -23,13 +23,24 @@ def format_ts(moment: datetime) -> str:
             f"{moment.second:02d}.{moment.microsecond:06d}Z")
 
 
+_OUTSIDE = " is outside the years 0001-9999 once converted to UTC"
+
+
 def _to_utc(moment: datetime) -> datetime:
     """``moment`` in UTC; a clear ValueError when that falls outside the years 1-9999 (an offset can
     push 9999-12-31T23:00-05:00 past the last day Python's datetime holds)."""
     try:
         return moment.astimezone(UTC)
     except OverflowError:
-        raise ValueError(f"{moment.isoformat()} is outside the years 0001-9999 once converted to UTC") from None
+        raise ValueError(f"{moment.isoformat()}{_OUTSIDE}") from None
+
+
+def time_problem(exc: ValueError, value: str, what: str) -> str:
+    """Why ``value`` is not a usable time, for an error message: a well-formed time that leaves the
+    years 1-9999 in UTC says so (``_to_utc``'s reason); anything else is not ISO-8601."""
+    if str(exc).endswith(_OUTSIDE):
+        return str(exc)
+    return f"not an ISO-8601 {what}: {value!r}"
 
 
 def parse_ts(value: str | datetime | date) -> datetime:

@@ -35,7 +35,7 @@ from elephant.retrieval.vectors import key_of
 from elephant.retrieval.vectors.matrix import EXACT_MAX_ROWS, VectorMatrix
 from elephant.storage.schema import head_numbers, heads
 from elephant.storage.store import Store
-from elephant.timeutil import format_ts, parse_ts
+from elephant.timeutil import format_ts, parse_ts, time_problem
 
 RRF_K = 60
 # Extra candidates each side fetches when liveness is checked once for both (deleted keys stay in
@@ -225,8 +225,8 @@ def _bound(value: str | None, name: str) -> str | None:
         return None
     try:
         moment = parse_ts(value)
-    except ValueError:
-        raise UsageError(f"--{name}: not an ISO-8601 date or time: {value!r}") from None
+    except ValueError as exc:
+        raise UsageError(f"--{name}: {time_problem(exc, value, 'date or time')}") from None
     if name == "until" and re.fullmatch(r"\d{4}-\d{2}(-\d{2})?", value.strip()):
         try:
             moment += timedelta(days=1) if len(value.strip()) == 10 else timedelta(days=31)

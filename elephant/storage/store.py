@@ -22,7 +22,7 @@ from elephant.records.envelope import Record, SourceOut, content_hash
 from elephant.records.numbers import numeric_leaves
 from elephant.storage.db import db_failure
 from elephant.storage.schema import head_numbers, heads, ingested_files, outbox, versions
-from elephant.timeutil import format_ts, next_after, parse_ts, sortable_ts, utc_now
+from elephant.timeutil import format_ts, next_after, parse_ts, sortable_ts, time_problem, utc_now
 
 WriteStatus = Literal["created", "updated", "unchanged", "deleted", "reverted"]
 
@@ -805,4 +805,4 @@ def _as_of_text(value: str) -> str:
     try:
         return format_ts(parse_ts(value))
     except ValueError as exc:
-        raise UsageError(f"--as-of: not an ISO-8601 time: {value!r}") from exc
+        raise UsageError(f"--as-of: {time_problem(exc, value, 'time')}") from exc

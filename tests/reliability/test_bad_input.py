@@ -121,13 +121,22 @@ def test_ordinary_aliases_still_load(tmp_path: Path) -> None:
 EDGE_TIMES = ["9999-12-31T23:00:00-05:00", "0001-01-01T00:30:00+01:00"]
 
 
+OUTSIDE = "is outside the years 0001-9999 once converted to UTC"
+
+
 @pytest.mark.parametrize("moment", EDGE_TIMES)
 def test_rest_as_of_and_search_bounds_at_the_edges_are_4xx(api: Any, moment: str) -> None:
+    """A well-formed time that leaves the calendar in UTC is a usage error (400) saying so, whether or
+    not the key exists: it is never looked up."""
     api.post("/v1/records", json=envelope({"key": "ok/one"}))
-    assert api.get("/v1/records/ok/one", params={"as_of": moment}).status_code in (400, 404, 422)
+    for key in ("ok/one", "no/such-key"):
+        response = api.get(f"/v1/records/{key}", params={"as_of": moment})
+        assert response.status_code == 400, response.text[:300]
+        assert "as-of" in response.json()["detail"] and OUTSIDE in response.json()["detail"]
     for bound in ("since", "until"):
         response = api.post("/v1/search", json={"query": "bad input", bound: moment})
-        assert response.status_code in (400, 422), response.text[:300]
+        assert response.status_code == 400, response.text[:300]
+        assert bound in response.json()["detail"] and OUTSIDE in response.json()["detail"]
 
 
 def test_far_dates_without_offsets_work(api: Any) -> None:
@@ -140,12 +149,31 @@ def test_far_dates_without_offsets_work(api: Any) -> None:
     assert asked.status_code == 200, asked.text[:300]
 
 
-def test_cli_edges_exit_cleanly(tmp_path: Path) -> None:
-    for args in (("search", "x", "--until", EDGE_TIMES[0]), ("get", "no/key", "--as-of", EDGE_TIMES[0]),
-                 ("search", "x", "--until", "9999-12-31"), ("ask", "what did we try before 9999-12-31?")):
+@pytest.mark.parametrize("moment", EDGE_TIMES)
+@pytest.mark.parametrize("option", [("search", "x", "--since"), ("search", "x", "--until"),
+                                    ("get", "no/key", "--as-of")], ids=["since", "until", "as-of"])
+def test_cli_edges_are_misuse_naming_the_option(option: tuple[str, ...], moment: str) -> None:
+    """Exit 2 (misuse, like any bad option value), with the option and why."""
+    result = run_cli(*option, moment)
+    assert result.exit_code == 2, result.output
+    assert f"{option[-1]}: " in result.output and OUTSIDE in result.output and "Traceback" not in result.output
+
+
+def test_cli_far_dates_without_offsets_work() -> None:
+    for args in (("search", "x", "--until", "9999-12-31"), ("search", "x", "--since", "0001-01-01"),
+                 ("search", "x", "--since", "9999-12-31"), ("ask", "what did we try before 9999-12-31?")):
         result = run_cli(*args)
-        assert result.exit_code in (0, 1, 2), (args, result.output)
-        assert "Traceback" not in result.output
+        assert result.exit_code == 0, (args, result.output)
+
+
+@pytest.mark.parametrize("moment", EDGE_TIMES)
+def test_mcp_edges_are_errors_naming_the_argument(db: Any, moment: str) -> None:
+    for tool, arguments, named in (("recall", {"query": "x", "since": moment}, "since"),
+                                   ("recall", {"query": "x", "until": moment}, "until"),
+                                   ("get", {"key": "no/key", "as_of": moment}, "as-of")):
+        result = call_mcp(db, tool, arguments)
+        assert result.is_error, (tool, arguments)
+        assert named in mcp_text(result) and OUTSIDE in mcp_text(result)
 
 
 def test_mcp_ask_before_the_last_day(db: Any) -> None:
