@@ -62,6 +62,8 @@ bench: setup model
 	ELEPHANT_MODEL_DIR=$(MODELS) $(PY) bench/api.py
 	ELEPHANT_MODEL_DIR=$(MODELS) $(PY) bench/mlflow_import.py --runs 1000
 	ELEPHANT_MODEL_DIR=$(MODELS) $(PY) bench/web.py
+	$(PY) bench/scale.py --records 20000 --database sqlite
+	$(PY) bench/scale.py --records 20000 --database postgresql
 
 clean:
 	rm -rf .elephant .pytest_cache .ruff_cache .mypy_cache

@@ -130,6 +130,9 @@ def run(args: argparse.Namespace, home: Path, database_url: str | None, chroma_u
     # Before the bulk path (issue 16), put_many wrote through write_records.
     _timed_method(db.store, "write_bulk" if hasattr(db.store, "write_bulk") else "write_records", phases, "store_s")
     _timed_method(db.indexer, "process_outbox", phases, "index_s")
+    if db.counts().get("_records", 0) >= args.records:
+        print("home already loaded: search only")
+        return run_searches(args, home, overrides, report, database_url)
     started = time.perf_counter()
     batch: list[dict[str, Any]] = []
     done = 0
@@ -161,8 +164,17 @@ def run(args: argparse.Namespace, home: Path, database_url: str | None, chroma_u
     report["raw_chroma_upserts_per_s"] = round(rate, 1)
     print(f"reference: raw Chroma upsert of {min(report['chunks'], 20_000):,} vectors alone: {rate:,.0f} vectors/s "
           f"(this run's {report['chunks']:,} chunks for {args.records:,} records)")
-    report["disk_bytes"] = disk_bytes(home) + (pg_bytes(database_url) if database_url else 0)
     db.close()
+    if args.load_only:
+        return report
+    return run_searches(args, home, overrides, report, database_url)
+
+
+def run_searches(args: argparse.Namespace, home: Path, overrides: dict[str, Any], report: dict[str, Any],
+                 database_url: str | None) -> dict[str, Any]:
+    import elephant
+
+    report["disk_bytes"] = disk_bytes(home) + (pg_bytes(database_url) if database_url else 0)
 
     # Cold start: a fresh handle, up to its first answered search.
     started = time.perf_counter()
@@ -263,12 +275,15 @@ def main() -> int:
     parser.add_argument("--batch", type=int, default=2000, help="records per put_many call")
     parser.add_argument("--label", default="", help="a note kept with the figures (e.g. 'before bulk path')")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "scale.json")
+    parser.add_argument("--home", type=Path, default=None,
+                        help="keep the home here (SQLite + embedded Chroma); a loaded one is searched, not reloaded")
+    parser.add_argument("--load-only", action="store_true", help="load, then stop (search a kept --home later)")
     args = parser.parse_args()
     os.environ["ELEPHANT_MODEL"] = args.model
     os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
     print(f"{args.records:,} records, {args.database} + Chroma {args.chroma}, embedder {args.model}")
     with tempfile.TemporaryDirectory(prefix="elephant-scale-") as tmp:
-        home = Path(tmp) / "home"
+        home = args.home or Path(tmp) / "home"
         with (postgres_database() if args.database == "postgresql" else _nothing()) as db_url, \
                 (chroma_server(Path(tmp) / "chroma-server") if args.chroma == "server" else _nothing()) as ch_url:
             report = run(args, home, db_url, ch_url)
