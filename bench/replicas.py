@@ -1,6 +1,7 @@
 """Replica visibility lag (issue 16, item 4): two `elephant serve` on one PostgreSQL and one `chroma run`.
 
-    .venv/bin/python bench/replicas.py [--writes 50] [--records 1000] [--out bench/results/replicas.json]
+    .venv/bin/python bench/replicas.py [--writes 50] [--records 1000] [--background-writers 0]
+        [--out bench/results/replicas.json]
 
 Starts a throwaway PostgreSQL database (ELEPHANT_BENCH_PG, default postgresql://postgres@127.0.0.1:5432/test),
 a `chroma run` on a free loopback port and two `elephant serve --workers 1` (own homes, own ports, the fake
@@ -9,12 +10,14 @@ through A and through B, and polls the *other* replica until it returns the reco
 search, a search with kind + numeric condition, and GET. Lag is measured from the writer's response (the
 write committed and indexed) to the end of the first poll that saw it, so it includes one request of the
 reader (the filtered search and GET run after it and are timed from their own first poll). Also reported: the write's own latency, and how many writes were visible at the
-first poll.
+first poll. ``--background-writers N`` keeps N clients writing other keys through both replicas meanwhile,
+so that the probes' drains meet the others' (they take turns on PostgreSQL).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import shutil
@@ -23,6 +26,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -31,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from stats import latency_summary, write_report
+from stats import RESULTS, latency_summary, write_report
 
 REPO = Path(__file__).resolve().parents[1]
 PG_ADMIN = os.environ.get("ELEPHANT_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/test")
@@ -124,6 +128,17 @@ def found(client: httpx.Client, body: dict[str, Any], key: str) -> bool:
     return response.status_code == 200 and key in [h["key"] for h in response.json()["results"]]
 
 
+def background_writer(base_url: str, stop: threading.Event, done: list[int]) -> None:
+    """Writes through one replica without pause (other keys), so that drains overlap with the probes."""
+    with httpx.Client(base_url=base_url, timeout=60) as client:
+        n = 0
+        while not stop.is_set():
+            key = f"background/{n % 200}"
+            client.put(f"/v1/records/{key}", json=record(key, f"background write {n} batch sizing", n))
+            n += 1
+        done.append(n)
+
+
 def measure(a: httpx.Client, b: httpx.Client, writes: int, preload: int) -> dict[str, Any]:
     for start in range(0, preload, 500):
         batch = [record(f"preload/{n}", f"preload record {n} quantization sweep", n)
@@ -171,9 +186,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--writes", type=int, default=50)
     parser.add_argument("--records", type=int, default=1000, help="records preloaded through replica A")
+    parser.add_argument("--background-writers", type=int, default=0,
+                        help="clients writing other keys without pause meanwhile, alternately through A and B")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     report: dict[str, Any] = {"machine": machine(), "writes": args.writes, "preloaded": args.records,
+                              "background_writers": args.background_writers,
                               "model": "fake", "topology": "2 x elephant serve --workers 1, one PostgreSQL "
                               "database, one chroma run, all on this host"}
     with tempfile.TemporaryDirectory() as tmp, postgres_database() as database_url:
@@ -195,9 +213,26 @@ def main() -> None:
                                          "--port", str(serve_port), "--workers", "1", "--log-level", "warning"],
                                         root / f"serve-{name}.log", serve_env,
                                         lambda c=client: serve_ready(c), f"elephant serve ({name})"))
-                report.update(measure(clients[0], clients[1], args.writes, args.records))
+                stop, done = threading.Event(), []
+                busy = [threading.Thread(target=background_writer, args=(str(clients[n % 2].base_url), stop, done))
+                        for n in range(args.background_writers)]
+                for thread in busy:
+                    thread.start()
+                try:
+                    report.update(measure(clients[0], clients[1], args.writes, args.records))
+                finally:
+                    stop.set()
+                    for thread in busy:
+                        thread.join()
+                report["background_writes"] = sum(done)
     report["machine"]["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
-    path = write_report("replicas", report, args.out)
+    # One entry per load shape, kept beside the others' in the same file.
+    target = args.out or RESULTS / "replicas.json"
+    runs: dict[str, Any] = {}
+    with suppress(OSError, ValueError):
+        runs = json.loads(target.read_text()).get("runs", {})
+    runs[f"background_writers={args.background_writers}"] = report
+    path = write_report("replicas", {"runs": runs}, target)
     print({k: v for k, v in report.items() if k.startswith(("lag", "write"))})
     print(f"CPU {report['machine']['cpu']}, load average {report['machine']['load_average']}; saved {path}")
 
