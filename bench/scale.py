@@ -71,7 +71,11 @@ def chroma_server(path: Path) -> Iterator[str]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = int(s.getsockname()[1])
-    chroma = shutil.which("chroma") or str(Path(sys.executable).parent / "chroma")
+    import chromadb
+
+    # Next to this interpreter, else in the environment chromadb itself is installed in.
+    candidates = [Path(sys.executable).parent / "chroma", Path(chromadb.__file__).parents[4] / "bin" / "chroma"]
+    chroma = shutil.which("chroma") or str(next((c for c in candidates if c.exists()), candidates[0]))
     proc = subprocess.Popen([chroma, "run", "--path", str(path), "--port", str(port), "--host", "127.0.0.1"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             env={**os.environ, "ANONYMIZED_TELEMETRY": "False"})
