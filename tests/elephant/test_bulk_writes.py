@@ -114,3 +114,19 @@ def test_a_benchmark_compares_with_the_one_before_it_in_the_same_batch(db: Any) 
     findings = db.regressions()
     assert [f.key for f in findings] == ["regression/ranker/b2"]
     assert "ranker/b1@1" in json.dumps(findings[0].to_dict())
+
+
+def test_a_few_thousand_records_round_trip_exactly(make_db: Any) -> None:
+    source = make_db("source")
+    first = generated(3000)
+    assert source.put_many(first).ok
+    assert source.put_many([{**r, "title": r["title"] + " (rerun)"} for r in first[::5]]).ok
+    for record in first[1:200:20]:
+        source.delete(record["key"])
+    exported = dump(source)
+    assert sum(1 for line in exported if line.get("deleted")) == 10
+    target = make_db("target")
+    report = target.import_([json.dumps(line) for line in exported])
+    assert report["imported"] == len({line["key"] for line in exported if "key" in line})
+    assert dump(target) == exported  # versions, hashes, recorded_at, tombstones, envelopes
+    assert shape(target) == shape(source)
