@@ -336,7 +336,7 @@ class Elephant:
         if time.monotonic() - self._last_drain > 2.0:
             self._last_drain = time.monotonic()
             if self.indexer.has_pending():
-                self.indexer.process_outbox()
+                self.indexer.process_outbox(wait_s=0)  # another process draining now applies them
         lag = None
         if self.indexer.last_error:
             lag = f"the vector index is behind ({self.indexer.pending()} job(s) pending): {self.indexer.last_error}"

@@ -201,8 +201,11 @@ class Indexer:
             return conn.execute(select(outbox.c.id).limit(1)).first() is not None
 
     def process_outbox(self, *, batch: int = BATCH, max_jobs: int | None = None,
-                       progress: PhaseProgress | None = None) -> DrainReport:
+                       progress: PhaseProgress | None = None, wait_s: float = DRAIN_WAIT_S) -> DrainReport:
         """Apply due jobs, oldest first, until none are left (or the vector index or model fails).
+
+        On PostgreSQL a drain waits up to ``wait_s`` while another process drains, then leaves its jobs
+        to that one (``_drain_turn``); 0 does not wait (a search's lazy drain).
 
         A job that fails for a reason of its own (a record the renderer or the database cannot take)
         is isolated: it is retried after a backoff and, after ``MAX_ATTEMPTS``, parked with its
@@ -211,7 +214,7 @@ class Indexer:
         """
         report = DrainReport()
         started = time.perf_counter()
-        with self._lock, self._drain_turn() as ours:
+        with self._lock, self._drain_turn(wait_s) as ours:
             if not ours:  # another process's drain outlasted the wait; it applies these jobs too
                 report.pending = self.pending()
                 report.seconds = time.perf_counter() - started
@@ -249,7 +252,7 @@ class Indexer:
         return report
 
     @contextmanager
-    def _drain_turn(self) -> Iterator[bool]:
+    def _drain_turn(self, wait_s: float = DRAIN_WAIT_S) -> Iterator[bool]:
         """One drain at a time across processes on PostgreSQL (replicas, `serve` workers): a session
         advisory lock on a connection of its own. Without it, every process draining after its own
         write picked up the others' jobs as well and embedded them again (two replicas: twice the
@@ -262,12 +265,17 @@ class Indexer:
             yield True
             return
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.exec_driver_sql(f"SET lock_timeout = '{int(DRAIN_WAIT_S * 1000)}ms'")
-            try:
-                conn.exec_driver_sql("SELECT pg_advisory_lock(%s)", (DRAIN_LOCK_ID,))
-            except OperationalError:  # lock_timeout: the other drain is still at it
-                yield False
-                return
+            if wait_s <= 0:
+                if not conn.exec_driver_sql("SELECT pg_try_advisory_lock(%s)", (DRAIN_LOCK_ID,)).scalar():
+                    yield False
+                    return
+            else:
+                conn.exec_driver_sql(f"SET lock_timeout = '{max(1, int(wait_s * 1000))}ms'")
+                try:
+                    conn.exec_driver_sql("SELECT pg_advisory_lock(%s)", (DRAIN_LOCK_ID,))
+                except OperationalError:  # lock_timeout: the other drain is still at it
+                    yield False
+                    return
             try:
                 yield True
             finally:

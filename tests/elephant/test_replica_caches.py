@@ -67,3 +67,24 @@ def test_one_outbox_drain_at_a_time_across_processes(tmp_path, pg_url):
         assert sum(r.applied for r in reports) == 240
         assert shared.upserts == 240  # one chunk each, embedded and written once
         assert len(a.indexer.indexed_state()) == 240
+
+
+def test_a_drain_leaves_its_jobs_to_another_process_draining(tmp_path, pg_url):
+    import time
+
+    import psycopg
+
+    from elephant.retrieval.indexer import DRAIN_LOCK_ID
+
+    with elephant.open(tmp_path / "home", database_url=pg_url, model="fake") as db:
+        db.store.write_bulk([validate_record(note("turn/one", "turn-model"))], author="test")
+        plain = pg_url.replace("postgresql+psycopg://", "postgresql://", 1).split("?", 1)[0]
+        with psycopg.connect(plain, autocommit=True) as other:  # another process's drain holds its turn
+            other.execute("SELECT pg_advisory_lock(%s)", (DRAIN_LOCK_ID,))
+            assert db.indexer.process_outbox(wait_s=0).applied == 0  # a search's lazy drain does not wait
+            started = time.monotonic()
+            assert db.indexer.process_outbox(wait_s=0.3).applied == 0  # a write's drain waits, then leaves
+            assert time.monotonic() - started >= 0.3
+            assert db.indexer.pending() == 1
+            other.execute("SELECT pg_advisory_unlock(%s)", (DRAIN_LOCK_ID,))
+        assert db.indexer.process_outbox().applied == 1

@@ -35,7 +35,7 @@ def test_a_slow_drain_never_moves_a_key_backwards(db: Any, monkeypatch: Any) -> 
     slow = Indexer(db.store, embedder=lambda: gate, vector_index=index)
     # On PostgreSQL drains take turns (Indexer._drain_turn); the compare-and-set below is the defence
     # where they still overlap (SQLite's processes, a drain that gave up its turn), so this one skips it.
-    monkeypatch.setattr(slow, "_drain_turn", lambda: contextlib.nullcontext(True))
+    monkeypatch.setattr(slow, "_drain_turn", lambda *_wait: contextlib.nullcontext(True))
     fast = Indexer(db.store, embedder=lambda: db.embedder, vector_index=index)
     db.put({"kind": "note", "key": "race/k", "title": "first", "body": "aardvarkone " * 50})
     worker = threading.Thread(target=slow.process_outbox)
