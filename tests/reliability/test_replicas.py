@@ -204,7 +204,7 @@ def visible_everywhere(reader: httpx.Client, key: str, *, model: str, title: str
     def asked() -> bool:
         response = reader.post("/v1/ask", json={"question": f"what did we try on {model}?"})
         assert response.status_code == 200, response.text
-        return key in str(response.json())
+        return key in str(response.json()) and title in str(response.json())
 
     eventually(f"ask about {model}", asked)
 
@@ -235,6 +235,12 @@ def test_writes_on_one_replica_are_seen_by_the_other(replicas):
         result = put(writer, benchmark(key, model=model, title=title2, p99=20.0, body="Second measurement."))
         assert result["version"] == 2
         visible_everywhere(reader, key, model=model, title=title2, version=2)
+        # The reader answered the first title's query before: its cached response must not come back.
+        def fresh(r: httpx.Client = reader, t: str = title, t2: str = title2, k: str = key) -> bool:
+            hits = r.post("/v1/search", json={"query": t, "k": 5}).json()["results"]
+            return all(hit["version"] == 2 and hit["title"] == t2 for hit in hits if hit["key"] == k)
+
+        eventually("the first title's query answered afresh", fresh)
         eventually("the old title leaving search", lambda t=title, k=key, r=reader: k not in search_keys(
             r, query=t, kind="benchmark", where=["latency_ms.p99>25"], k=5))
 
