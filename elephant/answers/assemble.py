@@ -206,10 +206,16 @@ def assemble(plan: QueryPlan, g: Gathered, pool: dict[str, Candidate]) -> Assemb
     if plan.comparison is not None:
         done = _compare(plan, g, pool)
         if done is not None:
+            # The two sides first; what else the question matched follows as related, in case a side
+            # was read wrong.
+            sides = done.primary or []
+            done.related = [c for c in g.primary + g.related if c not in sides][:8]
             return done
     if plan.superlative is not None:
         done = _superlative(plan, g, pool)
         if done is not None:
+            ranked = done.primary or []
+            done.related = [c for c in g.primary + g.related if c not in ranked][:5]
             return done
         if (plan.techniques or plan.methods) and not any(
                 technique_match(c, plan) and c.kind in ("optimization", "deployment", "benchmark")

@@ -301,3 +301,11 @@ def test_a_superlative_over_a_technique_never_tried_says_so(db: Any) -> None:
     load(db)
     r = db.ask("which distillation experiment on the scorer cut p99 the most?")
     assert r.found is False and lead(r).startswith("**Never tried**")
+
+
+def test_comparisons_and_superlatives_list_what_else_matched_after_their_answer(db: Any) -> None:
+    load(db)
+    r = db.ask("did INT8 or pruning cut the scorer's p99 more?")
+    assert len(r.attempts) > 2 and "Related:" in r.answer  # the two sides, then the rest of the match
+    sup = db.ask("which scorer change cut p99 the most?")
+    assert keys(sup)[0] == "scorer/opt/int8-v5"
