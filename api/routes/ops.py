@@ -42,7 +42,8 @@ def readiness(ctx: AppContext) -> tuple[bool, dict[str, str]]:
     if ctx.warmup_error is None:
         try:
             result = ctx.db.search("readiness probe", k=1)
-            checks["index"] = "degraded: search falls back to lexical results" if result.degraded else "ok"
+            checks["index"] = f"degraded: search falls back to lexical results: {result.reason}" \
+                if result.degraded else "ok"
         except ElephantError as exc:
             checks["index"] = exc.message
     if ctx.mcp is not None and ctx.mcp.error:  # still starting is fine: /mcp requests wait for it

@@ -128,3 +128,58 @@ def test_doctor_command_reports_and_exits_1_until_repaired(tmp_path: Path, monke
     assert human.exit_code == 1 and "elephant reindex" in human.output
     assert run_cli("reindex").exit_code == 0
     assert run_cli("doctor").exit_code == 0
+
+
+def truncate(path: Path, keep: float) -> None:
+    with path.open("r+b") as handle:
+        handle.truncate(int(path.stat().st_size * keep))
+
+
+def test_a_chroma_database_truncated_to_nothing_is_detected_and_reindex_repairs_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Truncated, not deleted: the directory and its files are still there, the vectors are not."""
+    home = tmp_path / "home"
+    monkeypatch.setenv("ELEPHANT_HOME", str(home))
+    fill(home)
+    truncate(home / "chroma" / "chroma.sqlite3", 0)
+    with TestClient(create_app(Settings())) as client:
+        db = client.app.state.ctx.db
+        written = client.post("/v1/records", json={"kind": "note", "key": "loss/new", "title": "after",
+                                                   "body": "gerenukword"})
+        assert written.status_code == 201  # the write opens the index, as any write does
+        ready = wait_ready(client)
+        assert ready["status"] == "degraded"
+        vectors = ready["checks"]["vectors"]
+        assert "truncated Chroma directory" in vectors and "elephant reindex" in vectors
+        report = check_store(db, verify_model=False)
+        assert not report.ok and "vectors" in {p.check for p in report.problems}
+        db.reindex()
+        assert check_store(db, verify_model=False).ok
+        assert wait_ready(client)["status"] == "ready"
+        assert "loss/4" in [h.key for h in db.search("okapiword4", k=3).results]
+
+
+def test_a_half_truncated_chroma_database_is_named_in_readyz_and_search(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A malformed Chroma database cannot even be opened: writes still commit, search says why it is
+    degraded, /readyz names the reason, and the doctor and `reindex` (into fresh storage) repair it."""
+    from tests.reliability.conftest import run_cli
+
+    home = tmp_path / "home"
+    monkeypatch.setenv("ELEPHANT_HOME", str(home))
+    fill(home)
+    truncate(home / "chroma" / "chroma.sqlite3", 0.5)
+    with TestClient(create_app(Settings())) as client:
+        written = client.post("/v1/records", json={"kind": "note", "key": "loss/new", "title": "after",
+                                                   "body": "gerenukword"})
+        assert written.status_code == 201
+        found = client.post("/v1/search", json={"query": "gerenukword"}).json()
+        assert found["degraded"] is True and "Chroma" in found["reason"]
+        assert client.get("/v1/records/loss/new").status_code == 200  # stored; its index job waits
+        ready = wait_ready(client)
+        assert ready["status"] != "ready"
+        assert "Chroma" in ready["checks"]["index"] and str(home / "chroma") in ready["checks"]["index"]
+    doctor = run_cli("doctor", "--skip-model")
+    assert doctor.exit_code == 1 and "elephant reindex" in doctor.output
+    assert run_cli("reindex").exit_code == 0
+    assert run_cli("doctor", "--skip-model").exit_code == 0
