@@ -143,7 +143,7 @@ def test_a_chroma_database_truncated_to_nothing_is_detected_and_reindex_repairs_
     fill(home)
     truncate(home / "chroma" / "chroma.sqlite3", 0)
     with TestClient(create_app(Settings())) as client:
-        db = client.app.state.ctx.db
+        db = client.app.state.ctx.db  # type: ignore[attr-defined]
         written = client.post("/v1/records", json={"kind": "note", "key": "loss/new", "title": "after",
                                                    "body": "gerenukword"})
         assert written.status_code == 201  # the write opens the index, as any write does
