@@ -14,7 +14,15 @@ from typing import Any
 
 from elephant.answers.attempts import MIN_SCORE, Candidate, Gathered, mentions_technique, order_by_time
 from elephant.answers.markdown import outcome_of
-from elephant.answers.plan import ATTEMPT_WORDS_RE, BETTER, METRIC_RE, QueryPlan, methods_in
+from elephant.answers.plan import (
+    ATTEMPT_WORDS_RE,
+    BETTER,
+    DESCRIPTION_STOP,
+    METRIC_RE,
+    OUTCOME_RE,
+    QueryPlan,
+    methods_in,
+)
 from elephant.kinds.units import as_number, format_change, format_number, format_points, metric_label
 
 MINUS = "−"
@@ -298,6 +306,17 @@ def assemble(plan: QueryPlan, g: Gathered, pool: dict[str, Candidate]) -> Assemb
         link = (f"it {rel[:-7].replace('_', ' ')} {_title(event)}" if rel.endswith(" (from)")
                 else f"{_title(event)} names it ({rel.replace('_', ' ')})")
         out.lead = f"**{_title(first)}** ({_when(first)}) {_cite(first)} — {link} ({_when(event)}) {_cite(event)}."
+    if plan.intent in ("existence", "outcome") and plan.answer_kind is None and not (plan.techniques or plan.methods) \
+            and q is not None and q.terms and not q.features and not q.exact and plan.models:
+        # "did we ever try weight clustering on the receipt reader?": a method no list knows is tried when an
+        # attempt holds its words — all of two, two thirds of more — not when one common word ("weight") is met.
+        method = [t for t in q.terms if len(t) > 2 and t not in DESCRIPTION_STOP and not OUTCOME_RE.fullmatch(t)
+                  and not any(p.search(t) for p in METRIC_RE.values())]
+        need = 1.0 if len(method) <= 2 else 2 / 3
+        held = [c for c in shown if c.kind in ("optimization", "deployment", "benchmark")
+                and sum(t in c.digest.words for t in method) >= need * len(method)]
+        if method and not held:
+            return _never(plan, shown, pool, what=" ".join(method))
     if plan.intent == "outcome" and shown:
         out.lead, latest = _outcome_lead(plan, shown)
         if latest is not None and shown[0] is not latest:

@@ -309,3 +309,10 @@ def test_comparisons_and_superlatives_list_what_else_matched_after_their_answer(
     assert len(r.attempts) > 2 and "Related:" in r.answer  # the two sides, then the rest of the match
     sup = db.ask("which scorer change cut p99 the most?")
     assert keys(sup)[0] == "scorer/opt/int8-v5"
+
+
+def test_a_method_no_list_knows_is_never_tried_unless_an_attempt_holds_its_words(db: Any) -> None:
+    load(db)
+    r = db.ask("did we ever try weight clustering on the scorer?")  # "weight" alone is no such attempt
+    assert r.found is False and lead(r).startswith("**Never tried**")
+    assert db.ask("did we ever try early-exit trees on the scorer?").found  # the title holds both words
