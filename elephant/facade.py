@@ -286,11 +286,12 @@ class Elephant:
         with self._lock:
             if self._indexer is None:
                 from elephant.retrieval.indexer import Indexer
-                from elephant.retrieval.vectors import open_vector_index
+                from elephant.retrieval.vectors import embedded_directory, open_vector_index
 
                 self._indexer = Indexer(self.store, embedder=lambda: self.embedder,
                                         vector_index=lambda: open_vector_index(self.settings),
-                                        open_slot=lambda slot: open_vector_index(self.settings, slot))
+                                        open_slot=lambda slot: open_vector_index(self.settings, slot),
+                                        slot_directory=lambda slot: embedded_directory(self.settings, slot))
             return self._indexer
 
     def process_outbox(self, *, progress: PhaseProgress | None = None) -> int:
@@ -304,7 +305,8 @@ class Elephant:
         indexer = self.indexer
         total, parked = indexer.parked(limit=limit)
         return {"pending": indexer.pending(), "parked": total, "parked_jobs": parked,
-                "last_error": indexer.last_error, "vector_problem": indexer.vector_count_problem()}
+                "last_error": indexer.last_error,
+                "vector_problem": indexer.vector_count_problem() or indexer.vector_files_problem()}
 
     def outbox_backlog(self) -> int:
         """Index jobs written but not yet applied (``/metrics`` reports it)."""

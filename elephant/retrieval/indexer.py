@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -35,7 +36,14 @@ from elephant.errors import Conflict, ElephantError, IndexUnavailable, ModelErro
 from elephant.osmem import release_free_memory
 from elephant.retrieval import lexical
 from elephant.retrieval.documents import MAX_CHUNKS, render_chunks
-from elephant.retrieval.vectors import VectorIndex, check_fingerprint, chunk_id, fingerprint_mismatch, key_of
+from elephant.retrieval.vectors import (
+    VectorIndex,
+    check_fingerprint,
+    chunk_id,
+    embedded_files_problem,
+    fingerprint_mismatch,
+    key_of,
+)
 from elephant.retrieval.vectors.matrix import EXACT_MAX_ROWS, VectorMatrix
 from elephant.storage.schema import heads, index_chunks, index_state, outbox, outbox_parked
 from elephant.storage.store import Store
@@ -90,12 +98,16 @@ class Indexer:
 
     def __init__(self, store: Store, *, embedder: Callable[[], Any],
                  vector_index: Callable[[], VectorIndex] | VectorIndex,
-                 open_slot: Callable[[int], VectorIndex] | None = None) -> None:
+                 open_slot: Callable[[int], VectorIndex] | None = None,
+                 slot_directory: Callable[[int], Path | None] | None = None) -> None:
         """``open_slot(n)``, when given, opens the vector index's storage number n (a directory or a
         collection): ``reindex`` builds into a fresh one and switches to it only once it is complete.
-        The number in use is kept in SQL (``index_state`` "vector_slot"), so every process follows."""
+        The number in use is kept in SQL (``index_state`` "vector_slot"), so every process follows.
+        ``slot_directory(n)``: storage n's embedded Chroma directory (None for a server), checked by
+        ``vector_files_problem`` without opening Chroma."""
         self.store = store
         self._open_slot = open_slot
+        self._slot_directory = slot_directory
         self._slot = 0
         self.vector_problem: str | None = None
         self._embedder_fn = embedder
@@ -131,6 +143,7 @@ class Indexer:
         with self._lock:
             self._index = index
             self._open_slot = None
+            self._slot_directory = None
             self._matrix = None
 
     def active_slot(self, conn: Connection | None = None) -> int:
@@ -174,6 +187,24 @@ class Indexer:
             else "it holds vectors the store does not know"
         return (f"the vector index holds {actual} chunk vectors but the store indexed {expected}: {what}; "
                 "run `elephant reindex` to rebuild it")
+
+    def vector_files_problem(self) -> str | None:
+        """Why the embedded Chroma directory in use cannot hold the vectors the store indexed (missing,
+        emptied), from its files alone: a process whose searches never opened Chroma (a small store's
+        do not) would otherwise find out only at its next write. None when there is nothing to judge."""
+        if self._slot_directory is None or self._open_slot is None:
+            return None
+        directory = self._slot_directory(self.active_slot())
+        if directory is None:
+            return None
+        with self.store.read_connection() as conn:
+            expected = int(conn.execute(select(func.coalesce(func.sum(index_chunks.c.chunks), 0))).scalar_one())
+        if not expected:
+            return None
+        problem = embedded_files_problem(directory)
+        if problem is None:
+            return None
+        return f"{problem}: the {expected} chunk vectors the store indexed are lost; run `elephant reindex` to rebuild it"
 
     def embedder(self) -> Any:
         try:

@@ -183,3 +183,28 @@ def test_a_half_truncated_chroma_database_is_named_in_readyz_and_search(
     assert doctor.exit_code == 1 and "elephant reindex" in doctor.output
     assert run_cli("reindex").exit_code == 0
     assert run_cli("doctor", "--skip-model").exit_code == 0
+
+
+@pytest.mark.parametrize("damage", ["deleted", "emptied"])
+def test_readyz_finds_lost_vectors_before_anything_opens_chroma(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                damage: str) -> None:
+    """A restarted server whose searches never open Chroma (a small store's do not) still says the
+    vectors are gone, from the directory's files, before any write opens the index."""
+    home = tmp_path / "home"
+    monkeypatch.setenv("ELEPHANT_HOME", str(home))
+    fill(home)
+    if damage == "deleted":
+        shutil.rmtree(home / "chroma")
+    else:
+        truncate(home / "chroma" / "chroma.sqlite3", 0)
+    with TestClient(create_app(Settings())) as client:
+        ready = wait_ready(client)
+        assert ready["status"] == "degraded", ready
+        vectors = ready["checks"]["vectors"]
+        assert "6 chunk vectors the store indexed are lost" in vectors and "elephant reindex" in vectors
+        assert client.app.state.ctx.db.indexer._index is None  # type: ignore[attr-defined]  # judged from files
+    from tests.reliability.conftest import run_cli
+
+    assert run_cli("reindex").exit_code == 0
+    with TestClient(create_app(Settings())) as client:
+        assert wait_ready(client)["status"] == "ready"

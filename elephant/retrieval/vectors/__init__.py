@@ -8,6 +8,7 @@ when an index is opened, so ``import elephant`` stays light.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -94,7 +95,35 @@ def open_vector_index(settings: Any, slot: int = 0) -> VectorIndex:
 
     if settings.chroma_url:
         return ChromaIndex.connect(settings.chroma_url, collection=COLLECTION if not slot else f"{COLLECTION}-{slot}")
-    return ChromaIndex.embedded(settings.resolved_home / ("chroma" if not slot else f"chroma-{slot}"))
+    return ChromaIndex.embedded(_slot_path(settings, slot))
 
 
-__all__ = ["COLLECTION", "VectorIndex", "check_fingerprint", "chunk_id", "fingerprint_mismatch", "key_of", "open_vector_index"]
+def _slot_path(settings: Any, slot: int) -> Path:
+    return Path(settings.resolved_home) / ("chroma" if not slot else f"chroma-{slot}")
+
+
+def embedded_directory(settings: Any, slot: int = 0) -> Path | None:
+    """The embedded Chroma directory of ``slot``; None when a Chroma server holds the vectors."""
+    return None if settings.chroma_url else _slot_path(settings, slot)
+
+
+SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def embedded_files_problem(directory: Path) -> str | None:
+    """Why an embedded Chroma directory cannot hold any vectors, judged from its database file alone
+    (without opening Chroma, which a small store's searches never do): missing, emptied, or not an
+    SQLite database. A file truncated part way is found when Chroma opens it."""
+    database = directory / "chroma.sqlite3"
+    try:
+        with database.open("rb") as handle:
+            magic = handle.read(len(SQLITE_MAGIC))
+    except OSError:
+        return f"the embedded Chroma database {database} is missing (a deleted Chroma directory?)"
+    if magic != SQLITE_MAGIC:
+        return f"the embedded Chroma database {database} is empty or not a database (a truncated file?)"
+    return None
+
+
+__all__ = ["COLLECTION", "VectorIndex", "check_fingerprint", "chunk_id", "embedded_directory", "embedded_files_problem",
+           "fingerprint_mismatch", "key_of", "open_vector_index"]
