@@ -169,3 +169,27 @@ def test_rest_ingest_of_a_400_digit_integer_fails_the_file_naming_the_field(api:
     found = api.post("/v1/search", json={"query": "tapirword"})
     assert found.status_code == 200 and found.json()["results"][0]["key"] == "good/fine"
     assert api.get("/readyz").status_code == 200
+
+
+def test_a_stored_400_digit_integer_no_longer_stops_the_indexer(db: Any) -> None:
+    """The original shape of row 1: a head holding an integer no float can hold (stored before
+    validation refused it), once an overflow in the indexer that blocked every later job. The
+    indexer now takes it like any record, and search, with and without `where`, works around it."""
+    from sqlalchemy import insert, update
+
+    from elephant.storage.schema import heads, outbox
+    from elephant.timeutil import format_ts, utc_now
+
+    db.indexer.retry_delays_s = (0.0,)
+    db.put({"kind": "note", "key": "bad/huge", "title": "soon huge"})
+    huge = '{"kind": "note", "key": "bad/huge", "title": "huge saigaword", "fields": {"n": ' + HUGE + "}}"
+    with db.store.write_transaction() as conn:
+        conn.execute(update(heads).where(heads.c.key == "bad/huge").values(envelope=huge))
+        conn.execute(insert(outbox).values(key="bad/huge", version=1, op="upsert", created_at=format_ts(utc_now())))
+    db.put({"kind": "note", "key": "good/after", "title": "after", "body": "saigaword", "fields": {"n": 2}})
+    db.process_outbox()
+    assert {"good/after", "bad/huge"} <= {h.key for h in db.search("saigaword", k=5).results}
+    assert [h.key for h in db.search("saigaword", where=["n < 5"], k=5).results] == ["good/after"]
+    status = db.index_status()
+    assert status["pending"] == 0 and status["parked"] == 0
+    assert run_cli("doctor", "--skip-model").exit_code == 0
