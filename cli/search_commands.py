@@ -49,9 +49,15 @@ def search(
                              until=until, where=where or None, k=k)
         data = response.to_dict()
 
+        parked, jobs = db.indexer.parked(limit=3)
+
         def human() -> None:
             if response.degraded:
                 err_console.print(f"[yellow]degraded:[/yellow] lexical results only — {escape(str(response.reason))}")
+            if parked:  # those records are stored but in no index: this search cannot find them
+                named = ", ".join(f"{job['key']} v{job['version']}" for job in jobs) + (" ..." if parked > len(jobs) else "")
+                err_console.print(f"[yellow]{parked} index job(s) parked[/yellow] ({escape(named)}): those records "
+                                  "cannot be found until indexed; see `elephant status`")
             if not response.results:
                 (console if shape is ListFormat.table else err_console).print("no results")
                 if shape is ListFormat.table:

@@ -110,6 +110,10 @@ def test_cli_search_works_while_a_job_is_parked(db: Any) -> None:
     result = run_cli("search", "narwhalword", "--json")
     assert result.exit_code == 0, result.output
     assert [hit["key"] for hit in json.loads(result.output)["results"]][:1] == ["good/beside"]
+    human = run_cli("search", "narwhalword")
+    assert human.exit_code == 0 and "good/beside" in human.output
+    assert "1 index job(s) parked" in human.output and "bad/parked v1" in human.output
+    assert "elephant status" in human.output
     assert db.index_status()["parked"] == 1  # searching neither drops nor duplicates the dead letter
 
 
