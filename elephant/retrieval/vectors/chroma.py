@@ -148,7 +148,10 @@ class ChromaIndex:
             import chromadb
 
             path.mkdir(parents=True, exist_ok=True)
-            client = chromadb.PersistentClient(path=str(path), settings=_chroma_settings())
+            # Under the directory's lock: two processes opening a new directory at once both ran
+            # Chroma's schema migration, and one failed ("table collections already exists").
+            with _directory_lock(path).held():
+                client = chromadb.PersistentClient(path=str(path), settings=_chroma_settings())
         except Exception as exc:  # chromadb raises assorted Rust-side errors for a broken directory
             raise IndexUnavailable(f"cannot open the embedded Chroma index at {path}: {exc}") from exc
         return cls(client, name="chroma-embedded", path=path, collection=collection)
