@@ -313,9 +313,12 @@ def assemble(plan: QueryPlan, g: Gathered, pool: dict[str, Candidate]) -> Assemb
         method = [t for t in q.terms if len(t) > 2 and t not in DESCRIPTION_STOP and not OUTCOME_RE.fullmatch(t)
                   and not any(p.search(t) for p in METRIC_RE.values())]
         need = 1.0 if len(method) <= 2 else 2 / 3
-        held = [c for c in shown if c.kind in ("optimization", "deployment", "benchmark")
-                and sum(t in c.digest.words for t in method) >= need * len(method)]
-        if method and not held:
+        holding = [c for c in shown if sum(t in c.digest.words for t in method) >= need * len(method)]
+        held = [c for c in holding if c.kind in ("optimization", "deployment", "benchmark")]
+        # A record of another kind that holds those words is what the question is about ("has the mask
+        # offset been fixed?" names an incident, "did the v7 A/B finish?" a deployment): not "never tried".
+        about_event = [c for c in holding if c.kind in ("incident", "deployment", "regression")]
+        if method and not held and not about_event:
             return _never(plan, shown, pool, what=" ".join(method))
     if plan.intent == "outcome" and shown:
         out.lead, latest = _outcome_lead(plan, shown)

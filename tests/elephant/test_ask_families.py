@@ -316,3 +316,16 @@ def test_a_method_no_list_knows_is_never_tried_unless_an_attempt_holds_its_words
     r = db.ask("did we ever try weight clustering on the scorer?")  # "weight" alone is no such attempt
     assert r.found is False and lead(r).startswith("**Never tried**")
     assert db.ask("did we ever try early-exit trees on the scorer?").found  # the title holds both words
+
+
+def test_a_yes_no_question_about_an_event_is_not_never_tried(db: Any) -> None:
+    load(db)
+    assert db.put_many([record("incident", "scorer/incident/label-skew", "2025-09-01",
+                               "Scorer chargeback labels shifted by one day", severity="sev3",
+                               resolved_at="2025-09-03")]).ok
+    # Words no attempt holds, but an incident does: the question is about that incident.
+    r = db.ask("has the chargeback label shift on the scorer been fixed?")
+    assert r.found and keys(r)[0] == "scorer/incident/label-skew"
+    assert not lead(r).startswith("**Never tried**")
+    # With no record of any kind holding them, it is still never tried.
+    assert db.ask("did we ever try weight clustering on the scorer?").found is False
