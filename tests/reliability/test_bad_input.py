@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import json
-import time
 from pathlib import Path
 from typing import Any
 
@@ -48,14 +47,12 @@ def envelope(changes: dict[str, Any]) -> dict[str, Any]:
 @pytest.mark.parametrize(("changes", "path"), CASES)
 def test_rest_body_is_a_422_naming_the_field(api: Any, changes: dict[str, Any], path: str) -> None:
     db = api.app.state.ctx.db
-    started = time.perf_counter()
     response = api.post("/v1/records", content=json.dumps(envelope(changes)),
                         headers={"content-type": "application/json"})
     assert response.status_code == 422, response.text[:500]
     assert response.headers["content-type"].startswith("application/problem+json")
     assert path in response.text
     assert record_count(db) == 0
-    assert time.perf_counter() - started < 30  # not a test of speed: a guard against quadratic work
 
 
 @pytest.mark.parametrize(("changes", "path"), [c for c in CASES if c.id not in {"surrogate-body", "nul-field-name"}])
