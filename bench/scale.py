@@ -18,7 +18,6 @@ import argparse
 import json
 import os
 import platform
-import random
 import shutil
 import socket
 import subprocess
@@ -31,8 +30,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from search import HARDWARE, MODELS, generate
-from stats import latency_summary, write_report
+from search import MODELS, generate, search_queries, timed
+from stats import write_report
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -96,17 +95,6 @@ def chroma_server(path: Path) -> Iterator[str]:
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             proc.kill()
-
-
-def timed(fn: Callable[[int], Any], n: int, warmup: int = 5) -> dict[str, float]:
-    for i in range(warmup):
-        fn(i)
-    samples = []
-    for i in range(n):
-        start = time.perf_counter()
-        fn(warmup + i)
-        samples.append((time.perf_counter() - start) * 1000)
-    return latency_summary(samples, suffix="_ms", extra=("mean",))
 
 
 def disk_bytes(home: Path) -> int:
@@ -188,12 +176,7 @@ def run_searches(args: argparse.Namespace, home: Path, overrides: dict[str, Any]
     print(f"cold start (open + warm-up + first search): {report['cold_start_s']:.2f} s; "
           f"disk {report['disk_bytes'] / 1e6:.1f} MB")
 
-    rng = random.Random(3)
-    words = ["int8 quantization", "p99 latency regression", "canary rolled back", "tensorrt fp16 engine",
-             "feature drift psi", "batching throughput", "gpu out of memory", "distillation student",
-             "onnx export", "shadow deployment", "replicas triton config", "error rate spike"]
-    queries = [f"{rng.choice(words)} {rng.choice(MODELS)} {rng.choice(HARDWARE).split()[0]} {i}"
-               for i in range(args.queries + 20)]
+    queries = search_queries(args.queries + 20)
     shapes: dict[str, Callable[[int], Any]] = {
         "unfiltered": lambda i: db.search(queries[i]),
         "kind + time": lambda i: db.search(queries[i], kind="benchmark", since="2025-03-01", until="2025-09-30"),
@@ -203,7 +186,7 @@ def run_searches(args: argparse.Namespace, home: Path, overrides: dict[str, Any]
     results: dict[str, Any] = {}
     print(f"{'shape':<28} {'p50 ms':>8} {'p99 ms':>8}")
     for name, fn in shapes.items():
-        results[name] = timed(fn, args.queries)
+        results[name] = timed(fn, args.queries, suffix="_ms")
         print(f"{name:<28} {results[name]['p50_ms']:>8.2f} {results[name]['p99_ms']:>8.2f}")
     index = db.indexer.vector_index
     embedder = db.embedder
@@ -223,7 +206,7 @@ def run_searches(args: argparse.Namespace, home: Path, overrides: dict[str, Any]
                                                                  where={"model": MODELS[i % len(MODELS)]}),
         }
     for name, fn in raw.items():
-        results[name] = timed(fn, min(args.queries, 100))
+        results[name] = timed(fn, min(args.queries, 100), suffix="_ms")
         print(f"{name:<28} {results[name]['p50_ms']:>8.2f} {results[name]['p99_ms']:>8.2f}   (vectors only)")
     report["search_ms"] = results
     db.close()

@@ -90,11 +90,8 @@ def generate(count: int, seed: int = 42) -> Iterator[dict[str, Any]]:
         yield base
 
 
-def percentiles(samples: list[float]) -> dict[str, float]:
-    return latency_summary(samples, suffix="", extra=("mean",))
-
-
-def timed(fn: Callable[[int], Any], n: int, warmup: int = 5) -> dict[str, float]:
+def timed(fn: Callable[[int], Any], n: int, warmup: int = 5, *, suffix: str = "") -> dict[str, float]:
+    """p50/p99/mean in ms of ``fn(i)`` over ``n`` calls after ``warmup`` untimed ones."""
     for i in range(warmup):
         fn(i)
     samples = []
@@ -102,7 +99,16 @@ def timed(fn: Callable[[int], Any], n: int, warmup: int = 5) -> dict[str, float]
         start = time.perf_counter()
         fn(warmup + i)
         samples.append((time.perf_counter() - start) * 1000)
-    return percentiles(samples)
+    return latency_summary(samples, suffix=suffix, extra=("mean",))
+
+
+def search_queries(count: int, seed: int = 3) -> list[str]:
+    """Never-repeated queries mixing topic words, a model and a hardware name (the same list every run)."""
+    rng = random.Random(seed)
+    words = ["int8 quantization", "p99 latency regression", "canary rolled back", "tensorrt fp16 engine",
+             "feature drift psi", "batching throughput", "gpu out of memory", "distillation student",
+             "onnx export", "shadow deployment", "replicas triton config", "error rate spike"]
+    return [f"{rng.choice(words)} {rng.choice(MODELS)} {rng.choice(HARDWARE).split()[0]} {i}" for i in range(count)]
 
 
 def dir_size(path: Path) -> int:
@@ -180,12 +186,7 @@ def main() -> int:
     print(f"in-process vector matrix (filtered search): {len(matrix):,} chunk vectors loaded from the index in "
           f"{report['matrix']['load_s']:.2f} s, {matrix.nbytes / 1e6:.0f} MB")
 
-    rng = random.Random(3)
-    words = ["int8 quantization", "p99 latency regression", "canary rolled back", "tensorrt fp16 engine",
-             "feature drift psi", "batching throughput", "gpu out of memory", "distillation student",
-             "onnx export", "shadow deployment", "replicas triton config", "error rate spike"]
-    queries = [f"{rng.choice(words)} {rng.choice(MODELS)} {rng.choice(HARDWARE).split()[0]} {i}"
-               for i in range(args.queries + 20)]
+    queries = search_queries(args.queries + 20)
     scenarios: dict[str, Callable[[int], Any]] = {
         "unfiltered": lambda i: db.search(queries[i]),
         "model filter": lambda i: db.search(queries[i], model=MODELS[i % len(MODELS)]),
