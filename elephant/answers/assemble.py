@@ -18,8 +18,10 @@ from elephant.answers.plan import (
     ATTEMPT_WORDS_RE,
     BETTER,
     DESCRIPTION_STOP,
+    IN_PROGRESS_RE,
     METRIC_RE,
     OUTCOME_RE,
+    SHIPPED_RE,
     QueryPlan,
     methods_in,
 )
@@ -422,7 +424,16 @@ def _outcome_lead(plan: QueryPlan, shown: list[Candidate]) -> tuple[str | None, 
         flips = [c for c in earlier if (outcome_of(c.kind, c.fields) in _YES) != (outcome in _YES)]
         if flips:
             also = f" (an earlier attempt, {_when(flips[0])}, was {_outcome_word(flips[0])})"
-    if outcome in _NO:
+    if IN_PROGRESS_RE.search(plan.main_text):
+        # "is the graph optimization still in progress?": under way is the yes, any ending the no.
+        word = "**Yes**" if outcome == "in_progress" else "**No**" if outcome else "**Unclear**"
+    elif re.search(r"\bever\b", plan.main_text) and SHIPPED_RE.search(plan.main_text):
+        # "did INT8 ever ship?": yes when any attempt reached production, even if it was rolled back later.
+        shipped = [c for c in attempts if outcome_of(c.kind, c.fields) in ("adopted", "succeeded", "rolled_back")]
+        if shipped and latest not in shipped:
+            also = f" (it shipped on {_when(shipped[-1])}: {_title(shipped[-1])}, {_outcome_word(shipped[-1])})"
+        word = "**Yes**" if shipped else "**No**"
+    elif outcome in _NO:
         word = "**No**"
     elif outcome in _YES:
         word = "**Yes**"

@@ -121,7 +121,15 @@ OUTCOME_RE = re.compile(
     r"\b(?:work|works|worked|working|help|helps|helped|succeed\w*|success\w*|pay(?:s)? off|paid off|stick|stuck|"
     r"hold|held up|go well|went well|go ok|pan(?:ned)? out|make it|made it|pass|passed|land|landed|ship|shipped|"
     r"adopted|kept|keep it|stay(?:ed)?|survive\w*|fail\w*|get rolled back|rolled back|backfire\w*|worth it|"
-    r"make it to prod\w*|go live|went live|goes live|stick around|pay for itself)\b")
+    r"make it to prod\w*|go live|went live|goes live|stick around|pay for itself|adopt|enabled?|turned on|"
+    r"switched on|roll(?:ed)? out|in prod(?:uction)?|productioni[sz]ed|"
+    r"still (?:on|enabled|in use|used|running|live|serving|there|around|in place|active|deployed|adopted|in progress))\b")
+# "did X ever ship?": asks whether any attempt reached production (adopted, or rolled back after it), not
+# whether one exists.
+SHIPPED_RE = re.compile(r"\b(?:ship|shipped|adopt\w*|land|landed|go live|went live|make it to prod\w*|"
+                        r"made it to prod\w*|deploy\w*|roll(?:ed)? out|productioni[sz]ed)\b")
+# "is X still in progress?": the attempt's being under way is the yes.
+IN_PROGRESS_RE = re.compile(r"\b(?:in progress|ongoing|under ?way|still running|still being|pending|being tested)\b")
 EXISTENCE_RE = re.compile(
     r"\b(?:ever|already|previously|before now)\b|^\s*(?:did|have|has|had) (?:we|anyone|the team|somebody|someone)"
     r" (?:\w+ )?(?:try|tried|attempt\w*|test\w*|experiment\w*|run|ran|use|used|look\w* into)\b"
@@ -362,7 +370,7 @@ class QueryPlan:
         lines.append(f"subjects:    {', '.join(subjects) or 'any model'}")
         lines.append(f"answer kind: {d['answer_kind']}")
         if self.techniques or self.methods:
-            lines.append(f"techniques:  {', '.join(self.techniques + [m for m in self.methods])}")
+            lines.append(f"techniques:  {', '.join(dict.fromkeys(self.techniques + self.methods))}")
         t = self.time
         if t.since or t.until or t.anchors or t.label:
             bounds = [f"since {t.since[:10]}" if t.since else "", f"until {t.until[:10]}" if t.until else ""]
@@ -644,6 +652,8 @@ def _intent(lowered: str, plan: QueryPlan) -> str:
         if plan.answer_kind == "feature" and re.search(r"\bstill\b|\bdrift|\bskew", lowered):
             return "status"
         if OUTCOME_RE.search(lowered) and not re.search(r"\bever\b|\balready\b", lowered):
+            return "outcome"
+        if SHIPPED_RE.search(lowered) and re.search(r"\bever\b", lowered):
             return "outcome"
         if EXISTENCE_RE.search(lowered) or re.match(r"^\s*(?:did|have|has) (?:we|anyone)\b", lowered):
             return "existence"

@@ -94,6 +94,17 @@ def test_outcome_question_never_says_yes_when_the_latest_was_rolled_back(db: Any
     assert "earlier attempt" in lead(r)  # the adopted first INT8 is mentioned, not hidden
 
 
+def test_yes_no_leads_answer_adoption_still_on_in_progress_and_ever_shipped(db: Any) -> None:
+    load(db)
+    # Rejected: not adopted, not still on, not in progress; the lead never says yes from existence.
+    for question in ("did we adopt tree pruning on the scorer?", "is the scorer's tree pruning still on?",
+                     "is tree pruning of the scorer still in progress?"):
+        assert lead(db.ask(question)).startswith("**No** — Tree pruning of the scorer was rejected"), question
+    # Rolled back after it shipped: it did ship, but it is not on any more.
+    assert lead(db.ask("did early exit ever ship on the scorer?")).startswith("**Yes**")
+    assert lead(db.ask("is early exit still enabled on the scorer?")).startswith("**No**")
+
+
 def test_never_tried_is_found_false(db: Any) -> None:
     load(db)
     r = db.ask("did we ever try distillation on the scorer?")

@@ -88,6 +88,11 @@ def test_yes_no_about_the_outcome(vocab: Vocabulary) -> None:
     assert p.intent == "outcome" and p.techniques == ["quantization_int8"] and p.models == ["ranker"]
     assert plan("did the v4 canary succeed?", vocab).intent == "outcome"
     assert plan("did we ever try pruning on the scorer?", vocab).intent == "existence"
+    # Being in production, adopted or still under way is an outcome, not the existence of a record.
+    for question in ("did we adopt INT8 for the ranker?", "is the ranker's feature cache still enabled?",
+                     "is the ranker graph optimization still in progress?", "did INT8 ever ship on the ranker?",
+                     "are we still on the INT8 ranker?"):
+        assert plan(question, vocab).intent == "outcome", question
 
 
 def test_status_questions(vocab: Vocabulary) -> None:
