@@ -8,12 +8,13 @@ Everything here is arithmetic over the records' fields; the same records give th
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from elephant.answers.attempts import MIN_SCORE, Candidate, Gathered, mentions_technique, order_by_time
 from elephant.answers.markdown import outcome_of
+from elephant.answers.questions import stem
 from elephant.answers.plan import (
     ATTEMPT_WORDS_RE,
     BETTER,
@@ -351,13 +352,14 @@ def assemble(plan: QueryPlan, g: Gathered, pool: dict[str, Candidate]) -> Assemb
 ATTEMPT_ASK_RE = re.compile(r"\b(?:what|anything|which|any)\b.*\b(?:tried|try|attempt\w*|experiment\w*|optimi[sz]\w*)\b")
 # "which optimization caused …", "what change led to …": the kind asked for and a relation to an event.
 ASKED_KIND_RE = re.compile(r"\b(?:which|what)\s+(?:\w+\s+)?(optimi[sz]ation|change|attempt|experiment|deployment|"
-                           r"rollout|release|canary|config\w*|incident|regression)s?\b")
+                           r"rollout|release|canary|config\w*|incident|regression|benchmark|baseline)s?\b")
 CAUSE_RE = re.compile(r"\b(?:caus\w*|led to|lead to|leads to|trigger\w*|behind|responsible for|introduc\w*|"
-                      r"broke|resulted in|fix\w*|resolv\w*|follow\w*|came out of|prompted)\b")
+                      r"broke|resulted in|fix\w*|resolv\w*|follow\w*|came out of|prompted|measured against|"
+                      r"compared (?:to|with|against)|baseline (?:for|of)|against)\b")
 _ASKED_KIND = {"optimization": "optimization", "optimisation": "optimization", "change": "optimization",
                "attempt": "optimization", "experiment": "optimization", "deployment": "deployment",
                "rollout": "deployment", "release": "deployment", "canary": "deployment", "incident": "incident",
-               "regression": "regression"}
+               "regression": "regression", "benchmark": "benchmark", "baseline": "benchmark"}
 
 
 def _linked_answer(plan: QueryPlan, shown: list[Candidate],
@@ -369,6 +371,12 @@ def _linked_answer(plan: QueryPlan, shown: list[Candidate],
         return None
     kind = _ASKED_KIND.get(asked.group(1)) or ("serving_config" if asked.group(1).startswith("config") else None)
     event = shown[0]
+    if kind is not None and event.kind == kind and (plan.techniques or plan.methods):
+        # "which benchmark was the token merging attempt measured against?": the event is the attempt the
+        # technique names, even when records of the kind asked come first.
+        attempts = sorted((c for c in pool.values() if c.kind == "optimization" and technique_match(c, plan)),
+                          key=lambda c: (c.score, c.when), reverse=True)
+        event = attempts[0] if attempts else event
     if kind is None or event.kind == kind:
         return None
     for rel, key in event.digest.links:
@@ -524,7 +532,7 @@ def _superlative(plan: QueryPlan, g: Gathered, pool: dict[str, Candidate]) -> As
     cands = _narrow_by_words(cands, plan)
     if not cands:
         return None
-    hint = _metric_hint(plan)
+    hint = _metric_hint(plan, cands)
     measures = [measure(c, sup.metric, sup.measure, hint) for c in cands]
     known = [m for m in measures if m.number is not None]
     missing = [m for m in measures if m.number is None]
@@ -537,6 +545,9 @@ def _superlative(plan: QueryPlan, g: Gathered, pool: dict[str, Candidate]) -> As
     metric_name = sup.metric if sup.metric not in ("accuracy",) else "accuracy"
     if sup.measure == "change":
         end = "largest rise" if sup.want == "max" else "largest fall"
+        if (sup.want == "max" and best.number is not None and best.number < 0) or (
+                sup.want == "min" and best.number is not None and best.number > 0):
+            end = "smallest fall" if sup.want == "max" else "smallest rise"  # nothing moved the way asked
         lead = (f"**{_title(best.cand)}** ({_when(best.cand)}) — the {end} in {metric_name}{_about(plan)} "
                 f"({sup.better} is better): {best.text} {_cite(best.cand)}.")
     else:
@@ -555,15 +566,27 @@ def _superlative(plan: QueryPlan, g: Gathered, pool: dict[str, Candidate]) -> As
     return Assembly(lead=lead, primary=ordered[:10], related=[])
 
 
-def _metric_hint(plan: QueryPlan) -> str | None:
-    """A named accuracy metric ('recall', 'ndcg', 'auc') narrows which number is read."""
+def _metric_hint(plan: QueryPlan, cands: Sequence[Candidate] = ()) -> str | None:
+    """A named accuracy metric ('recall', 'ndcg', 'auc') narrows which number is read; so does a word of
+    the question that the candidates' own ``accuracy_metric`` names hold ('reply acceptance')."""
     text = plan.main_text
     if re.search(r"\bttft\b|\bfirst[- ]token\b", text):
         return "ttft"
-    for word in ("ndcg", "recall", "auc", "f1", "mrr", "bleu", "rouge", "wer", "cer", "top1", "top5", "map"):
+    for word in ("ndcg", "recall", "auc", "f1", "mrr", "bleu", "rouge", "wer", "cer", "top1", "top5", "map",
+                 "dice", "iou", "sensitivity", "specificity", "comet", "chrf"):
         if re.search(rf"\b{word}", text):
             return word
+    named = {str(c.fields.get("accuracy_metric") or "").lower() for c in cands} - {""}
+    for word in re.findall(r"[a-z][a-z0-9]{3,}", text):
+        if any(word in name for name in named):
+            return word
     return None
+
+
+# Words that widen a superlative's scope rather than narrow it: "from a single optimization, any model".
+SCOPE_FILLER = frozenset(stem(w) for w in (
+    "single", "one", "individual", "overall", "whole", "entire", "every", "all", "any", "ever", "model", "models",
+    "change", "changes", "optimization", "optimizations", "attempt", "attempts", "got", "get", "we", "our", "team"))
 
 
 def _narrow_by_words(cands: list[Candidate], plan: QueryPlan) -> list[Candidate]:
@@ -571,7 +594,7 @@ def _narrow_by_words(cands: list[Candidate], plan: QueryPlan) -> list[Candidate]
     q = plan.question
     if q is None:
         return cands
-    words = [w for w in q.terms if not any(p.search(w) for p in METRIC_RE.values())]
+    words = [w for w in q.terms if not any(p.search(w) for p in METRIC_RE.values()) and w not in SCOPE_FILLER]
     words += [e.lower() for e in q.exact]
     if not words or not cands:
         return cands

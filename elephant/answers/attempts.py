@@ -549,7 +549,8 @@ def _contains_exact(text: str, needle: str) -> bool:
     needle = needle.lower()
     if re.fullmatch(r"\d+(?:\.\d+)?", needle):
         # A number, not a piece of a date or time ("20" must not match 2026-01-21T11:20:00Z).
-        return re.search(rf"(?<![\d.:t-]){re.escape(needle)}(?![\d:]|-\d|\.\d)", text) is not None
+        # Nor a piece of a version or name ("2" must not match "v2" or "l4").
+        return re.search(rf"(?<![\w.:-]){re.escape(needle)}(?![\d:]|-\d|\.\d)", text) is not None
     return needle in text
 
 

@@ -54,7 +54,8 @@ METRICS: dict[str, tuple[str, tuple[str, ...]]] = {
     "latency": ("lower", (r"\blatenc", r"\bspeed ?ups?\b", r"\bfaster\b", r"\bfastest\b", r"\bslow",
                           r"\bresponse time", r"\bttft\b", r"\btime to first token\b")),
     "throughput": ("higher", (r"\bthroughput\b", r"\bqps\b", r"\brps\b", r"\bper second\b", r"\btokens?/s\b",
-                              r"\bsamples?/s\b", r"\bimages?/s\b", r"\btok/s\b")),
+                              r"\bsamples?/s\b", r"\bimages?/s\b", r"\btok/s\b", r"\bfps\b",
+                              r"\bframes? (?:per second|/s)\b", r"\brequests?/s\b")),
     "wer": ("lower", (r"\bwer\b", r"\bword error", r"\bcer\b")),
     "mae": ("lower", (r"\bmae\b", r"\brmse\b", r"\bmean absolute error\b", r"\bmape\b")),
     "error_rate": ("lower", (r"\berror rate\b", r"\berrors\b")),
@@ -62,7 +63,9 @@ METRICS: dict[str, tuple[str, tuple[str, ...]]] = {
     "cost": ("lower", (r"\bcost\b", r"\bcheaper\b", r"\bcheapest\b", r"\$")),
     "accuracy": ("higher", (r"\baccura", r"\brecall\b", r"\bndcg\b", r"\bauc\b", r"\bprecision\b(?! (?:does|is|do))",
                             r"\bf1\b", r"\bmap@?\b", r"\bbleu\b", r"\brouge", r"\bquality\b", r"\btop-?[15]\b",
-                            r"\bmrr\b", r"\bexact match\b", r"\bscores?\b")),
+                            r"\bmrr\b", r"\bexact match\b", r"\bscores?\b", r"\bacceptance\b", r"\bdice\b",
+                            r"\bm?iou\b", r"\bsensitivity\b", r"\bspecificity\b", r"\bau(?:roc|prc)\b",
+                            r"\bhit rate\b", r"\bctr\b", r"\bconversion\b", r"\bcomet\b", r"\bchrf\b")),
 }
 METRIC_RE = {name: re.compile("|".join(f"(?:{p})" for p in pats)) for name, (_d, pats) in METRICS.items()}
 BETTER = {name: direction for name, (direction, _p) in METRICS.items()}
@@ -75,11 +78,12 @@ SUPERLATIVE_RE = re.compile(
 # Verbs that say which way the number moved: "cut p99 the most" (down), "raised throughput" (up).
 DOWN_RE = re.compile(r"\b(?:cut|cuts|reduc\w*|lower(?:ed|s)?|decreas\w*|drop\w*|shav\w*|shr[aiu]nk\w*|lost|lose|"
                      r"loses|losing|slash\w*|trim\w*|sav(?:e|ed|ing)s?)\b")
-UP_RE = re.compile(r"\b(?:increas\w*|rais\w*|boost\w*|grew|grow\w*|doubl\w*|gain\w*|improv\w*|lift\w*)\b")
+UP_RE = re.compile(r"\b(?:increas\w*|rais\w*|boost\w*|grew|grow\w*|doubl\w*|gain\w*|improv\w*|lift\w*|jump\w*|"
+                   r"climb\w*|bump\w*)\b")
 WORSE_RE = re.compile(r"\b(?:hurt|hurts|worst|degrad\w*|regress\w*|harm\w*|penal\w*|sacrific\w*|damag\w*|hits?)\b")
 DELTA_RE = re.compile(r"\b(?:change[sd]?|improv\w*|gain\w*|speed ?ups?|cut|cuts|reduc\w*|lost|lose|loses|drop\w*|rais\w*|"
                       r"increas\w*|decreas\w*|delta|sav\w*|help\w*|gave|brought|hurt\w*|cost|boost\w*|"
-                      r"degrad\w*|shav\w*|slash\w*|wins?|hits?|savings?)\b")
+                      r"degrad\w*|shav\w*|slash\w*|wins?|hits?|savings?|jump\w*|bump\w*)\b")
 
 # Answer kinds: what the answer is, when it is not "the attempts". First match wins.
 ANSWER_KINDS: tuple[tuple[str, str, re.Pattern[str]], ...] = (

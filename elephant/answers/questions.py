@@ -403,7 +403,11 @@ def _parse_signals(text: str, vocab: Vocabulary) -> Question:
             if form in vocab.features:
                 q.features.update(vocab.features[form])
     q.exact = [m.strip() for m in QUOTED_RE.findall(text)]
-    q.exact += [t for t in raw if NUMBER_RE.fullmatch(t) and not _is_year(t)]
+    # A ratio ("2:4 sparsity", "1:1 replay") is one exact string; its digits alone say little.
+    ratios = re.findall(r"(?<![\d:])\d{1,3}:\d{1,3}(?![\d:])", text)
+    q.exact += ratios
+    in_ratio = {d for r in ratios for d in r.split(":")}
+    q.exact += [t for t in raw if NUMBER_RE.fullmatch(t) and not _is_year(t) and t not in in_ratio]
     q.terms = []
     for t in _expand(raw):
         if t in STOPWORDS or t in TIME_WORDS or _is_year(t) or t in MONTHS or len(t) < 2:
