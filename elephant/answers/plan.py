@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -461,6 +461,9 @@ def build_plan(text: str, vocab: Vocabulary, *, now: datetime | None = None, mod
             question.unknown_names = []
         else:
             question.unknown_names = unknown
+    elif described is None and model is None and question.by_one_word and len(question.models) == 1 \
+            and not question.features:
+        _recheck_one_word_name(plan, question, vocab, parse_text)
     plan.techniques = sorted(question.techniques)
     kind_text = parse_text
     if question.anchor is not None:
@@ -590,6 +593,19 @@ def _name_by_description(plan: QueryPlan, question: Question, vocab: Vocabulary,
         chosen_terms = {t for t in chosen_terms if t in heads or _is_describing(t, chosen, records, vocab)}
     spent = {w for term in chosen_terms for w in term.split()}
     question.terms = [t for t in question.terms if t[:7] not in spent]
+
+
+def _recheck_one_word_name(plan: QueryPlan, question: Question, vocab: Vocabulary, text: str) -> None:
+    """'the incident where the copilot hallucinated depot codes', 'the dock photo classifier': one word of a
+    model's name ("depot", "dock") is as likely a word of a description of another model. The description
+    is weighed over every model; a different model it points to decisively is the subject."""
+    trial_question = replace(question, models=[], unknown_names=[], terms=list(question.terms))
+    trial = replace(plan, subjects=list(plan.subjects), question=trial_question)
+    _name_by_description(trial, trial_question, vocab, text)
+    if len(trial_question.models) == 1 and trial_question.models != question.models:
+        question.models = trial_question.models
+        question.terms = trial_question.terms
+        plan.subjects = trial.subjects
 
 
 def _is_plan_word(word: str) -> bool:

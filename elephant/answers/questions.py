@@ -286,6 +286,7 @@ class Anchor:
 class Question:
     text: str
     models: list[str] = field(default_factory=list)
+    by_one_word: bool = False  # every model was named by one word of its name ("dock" for dock-cam-detector)
     unknown_names: list[str] = field(default_factory=list)
     techniques: set[str] = field(default_factory=set)
     kinds: set[str] = field(default_factory=set)
@@ -326,7 +327,10 @@ def parse_question(text: str, vocab: Vocabulary, *, now: datetime | None = None,
     now = now or datetime.now(UTC)
     lowered = " ".join(text.lower().split())
     question = Question(text=text)
-    question.models = [model] if model else find_models(lowered, vocab)
+    if model:
+        question.models = [model]
+    else:
+        question.models, question.by_one_word = find_models_how(lowered, vocab)
     question.is_yes_no = bool(YES_NO_START.match(lowered))
     question.is_what_happened = bool(WHAT_HAPPENED.search(lowered))
     question.oldest_first = bool(OLDEST_FIRST.search(lowered)) and not NEWEST_FIRST.search(lowered)
@@ -444,10 +448,17 @@ def _is_year(token: str) -> bool:
 
 def find_models(lowered: str, vocab: Vocabulary) -> list[str]:
     """Models named in the text: the longest window of tokens whose compact form is an alias wins."""
+    return find_models_how(lowered, vocab)[0]
+
+
+def find_models_how(lowered: str, vocab: Vocabulary) -> tuple[list[str], bool]:
+    """``find_models``, and whether every model found was named by one word of its name only ("depot" for
+    depot-demand-tft): such a word may just as well be part of a description of another model."""
     words = tokens(lowered)
     compacts = [compact(w) for w in words]
     found: list[str] = []
     weak: list[str] = []
+    whole = False
     i = 0
     while i < len(words):
         hit = None
@@ -464,12 +475,13 @@ def find_models(lowered: str, vocab: Vocabulary) -> list[str]:
             for m in sorted(hit[1]):
                 if m not in found:
                     found.append(m)
+            whole = whole or hit[0] - i > 1 or "".join(compacts[i:hit[0]]) in vocab.exact
             i = hit[0]
             continue
         if compacts[i] in vocab.weak_aliases:
             weak.extend(m for m in sorted(vocab.weak_aliases[compacts[i]]) if m not in weak)
         i += 1
-    return found or weak
+    return (found, not whole) if found else (weak, bool(weak))
 
 
 # ---------------------------------------------------------------- time words
