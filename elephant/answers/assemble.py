@@ -346,7 +346,31 @@ def assemble(plan: QueryPlan, g: Gathered, pool: dict[str, Candidate]) -> Assemb
     if plan.answer_kind == "feature" and plan.intent in ("outcome", "existence", "status") and shown \
             and shown[0].kind == "feature_definition":
         out.lead = _feature_lead(plan, shown[0])
+    if plan.answer_kind == "config" and plan.intent in ("outcome", "existence", "status") and shown \
+            and shown[0].kind == "serving_config" and q is not None and q.is_yes_no:
+        out.lead = _config_lead(plan, shown[0], [c for c in shown if c.kind == "serving_config"])
     return out
+
+
+CONFIG_ASK_WORDS = frozenset(stem(w) for w in (
+    "serving", "served", "serve", "running", "run", "hosted", "hosting", "deployed", "still", "now", "currently",
+    "we", "on", "with", "in", "config", "setup", "stack", "today", "production", "prod"))
+
+
+def _config_lead(plan: QueryPlan, current: Candidate, configs: list[Candidate]) -> str:
+    """'Are we still serving X on TorchServe?': yes when the config in force holds the words asked about."""
+    q = plan.question
+    words = [t for t in (q.terms if q is not None else []) if t not in CONFIG_ASK_WORDS and len(t) > 1]
+    words += [e.lower() for e in (q.exact if q is not None else [])]
+    def holds(c: Candidate) -> bool:
+        return all(w in c.digest.words or (len(w) > 3 and w in c.digest.text) for w in words)
+    if not words:
+        return f"**Yes** — the config in force: {_title(current)} ({_when(current)}) {_cite(current)}."
+    if holds(current):
+        return f"**Yes** — the config in force is {_title(current)} (since {_when(current)}) {_cite(current)}."
+    earlier = next((c for c in configs[1:] if holds(c)), None)
+    was = f"; {_title(earlier)} ({_when(earlier)}) {_cite(earlier)} was replaced by it" if earlier else ""
+    return f"**No** — the config in force is {_title(current)} (since {_when(current)}) {_cite(current)}{was}."
 
 
 ATTEMPT_ASK_RE = re.compile(r"\b(?:what|anything|which|any)\b.*\b(?:tried|try|attempt\w*|experiment\w*|optimi[sz]\w*)\b")

@@ -98,10 +98,14 @@ ANSWER_KINDS: tuple[tuple[str, str, re.Pattern[str]], ...] = (
         r"\bhow (?:is|are) .*\b(?:served|hosted)\b|\b(?:precision|hardware|runtime|replicas|"
         r"instance type)\b.*\b(?:now|currently|today|serve|serves)\b|\bconfig(?:uration)?\b|"
         r"\bdeployed on\b|\brun(?:s|ning)? on (?:what|which)\b|\bsettings?\b.*\b(?:use|uses|run|runs|in production)\b|"
-        r"\b(?:use|uses|run|runs) in production\b|\bwhat (?:runs|serves|hosts)\b")),
+        r"\b(?:use|uses|run|runs) in production\b|\bwhat (?:runs|serves|hosts)\b|"
+        r"^\s*(?:are|is) (?:we|it|\S+) still (?:serving|running|hosting|on)\b|"
+        r"^\s*(?:are|is) .{1,60}? still (?:served|serving|running|hosted|deployed) (?:on|with|in|from)\b")),
     ("note", "note", re.compile(
         r"\bbudget\b|\bslos?\b|\bguidelines?\b|\bpolicy\b|\brules? (?:for|to|about)\b|\bconventions?\b|"
-        r"\btarget\b|\bsla\b|\ballow(?:ed|ance)\b|\blimit\b|\bceiling\b|\bquota\b|\bfloor\b|\bthreshold\b")),
+        r"\btarget\b|\bsla\b|\ballow(?:ed|ance)\b|\blimit\b|\bceiling\b|\bquota\b|\bfloor\b|\bthreshold\b|"
+        r"\bdeadlines?\b|\bby when\b|\bcut-?off\b|\b(?:has|have|needs?) to (?:be )?(?:done|finished|complete|ready)\b|"
+        r"\bmust (?:be )?(?:done|finished|complete|ready)\b")),
     ("incident", "incident", re.compile(r"\bincidents?\b|\boutages?\b|\bpage[ds]?\b|\bsev ?[0-4]\b|\bpostmortem|"
                                         r"\b(?:problem|issue|bug|glitch|breakage)s?\b.*\b(?:fixed|resolved|closed|"
                                         r"mitigated|sorted)\b")),

@@ -372,6 +372,8 @@ def parse_question(text: str, vocab: Vocabulary, *, now: datetime | None = None,
     question.wants_failure = signals.wants_failure
     model_words = {compact(m) for m in question.models}
     model_words |= {compact(p) for m in question.models for p in re.split(r"[-_/.\s]+", m.lower())}
+    model_words |= {compact(stem(w)) for w in [*question.models, *(p for m in question.models
+                                                                  for p in re.split(r"[-_/.\s]+", m.lower()))]}
     question.terms = [t for t in question.terms if compact(t) not in model_words]
     if not question.models and not model:
         named = [t for t in _raw_terms(lowered) if IDENT_LIKE.match(t)]

@@ -340,3 +340,66 @@ def test_a_yes_no_question_about_an_event_is_not_never_tried(db: Any) -> None:
     assert not lead(r).startswith("**Never tried**")
     # With no record of any kind holding them, it is still never tried.
     assert db.ask("did we ever try weight clustering on the scorer?").found is False
+
+
+def test_a_yes_no_about_the_serving_stack_answers_from_the_config_in_force(db: Any) -> None:
+    load(db)
+    yes = db.ask("are we still serving the scorer on onnxruntime?")
+    assert yes.plan["answer_kind"] == "config" and keys(yes)[0] == "scorer/serving/cpu"
+    assert lead(yes).startswith("**Yes** — the config in force is Scorer on CPU")
+    assert db.put_many([record("serving_config", "scorer/serving/triton", "2025-09-01", "Scorer on Triton GPUs",
+                               runtime="triton", hardware="g5.xlarge", precision="fp16", replicas=2)]).ok
+    no = db.ask("is the scorer still running on onnxruntime?")
+    assert keys(no)[0] == "scorer/serving/triton"
+    assert lead(no).startswith("**No** — the config in force is Scorer on Triton GPUs")
+    assert "Scorer on CPU" in lead(no)  # the older config that held the words is named as replaced
+
+
+def test_superlatives_over_fps_and_a_metric_only_the_records_name(db: Any) -> None:
+    load(db)
+    assert db.put_many([
+        opt("vision-base/opt/trt", "2025-05-01", "tensorrt", "adopted", model="vision-base", title="TensorRT engine",
+            base={"throughput_qps": 300, "accuracy": 0.80}, result={"throughput_qps": 520, "accuracy": 0.79},
+            accuracy_metric="click_acceptance"),
+        opt("vision-base/opt/prune", "2025-06-01", "pruning", "rejected", model="vision-base", title="Channel pruning",
+            base={"throughput_qps": 300, "accuracy": 0.80}, result={"throughput_qps": 410, "accuracy": 0.72},
+            accuracy_metric="click_acceptance"),
+    ]).ok
+    fps = db.ask("what gave vision-base its biggest fps jump?")
+    assert fps.plan["superlative"]["metric"] == "throughput" and keys(fps)[0] == "vision-base/opt/trt"
+    cost = db.ask("which vision-base change cost us the most click acceptance?")
+    assert cost.plan["superlative"]["metric"] == "accuracy" and keys(cost)[0] == "vision-base/opt/prune"
+
+
+def test_a_model_named_by_one_word_of_its_name_yields_to_the_description(db: Any) -> None:
+    assert db.put_many([
+        record("benchmark", "yard-planner/bench/1", "2025-01-01", "Yard planner slot assignment latency",
+               model="yard-planner", latency_ms={"p99": 80}),
+        opt("yard-planner/opt/int8", "2025-02-01", "quantization_int8", "adopted", model="yard-planner",
+            title="INT8 yard planner"),
+        record("serving_config", "driver-assistant/serving/vllm", "2025-01-05",
+               "Driver assistant LLM on vLLM", model="driver-assistant", runtime="vllm"),
+        opt("driver-assistant/opt/awq", "2025-03-01", "other", "rolled_back", model="driver-assistant",
+            title="4-bit AWQ weights for the driver assistant LLM", method="awq_int4"),
+        record("incident", "driver-assistant/incident/invented-yards", "2025-03-10",
+               "Assistant invented yard numbers in replies to drivers", model="driver-assistant",
+               severity="sev2", resolved_at="2025-03-12"),
+    ]).ok
+    assert db.put_many([{**record("incident", "driver-assistant/incident/invented-yards", "2025-03-10",
+                                  "Assistant invented yard numbers in replies to drivers", model="driver-assistant",
+                                  severity="sev2", resolved_at="2025-03-12"),
+                         "links": [{"rel": "caused_by", "key": "driver-assistant/opt/awq"}]}]).ok
+    r = db.ask("which change caused the incident where the assistant invented yard numbers?")
+    assert r.plan["subjects"][0]["model"] == "driver-assistant"
+    assert keys(r)[0] == "driver-assistant/opt/awq"
+
+
+def test_a_deadline_is_a_note_and_a_ratio_is_one_exact_string(db: Any) -> None:
+    from elephant.answers.questions import Vocabulary, parse_question
+
+    assert "2:4" in parse_question("2:4 sparsity on the detector", Vocabulary()).exact
+    load(db)
+    assert db.put_many([record("note", "scorer/note/batch-deadline", None, "Nightly scorer batch deadline",
+                               body="The nightly batch must finish by 05:00 UTC for the morning review.")]).ok
+    r = db.ask("by when does the scorer's nightly batch have to be done?")
+    assert r.plan["answer_kind"] == "note" and keys(r)[0] == "scorer/note/batch-deadline"
