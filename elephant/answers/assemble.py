@@ -20,9 +20,11 @@ from elephant.answers.plan import (
     BETTER,
     DESCRIPTION_STOP,
     IN_PROGRESS_RE,
+    SIZE_WORDS,
     METRIC_RE,
     OUTCOME_RE,
     SHIPPED_RE,
+    _is_plan_word,
     QueryPlan,
     methods_in,
 )
@@ -313,7 +315,8 @@ def assemble(plan: QueryPlan, g: Gathered, pool: dict[str, Candidate]) -> Assemb
             and q is not None and q.terms and not q.features and not q.exact and plan.models:
         # "did we ever try weight clustering on the receipt reader?": a method no list knows is tried when an
         # attempt holds its words — all of two, two thirds of more — not when one common word ("weight") is met.
-        method = [t for t in q.terms if len(t) > 2 and t not in DESCRIPTION_STOP and not OUTCOME_RE.fullmatch(t)
+        method = [t for t in q.terms if len(t) > 2 and t not in DESCRIPTION_STOP and t not in SIZE_WORDS
+                  and not OUTCOME_RE.fullmatch(t)
                   and not any(p.search(t) for p in METRIC_RE.values())]
         need = 1.0 if len(method) <= 2 else 2 / 3
         holding = [c for c in shown if sum(t in c.digest.words for t in method) >= need * len(method)]
@@ -375,11 +378,12 @@ def _config_lead(plan: QueryPlan, current: Candidate, configs: list[Candidate]) 
 
 ATTEMPT_ASK_RE = re.compile(r"\b(?:what|anything|which|any)\b.*\b(?:tried|try|attempt\w*|experiment\w*|optimi[sz]\w*)\b")
 # "which optimization caused …", "what change led to …": the kind asked for and a relation to an event.
-ASKED_KIND_RE = re.compile(r"\b(?:which|what)\s+(?:\w+\s+)?(optimi[sz]ation|change|attempt|experiment|deployment|"
-                           r"rollout|release|canary|config\w*|incident|regression|benchmark|baseline)s?\b")
+ASKED_KIND_RE = re.compile(r"\b(?:which|what|the)\s+(?:\w+\s+)?(optimi[sz]ation|change|attempt|experiment|deployment|"
+                           r"rollout|release|canary|config\w*|incident|regression|benchmark|baseline)s?\b"
+                           r"(?=\s+(?:that|which|whose|was|were|did|caused|introduced|led|we|the|it|behind)\b|\s*\?|$)")
 CAUSE_RE = re.compile(r"\b(?:caus\w*|led to|lead to|leads to|trigger\w*|behind|responsible for|introduc\w*|"
                       r"broke|resulted in|fix\w*|resolv\w*|follow\w*|came out of|prompted|measured against|"
-                      r"compared (?:to|with|against)|baseline (?:for|of)|against)\b")
+                      r"compared (?:to|with|against)|baseline (?:for|of)|against|as (?:its|the|a|their) baseline)\b")
 _ASKED_KIND = {"optimization": "optimization", "optimisation": "optimization", "change": "optimization",
                "attempt": "optimization", "experiment": "optimization", "deployment": "deployment",
                "rollout": "deployment", "release": "deployment", "canary": "deployment", "incident": "incident",
@@ -401,6 +405,15 @@ def _linked_answer(plan: QueryPlan, shown: list[Candidate],
         attempts = sorted((c for c in pool.values() if c.kind == "optimization" and technique_match(c, plan)),
                           key=lambda c: (c.score, c.when), reverse=True)
         event = attempts[0] if attempts else event
+    if kind is not None and event.kind == kind:
+        # "the optimization that introduced the slice ordering bug": the event is the best record of another
+        # kind the question describes nearly as well, when it links to a record of the kind asked.
+        best = max(c.score for c in shown)
+        others = sorted((c for c in pool.values() if c.kind in ("incident", "regression", "deployment", "benchmark")
+                         and c.kind != kind and c.score >= 0.8 * best), key=lambda c: (c.score, c.when), reverse=True)
+        event = next((c for c in others if any(
+            (target := pool.get(key)) is not None and target.kind == kind for _rel, key in c.digest.links)
+            or any(key == c.key and o.kind == kind for o in pool.values() for _rel, key in o.digest.links)), event)
     if kind is None or event.kind == kind:
         return None
     for rel, key in event.digest.links:
@@ -564,6 +577,9 @@ def _superlative(plan: QueryPlan, g: Gathered, pool: dict[str, Candidate]) -> As
         return None
     reverse = sup.want == "max"
     known.sort(key=lambda m: (m.number if not reverse else -m.number, m.cand.when), reverse=False)  # type: ignore[operator]
+    if sup.measure == "change" and len(known) > 1 and known[0].number is not None and known[1].number is not None \
+            and abs(known[0].number - known[1].number) < 1.0 and abs(_absolute(known[1])) > abs(_absolute(known[0])):
+        known[0], known[1] = known[1], known[0]  # within a point of each other: the larger change in units wins
     best = known[0]
     ties = [m for m in known[1:] if m.number == best.number]
     metric_name = sup.metric if sup.metric not in ("accuracy",) else "accuracy"
@@ -590,6 +606,12 @@ def _superlative(plan: QueryPlan, g: Gathered, pool: dict[str, Candidate]) -> As
     return Assembly(lead=lead, primary=ordered[:10], related=[])
 
 
+def _absolute(m: Measure) -> float:
+    """The change of a measure in its own units (result − baseline), from the numbers its text shows."""
+    numbers = [float(x.replace(",", "")) for x in re.findall(r"(-?\d[\d,]*(?:\.\d+)?)", m.text.split("(")[0])]
+    return numbers[-1] - numbers[-2] if len(numbers) >= 2 else 0.0
+
+
 def _metric_hint(plan: QueryPlan, cands: Sequence[Candidate] = ()) -> str | None:
     """A named accuracy metric ('recall', 'ndcg', 'auc') narrows which number is read; so does a word of
     the question that the candidates' own ``accuracy_metric`` names hold ('reply acceptance')."""
@@ -613,12 +635,21 @@ SCOPE_FILLER = frozenset(stem(w) for w in (
     "change", "changes", "optimization", "optimizations", "attempt", "attempts", "got", "get", "we", "our", "team"))
 
 
+SCENARIO_WORDS = frozenset(stem(w) for w in (
+    "offline", "server", "singlestream", "multistream", "interactive", "streaming", "batch", "online", "edge",
+    "datacenter", "closed", "open", "cpu", "gpu"))
+
+
 def _narrow_by_words(cands: list[Candidate], plan: QueryPlan) -> list[Candidate]:
     """Keep the candidates that hold the question's content words best (a round, a scenario, hardware)."""
     q = plan.question
     if q is None:
         return cands
-    words = [w for w in q.terms if not any(p.search(w) for p in METRIC_RE.values()) and w not in SCOPE_FILLER]
+    # Only words that scope a measurement narrow: versions, rounds and hardware (they hold a digit),
+    # scenarios, exact strings. A word that describes the model ("chest x-ray") or the question
+    # ("across", "single") would keep whichever record happens to say it.
+    words = [w for w in q.terms if (any(ch.isdigit() for ch in w) or w in SCENARIO_WORDS)
+             and not any(p.search(w) for p in METRIC_RE.values()) and w not in SCOPE_FILLER]
     words += [e.lower() for e in q.exact]
     if not words or not cands:
         return cands

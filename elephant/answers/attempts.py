@@ -551,6 +551,9 @@ def _contains_exact(text: str, needle: str) -> bool:
         # A number, not a piece of a date or time ("20" must not match 2026-01-21T11:20:00Z).
         # Nor a piece of a version or name ("2" must not match "v2" or "l4").
         return re.search(rf"(?<![\w.:-]){re.escape(needle)}(?![\d:]|-\d|\.\d)", text) is not None
+    if re.fullmatch(r"v\d+(?:\.\d+)*", needle):
+        # A version: "v3" is not "v3.1".
+        return re.search(rf"(?<![\w.]){re.escape(needle)}(?![\w]|\.\d)", text) is not None
     return needle in text
 
 

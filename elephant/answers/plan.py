@@ -130,7 +130,8 @@ OUTCOME_RE = re.compile(
     r"hold|held up|go well|went well|go ok|pan(?:ned)? out|make it|made it|pass|passed|land|landed|ship|shipped|"
     r"adopted|kept|keep it|stay(?:ed)?|survive\w*|fail\w*|get rolled back|rolled back|backfire\w*|worth it|"
     r"make it to prod\w*|go live|went live|goes live|stick around|pay for itself|adopt|enabled?|turned on|"
-    r"switched on|roll(?:ed)? out|in prod(?:uction)?|productioni[sz]ed|"
+    r"switched on|roll(?:ed)? out|in prod(?:uction)?|productioni[sz]ed|(?:are|is) (?:we|it|they) (?:still )?using|"
+    r"do (?:we|they) (?:still )?use|"
     r"still (?:on|enabled|in use|used|running|live|serving|there|around|in place|active|deployed|adopted|in progress))\b")
 # "did X ever ship?": asks whether any attempt reached production (adopted, or rolled back after it), not
 # whether one exists.
@@ -700,7 +701,10 @@ def _superlative(text: str, plan: QueryPlan) -> Superlative | None:
         return None
     better = BETTER[metric]
     worse = bool(WORSE_RE.search(text)) or (metric != "cost" and bool(re.search(r"\bcost(?:s|ed)?\b", text)))
-    is_change = bool(DELTA_RE.search(text)) and plan.answer_kind != "benchmark"
+    # "the biggest qps improvement we ever measured": a change, though "measured" names benchmarks.
+    is_change = bool(DELTA_RE.search(text)) and (plan.answer_kind != "benchmark" or (
+        bool(re.search(r"\b(?:improv\w*|gains?|reduc\w*|cuts?|boost\w*|speed ?ups?|jump\w*)\b", text))
+        and not re.search(r"\bbenchmark|\bmlperf\b|\bround\b", text)))
     if worse:
         want = "max" if better == "lower" else "min"
     elif DOWN_RE.search(text):
