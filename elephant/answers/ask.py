@@ -404,6 +404,9 @@ def resolve_anchors(plan: QueryPlan, pool: dict[str, Candidate]) -> set[str]:
     assert question is not None
     for anchor in plan.time.anchors:
         sub = parse_question(anchor.phrase, _Vocabulary(), now=None)
+        if re.search(r"\bones?\b", anchor.phrase):
+            # "optimizations before the TensorRT one": the anchor is a record of the kind asked about.
+            sub.kinds.add(plan.record_kind or "optimization")
         best = _best_match(pool, sub)
         if best is None:
             continue

@@ -561,6 +561,8 @@ def _superlative(plan: QueryPlan, g: Gathered, pool: dict[str, Candidate]) -> As
                                    plan.main_text))
     kinds = {plan.record_kind} if plan.record_kind in ("benchmark", "optimization", "deployment") else (
         {"benchmark"} if sup.measure == "value" and not asks_attempts else {"optimization"})
+    if sup.measure == "change" and kinds == {"benchmark"}:
+        kinds = {"optimization"}  # a change is measured by an attempt (baseline → result), not by one run
     cands = [c for c in pool.values() if c.kind in kinds and technique_match(c, plan)]
     if sup.measure == "value" and "benchmark" in kinds:
         cands += [c for c in pool.values() if c.kind == "optimization" and technique_match(c, plan)

@@ -366,8 +366,10 @@ class HeadsCatalog:
         titled = [t.lower() for t in question.terms[:6] if len(t) >= 4]
         for term in titled:
             rows += self._titled(term)
+        # "which optimization lost the most accuracy, across all models?": every attempt is a candidate,
+        # whichever words the titles happen to share with the question.
         if not (question.techniques or specific_kinds or question.wants_failure or question.wants_rollback
-                or question.features or titled) and "optimization" in question.kinds:
+                or question.features) and "optimization" in question.kinds:
             rows += self.by_kind.get("optimization", [])
         return self._newest(rows, PREFILTER_LIMIT)
 
