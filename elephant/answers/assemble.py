@@ -12,7 +12,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from elephant.answers.attempts import MIN_SCORE, Candidate, Gathered, mentions_technique, order_by_time
+from elephant.answers.attempts import (
+    MIN_SCORE,
+    Candidate,
+    Gathered,
+    contains_exact,
+    mentions_technique,
+    order_by_time,
+)
 from elephant.answers.markdown import outcome_of
 from elephant.answers.questions import stem
 from elephant.answers.plan import (
@@ -237,6 +244,8 @@ def assemble(plan: QueryPlan, g: Gathered, pool: dict[str, Candidate]) -> Assemb
             return _never(plan, [], pool)
     if plan.status == "open" and plan.intent in ("status", "list"):
         return _status(plan, g, pool)
+    if plan.status == "in_progress":
+        return _under_way(plan, pool)
     out = Assembly()
     shown = g.primary + g.related
     if plan.answer_kind is not None and plan.record_kind is not None:
@@ -452,6 +461,18 @@ def _outcome_lead(plan: QueryPlan, shown: list[Candidate]) -> tuple[str | None, 
     attempts = [c for c in shown if c.kind in ("optimization", "deployment")]
     if not attempts:
         return None, None
+    if plan.answer_kind == "deployment":
+        # "did the AWQ canary succeed?": the rollout answers, not the attempt it shipped.
+        attempts = [c for c in attempts if c.kind == "deployment"] or attempts
+    elif plan.techniques or plan.methods:
+        # "did speculative decoding work out?": the attempt of that technique answers, not the A/B after it.
+        tried = [c for c in attempts if c.kind == "optimization" and technique_match(c, plan)]
+        attempts = tried or attempts
+    versions = [t for t in (plan.question.terms if plan.question else []) if re.fullmatch(r"v\d+(?:\.\d+)*", t)]
+    if versions:
+        # "did the v3 canary succeed?": the record of that version, not the v3.1 rollout after it.
+        exact = [c for c in attempts if all(contains_exact(c.digest.head, v) for v in versions)]
+        attempts = exact or attempts
     best = max(c.score for c in attempts)
     attempts = [c for c in attempts if c.score >= 0.9 * best]  # "the v6 canary", not the rollout after it
     latest = max(attempts, key=lambda c: c.when)
@@ -501,6 +522,13 @@ def _status(plan: QueryPlan, g: Gathered, pool: dict[str, Candidate]) -> Assembl
         features = order_by_time([c for c in pool.values() if c.key in named])
         if features:
             return Assembly(lead=_feature_lead(plan, features[0]), primary=features, related=[])
+    if kind == "feature_definition" and plan.question is not None:
+        # "is the lactate feature still drifting?": the feature whose own words the question names.
+        words = [t for t in plan.question.terms if t not in FEATURE_ASK_WORDS and len(t) > 2]
+        holding = sorted((c for c in of_kind if words and any(w in c.digest.words for w in words)),
+                         key=lambda c: (sum(w in c.digest.words for w in words), c.score), reverse=True)
+        if holding and is_yes_no_text(plan.main_text):
+            return Assembly(lead=_feature_lead(plan, holding[0]), primary=holding, related=[])
     if plan.question is not None and (plan.question.terms or plan.techniques or plan.question.features):
         scored = [c for c in of_kind if c.score >= MIN_SCORE]
         of_kind = scored or of_kind
@@ -526,6 +554,34 @@ def _status(plan: QueryPlan, g: Gathered, pool: dict[str, Candidate]) -> Assembl
         on = f" on {str(resolved)[:10]}" if resolved else ""
         lead = lead[:-3] + f"**; the last one was {verb}{on}: {_title(last)} {_cite(last)}."
     return Assembly(lead=lead, primary=closed[:3], related=[], found=False)
+
+
+FEATURE_ASK_WORDS = frozenset(stem(w) for w in (
+    "feature", "features", "drift", "drifting", "drifted", "skew", "skewed", "parity", "training", "serving", "train",
+    "serve", "between", "still", "now", "currently", "mismatch", "consistent", "offline", "online"))
+
+
+def is_yes_no_text(text: str) -> bool:
+    return bool(re.match(r"^\s*(?:is|are|does|do|did|has|have|was|were)\b", text))
+
+
+def _under_way(plan: QueryPlan, pool: dict[str, Candidate]) -> Assembly:
+    """'What's in flight for X?': attempts and rollouts whose outcome is still in progress, newest first;
+    when none is, says so and names the last one that finished."""
+    kinds = {"deployment"} if plan.answer_kind == "deployment" or re.search(r"\broll", plan.main_text) else {
+        "optimization", "deployment"}
+    of_kind = _in_window([c for c in pool.values() if c.kind in kinds], plan)
+    going = order_by_time([c for c in of_kind if outcome_of(c.kind, c.fields) == "in_progress"])
+    what = "rollouts" if kinds == {"deployment"} else "attempts or rollouts"
+    if going:
+        first = going[0]
+        return Assembly(lead=f"**{len(going)} {what} in progress{_about(plan)}**; the latest: {_title(first)} "
+                             f"({_when(first)}) {_cite(first)}.", primary=going, related=[])
+    done = order_by_time(of_kind)
+    lead = f"**No {what} in progress{_about(plan)}.**"
+    if done:
+        lead = lead[:-3] + f"**; the last one: {_title(done[0])} ({_when(done[0])}), {_outcome_word(done[0])} {_cite(done[0])}."
+    return Assembly(lead=lead, primary=done[:3], related=[], found=False)
 
 
 def _feature_lead(plan: QueryPlan, feature: Candidate) -> str:

@@ -525,7 +525,7 @@ def score_candidate(cand: Candidate, q: Question, idf: dict[str, float], total: 
     if terms_matched := [t for t in idf if t in record_words]:
         score += 4.0 * sum(idf[t] for t in terms_matched) / total
     for exact in q.exact:
-        if _contains_exact(text, exact):
+        if contains_exact(text, exact):
             score += 3.0
     if q.metrics and _has_metric(text, q.metrics):
         score += 0.5
@@ -547,7 +547,7 @@ def _idf(cands: Iterable[Candidate], terms: list[str]) -> dict[str, float]:
     return {t: math.log((n + 1) / (d + 0.5)) for t, d in df.items() if d}
 
 
-def _contains_exact(text: str, needle: str) -> bool:
+def contains_exact(text: str, needle: str) -> bool:
     needle = needle.lower()
     if re.fullmatch(r"\d+(?:\.\d+)?", needle):
         # A number, not a piece of a date or time ("20" must not match 2026-01-21T11:20:00Z).

@@ -137,6 +137,9 @@ OUTCOME_RE = re.compile(
 # whether one exists.
 SHIPPED_RE = re.compile(r"\b(?:ship|shipped|adopt\w*|land|landed|go live|went live|make it to prod\w*|"
                         r"made it to prod\w*|deploy\w*|roll(?:ed)? out|productioni[sz]ed)\b")
+# "what's in flight?", "anything rolling out right now?": a status question about work under way.
+UNDER_WAY_RE = re.compile(r"\b(?:in flight|in progress|ongoing|under ?way|rolling out|being rolled out|wip|in the works|"
+                          r"being (?:tested|tried|worked on)|work in progress|in motion|cooking)\b")
 # "is X still in progress?": the attempt's being under way is the yes.
 IN_PROGRESS_RE = re.compile(r"\b(?:in progress|ongoing|under ?way|still running|still being|pending|being tested)\b")
 EXISTENCE_RE = re.compile(
@@ -484,6 +487,10 @@ def build_plan(text: str, vocab: Vocabulary, *, now: datetime | None = None, mod
         "incident", "regression", "feature", None) else None
     if plan.status and plan.answer_kind is None:
         plan.answer_kind = "incident"
+    if plan.status is None and UNDER_WAY_RE.search(parse_text) and plan.answer_kind in ("deployment", None) \
+            and not YES_NO_RE.match(lowered):
+        # "what's in flight for X?", "anything rolling out at the moment?": attempts and rollouts under way.
+        plan.status = "in_progress"
     plan.superlative = _superlative(parse_text, plan)
     plan.comparison = comparison
     plan.wants_now = bool(NOW_RE.search(parse_text))
@@ -734,6 +741,9 @@ def _superlative(text: str, plan: QueryPlan) -> Superlative | None:
 
 def _comparison(text: str, vocab: Vocabulary) -> Comparison | None:
     """Two versions, rounds or records to compare: 'between v4.0 and v4.1', 'v3 vs v4'."""
+    # "computed in training vs serving", "train/serve skew": the two sides of feature parity, not two records.
+    text = re.sub(r"\btrain(?:ing)?\s+(?:vs\.?|versus|and|against|compared (?:to|with))\s+serv(?:e|ing)\b",
+                  "training-serving", text)
     clause = re.split(r"[:;?!,—–]|\s-\s", text)
     for part in clause:
         versus = VERSUS_RE.search(part)

@@ -403,3 +403,43 @@ def test_a_deadline_is_a_note_and_a_ratio_is_one_exact_string(db: Any) -> None:
                                body="The nightly batch must finish by 05:00 UTC for the morning review.")]).ok
     r = db.ask("by when does the scorer's nightly batch have to be done?")
     assert r.plan["answer_kind"] == "note" and keys(r)[0] == "scorer/note/batch-deadline"
+
+
+def test_work_under_way_is_a_status_question(db: Any) -> None:
+    load(db)
+    none = db.ask("what's in flight for the scorer right now?")
+    assert none.plan["status"] == "in_progress" and none.found is False
+    assert lead(none).startswith("**No attempts or rollouts in progress")
+    assert db.put_many([opt("scorer/opt/distill", "2025-10-01", "distillation", "in_progress",
+                            title="Distilling the scorer into 200 trees")]).ok
+    going = db.ask("what's in flight for the scorer right now?")
+    assert going.found and keys(going)[0] == "scorer/opt/distill"
+
+
+def test_yes_no_reads_the_version_and_the_technique_asked(db: Any) -> None:
+    load(db)
+    assert db.put_many([
+        record("deployment", "scorer/deploy/v6-canary", "2025-09-01", "Canary of scorer v6", strategy="canary",
+               traffic_percent=5, status="rolled_back"),
+        record("deployment", "scorer/deploy/v6.1-full", "2025-10-01", "Scorer v6.1 to 100 %", strategy="full",
+               traffic_percent=100, status="succeeded"),
+        record("deployment", "scorer/deploy/early-exit-ab", "2025-06-20", "A/B of early-exit trees",
+               strategy="ab_test", traffic_percent=50, status="succeeded"),
+    ]).ok
+    canary = db.ask("did the scorer v6 canary succeed?")
+    assert keys(canary)[0] == "scorer/deploy/v6-canary" and lead(canary).startswith("**No**")
+    # The attempt answers "did early exit work out?", not the A/B that followed it.
+    assert keys(db.ask("did early exit work out on the scorer?"))[0] == "scorer/opt/spec"
+
+
+def test_a_feature_named_by_its_words_and_training_vs_serving_is_no_comparison(db: Any) -> None:
+    assert db.put_many([
+        record("feature_definition", "scorer/feature/card-age", "2025-01-01", "Days since the card was first seen",
+               name="card_age_days", parity="drift", parity_checked_at="2025-05-01"),
+        record("feature_definition", "scorer/feature/merchant-risk", "2025-01-01", "Merchant risk score",
+               name="merchant_risk", parity="verified", parity_checked_at="2025-05-02"),
+    ]).ok
+    r = db.ask("is the scorer's merchant risk feature still drifting between training and serving?")
+    assert r.plan["comparison"] is None
+    assert keys(r)[0] == "scorer/feature/merchant-risk" and lead(r).startswith("**No**")
+    assert lead(db.ask("is the card age feature still drifting?")).startswith("**Yes**")
