@@ -154,7 +154,7 @@ def test_comparison_computes_deltas(db: Any) -> None:
     assert "p99 30 → 90 ms (+200 %)" in lead(r)
 
 
-@pytest.mark.parametrize("folder", ["team-dev", "team-dev2"])
+@pytest.mark.parametrize("folder", ["team-dev", "team-dev2", "team-dev3"])
 def test_team_dev_quality_floor(db: Any, folder: str) -> None:
     """A regression guard on the DEV sets of held-out team histories (team-dev2 was written later by a
     helper who never read the code), a little below what ask reaches there (1.000 on every figure with
