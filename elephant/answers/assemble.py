@@ -724,12 +724,23 @@ _NEWER_WORDS = frozenset(["current", "new", "newer", "latest", "now", "today", "
 _OLDER_WORDS = frozenset(["old", "older", "previous", "original", "baseline", "earlier", "former", "prior"])
 
 
-def _side_words(phrase: str, other: str, pool: dict[str, Candidate]) -> list[str]:
-    """The words of one side that the other side lacks, rarest in the pool first (the version, the method)."""
+# Words that say what is compared, not which record: "the v1 one", "v4 numbers", "the bf16 run".
+SIDE_FILLER = frozenset(["one", "ones", "numbers", "number", "figures", "results", "result", "run", "runs", "setup",
+                         "config", "configs", "configuration", "benchmark", "benchmarks", "bench", "version", "vs",
+                         "versus", "what", "moved", "changed", "change", "difference", "compare", "compared"])
+
+
+def _side_words(phrase: str, other: str, pool: dict[str, Candidate], models: Sequence[str] = ()) -> list[str]:
+    """The words of one side that the other side lacks, rarest in the pool first (the version, the method);
+    the model's own name is no side's word."""
     from elephant.answers.questions import STOPWORDS, tokens
 
-    theirs = set(tokens(other))
-    words = [t for t in tokens(phrase) if t not in STOPWORDS and t not in theirs and len(t) > 1]
+    theirs = set(tokens(other)) | {m.lower() for m in models}
+    theirs |= {p for m in models for p in re.split(r"[-_/.\s]+", m.lower())}
+    words = [t for t in tokens(phrase) if t not in STOPWORDS and t not in theirs and len(t) > 1
+             and t not in SIDE_FILLER and t not in _NEWER_WORDS and t not in _OLDER_WORDS]
+    # Spelled together ("fp16+roi"), a side's words are read one by one as well.
+    words += [p for t in words if "+" in t for p in t.split("+") if len(p) > 1 and p not in words]
     held = [(sum(1 for c in pool.values() if _holds(c, w)), w) for w in words]
     return [w for n, w in sorted(held) if n > 0]
 
@@ -745,17 +756,25 @@ def _compare(plan: QueryPlan, g: Gathered, pool: dict[str, Candidate]) -> Assemb
         return _compare_in_time(plan, pool, wanted_kind)
     sides: list[Candidate | None] = []
     all_holders: list[list[Candidate]] = []
-    side_words = [_side_words(comp.left, comp.right, pool), _side_words(comp.right, comp.left, pool)]
+    side_words = [_side_words(comp.left, comp.right, pool, plan.models),
+                  _side_words(comp.right, comp.left, pool, plan.models)]
     for i in (0, 1):
         words, theirs = side_words[i], side_words[1 - i]
-        holders = [c for c in pool.values() if words and _holds(c, words[0]) and c.kind != "note"
+        def cover(c: Candidate, words: list[str] = words, theirs: list[str] = theirs) -> int:
+            """This side's words the record holds, less one when it holds the other side's rarest word."""
+            return sum(1 for w in words if _holds(c, w)) - (1 if theirs and _holds(c, theirs[0]) else 0)
+        holders = [c for c in pool.values() if words and any(_holds(c, w) for w in words) and c.kind != "note"
                    and (not sides or sides[0] is None or c.key != sides[0].key)]
+        if wanted_kind is not None and any(c.kind == wanted_kind for c in holders):
+            holders = [c for c in holders if c.kind == wanted_kind]  # "the v2 benchmark": benchmarks only
         if not holders:
             sides.append(None)
             continue
-        # The record that is this side: of the wanted kind, naming this side in its title and not the other.
-        holders.sort(key=lambda c: (c.kind == wanted_kind, not (theirs and _holds(c, theirs[0])),
-                                    words[0] in c.digest.head, c.score, c.when), reverse=True)
+        # The record that is this side: of the wanted kind, holding most of this side's words and not the
+        # other's, naming its rarest word in the title.
+        holders.sort(key=lambda c: (c.kind == wanted_kind, _holds(c, words[0]), cover(c),
+                                    not (theirs and _holds(c, theirs[0])), words[0] in c.digest.head, c.score,
+                                    c.when), reverse=True)
         sides.append(holders[0])
         all_holders.append(holders)
     if len(all_holders) == 2 and sides[0] is not None and sides[1] is not None and sides[0].kind != sides[1].kind:

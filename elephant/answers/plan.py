@@ -96,7 +96,7 @@ ANSWER_KINDS: tuple[tuple[str, str, re.Pattern[str]], ...] = (
         r"machines?|accelerators?|dtype|chips?|serving stack|inference server)\b|"
         r"\b(?:run|runs|running|hosted|served|deployed) on(?: (?:now|today|currently|these days|at the moment))?\s*\??$|"
         r"\bhow (?:is|are) .*\b(?:served|hosted)\b|\b(?:precision|hardware|runtime|replicas|"
-        r"instance type)\b.*\b(?:now|currently|today|serve|serves)\b|\bconfig(?:uration)?\b|"
+        r"instance type)\b.*\b(?:now|currently|today|serve|serves)\b|\bconfig(?:uration)?s?\b|"
         r"\bdeployed on\b|\brun(?:s|ning)? on (?:what|which)\b|\bsettings?\b.*\b(?:use|uses|run|runs|in production)\b|"
         r"\b(?:use|uses|run|runs) in production\b|\bwhat (?:runs|serves|hosts)\b|"
         r"^\s*(?:are|is) (?:we|it|\S+) still (?:serving|running|hosting|on)\b|"
