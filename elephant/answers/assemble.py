@@ -735,10 +735,12 @@ def _side_words(phrase: str, other: str, pool: dict[str, Candidate], models: Seq
     the model's own name is no side's word."""
     from elephant.answers.questions import STOPWORDS, tokens
 
-    theirs = set(tokens(other)) | {m.lower() for m in models}
-    theirs |= {p for m in models for p in re.split(r"[-_/.\s]+", m.lower())}
+    theirs = set(tokens(other))
+    names = {m.lower() for m in models} | {p for m in models for p in re.split(r"[-_/.\s]+", m.lower())}
     words = [t for t in tokens(phrase) if t not in STOPWORDS and t not in theirs and len(t) > 1
              and t not in SIDE_FILLER and t not in _NEWER_WORDS and t not in _OLDER_WORDS]
+    # "vision-base vs vision-large": the names are the sides; otherwise the model's name is neither's.
+    words = [t for t in words if t not in names] or words
     # Spelled together ("fp16+roi"), a side's words are read one by one as well.
     words += [p for t in words if "+" in t for p in t.split("+") if len(p) > 1 and p not in words]
     held = [(sum(1 for c in pool.values() if _holds(c, w)), w) for w in words]
