@@ -248,6 +248,15 @@ def assemble(plan: QueryPlan, g: Gathered, pool: dict[str, Candidate]) -> Assemb
         return _under_way(plan, pool)
     out = Assembly()
     shown = g.primary + g.related
+    strategy = next((name for name, pattern in STRATEGY_RE.items() if pattern.search(plan.main_text)), None)
+    if plan.answer_kind == "deployment" and strategy is not None and plan.models and plan.intent in ("list", "existence") \
+            and re.search(r"^\s*(?:any|did we|have we|has \S+ (?:ever )?had|was there|were there|is there)\b|\bever\b",
+                          plan.main_text):
+        # "any A/B test on the CT model?": a rollout of that strategy, or "never" (a canary is no A/B test).
+        of_strategy = [c for c in pool.values() if c.kind == "deployment" and c.fields.get("strategy") == strategy]
+        if not _in_window(of_strategy, plan):
+            return _never(plan, [c for c in shown if c.kind == "deployment"], pool,
+                          what=strategy.replace("_", " ").replace("ab test", "A/B test"))
     if plan.answer_kind is not None and plan.record_kind is not None:
         wanted = plan.record_kind
         of_kind = [c for c in shown if c.kind == wanted]
@@ -441,8 +450,16 @@ def _same_scores(cands: list[Candidate]) -> bool:
     return all(c.score >= 0.8 * best for c in cands)
 
 
+# Deployment strategies as people name them (the deployment kind's ``strategy`` values).
+STRATEGY_RE = {"ab_test": re.compile(r"\ba/?b(?:[- ]tests?|[- ]experiments?)?\b|\bsplit[- ]tests?\b"),
+               "canary": re.compile(r"\bcanar(?:y|ies)\b"), "shadow": re.compile(r"\bshadow\w*\b"),
+               "blue_green": re.compile(r"\bblue[- /]green\b")}
+
+
 def _never(plan: QueryPlan, shown: list[Candidate], pool: dict[str, Candidate], *, what: str = "") -> Assembly:
-    what = what or ", ".join(dict.fromkeys([t.replace("_", " ") for t in plan.techniques] + plan.methods)) or "this"
+    names = [t.replace("_", " ") for t in plan.techniques]
+    names += [m for m in plan.methods if not any(m in n for n in names)]  # "quantization int4", not "…, int4"
+    what = what or ", ".join(dict.fromkeys(names)) or "this"
     models = " on " + ", ".join(plan.models) if plan.models else ""
     closest = shown[:3] or sorted((c for c in pool.values() if c.score > 0), key=lambda c: (c.score, c.when),
                                   reverse=True)[:3]

@@ -32,6 +32,7 @@ from elephant.answers.questions import (
     STOPWORDS,
     TECHNIQUE_RE,
     TIME_RANGE,
+    TimeWindow,
     Question,
     Vocabulary,
     compact,
@@ -115,6 +116,7 @@ ANSWER_KINDS: tuple[tuple[str, str, re.Pattern[str]], ...] = (
     ("regression", "regression", re.compile(r"\bregressions?\b")),
     ("deployment", "deployment", re.compile(
         r"\bcanary\b|\bshadow\b|\brollouts?\b|\brolled out\b|\bramp\w*\b|\ba/?b test|\bdeploy\w*\b|\bpromot\w*\b|"
+        r"\b(?:go|goes|gone|went|going) (?:fully )?live\b|\bfull rollout\b|"
         r"\brelease[ds]?\b|\bblue[- ]green\b")),
     ("benchmark", "benchmark", re.compile(
         r"\bbenchmark\w*|\bmlperf\b|\bsubmission\b|\bround v?\d|\bmeasured\b|\bload test|\bperf(?:ormance)? run")),
@@ -183,6 +185,7 @@ METHOD_LEXICON: dict[str, tuple[str, ...]] = {
     "caching": (r"\bcach", r"\bmemoi[sz]"),
     "quantization": (r"\bquanti[sz]", r"\bint-?8\b", r"\b8[- ]?bits?\b"),
 }
+SPECIFIC_QUANTIZATION = frozenset(["fp8", "int4", "awq", "gptq", "smoothquant"])
 METHOD_RE = {name: re.compile("|".join(f"(?:{p})" for p in pats)) for name, pats in METHOD_LEXICON.items()}
 
 # "the model whose …", "the model that had …", "the service with …": a subject described, not named.
@@ -431,14 +434,20 @@ def build_plan(text: str, vocab: Vocabulary, *, now: datetime | None = None, mod
         comparison = Comparison("before", "after", around=around.group(1).strip())
         main = (main[: around.start()] + " " + main[around.end():]).strip()
     parse_text = main
-    between_phrases: tuple[str, str] | None = None
+    between_phrases: tuple[str | None, str | None] | None = None
+    between_times: tuple[TimeWindow | None, TimeWindow | None] = (None, None)
     if between and comparison is None and not all(len(tokens(x)) == 1 and not re.search(r"\d", x)
                                                    for x in (between.group(1), between.group(2))):
         left, right = between.group(1).strip(), between.group(2).strip()
-        if TIME_RANGE.search(between.group(0)) and parse_time(between.group(0), now or datetime.now()):
+        left_time, right_time = parse_time(left, now or datetime.now()), parse_time(right, now or datetime.now())
+        if left_time is not None and right_time is not None and TIME_RANGE.search(between.group(0)) \
+                and parse_time(between.group(0), now or datetime.now()):
             pass  # "between Q1 and Q3 2025": one window, read by the question's own time parse
-        elif parse_time(left, now or datetime.now()) is None or parse_time(right, now or datetime.now()) is None:
-            between_phrases = (left, right)
+        elif left_time is None or right_time is None:
+            # Events are anchors resolved to records; "between the ToMe rollout and the end of 2025" has one
+            # of each: the event bounds one end, the time's window the other.
+            between_phrases = (None if left_time else left, None if right_time else right)
+            between_times = (left_time, right_time)
             parse_text = (main[: between.start()] + " " + main[between.end():]).strip()
         else:
             parse_text = main.replace(between.group(0), f"after {left}, before {right}")
@@ -478,6 +487,8 @@ def build_plan(text: str, vocab: Vocabulary, *, now: datetime | None = None, mod
         kind_text = kind_text.replace(question.anchor.phrase, " ")
     plan.answer_kind = _answer_kind(kind_text)
     plan.methods = [name for name, pattern in METHOD_RE.items() if pattern.search(kind_text)]
+    if "quantization" in plan.methods and set(plan.methods) & SPECIFIC_QUANTIZATION:
+        plan.methods.remove("quantization")  # "int4 quantization": INT4, not any quantization
     if plan.answer_kind in ("deployment", "benchmark", "incident") and ATTEMPT_WORDS_RE.search(kind_text) \
             and not re.search(r"\b(?:benchmark|deploy|rollout|canary|incident)", kind_text):
         plan.answer_kind = None
@@ -505,7 +516,15 @@ def build_plan(text: str, vocab: Vocabulary, *, now: datetime | None = None, mod
         t.anchors.append(AnchorSpec("until" if question.anchor.direction == "before" else "since",
                                     question.anchor.phrase))
     if between_phrases is not None:
-        t.anchors = [AnchorSpec("since", between_phrases[0]), AnchorSpec("until", between_phrases[1])]
+        t.anchors = [AnchorSpec(bound, phrase) for bound, phrase in zip(("since", "until"), between_phrases, strict=True)
+                     if phrase]
+        since_time, until_time = between_times
+        if since_time is not None:
+            t.since = question.window.since = since_time.since
+        if until_time is not None:
+            t.until = question.window.until = until_time.until
+        if since_time is not None or until_time is not None:
+            question.window.label = t.label = ""
     if t.since and re.search(r"\bonwards?\b|\b(?:from|since) .+ on\b", parse_text):
         t.until = question.window.until = None  # "from mid 2025 onwards": open-ended
     # The plan's own words (superlatives, status, intent) and those of the time window are not content.

@@ -443,3 +443,22 @@ def test_a_feature_named_by_its_words_and_training_vs_serving_is_no_comparison(d
     assert r.plan["comparison"] is None
     assert keys(r)[0] == "scorer/feature/merchant-risk" and lead(r).startswith("**No**")
     assert lead(db.ask("is the card age feature still drifting?")).startswith("**Yes**")
+
+
+def test_between_an_event_and_a_time_and_a_named_strategy_never_run(db: Any) -> None:
+    load(db)
+    r = db.ask("which scorer optimization came between the shadow test and the end of 2025?")
+    anchors = r.plan["time"]["anchors"]
+    assert [a["bound"] for a in anchors] == ["since"] and anchors[0]["record"].startswith("scorer/deploy/shadow")
+    assert r.plan["time"]["until"].startswith("2026-01-01") and keys(r)[0] == "scorer/opt/int8-v5"
+    never = db.ask("any A/B test on the scorer?")  # a shadow test and a canary ramp are no A/B test
+    assert never.found is False and lead(never).startswith("**Never tried**: no A/B test")
+    assert db.ask("any canary on the scorer?").found
+
+
+def test_a_specific_precision_is_not_any_quantization_and_go_live_is_a_deployment(db: Any) -> None:
+    load(db)
+    r = db.ask("int4 quantization for the scorer?")
+    assert r.found is False and lead(r).startswith("**Never tried**: no quantization int4 on scorer")
+    live = db.ask("when did scorer v5 go fully live?")
+    assert live.plan["answer_kind"] == "deployment" and keys(live)[0] == "scorer/deploy/ramp"
