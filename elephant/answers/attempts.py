@@ -631,7 +631,8 @@ def select_attempts(pool: dict[str, Candidate], question: Question, *, search_ra
         # "search got slow after the tokenizer upgrade": when the anchor is itself among the best answers
         # to the rest of the question, the phrase describes the answer rather than bounding it.
         specific = bool(question.terms or question.techniques or question.features or question.exact)
-        if specific and gathered.anchor.score >= PRIMARY_SHARE * max(c.score for c in candidates):
+        sibling = question.anchor is not None and re.search(r"\bones?\b", question.anchor.phrase)
+        if specific and not sibling and gathered.anchor.score >= PRIMARY_SHARE * max(c.score for c in candidates):
             gathered.anchor = None
             gathered.anchor_describes_answer = True
             return gathered

@@ -353,6 +353,10 @@ def parse_question(text: str, vocab: Vocabulary, *, now: datetime | None = None,
             question.window.label = f"{word} {phrase}"
         else:
             sub = _parse_signals(phrase, vocab)
+            if re.search(r"\bones?\b", phrase):
+                # "optimizations before the TensorRT one": the anchor is a record of the kind the rest asks for.
+                rest = lowered[: match.start()] + " " + lowered[match.end():]
+                sub.kinds |= {name for name, pattern in KIND_RE.items() if pattern.search(rest)}
             if sub.techniques or sub.kinds or sub.terms or sub.exact or sub.features or sub.wants_rollback \
                     or sub.wants_failure:
                 question.anchor = Anchor(direction=direction, phrase=phrase, question=sub)
