@@ -6,11 +6,14 @@ lexical search never needs the model or Chroma (it is what degraded mode answers
 
 from __future__ import annotations
 
+import json
 import re
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, column, func, literal_column, select, table, text
+from sqlalchemy import Connection, and_, column, func, select, table, text
 from sqlalchemy.sql.elements import ColumnElement
 
 from elephant.retrieval.documents import render_lexical
@@ -18,6 +21,7 @@ from elephant.storage.schema import heads
 
 _FTS = table("lexical_fts", column("key"), column("title"), column("text"), column("facets"))
 _DOCS = table("lexical_docs", column("key"), column("title"), column("text"), column("tsv"))
+_ROWIDS = table("lexical_rowids", column("docid"), column("key"))
 
 _TERM = re.compile(r"[\w.]+", re.UNICODE)
 # Words that match nearly every record of an ML team and only dilute bm25.
@@ -117,30 +121,35 @@ def facet_match(kinds: Sequence[str] | None, models: Sequence[str] | None) -> st
 
 
 # Document frequencies of query terms, cached for a few minutes: approximate counts are enough to
-# decide which terms a query can afford (see POSTINGS_BUDGET). Small stores skip the decision.
+# decide which terms a query can afford (see plan_match). Small stores skip the decision.
 _DF_CACHE: dict[tuple[int, str], tuple[float, int]] = {}
 _DF_TTL_S = 300.0
 COMMON_MIN_DOCS = 2000
+# Counting a term's documents stops here (FTS5 reads ~20 ns per posting: 1 ms at this cap, once per
+# term per few minutes); a term in more documents is common whatever its exact count. A cap at the
+# ranking budget (3,000) made every term at 100k records look alike, so the "rarest" one kept was
+# the first of the query, often "p99" in 64k documents: 41-58 ms to rank.
+DF_CAP = 50_000
 
 
-def _document_frequency(conn: Connection, term: str, *, raw: bool = False) -> int:
-    """Documents matching ``term`` (a word, or with ``raw`` an FTS5 expression), cached a few minutes."""
-    import time
-
-    cache_key = (id(conn.engine), term)
-    hit = _DF_CACHE.get(cache_key)
+def _cached(conn: Connection, name: str, compute: Callable[[], int]) -> int:
     now = time.monotonic()
+    cache_key = (id(conn.engine), name)
+    hit = _DF_CACHE.get(cache_key)
     if hit is not None and now - hit[0] < _DF_TTL_S:
         return hit[1]
-    # Counting stops past the budget: beyond it the exact figure changes no decision.
-    count = int(conn.execute(text("SELECT count(*) FROM (SELECT 1 FROM lexical_fts WHERE lexical_fts MATCH :m "
-                                  "LIMIT :cap)"),
-                             {"m": term if raw else _phrase(term),
-                              "cap": POSTINGS_BUDGET + 1}).scalar_one())
+    value = compute()
     if len(_DF_CACHE) > 50_000:
         _DF_CACHE.clear()
-    _DF_CACHE[cache_key] = (now, count)
-    return count
+    _DF_CACHE[cache_key] = (now, value)
+    return value
+
+
+def _document_frequency(conn: Connection, term: str, *, raw: bool = False, cap: int = DF_CAP) -> int:
+    """Documents matching ``term`` (a word, or with ``raw`` an FTS5 expression), up to ``cap``; cached."""
+    return _cached(conn, f"{cap}\x00{term}", lambda: int(conn.execute(
+        text("SELECT count(*) FROM (SELECT 1 FROM lexical_fts WHERE lexical_fts MATCH :m LIMIT :cap)"),
+        {"m": term if raw else _phrase(term), "cap": cap}).scalar_one()))
 
 
 def search_lexical(conn: Connection, query: str, *, where: ColumnElement[bool] | None = None,
@@ -162,47 +171,45 @@ def search_lexical(conn: Connection, query: str, *, where: ColumnElement[bool] |
         return []
     if conn.dialect.name == "sqlite":
         facets = facet_match(kinds, models)
-        terms = _affordable_terms(conn, terms)
-        # Quoting makes every term a literal (no FTS syntax injection); OR because a question rarely
-        # repeats all of a record's words, and bm25 already rewards records matching more terms.
-        # Column weights: title 4, text 1; key and facets do not score. No `{title text}` column filter:
-        # it doubled the cost of bm25 (7.9 vs 3.9 ms for 2.8k matches), and no word of a query matches
-        # a facet token anyway.
-        match = "(" + " OR ".join(_phrase(t) for t in terms) + ")"
-        if facets:
-            match = f"({match}) AND {facets}"
-        rank: Any = literal_column(_BM25)
-        # Rank inside FTS first (a subquery with LIMIT is never flattened), then join heads for the
-        # filters: joining first made SQLite probe the FTS table once per head row (20 ms at 5k).
-        # Kind/model filters are already (approximately) applied by the facets; other filters are only
-        # applied after ranking, so then a deeper ranked list is kept for them to choose from.
+        plans = plan_match(conn, terms, facets)
+        # Rank inside FTS first, then check the filters on heads: joining first made SQLite probe the
+        # FTS table once per head row (20 ms at 5k). Kind/model filters are already (approximately)
+        # applied by the facets; other filters are only applied after ranking, so then a deeper ranked
+        # list is kept for them to choose from.
         only_facets = where is None or not (tags or others)
         cap = limit * 2 if only_facets else max(limit * 10, 1000)
-        ranked_ = (select(_FTS.c.key.label("key"), rank.label("rank"))
-                   .where(text("lexical_fts MATCH :match").bindparams(match=match))
-                   .order_by(rank))
         if where is None and not live_only:
             # Every unfiltered search runs this one: plain SQL skips SQLAlchemy's statement handling.
-            rows = conn.exec_driver_sql(_RANKED_SQL, (match, limit)).all()
-            return [(key, -float(score)) for key, score in rows]
+            return _ranked(conn, plans, limit, enough=limit)
         if only_keys is not None:
             # SQLite only: the caller read the admitted (live) keys already; rank as deep as the joined
             # form does for such filters, and keep those keys.
-            rows = conn.exec_driver_sql(_RANKED_SQL, (match, max(limit * 10, 1000))).all()
-            return [(key, -float(score)) for key, score in rows if key in only_keys][:limit]
-        ranked = ranked_.limit(cap).subquery("m")
-        query_ = (select(ranked.c.key, (-ranked.c.rank).label("score"))
-                  .select_from(ranked.join(heads, heads.c.key == ranked.c.key))
-                  .order_by(ranked.c.rank))
-    else:
-        lexemes = [re.sub(r"[^\w.]", "", t) for t in terms]
-        tsq = func.to_tsquery("english", " | ".join(f"'{t}'" for t in lexemes if t))
-        score = func.ts_rank_cd(_DOCS.c.tsv, tsq, 1)
-        query_ = (select(_DOCS.c.key, score.label("score"))
-                  .select_from(_DOCS.join(heads, heads.c.key == _DOCS.c.key))
-                  .where(_DOCS.c.tsv.op("@@")(tsq))
-                  .order_by(score.desc(), _DOCS.c.key))
-    query_ = query_.where(heads.c.is_deleted.is_(False))
+            rows = _ranked(conn, plans, max(limit * 10, 1000), enough=limit)
+            return [(key, score) for key, score in rows if key in only_keys][:limit]
+        # Keep the live ranked keys the filter admits, best first, a slice at a time: a broad filter
+        # reads a few heads rows, a selective one as deep as it must. The filter is a selected column,
+        # not in WHERE, so that SQLite looks the keys up instead of scanning an index of the filter's
+        # (as in elephant.retrieval.search's liveness check).
+        ranked = _ranked(conn, plans, cap, enough=limit)
+        ok = (heads.c.is_deleted.is_(False) if where is None
+              else and_(heads.c.is_deleted.is_(False), where)).label("ok")
+        admitted: set[str] = set()
+        for start in range(0, len(ranked), _ADMIT_SLICE):
+            keys = json.dumps([key for key, _score in ranked[start:start + _ADMIT_SLICE]])
+            rows = conn.execute(select(heads.c.key, ok).where(
+                text("key IN (SELECT value FROM json_each(:keys))").bindparams(keys=keys))).all()
+            admitted.update(row.key for row in rows if row.ok)
+            if len(admitted) >= limit:
+                break
+        return [(key, score) for key, score in ranked if key in admitted][:limit]
+    lexemes = [re.sub(r"[^\w.]", "", t) for t in terms]
+    tsq = func.to_tsquery("english", " | ".join(f"'{t}'" for t in lexemes if t))
+    score = func.ts_rank_cd(_DOCS.c.tsv, tsq, 1)
+    query_ = (select(_DOCS.c.key, score.label("score"))
+              .select_from(_DOCS.join(heads, heads.c.key == _DOCS.c.key))
+              .where(_DOCS.c.tsv.op("@@")(tsq))
+              .where(heads.c.is_deleted.is_(False))
+              .order_by(score.desc(), _DOCS.c.key))
     if where is not None:
         query_ = query_.where(where)
     return [(r.key, float(r.score)) for r in conn.execute(query_.limit(limit)).all()]
@@ -210,43 +217,128 @@ def search_lexical(conn: Connection, query: str, *, where: ColumnElement[bool] |
 
 # Column weights: key 0, title 4, text 1, facets 0 (see search_lexical).
 _BM25 = "bm25(lexical_fts, 0.0, 4.0, 1.0, 0.0)"
-# The ranked statement, unfiltered, as plain SQL.
-_RANKED_SQL = f"SELECT key, {_BM25} AS score FROM lexical_fts WHERE lexical_fts MATCH ? ORDER BY {_BM25} LIMIT ?"
+# Ranked keys checked against a filter's heads rows per statement (see search_lexical).
+_ADMIT_SLICE = 250
+# The ranked statement as plain SQL; ``rowid >= 0`` when a plan ranks every document. Rowids are
+# ranked and their keys read after: SQLite computes every result column before sorting, and reading
+# the key of each of 2.8k matches from FTS5's content table was a quarter of the ranking (0.8 of 3.1 ms).
+_RANKED_SQL = (f"SELECT r.key, m.score FROM (SELECT rowid AS docid, {_BM25} AS score FROM lexical_fts "
+               f"WHERE lexical_fts MATCH ? AND rowid >= ? ORDER BY score LIMIT ?) AS m "
+               f"JOIN lexical_rowids AS r ON r.docid = m.docid ORDER BY m.score")
 
-# FTS5 decodes the whole posting list of every OR-ed term (and bm25 scores every match) before the
-# top ones are kept: at 100k records four ordinary terms meant 24k postings and 17 ms. So terms are
-# taken rarest first (highest idf: the ones that decide the ranking) while their postings stay
-# under this budget; the rarest term is always kept.
-POSTINGS_BUDGET = 3000
+# What ranking costs in FTS5 (100k records, AMD EPYC): the match reads every posting of its phrases
+# and bm25 reads them all again for its idf, ~80 ns per posting together; then bm25 reads each
+# matching document's length and, per phrase, its positions: ~0.5 us per document and phrase. One
+# common term ("p99", 64k documents) took 41 ms to rank; five OR-ed terms within a model's facet
+# (46k postings, 1.3k matches) 7 ms. So a query reads at most READ_BUDGET postings and ranks at most
+# RANK_BUDGET document-phrases, judged from cached counts: ~2-3 ms together.
+READ_BUDGET = 30_000
+RANK_BUDGET = 2000
+# When every term is common, up to this many of the rarest are tried together (AND), each addition
+# counted (cached like the terms' counts): terms are often correlated ("churn" and "model" of
+# "churn-model" are in the same 5.7k documents), so a product of frequencies would misjudge it.
+CONJUNCTION_TERMS = 3
 
 
-def _affordable_terms(conn: Connection, terms: list[str]) -> list[str]:
-    if len(terms) < 2:
-        return terms
+@dataclass(frozen=True)
+class MatchPlan:
+    """An FTS5 expression to rank, over the documents whose rowid is at least ``floor`` (0: all).
+
+    Rowids grow as documents are (re)indexed, so a floor keeps the most recently written ones.
+    """
+
+    match: str
+    floor: int = 0
+
+
+def plan_match(conn: Connection, terms: Sequence[str], facets: str = "") -> list[MatchPlan]:
+    """The FTS5 expressions a query ranks, in turn until one gives enough rows, each within the budgets.
+
+    - Terms that match no document are dropped. The others are taken rarest first (highest idf: the
+      ones that decide the ranking) while the documents they match (within the facets' share, for
+      kind/model filters) and the postings they read stay within the budgets, OR-ed: a question rarely
+      repeats all of a record's words, and bm25 already rewards records matching more terms. Small
+      stores take every term.
+    - When even the rarest term is too common, the rarest ones are AND-ed until their counted matches
+      fit (or CONJUNCTION_TERMS are tried): the documents that would head an OR ranking anyway, since
+      they match several of the query's terms; past the budget still, only the newest documents are
+      ranked. Then, in case that matched too little, the rarest term alone over the newest documents,
+      as many as the budget affords.
+    - Facets (kind/model tokens) narrow the match inside FTS5 when they are selective; a broad one
+      (kind "benchmark": 34k documents at 100k) would cost more to read than it saves, and the
+      caller's SQL filter enforces kind and model anyway.
+    """
     total = _document_count(conn)
     if total < COMMON_MIN_DOCS:
-        return terms
+        return [MatchPlan(_any_of(terms) + (f" AND {facets}" if facets else ""))]
     # One- and two-digit numbers (batch sizes, versions, counts) are in most records of a large store.
-    terms = [t for t in terms if not (t.isdigit() and len(t) <= 2)] or terms
+    terms = [t for t in terms if not (t.isdigit() and len(t) <= 2)] or list(terms)
     frequency = {t: _document_frequency(conn, t) for t in terms}
+    ordered = sorted((t for t in terms if frequency[t] > 0), key=lambda t: frequency[t])
+    if not ordered:
+        return []
+    facet_postings = _document_frequency(conn, facets, raw=True, cap=total + 1) if facets else 0
+    if facet_postings > READ_BUDGET // 2:
+        facets, facet_postings = "", 0
+    facet = f" AND {facets}" if facets else ""
+    share = min(1.0, facet_postings / total) if facets else 1.0
+    phrases = 1 if facets else 0
     kept: list[str] = []
     postings = 0
-    for term in sorted(terms, key=lambda t: frequency[t]):
-        if kept and postings + frequency[term] > POSTINGS_BUDGET:
+    for term in ordered:
+        postings += frequency[term]
+        if facet_postings + postings > READ_BUDGET or postings * share * (phrases + len(kept) + 1) > RANK_BUDGET:
             break
         kept.append(term)
-        postings += frequency[term]
-    return kept
+    if kept:
+        return [MatchPlan(_any_of(kept) + facet)]
+    rarest = ordered[0]
+    together, matched, read = [rarest], frequency[rarest], facet_postings + frequency[rarest]
+    for term in ordered[1:CONJUNCTION_TERMS]:
+        if matched * share * (phrases + len(together)) <= RANK_BUDGET or read + frequency[term] > READ_BUDGET:
+            break
+        candidate = [*together, term]
+        count = _document_frequency(conn, " AND ".join(_phrase(t) for t in candidate), raw=True)
+        if count > 0:  # terms never found together would leave nothing to rank
+            together, matched, read = candidate, count, read + frequency[term]
+    plans: list[MatchPlan] = []
+    if len(together) > 1:
+        plans.append(MatchPlan(" AND ".join(_phrase(t) for t in together) + facet,
+                               _floor(conn, matched * share * (phrases + len(together)))))
+    plans.append(MatchPlan(_phrase(rarest) + facet, _floor(conn, frequency[rarest] * share * (phrases + 1))))
+    return plans
+
+
+def _any_of(terms: Sequence[str]) -> str:
+    # Quoting makes every term a literal (no FTS syntax injection).
+    return "(" + " OR ".join(_phrase(t) for t in terms) + ")"
+
+
+def _floor(conn: Connection, work: float) -> int:
+    """The lowest rowid to rank so that ``work`` (matching documents x phrases, spread evenly over the
+    rowids) shrinks to about RANK_BUDGET."""
+    if work <= RANK_BUDGET:
+        return 0
+    low = _cached(conn, "\x00low", lambda: int(conn.exec_driver_sql(
+        "SELECT coalesce(min(docid), 0) FROM lexical_rowids").scalar_one()))
+    high = _cached(conn, "\x00high", lambda: int(conn.exec_driver_sql(
+        "SELECT coalesce(max(docid), 0) FROM lexical_rowids").scalar_one()))
+    # A cached high end only widens the window: documents written since have larger rowids.
+    return max(0, high - int((high - low + 1) * RANK_BUDGET / work))
+
+
+def _ranked(conn: Connection, plans: Sequence[MatchPlan], depth: int, *, enough: int) -> list[tuple[str, float]]:
+    """Up to ``depth`` keys by bm25, plan after plan until one gave at least ``enough`` rows."""
+    found: dict[str, float] = {}
+    for plan in plans:
+        rows = conn.exec_driver_sql(_RANKED_SQL, (plan.match, plan.floor, depth)).all()
+        for key, score in rows:
+            found.setdefault(key, -float(score))
+        if len(rows) >= enough:
+            break
+    return list(found.items())[:depth]
 
 
 def _document_count(conn: Connection) -> int:
-    import time
-
-    cache_key = (id(conn.engine), "\x00documents")
-    hit = _DF_CACHE.get(cache_key)
-    now = time.monotonic()
-    if hit is not None and now - hit[0] < _DF_TTL_S:
-        return hit[1]
-    count = int(conn.execute(text("SELECT count(*) FROM lexical_fts")).scalar_one())
-    _DF_CACHE[cache_key] = (now, count)
-    return count
+    return _cached(conn, "\x00documents", lambda: int(conn.execute(text("SELECT count(*) FROM lexical_fts"))
+                                                       .scalar_one()))
