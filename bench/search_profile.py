@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import inspect
 import json
 import os
 import pstats
@@ -72,7 +73,8 @@ class Stages:
             with stages.stage(name):
                 return inner(*args, **kwargs)
 
-        setattr(owner, attribute, wrapper)
+        static = isinstance(inspect.getattr_static(owner, attribute), staticmethod)
+        setattr(owner, attribute, staticmethod(wrapper) if static else wrapper)
 
     def reset(self) -> None:
         self.cpu.clear()

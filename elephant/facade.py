@@ -18,7 +18,7 @@ from elephant.records.diff import FieldChange, FieldChangeOut, diff_envelopes
 from elephant.records.envelope import Record, validate_record
 from elephant.records.limits import check_texts
 from elephant.settings import Settings, settings_for
-from elephant.storage.store import Store, StoredRecord, VersionInfo, WriteResult, WriteResultOut
+from elephant.storage.store import INDEX_TABLES, Store, StoredRecord, VersionInfo, WriteResult, WriteResultOut
 
 if TYPE_CHECKING:  # imported where first used: `serve` and the CLI start without them
     from elephant.answers.ask import Answerer, AskResponse
@@ -316,10 +316,13 @@ class Elephant:
         # The write has committed: indexing is best-effort here and the outbox keeps what fails, so no
         # index or model failure may make a committed write look failed to its caller.
         try:
-            self.process_outbox()
+            applied = self.process_outbox()
         except Exception as exc:
             if self._indexer is not None:
                 self._indexer.last_error = str(exc)
+            return
+        # After a bulk load, the indexes' tables too (elephant.storage.store.ANALYZE_MIN_ROWS).
+        self.store.refresh_statistics(INDEX_TABLES, applied)
 
     def reindex(self, *, progress: PhaseProgress | None = None) -> DrainReport:
         """Rebuild the lexical and vector indexes from SQL with the configured embedder;

@@ -196,9 +196,9 @@ def search_lexical(conn: Connection, query: str, *, where: ColumnElement[bool] |
         admitted: set[str] = set()
         for start in range(0, len(ranked), _ADMIT_SLICE):
             keys = json.dumps([key for key, _score in ranked[start:start + _ADMIT_SLICE]])
-            rows = conn.execute(select(heads.c.key, ok).where(
+            checked = conn.execute(select(heads.c.key, ok).where(
                 text("key IN (SELECT value FROM json_each(:keys))").bindparams(keys=keys))).all()
-            admitted.update(row.key for row in rows if row.ok)
+            admitted.update(row.key for row in checked if row.ok)
             if len(admitted) >= limit:
                 break
         return [(key, score) for key, score in ranked if key in admitted][:limit]

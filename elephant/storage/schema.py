@@ -164,6 +164,7 @@ head_numbers = Table(
     Column("key", String(512), nullable=False),
     Column("path", String(512), nullable=False),
     Column("value", Float, nullable=False),
-    Index("ix_head_numbers_path_value", "path", "value"),
+    # Covering (since 0007): a condition's keys are read from the index alone.
+    Index("ix_head_numbers_path_value_key", "path", "value", "key"),
     Index("ix_head_numbers_key", "key"),
 )

@@ -209,6 +209,15 @@ UNCONDITIONAL_ATTEMPTS = 5
 # trips, dominate; small enough that a crash or a conflict costs little and the outbox drains as it goes.
 BULK_BATCH = 500
 _DEFERRED = "elephant_deferred_writes"  # Connection.info entry: derived writes waiting for their batch
+# PostgreSQL plans from statistics that autovacuum refreshes only later: right after a bulk load a
+# filtered search ran a nested loop over what the statistics still called an empty table, until
+# ANALYZE. So a bulk write that changed at least ANALYZE_MIN_ROWS rows, and at least ANALYZE_FRACTION
+# of what a table's statistics last counted, analyzes it at once (a growing table: log(N) times).
+ANALYZE_MIN_ROWS = 1000
+ANALYZE_FRACTION = 0.1
+# The tables a bulk write of records changes (the indexes' tables: ``INDEX_TABLES``).
+RECORD_TABLES = ("versions", "heads", "head_numbers", "outbox")
+INDEX_TABLES = ("lexical_docs", "index_chunks")
 
 
 class Store:
@@ -331,7 +340,29 @@ class Store:
             out += self.write_records(part, author=author, message=message)
             if on_batch is not None:
                 on_batch(len(part))
+        self.refresh_statistics(RECORD_TABLES, sum(r.status != "unchanged" for r in out))
         return out
+
+    def refresh_statistics(self, tables: Sequence[str], changed: int) -> list[str]:
+        """ANALYZE those of ``tables`` whose planner statistics ``changed`` rows made stale (PostgreSQL;
+        see ANALYZE_MIN_ROWS); returns the tables analyzed. SQLite has no statistics until ANALYZE is
+        first run, and its plans here were chosen without them (docs/design.md §7), so it is left as is."""
+        if self.is_sqlite or changed < ANALYZE_MIN_ROWS:
+            return []
+        done: list[str] = []
+        try:
+            with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                for table in tables:
+                    # reltuples: rows at the last ANALYZE or VACUUM; -1 (PostgreSQL 14+) or 0 before the first.
+                    counted = conn.exec_driver_sql("SELECT reltuples FROM pg_class WHERE oid = to_regclass(%s)",
+                                                   (table,)).scalar()
+                    if counted is None or changed < ANALYZE_FRACTION * max(float(counted), 0.0):
+                        continue
+                    conn.exec_driver_sql(f'ANALYZE "{table}"')
+                    done.append(table)
+        except SQLAlchemyError:
+            pass  # statistics only speed plans up; the write has committed, and autovacuum comes later
+        return done
 
     def write_derived(self, conn: Connection, record: Record, *, author: str, message: str) -> None:
         """A write that a hook derives from another (a regression finding from a benchmark), in the same
