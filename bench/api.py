@@ -141,6 +141,19 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU the processes used so far (``/proc/<pid>/stat``; threads included)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime (fields 14 and 15 of stat)
+    return total
+
+
 def worker_pids(proc: subprocess.Popen[bytes], workers: int) -> list[int]:
     """The processes that serve: the server itself, or its spawned uvicorn workers."""
     if workers == 1:
@@ -242,7 +255,13 @@ def serve_and_load(env: dict[str, str], workers: int, loaded: dict[str, Any], ar
         for name, path, bodies in (("search", "/v1/search", searches), ("search-new", "/v1/search", fresh),
                                    ("ask", "/v1/ask", asks)):
             for clients in args.clients:
-                results[name].append(load(port, path, bodies, clients, args.seconds))
+                # Server CPU per request (workers' user + system time over the level): what the code
+                # controls, whatever the load generator on the same cores takes.
+                before = cpu_seconds(pids)
+                level = load(port, path, bodies, clients, args.seconds)
+                level["server_cpu_ms_per_request"] = round(
+                    (cpu_seconds(pids) - before) * 1000 / max(level["requests"], 1), 2)
+                results[name].append(level)
         rss_loaded = [rss_mb(pid) for pid in pids]
     finally:
         proc.terminate()
@@ -307,13 +326,14 @@ def main() -> int:
         print(f"  --workers {server['workers']}: cold start {server['cold_start_s']:.2f} s (budget ≤ "
               f"{COLD_START_BUDGET_S} s); RSS per worker ready {server['rss_mb_ready']} / loaded "
               f"{server['rss_mb_after_load']} MB (budget ≤ {RSS_BUDGET_MB:.0f} MB)")
-        print(f"    {'workload':10} {'clients':>7} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6}")
+        print(f"    {'workload':10} {'clients':>7} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6} "
+              f"{'server CPU ms/req':>17}")
         for name, rows in server["http"].items():
             for r in rows:
                 note = f"   (budget p99 ≤ {SEARCH_P99_BUDGET_MS:.0f} ms)" if name.startswith("search") \
                     and r["clients"] == 8 else ""
                 print(f"    {name:10} {r['clients']:>7} {r['rps']:>8} {r['p50_ms']:>8} {r['p99_ms']:>8} "
-                      f"{r['errors']:>6}{note}")
+                      f"{r['errors']:>6} {r['server_cpu_ms_per_request']:>17}{note}")
         print(f"    within budget: {server['within_budget']}")
     out = write_report("api", report)
     print(f"wrote {out.relative_to(REPO)}")

@@ -83,14 +83,14 @@ def test_a_conjunction_that_matches_too_little_falls_back_to_the_rarest_term(
     assert all(n % 3 == 0 for n in numbers)
 
 
-def test_a_broad_facet_is_left_to_sql(small: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    facet = lexical.facet_match(None, ["ranker"])  # 30 of 40 notes
+def test_a_facet_narrows_the_match_and_widens_what_terms_fit(small: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(lexical, "RANK_BUDGET", 15)
+    facet = lexical.facet_match(None, ["fraud"])  # 10 of 40 notes
     with small.store.read_connection() as conn:
-        assert facet in plan_match(conn, ["rare"], facet)[0].match
-        monkeypatch.setattr(lexical, "READ_BUDGET", 20)
-        lexical._DF_CACHE.clear()
-        assert "facets" not in plan_match(conn, ["rare"], facet)[0].match
-    # The filter still holds: SQL checks the model.
+        # "medium" alone is 20 documents x 1 phrase: past the budget unfiltered, within it in a quarter.
+        assert plan_match(conn, ["medium"])[0].floor > 0
+        assert plan_match(conn, ["medium"], facet) == [MatchPlan(f'("medium") AND {facet}')]
+    # The filter holds: SQL checks the model too.
     found = small.search("rare medium common", model="fraud", k=10).results
     assert found and {hit.model for hit in found} == {"fraud"}
 
