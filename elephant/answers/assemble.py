@@ -292,6 +292,15 @@ def assemble(plan: QueryPlan, g: Gathered, pool: dict[str, Candidate]) -> Assemb
             out.primary = matching
             out.related = [c for c in shown if c not in matching]
             shown = matching + out.related
+    if plan.answer_kind is None and plan.techniques and shown and shown[0].kind == "optimization" \
+            and shown[0].digest.technique not in plan.techniques and plan.intent == "list":
+        # "how did INT8 go on X?": the attempt filed under that technique answers before one whose text
+        # merely mentions it (a distillation that was quantized afterwards).
+        filed = [c for c in shown if c.kind == "optimization" and c.digest.technique in plan.techniques]
+        if filed:
+            out.primary = filed + [c for c in shown if c not in filed]
+            out.related = []
+            shown = out.primary
     q = plan.question
     if plan.answer_kind is None and not (plan.techniques or plan.methods) and shown and q is not None \
             and shown[0].kind != "optimization" and ATTEMPT_ASK_RE.search(plan.main_text) \

@@ -130,6 +130,8 @@ def record_words(text: str) -> frozenset[str]:
         words.add(stem(t))
         if any(sep in t for sep in "-_/."):
             words.update(stem(p) for p in _SEPARATORS.split(t) if p)
+            if "-" in t and any(len(p) <= 2 for p in t.split("-")):
+                words.add(stem(t.replace("-", "")))  # "x-ray" is also "xray", "e-mail" "email"
     return frozenset(sys.intern(w) for w in words)
 
 
@@ -631,7 +633,9 @@ def select_attempts(pool: dict[str, Candidate], question: Question, *, search_ra
         # "search got slow after the tokenizer upgrade": when the anchor is itself among the best answers
         # to the rest of the question, the phrase describes the answer rather than bounding it.
         specific = bool(question.terms or question.techniques or question.features or question.exact)
-        sibling = question.anchor is not None and re.search(r"\bones?\b", question.anchor.phrase)
+        # "before the TensorRT one", "what was the next deployment after X": the phrase names a neighbour.
+        sibling = question.anchor is not None and (re.search(r"\bones?\b", question.anchor.phrase) or re.search(
+            r"\b(?:next|previous|following|subsequent|preceding)\b", question.text.lower()))
         if specific and not sibling and gathered.anchor.score >= PRIMARY_SHARE * max(c.score for c in candidates):
             gathered.anchor = None
             gathered.anchor_describes_answer = True

@@ -192,7 +192,7 @@ METHOD_RE = {name: re.compile("|".join(f"(?:{p})" for p in pats)) for name, pats
 DESCRIBED_RE = re.compile(
     r"\b(?:the|that|our)\s+(?:model|service|system|one|network|classifier|detector|predictor|bot|assistant|llm|"
     r"pipeline|engine)\s+(?:whose|that|which|where|with|behind|from|for which|we|affected by|hit by|involved in|"
-    r"responsible for|used for|that's)\b\s*(.+?)(?=[?!;]|$)")
+    r"responsible for|used for|that's)\b\s*(.+?)(?=[?!;,—–]|\s-\s|$)")
 MAIN_VERB_RE = re.compile(r"\b(?:run|runs|use|uses|serve|serves|need|needs|allow|allows|get|gets|take|takes|cost|costs|"
                           r"support|supports|sit|sits|live|lives)\b")
 # Participles that end a described subject's clause when the question's own verb comes last.

@@ -234,10 +234,15 @@ def build_vocabulary(conn: Any) -> Vocabulary:
 DESCRIBE_BODY_CHARS = 400
 
 
+def _joined(token: str) -> str:
+    """'x-ray' → 'xray': a hyphen after or before a one- or two-letter part is often left out."""
+    return token.replace("-", "") if "-" in token and any(len(p) <= 2 for p in token.split("-")) else token
+
+
 def describing_terms(text: str) -> set[str]:
     """Stemmed content words of a text and their adjacent pairs ('receipt reader', 'call transcript')."""
     # Stems cut to 7 letters: 'transcription' and 'transcribes', 'suggestions' and 'suggested' meet.
-    words = [stem(t)[:7] for t in tokens(text) if t not in STOPWORDS and not t[0].isdigit() and len(t) > 2]
+    words = [stem(_joined(t))[:7] for t in tokens(text) if t not in STOPWORDS and not t[0].isdigit() and len(t) > 2]
     return set(words) | {f"{a} {b}" for a, b in itertools.pairwise(words)}
 
 

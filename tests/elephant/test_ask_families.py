@@ -462,3 +462,36 @@ def test_a_specific_precision_is_not_any_quantization_and_go_live_is_a_deploymen
     assert r.found is False and lead(r).startswith("**Never tried**: no quantization int4 on scorer")
     live = db.ask("when did scorer v5 go fully live?")
     assert live.plan["answer_kind"] == "deployment" and keys(live)[0] == "scorer/deploy/ramp"
+
+
+def test_the_attempt_filed_under_a_technique_answers_before_one_that_mentions_it(db: Any) -> None:
+    load(db)
+    assert db.put_many([opt("vision-base/opt/distill", "2025-08-01", "distillation", "adopted", model="vision-base",
+                            title="Distil the small vision model, then INT8 again",
+                            body="The student was quantized to INT8 like its teacher.")]).ok
+    r = db.ask("how did INT8 go for vision-base?")
+    assert keys(r)[0] == "vision-base/opt/int8"
+
+
+def test_a_description_ends_at_a_dash_and_x_ray_is_xray(db: Any) -> None:
+    assert db.put_many([
+        record("serving_config", "cxr/serving/1", "2025-01-01", "Chest X-ray triage on Triton", model="cxr",
+               runtime="triton"),
+        opt("cxr/opt/trt", "2025-02-01", "tensorrt", "adopted", model="cxr", title="TensorRT engine for the X-ray model"),
+        record("deployment", "cxr/deploy/trt-full", "2025-03-01", "TensorRT X-ray engine to 100 %", model="cxr",
+               strategy="full", traffic_percent=100, status="succeeded"),
+        record("deployment", "cxr/deploy/v3-canary", "2025-05-01", "X-ray v3 canary", model="cxr",
+               strategy="canary", traffic_percent=10, status="rolled_back"),
+        record("deployment", "cxr/deploy/v3-full", "2025-07-01", "X-ray v3.1 to 100 %", model="cxr",
+               strategy="full", traffic_percent=100, status="succeeded"),
+        record("benchmark", "notes-llm/bench/1", "2025-01-01", "Report drafter LLM latency", model="notes-llm",
+               latency_ms={"p99": 900}),
+        opt("notes-llm/opt/prefix", "2025-04-01", "caching", "adopted", model="notes-llm",
+            title="Prefix caching for the report drafter LLM"),
+        record("incident", "notes-llm/incident/kv", "2025-06-01", "Drafter p99 spikes with prefix caching on",
+               model="notes-llm", severity="sev3"),
+    ]).ok
+    nxt = db.ask("after the TensorRT xray engine went to 100%, what was the next deployment on that model?")
+    assert nxt.plan["subjects"][0]["model"] == "cxr" and keys(nxt)[0] == "cxr/deploy/v3-canary"
+    r = db.ask("the LLM that writes report drafts - what happened with prefix caching")
+    assert r.plan["subjects"][0]["model"] == "notes-llm" and keys(r)[0] == "notes-llm/opt/prefix"
