@@ -291,7 +291,8 @@ class Elephant:
                 self._indexer = Indexer(self.store, embedder=lambda: self.embedder,
                                         vector_index=lambda: open_vector_index(self.settings),
                                         open_slot=lambda slot: open_vector_index(self.settings, slot),
-                                        slot_directory=lambda slot: embedded_directory(self.settings, slot))
+                                        slot_directory=lambda slot: embedded_directory(self.settings, slot),
+                                        vector_files=self.home / "vectors" if self.settings.shared_vectors else None)
             return self._indexer
 
     def process_outbox(self, *, progress: PhaseProgress | None = None) -> int:

@@ -38,6 +38,9 @@ class Settings(BaseSettings):
                                "answers besides localhost, 127.0.0.1 and [::1] (DNS-rebinding guard)")
     search_cache: int = Field(default=1024, ge=0,
                               description="search responses kept while the store is unchanged; 0 turns it off")
+    shared_vectors: bool = Field(default=True, description="keep the chunk vectors in files under home/vectors that "
+                                 "every process on the host maps (one copy per host); false: a private matrix "
+                                 "per process")
     mlflow_uri: str | None = Field(default=None, description="MLflow tracking server `elephant ingest` reads "
                                    "when no PATH is given")
 

@@ -13,7 +13,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -36,6 +36,7 @@ from elephant.errors import Conflict, ElephantError, IndexUnavailable, ModelErro
 from elephant.osmem import release_free_memory
 from elephant.retrieval import lexical
 from elephant.retrieval.documents import MAX_CHUNKS, render_chunks
+from elephant.retrieval.vectorfiles import LegacyVectors, VectorFiles
 from elephant.retrieval.vectors import (
     VectorIndex,
     check_fingerprint,
@@ -45,6 +46,7 @@ from elephant.retrieval.vectors import (
     key_of,
 )
 from elephant.retrieval.vectors.matrix import EXACT_MAX_ROWS, VectorMatrix
+from elephant.retrieval.vectors.shared import Batch, SharedMatrix
 from elephant.storage.schema import heads, index_chunks, index_state, outbox, outbox_parked
 from elephant.storage.store import Store
 from elephant.timeutil import format_ts, parse_ts, utc_now
@@ -99,8 +101,10 @@ class Indexer:
     def __init__(self, store: Store, *, embedder: Callable[[], Any],
                  vector_index: Callable[[], VectorIndex] | VectorIndex,
                  open_slot: Callable[[int], VectorIndex] | None = None,
-                 slot_directory: Callable[[int], Path | None] | None = None) -> None:
-        """``open_slot(n)``, when given, opens the vector index's storage number n (a directory or a
+                 slot_directory: Callable[[int], Path | None] | None = None,
+                 vector_files: Path | None = None) -> None:
+        """``vector_files``: where this host keeps the vector files every process maps (docs/design.md
+        §7.1); None keeps a private in-process matrix. ``open_slot(n)``, when given, opens the vector index's storage number n (a directory or a
         collection): ``reindex`` builds into a fresh one and switches to it only once it is complete.
         The number in use is kept in SQL (``index_state`` "vector_slot"), so every process follows.
         ``slot_directory(n)``: storage n's embedded Chroma directory (None for a server), checked by
@@ -114,7 +118,9 @@ class Indexer:
         self._index_fn = vector_index if callable(vector_index) and not isinstance(vector_index, VectorIndex) \
             else (lambda: vector_index)
         self._index: VectorIndex | None = None
-        self._matrix: VectorMatrix | None = None
+        self._matrix: VectorMatrix | SharedMatrix | None = None
+        self._files = VectorFiles(store, vector_files) if vector_files is not None else None
+        self.shared_problem: str | None = None  # why the shared files are not used, when they are not
         self._loader: threading.Thread | None = None
         self._matrix_lock = threading.Lock()
         self._lock = threading.RLock()
@@ -424,7 +430,7 @@ class Indexer:
         index.delete(stale)
         ours = {k: int(v) for k, v, _e in live}
         ours.update({k: int(rows[k].version) if k in rows else 0 for k in dead})
-        with self.store.write_transaction() as conn:
+        with ExitStack() as files_lock, self.store.write_transaction() as conn:
             # Under the row lock of the counter, so generations order batches as they commit.
             conn.execute(update(index_state).where(index_state.c.name == "generation")
                          .values(value=index_state.c.value + 1))
@@ -446,6 +452,13 @@ class Indexer:
                        "fingerprint": fingerprint} for k in dead if k not in overtaken]
             if marks:
                 conn.execute(insert(index_chunks), marks)
+                shared = self._matrix
+                if isinstance(shared, SharedMatrix) and shared.generation == generation - 1 \
+                        and self._files is not None:
+                    # Before the commit, holding the files' lock until it is done (the ExitStack
+                    # closes after the transaction): no process reads generation G without its rows.
+                    files_lock.enter_context(self._files.appending(
+                        shared, generation, _batch_of(marks, metas, int(embedder.dim))))
             if overtaken:
                 now = format_ts(utc_now())
                 conn.execute(insert(outbox), [{"key": k, "version": int(indexed[k]), "op": "upsert",
@@ -501,6 +514,8 @@ class Indexer:
                 self._index, self._slot = fresh, new_slot
                 if old is not None:
                     _drop_quietly(old)
+                if self._files is not None:
+                    self._files.drop_slots_below(new_slot)  # the first search builds the new slot's
             self._matrix = None
             self.vector_problem = None
             report = self.process_outbox(batch=batch, progress=progress)
@@ -626,7 +641,7 @@ class Indexer:
         return int(conn.execute(select(index_state.c.value).where(index_state.c.name == "generation")).scalar_one())
 
     def matrix(self, *, wait: bool = True, conn: Connection | None = None,
-               generation: int | None = None) -> VectorMatrix | None:
+               generation: int | None = None) -> VectorMatrix | SharedMatrix | None:
         """The vector matrix, brought up to the index generation committed in SQL.
 
         The first full load reads every vector from the index (seconds at 100k chunks); with
@@ -640,8 +655,10 @@ class Indexer:
                 if not loaded:
                     if self._loader is not None and self._loader.is_alive():
                         return None
-                    if self.chunk_rows() <= SYNC_LOAD_MAX_ROWS:
-                        wait = True  # small: loading now is quicker than a first query through Chroma
+                    if self._files_ready() or self.chunk_rows() <= SYNC_LOAD_MAX_ROWS:
+                        # Shared files are mapped, not loaded; a small matrix loads quicker than a
+                        # first query through Chroma.
+                        wait = True
                     else:
                         self._loader = threading.Thread(target=self._load_quietly, name="elephant-matrix",
                                                         daemon=True)
@@ -663,13 +680,27 @@ class Indexer:
             # Index pages read for the load are garbage now; hand the heap they grew back to the OS.
             release_free_memory()
 
-    def _refresh_matrix(self, conn: Connection | None = None, generation: int | None = None) -> VectorMatrix:
+    def _files_ready(self) -> bool:
+        if self._files is None or self.shared_problem is not None:
+            return False
+        embedder = self.embedder()
+        return self._files.ready(str(embedder.fingerprint), self.active_slot(), int(embedder.dim))
+
+    def _refresh_matrix(self, conn: Connection | None = None,
+                        generation: int | None = None) -> VectorMatrix | SharedMatrix:
         with self._matrix_lock:  # one refresher at a time; writers are not blocked by a full load
             generation = self.generation(conn) if generation is None else generation
             matrix = self._matrix
             if matrix is not None and matrix.generation == generation:
                 return matrix
             fingerprint = str(self.embedder().fingerprint)
+            if self._files is not None and self.shared_problem is None:
+                try:
+                    return self._follow_files(matrix, fingerprint, generation)
+                except LegacyVectors as exc:  # vectors only in Chroma: the private matrix loads them
+                    self.shared_problem = str(exc)
+                    matrix = self._matrix = None
+            assert not isinstance(matrix, SharedMatrix)
             if matrix is None or matrix.generation < 0 or generation < matrix.generation:
                 # Chunks indexed while this loads carry a later generation: the next refresh adds them.
                 fresh = self._load_matrix(fingerprint)
@@ -691,6 +722,21 @@ class Indexer:
                 matrix.replace([r.key for r in changed], vectors, metas)
                 matrix.generation = max(matrix.generation, generation)
             return matrix
+
+    def _follow_files(self, matrix: VectorMatrix | SharedMatrix | None, fingerprint: str,
+                      generation: int) -> SharedMatrix:
+        """The shared files' matrix at ``generation`` or later (docs/design.md §7.1)."""
+        assert self._files is not None
+        if isinstance(matrix, SharedMatrix) and matrix.generation >= generation:
+            return matrix  # the files ran ahead of the generation this search read
+        current = matrix if isinstance(matrix, SharedMatrix) else None
+        shared = self._files.follow(current, fingerprint=fingerprint, slot=self.active_slot(),
+                                    dim=int(self.embedder().dim), generation=generation)
+        self._matrix = shared
+        if shared is not current:
+            release_free_memory()  # the key index's temporaries
+        self._files.compact_soon(shared, fingerprint)
+        return shared
 
     def _load_matrix(self, fingerprint: str) -> VectorMatrix:
         """Every current chunk vector: from SQL, or from the vector index for rows stored before 0003."""
@@ -765,13 +811,24 @@ class Indexer:
                        metas: Sequence[dict[str, Any]]) -> None:
         """Apply this process's own batch to a loaded matrix that was current just before it."""
         matrix = self._matrix
-        if matrix is None:
-            return
+        if matrix is None or isinstance(matrix, SharedMatrix):
+            return  # the shared files took the batch before its commit (``_apply``)
         with matrix.lock:
             if matrix.generation != generation - 1:
                 return  # the next search refreshes from SQL and the index
             matrix.replace(keys, vectors if vectors is not None else np.zeros((0, matrix.dim), np.float32), metas)
             matrix.generation = generation
+
+
+def _batch_of(marks: Sequence[dict[str, Any]], metas: Sequence[dict[str, Any]], dim: int) -> Batch:
+    """An applied batch's bookkeeping rows as rows of the shared files."""
+    meta_of = {str(m["key"]): m for m in metas}
+    blobs = [m["vectors"] for m in marks if m["chunks"]]
+    vectors = np.frombuffer(b"".join(blobs), dtype="<f4").reshape(-1, dim) if blobs else np.zeros((0, dim), "<f4")
+    keys = [str(m["key"]) for m in marks]
+    return Batch(keys, [int(m["chunks"]) for m in marks], vectors,
+                 [meta_of.get(k, {}).get("kind") for k in keys], [meta_of.get(k, {}).get("model") for k in keys],
+                 [meta_of.get(k, {}).get("occurred_ts") for k in keys])
 
 
 def chunk_metadata(key: str, version: int, envelope: dict[str, Any]) -> dict[str, Any]:

@@ -137,10 +137,15 @@ def test_a_small_index_loads_its_matrix_from_sql_without_opening_the_vector_inde
         assert keys(reader.search("attempt", model="ranker")) == ["a"]
         assert opened == []  # every vector came from SQL
         assert len(reader.indexer.matrix()) == 2
+    monkeypatch.setattr(indexer_module, "SYNC_LOAD_MAX_ROWS", 0)
+    with elephant.open(tmp_path / "h") as mapped:
+        assert len(mapped.indexer.matrix(wait=False)) == 2  # the shared vector files are mapped at once
+    import shutil
+
+    shutil.rmtree(tmp_path / "h" / "vectors")
     with elephant.open(tmp_path / "h") as large:
-        monkeypatch.setattr(indexer_module, "SYNC_LOAD_MAX_ROWS", 0)
         large.indexer._index_fn = lambda: shared
-        assert large.indexer.matrix(wait=False) is None  # a large index loads in the background
+        assert large.indexer.matrix(wait=False) is None  # without them a large index loads in the background
         large.indexer._loader.join()
         assert len(large.indexer.matrix(wait=False)) == 2
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -135,17 +135,6 @@ class VectorMatrix:
         rows = [row for key in keys for row in self._rows_of.get(key, ())]
         return np.asarray(rows, dtype=np.int64)
 
-    def _scores(self, rows: np.ndarray, query: np.ndarray) -> np.ndarray:
-        # Rows of one model are mostly contiguous (the full load groups them), so a few slices are
-        # scored in place instead of gathering thousands of scattered rows into a temporary.
-        breaks = np.flatnonzero(np.diff(rows) != 1) + 1
-        if breaks.size > 64:
-            return product(self._vectors[rows], query)
-        starts = np.concatenate([[0], breaks])
-        stops = np.concatenate([breaks, [rows.size]])
-        return np.concatenate([product(self._vectors[rows[a]:rows[b - 1] + 1], query)
-                               for a, b in zip(starts.tolist(), stops.tolist(), strict=True)])
-
     @property
     def rows(self) -> int:
         """Rows in use, removed ones included: what a product over the whole matrix costs."""
@@ -155,7 +144,7 @@ class VectorMatrix:
         """The best ``limit`` keys among ``rows`` (each key scored by its best chunk)."""
         if rows.size == 0:
             return []
-        return self._best_keys(self._scores(rows, np.asarray(query, dtype=np.float32)), rows, limit)
+        return self._best_keys(scores_of(self._vectors, rows, np.asarray(query, dtype=np.float32)), rows, limit)
 
     def top_all(self, query: np.ndarray, limit: int) -> list[tuple[str, float]]:
         """The best ``limit`` keys over every row: one product over the contiguous matrix, no gather."""
@@ -167,19 +156,49 @@ class VectorMatrix:
         return self._best_keys(scores, None, limit)
 
     def _best_keys(self, scores: np.ndarray, rows: np.ndarray | None, limit: int) -> list[tuple[str, float]]:
-        """Keys by their best score; ``rows[i]`` is the matrix row of ``scores[i]`` (None: row i)."""
-        # Enough chunk rows to yield `limit` distinct keys in the usual case of ≤ 2 chunks per key.
-        take = min(scores.size, limit * 3)
-        best = np.argpartition(-scores, take - 1)[:take] if take < scores.size else np.arange(scores.size)
-        best = best[np.argsort(-scores[best], kind="stable")]
-        out: dict[str, float] = {}
-        for i in best.tolist():
-            key = self._keys[int(rows[i]) if rows is not None else i]
-            if key is not None and key not in out:
-                out[key] = float(scores[i])
-                if len(out) == limit:
-                    break
-        return list(out.items())
+        keys = self._keys
+        return best_keys(scores, rows, limit, lambda row: keys[row])
+
+
+# Scattered rows are gathered this many at a time: a model filter over 1M rows admits ~100k of them, and
+# one gather would copy 150 MB into a temporary for every search.
+GATHER_ROWS = 8192
+
+
+def scores_of(vectors: np.ndarray, rows: np.ndarray, query: np.ndarray) -> np.ndarray:
+    """Scores of ``vectors[rows]`` against ``query``, for the in-process matrix and the shared file alike."""
+    # Rows of one model are mostly contiguous (loads and compactions group them), so a few slices are
+    # scored in place instead of gathering thousands of scattered rows into a temporary.
+    breaks = np.flatnonzero(np.diff(rows) != 1) + 1
+    if breaks.size > 64:
+        if rows.size <= GATHER_ROWS:
+            return product(vectors[rows], query)
+        return np.concatenate([product(vectors[rows[a:a + GATHER_ROWS]], query)
+                               for a in range(0, rows.size, GATHER_ROWS)])
+    starts = np.concatenate([[0], breaks])
+    stops = np.concatenate([breaks, [rows.size]])
+    return np.concatenate([product(vectors[rows[a]:rows[b - 1] + 1], query)
+                           for a, b in zip(starts.tolist(), stops.tolist(), strict=True)])
+
+
+def best_keys(scores: np.ndarray, rows: np.ndarray | None, limit: int,
+              key_at: Callable[[int], str | None]) -> list[tuple[str, float]]:
+    """Keys by their best score; ``rows[i]`` is the matrix row of ``scores[i]`` (None: row i), and
+    ``key_at(row)`` the key a row holds (None: a removed row)."""
+    # Enough chunk rows to yield `limit` distinct keys in the usual case of ≤ 2 chunks per key.
+    take = min(scores.size, limit * 3)
+    best = np.argpartition(-scores, take - 1)[:take] if take < scores.size else np.arange(scores.size)
+    best = best[np.argsort(-scores[best], kind="stable")]
+    out: dict[str, float] = {}
+    for i in best.tolist():
+        if scores[i] == -np.inf:
+            break
+        key = key_at(int(rows[i]) if rows is not None else i)
+        if key is not None and key not in out:
+            out[key] = float(scores[i])
+            if len(out) == limit:
+                break
+    return list(out.items())
 
 
 # Matrix-vector products: numpy's einsum or BLAS's gemv, whichever this machine runs faster, as
