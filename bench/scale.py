@@ -3,9 +3,13 @@
     .venv/bin/python bench/scale.py --records 20000 --database sqlite|postgresql --chroma embedded|server
         [--model fake] [--queries 200] [--batch 2000] [--out bench/results/scale.json]
 
+ELEPHANT_SHARED_VECTORS=false measures the private per-process matrix (the code before docs/design.md §7.1).
+
 Loads N generated records (bench/search.py's generator) through ``Elephant.put_many`` in batches,
 as ``elephant put`` of a many-record file does: store + lexical + outbox + vectors. Then measures the cold
-start of a fresh process-level handle (open + first search), and p50/p99 of each filter shape:
+start of a fresh process-level handle (open + first search), two worker processes on the home as
+``serve --workers 2`` runs them (each one's cold start, then private and shared memory from
+/proc/PID/smaps_rollup after both searched every filter shape), and p50/p99 of each filter shape:
 unfiltered, kind + time, numeric condition (``latency_ms.p99<40``), model. The reference in the same run
 is raw Chroma on the same vectors (no SQL, no lexical side). PostgreSQL runs in a throwaway database
 (ELEPHANT_BENCH_PG, default postgresql://postgres@127.0.0.1:5432/test); the Chroma server is a
@@ -99,7 +103,8 @@ def chroma_server(path: Path) -> Iterator[str]:
 
 
 def disk_bytes(home: Path) -> int:
-    return sum(f.stat().st_size for f in home.rglob("*") if f.is_file())
+    """Bytes allocated on disk (the shared vector files grow sparse, ahead of their rows)."""
+    return sum(f.stat().st_blocks * 512 for f in home.rglob("*") if f.is_file())
 
 
 def pg_bytes(url: str) -> int:
@@ -177,13 +182,13 @@ def run_searches(args: argparse.Namespace, home: Path, overrides: dict[str, Any]
     print(f"cold start (open + warm-up + first search): {report['cold_start_s']:.2f} s; "
           f"disk {report['disk_bytes'] / 1e6:.1f} MB")
 
+    db.close()
+    report["workers"] = measure_workers(args, home, overrides, database_url)
+    db = elephant.open(home, **overrides)
+    db.warm_up()
+
     queries = search_queries(args.queries + 20)
-    shapes: dict[str, Callable[[int], Any]] = {
-        "unfiltered": lambda i: db.search(queries[i]),
-        "kind + time": lambda i: db.search(queries[i], kind="benchmark", since="2025-03-01", until="2025-09-30"),
-        "numeric latency_ms.p99<40": lambda i: db.search(queries[i], where="latency_ms.p99<40"),
-        "model": lambda i: db.search(queries[i], model=MODELS[i % len(MODELS)]),
-    }
+    shapes = filter_shapes(db, queries)
     results: dict[str, Any] = {}
     print(f"{'shape':<28} {'p50 ms':>8} {'p99 ms':>8} {'CPU p50 ms':>11}")
     for name, fn in shapes.items():
@@ -224,6 +229,109 @@ def run_searches(args: argparse.Namespace, home: Path, overrides: dict[str, Any]
     report["search_ms"] = results
     db.close()
     return report
+
+
+def filter_shapes(db: Any, queries: list[str]) -> dict[str, Callable[[int], Any]]:
+    return {
+        "unfiltered": lambda i: db.search(queries[i]),
+        "kind + time": lambda i: db.search(queries[i], kind="benchmark", since="2025-03-01", until="2025-09-30"),
+        "numeric latency_ms.p99<40": lambda i: db.search(queries[i], where="latency_ms.p99<40"),
+        "model": lambda i: db.search(queries[i], model=MODELS[i % len(MODELS)]),
+    }
+
+
+MEMORY_FIELDS = ("Rss", "Pss", "Shared_Clean", "Shared_Dirty", "Private_Clean", "Private_Dirty")
+
+
+def smaps_rollup(pid: int) -> dict[str, float]:
+    """MB of a process's memory: USS (private = Private_Clean + Private_Dirty), shared, PSS, RSS."""
+    values = {}
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:]:
+        name, _, rest = line.partition(":")
+        if name in MEMORY_FIELDS:
+            values[name] = int(rest.split()[0]) / 1024
+    return {"rss_mb": round(values["Rss"], 1), "pss_mb": round(values["Pss"], 1),
+            "private_mb": round(values["Private_Clean"] + values["Private_Dirty"], 1),
+            "shared_mb": round(values["Shared_Clean"] + values["Shared_Dirty"], 1)}
+
+
+def measure_workers(args: argparse.Namespace, home: Path, overrides: dict[str, Any],
+                    database_url: str | None, count: int = 2) -> dict[str, Any]:
+    """``count`` worker processes on the home, as `serve --workers` runs them. Each opens it and loads the
+    vector matrix (its cold start: open, matrix, first filtered search; the first worker maps or builds the
+    shared vector files, the next maps them). Then all search the filtered shapes (served by the matrix)
+    and their memory is read while all are alive; then the unfiltered shape, which at this size opens the
+    vector index (embedded Chroma keeps its HNSW index in each process), and their memory is read again."""
+    env = {**os.environ, "ELEPHANT_SEARCH_CACHE": "0", "ELEPHANT_MODEL": args.model}
+    if database_url:
+        env["ELEPHANT_DATABASE_URL"] = database_url
+    if overrides.get("chroma_url"):
+        env["ELEPHANT_CHROMA_URL"] = overrides["chroma_url"]
+    command = [sys.executable, str(Path(__file__).resolve()), "--worker", "--home", str(home),
+               "--queries", str(min(args.queries, 100)), "--model", args.model]
+    workers: list[subprocess.Popen[str]] = []
+    rows: list[dict[str, Any]] = []
+    try:
+        for _ in range(count):  # one after the other: the second finds what the first left
+            proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env,
+                                    cwd=str(REPO))
+            workers.append(proc)
+            rows.append(json.loads(_line(proc)))
+        for phase in ("filtered", "unfiltered"):
+            for proc in workers:
+                proc.stdin.write(phase + "\n")  # type: ignore[union-attr]
+                proc.stdin.flush()  # type: ignore[union-attr]
+            for row, proc in zip(rows, workers, strict=True):
+                row.setdefault("p50_ms", {}).update(json.loads(_line(proc)))
+            for row, proc in zip(rows, workers, strict=True):
+                row[f"memory_after_{phase}"] = smaps_rollup(proc.pid)
+    finally:
+        for proc in workers:
+            if proc.stdin is not None:
+                proc.stdin.close()
+        for proc in workers:
+            proc.wait(timeout=60)
+    out = {"shared_vectors": os.environ.get("ELEPHANT_SHARED_VECTORS", "true"), "per_worker": rows}
+    for i, w in enumerate(rows):
+        a, b = w["memory_after_filtered"], w["memory_after_unfiltered"]
+        print(f"worker #{i + 1}: cold start {w['cold_start_s']:.2f} s ({w['matrix']}); after filtered searches "
+              f"private {a['private_mb']:.0f} MB, shared {a['shared_mb']:.0f} MB, PSS {a['pss_mb']:.0f} MB; "
+              f"after unfiltered (vector index open) private {b['private_mb']:.0f} MB, shared {b['shared_mb']:.0f} MB")
+    return out
+
+
+def _line(proc: subprocess.Popen[str]) -> str:
+    line = proc.stdout.readline() if proc.stdout is not None else ""
+    if not line:
+        raise SystemExit(f"worker {proc.pid} ended early (exit {proc.wait()})")
+    return line
+
+
+def worker(args: argparse.Namespace) -> int:
+    """One worker process (``--worker``): cold start, then a phase of searches per line from stdin."""
+    import elephant
+
+    started = time.perf_counter()
+    db = elephant.open(args.home)
+    db.embedder.embed_query("warm up")
+    matrix = db.indexer.matrix()  # waits for a private load; maps shared files
+    db.search("warm up", model=MODELS[0], k=1)
+    cold = time.perf_counter() - started
+    print(json.dumps({"pid": os.getpid(), "cold_start_s": round(cold, 2), "matrix": type(matrix).__name__,
+                      "rows": matrix.rows if matrix is not None else 0}), flush=True)
+    queries = search_queries(args.queries * 4 + 40)
+    shapes = list(filter_shapes(db, queries).items())
+    phases = {"filtered": [s for s in shapes if s[0] != "unfiltered"],
+              "unfiltered": [s for s in shapes if s[0] == "unfiltered"]}
+    for line in sys.stdin:
+        timings = {}
+        for name, fn in phases[line.strip()]:
+            n = [s[0] for s in shapes].index(name)
+            timings[name] = timed(lambda i, fn=fn, n=n: fn(n * (args.queries + 10) + i),  # type: ignore[misc]
+                                  args.queries, suffix="_ms")["p50_ms"]
+        print(json.dumps(timings), flush=True)
+    db.close()
+    return 0
 
 
 def _timed_method(owner: Any, name: str, phases: dict[str, float], slot: str) -> None:
@@ -278,7 +386,10 @@ def main() -> int:
     parser.add_argument("--home", type=Path, default=None,
                         help="keep the home here (SQLite + embedded Chroma); a loaded one is searched, not reloaded")
     parser.add_argument("--load-only", action="store_true", help="load, then stop (search a kept --home later)")
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.worker:
+        return worker(args)
     os.environ["ELEPHANT_MODEL"] = args.model
     os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
     print(f"{args.records:,} records, {args.database} + Chroma {args.chroma}, embedder {args.model}")

@@ -34,6 +34,7 @@ from elephant.retrieval import lexical
 from elephant.retrieval.indexer import Indexer
 from elephant.retrieval.vectors import key_of
 from elephant.retrieval.vectors.matrix import EXACT_MAX_ROWS, VectorMatrix
+from elephant.retrieval.vectors.shared import SharedMatrix
 from elephant.storage.schema import head_numbers, heads
 from elephant.storage.store import Store
 from elephant.timeutil import format_ts, parse_ts, time_problem
@@ -605,7 +606,7 @@ class HybridSearch:
         # keys (3n cost Chroma 1.5 ms against 1.1 for 2n at 127k chunks).
         return self._best_per_key(index.query(vector, n * 2))
 
-    def _matrix(self) -> VectorMatrix | None:
+    def _matrix(self) -> VectorMatrix | SharedMatrix | None:
         with self._connection() as conn:
             return self.indexer.matrix(wait=False, conn=conn, generation=self._generation)
 

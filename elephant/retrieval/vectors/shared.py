@@ -92,6 +92,13 @@ def label_hash(value: str | None) -> int:
     return int(text_hashes([value])[0]) if value else 0
 
 
+def label_hashes(values: Sequence[str | None]) -> np.ndarray:
+    """``label_hash`` of each value, hashing each distinct one once (a batch holds a few kinds and models)."""
+    distinct = sorted({v for v in values if v})
+    hashed = dict(zip(distinct, text_hashes(distinct).tolist(), strict=True))
+    return np.array([hashed[v] if v else 0 for v in values], dtype=np.uint64)
+
+
 # ---------------------------------------------------------------------------------------------- format
 @dataclass(frozen=True)
 class Header:
@@ -259,8 +266,8 @@ class SlotFiles:
         offsets = np.cumsum(lengths) - lengths + np.uint64(header.names)
         per_key = {
             "key": text_hashes([batch.keys[i] for i in kept]),
-            "kind": np.array([label_hash(batch.kinds[i]) for i in kept], dtype=np.uint64),
-            "model": np.array([label_hash(batch.models[i]) for i in kept], dtype=np.uint64),
+            "kind": label_hashes([batch.kinds[i] for i in kept]),
+            "model": label_hashes([batch.models[i] for i in kept]),
             "time": np.array([NO_TIME if batch.times[i] is None else int(batch.times[i])  # type: ignore[arg-type]
                               for i in kept], dtype=np.int64),
             "name": (offsets << np.uint64(NAME_BITS)) | lengths,
@@ -371,7 +378,8 @@ class KeyIndex:
         if starts.size == 0:
             return np.zeros(0, dtype=np.int64)
         offsets = np.repeat(np.cumsum(counts) - counts, counts)
-        return np.repeat(starts, counts) + (np.arange(int(counts.sum())) - offsets)
+        rows: np.ndarray = np.repeat(starts, counts) + (np.arange(int(counts.sum())) - offsets)
+        return rows
 
     @property
     def nbytes(self) -> int:
@@ -442,7 +450,7 @@ class SharedMatrix:
             self._capacity = capacity
         names = _size(self.epoch / "names")
         if names > 0 and (names != getattr(self, "_names_capacity", -1)):
-            self._names = np.memmap(self.epoch / "names", dtype=np.uint8, mode="r", shape=(names,))
+            self._names: np.ndarray = np.memmap(self.epoch / "names", dtype=np.uint8, mode="r", shape=(names,))
             self._names_capacity = names
         elif names <= 0:
             self._names = np.zeros(0, dtype=np.uint8)
@@ -507,7 +515,8 @@ class SharedMatrix:
         rows = np.sort(self._index.rows(text_hashes(list(keys))))
         rows = rows[rows < self._rows]
         dead = self._columns["dead"][rows]
-        return rows[(dead == 0) | (dead > self.generation)]
+        live: np.ndarray = rows[(dead == 0) | (dead > self.generation)]
+        return live
 
     def top(self, query: np.ndarray, rows: np.ndarray, limit: int) -> list[tuple[str, float]]:
         if rows.size == 0:
