@@ -24,7 +24,8 @@ from elephant.cli.output import (
 )
 from elephant.settings import get_settings
 
-# Default worker processes: one per core, up to this many (each holds its own model and matrix).
+# Default worker processes: one per core, up to this many (each holds its own model; the chunk vectors
+# are mapped from one file per host, docs/design.md §7.1).
 MAX_DEFAULT_WORKERS = 4
 
 keys_app = typer.Typer(help="API keys for `elephant serve` (scopes: read, write, admin).", no_args_is_help=True)
@@ -52,8 +53,8 @@ def serve(
     once a key exists, or with --insecure; on loopback a keyless server refuses browsers' cross-site
     writes and foreign Host names (DNS rebinding; more names in ELEPHANT_ALLOWED_HOSTS).
 
-    Each worker is a process with its own model, matrix and caches (about 250 MB); requests are
-    spread over them by the kernel, and /metrics adds up all of them.
+    Each worker is a process with its own model and caches; the chunk vectors are one file per host
+    that every worker maps. Requests are spread over them by the kernel, and /metrics adds up all of them.
 
     Example: elephant keys create --scope admin --name ops && elephant serve --port 8000
 
