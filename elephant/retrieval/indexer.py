@@ -46,7 +46,7 @@ from elephant.retrieval.vectors import (
     key_of,
 )
 from elephant.retrieval.vectors.matrix import EXACT_MAX_ROWS, VectorMatrix
-from elephant.retrieval.vectors.shared import Batch, SharedMatrix
+from elephant.retrieval.vectors.shared import Batch, Damaged, SharedMatrix
 from elephant.storage.schema import heads, index_chunks, index_state, outbox, outbox_parked
 from elephant.storage.store import Store
 from elephant.timeutil import format_ts, parse_ts, utc_now
@@ -697,8 +697,10 @@ class Indexer:
             if self._files is not None and self.shared_problem is None:
                 try:
                     return self._follow_files(matrix, fingerprint, generation)
-                except LegacyVectors as exc:  # vectors only in Chroma: the private matrix loads them
-                    self.shared_problem = str(exc)
+                except (LegacyVectors, Damaged, OSError) as exc:  # vectors only in Chroma, or files that cannot be
+                    # written (a read-only or full disk): the private matrix loads from SQL as before
+                    self.shared_problem = f"{type(exc).__name__}: {exc}"
+                    _log.warning("shared vector files not used: %s", self.shared_problem)
                     matrix = self._matrix = None
             assert not isinstance(matrix, SharedMatrix)
             if matrix is None or matrix.generation < 0 or generation < matrix.generation:

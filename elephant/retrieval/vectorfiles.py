@@ -155,9 +155,19 @@ class VectorFiles:
                 return
             matrix.advance(header)
             replaced = matrix.rows_of(batch.keys)
-            files.write_header(epoch, Header(header.dim, header.generation, header.rows, header.names, generation))
-            written = files.append(epoch, header, batch, generation=generation, replaced=replaced)
-            files.write_header(epoch, Header(header.dim, header.generation, header.rows, header.names, generation))
+            try:
+                files.write_header(epoch, Header(header.dim, header.generation, header.rows, header.names,
+                                                 generation))
+                written = files.append(epoch, header, batch, generation=generation, replaced=replaced)
+            except OSError as exc:  # a full disk must not fail the index batch: SQL has it, followers catch up
+                _log.warning("shared vectors: could not append generation %d: %s", generation, exc)
+                try:
+                    files.unmark_dead(epoch, replaced)
+                    files.write_header(epoch, header)
+                except OSError:
+                    pass  # the pending mark stays: the next reader rebuilds the files from SQL
+                yield
+                return
             try:
                 yield
             except BaseException:
