@@ -240,11 +240,13 @@ def filter_shapes(db: Any, queries: list[str]) -> dict[str, Callable[[int], Any]
     }
 
 
-MEMORY_FIELDS = ("Rss", "Pss", "Shared_Clean", "Shared_Dirty", "Private_Clean", "Private_Dirty")
+MEMORY_FIELDS = ("Rss", "Pss", "Shared_Clean", "Shared_Dirty", "Private_Clean", "Private_Dirty", "Anonymous")
 
 
 def smaps_rollup(pid: int) -> dict[str, float]:
-    """MB of a process's memory: USS (private = Private_Clean + Private_Dirty), shared, PSS, RSS."""
+    """MB of a process's memory: USS (private = Private_Clean + Private_Dirty), shared, PSS, RSS, and
+    anonymous (heap: private whatever other processes map; USS also counts file pages, such as the shared
+    vector file's, that no other process has touched)."""
     values = {}
     for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:]:
         name, _, rest = line.partition(":")
@@ -252,7 +254,8 @@ def smaps_rollup(pid: int) -> dict[str, float]:
             values[name] = int(rest.split()[0]) / 1024
     return {"rss_mb": round(values["Rss"], 1), "pss_mb": round(values["Pss"], 1),
             "private_mb": round(values["Private_Clean"] + values["Private_Dirty"], 1),
-            "shared_mb": round(values["Shared_Clean"] + values["Shared_Dirty"], 1)}
+            "shared_mb": round(values["Shared_Clean"] + values["Shared_Dirty"], 1),
+            "anonymous_mb": round(values["Anonymous"], 1)}
 
 
 def measure_workers(args: argparse.Namespace, home: Path, overrides: dict[str, Any],
@@ -295,7 +298,8 @@ def measure_workers(args: argparse.Namespace, home: Path, overrides: dict[str, A
     for i, w in enumerate(rows):
         a, b = w["memory_after_filtered"], w["memory_after_unfiltered"]
         print(f"worker #{i + 1}: cold start {w['cold_start_s']:.2f} s ({w['matrix']}); after filtered searches "
-              f"private {a['private_mb']:.0f} MB, shared {a['shared_mb']:.0f} MB, PSS {a['pss_mb']:.0f} MB; "
+              f"private {a['private_mb']:.0f} MB (anonymous {a['anonymous_mb']:.0f}), shared {a['shared_mb']:.0f} MB, "
+              f"PSS {a['pss_mb']:.0f} MB; "
               f"after unfiltered (vector index open) private {b['private_mb']:.0f} MB, shared {b['shared_mb']:.0f} MB")
     return out
 

@@ -367,7 +367,10 @@ class KeyIndex:
             self._recent = (np.zeros(0, np.uint64), np.zeros(0, np.int64), np.zeros(0, np.int64))
 
     def rows(self, hashes: np.ndarray) -> np.ndarray:
-        """Every row of the newest write of each hash (live or not: callers check ``dead``)."""
+        """Every row of the newest write of each hash (live or not: callers check ``dead``), in no
+        particular order."""
+        # Sorted needles let the binary searches share their path: 20k keys in 1M took 20 ms unsorted.
+        hashes = np.sort(hashes)
         starts, counts = _lookup(self._base, hashes)
         if self._recent[0].size:
             recent_starts, recent_counts = _lookup(self._recent, hashes)
