@@ -21,20 +21,19 @@ from elephant.answers.attempts import (
     order_by_time,
 )
 from elephant.answers.markdown import outcome_of
-from elephant.answers.questions import stem
 from elephant.answers.plan import (
     ATTEMPT_WORDS_RE,
     BETTER,
     DESCRIPTION_STOP,
     IN_PROGRESS_RE,
-    SIZE_WORDS,
     METRIC_RE,
     OUTCOME_RE,
     SHIPPED_RE,
-    _is_plan_word,
+    SIZE_WORDS,
     QueryPlan,
     methods_in,
 )
+from elephant.answers.questions import stem
 from elephant.kinds.units import as_number, format_change, format_number, format_points, metric_label
 
 MINUS = "−"
@@ -709,7 +708,7 @@ def _metric_hint(plan: QueryPlan, cands: Sequence[Candidate] = ()) -> str | None
     named = {str(c.fields.get("accuracy_metric") or "").lower() for c in cands} - {""}
     for word in re.findall(r"[a-z][a-z0-9]{3,}", text):
         if any(word in name for name in named):
-            return word
+            return str(word)
     return None
 
 

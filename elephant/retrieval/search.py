@@ -421,7 +421,8 @@ class CandidateCache:
             while len(self._entries) > self.size:
                 self._entries.popitem(last=False)
 
-    def rows(self, filters: Filters, stamp: Stamp, matrix: VectorMatrix, keys: list[str]) -> np.ndarray:
+    def rows(self, filters: Filters, stamp: Stamp, matrix: VectorMatrix | SharedMatrix,
+             keys: list[str]) -> np.ndarray:
         """``matrix.rows_for(keys)``, kept with the keys while the matrix stays at its generation."""
         slot = (id(matrix), matrix.generation)
         with self._lock:
