@@ -248,9 +248,10 @@ def assemble(plan: QueryPlan, g: Gathered, pool: dict[str, Candidate]) -> Assemb
     out = Assembly()
     shown = g.primary + g.related
     strategy = next((name for name, pattern in STRATEGY_RE.items() if pattern.search(plan.main_text)), None)
-    if plan.answer_kind == "deployment" and strategy is not None and plan.models and plan.intent in ("list", "existence") \
-            and re.search(r"^\s*(?:any|did we|have we|has \S+ (?:ever )?had|was there|were there|is there)\b|\bever\b",
-                          plan.main_text):
+    never = _never_on_hardware(plan, pool, shown)
+    if never is not None:
+        return never
+    if plan.answer_kind == "deployment" and strategy is not None and plan.models and plan.intent in ("list", "existence"):
         # "any A/B test on the CT model?": a rollout of that strategy, or "never" (a canary is no A/B test).
         of_strategy = [c for c in pool.values() if c.kind == "deployment" and c.fields.get("strategy") == strategy]
         if not _in_window(of_strategy, plan):
@@ -460,8 +461,34 @@ def _same_scores(cands: list[Candidate]) -> bool:
 
 # Deployment strategies as people name them (the deployment kind's ``strategy`` values).
 STRATEGY_RE = {"ab_test": re.compile(r"\ba/?b(?:[- ]tests?|[- ]experiments?)?\b|\bsplit[- ]tests?\b"),
-               "canary": re.compile(r"\bcanar(?:y|ies)\b"), "shadow": re.compile(r"\bshadow\w*\b"),
+               "canary": re.compile(r"\bcanar\w*"), "shadow": re.compile(r"\bshadow\w*\b"),
                "blue_green": re.compile(r"\bblue[- /]green\b")}
+
+
+# Hardware people name: an accelerator or CPU family ("on an H100", "on a GPU", "on the Orin").
+HARDWARE_WORD_RE = re.compile(r"\b(?:[ahlvt]\d{1,3}[a-z]?|l40s?|h200|gh200|[bg]b?200|mi\d{3}x?|tpu(?:v\d\w*)?|gpus?|cpus?|"
+                              r"orin|jetson|inferentia\d?|trainium\d?|graviton\d?|xeon|epyc|m\d (?:max|pro))\b")
+GPU_RE = re.compile(r"\bgpus?\b|\bnvidia\b|\bcuda\b|\b[ahlv]\d{2,3}[a-z]?\b|\bl40s?\b|\bh200\b|\bt4\b|\bl4\b|\brtx\b|"
+                    r"\bjetson\b|\borin\b|\bmi\d{3}")
+
+
+def _never_on_hardware(plan: QueryPlan, pool: dict[str, Candidate], shown: list[Candidate]) -> Assembly | None:
+    """'Has the small ETA model ever been benchmarked on a GPU?': no benchmark or config of the model on
+    that hardware answers "never", with the closest records."""
+    if plan.superlative is not None or plan.comparison is not None or not plan.models \
+            or plan.intent not in ("list", "existence") or not (plan.answer_kind == "benchmark" or re.search(
+                r"\b(?:numbers|figures|perf|measured|benchmark\w*)\b", plan.main_text)):
+        return None
+    said = HARDWARE_WORD_RE.findall(plan.main_text.lower())
+    if not said:
+        return None
+    word = said[0]
+    pattern = GPU_RE if word in ("gpu", "gpus") else re.compile(rf"\b{re.escape(word)}\b")
+    on_it = [c for c in pool.values() if c.kind in ("benchmark", "serving_config")
+             and (pattern.search(str(c.fields.get("hardware") or "").lower()) or pattern.search(c.digest.head))]
+    if on_it:
+        return None
+    return _never(plan, [c for c in shown if c.kind == "benchmark"] or shown, pool, what=f"benchmark on {word.upper()}")
 
 
 def _never(plan: QueryPlan, shown: list[Candidate], pool: dict[str, Candidate], *, what: str = "") -> Assembly:
@@ -775,16 +802,30 @@ def _side_words(phrase: str, other: str, pool: dict[str, Candidate], models: Seq
 def _compare(plan: QueryPlan, g: Gathered, pool: dict[str, Candidate]) -> Assembly | None:
     comp = plan.comparison
     assert comp is not None
-    wanted_kind = plan.record_kind or ("optimization" if plan.techniques or plan.methods else None)
-    if wanted_kind is None and re.search(r"\b(?:latency|p\d\d|throughput|qps|wer|mae|accuracy|versions?|releases?|"
-                                         r"rounds?|runs?)\b", plan.main_text):
-        wanted_kind = "benchmark"
+    wanted_kind = plan.record_kind
     if comp.latest_two or comp.around_at is not None:
+        wanted_kind = wanted_kind or ("optimization" if plan.techniques or plan.methods else None)
+        if wanted_kind is None and re.search(r"\b(?:latency|p\d\d|throughput|qps|wer|mae|accuracy|versions?|"
+                                             r"releases?|rounds?|runs?)\b", plan.main_text):
+            wanted_kind = "benchmark"
         return _compare_in_time(plan, pool, wanted_kind)
     sides: list[Candidate | None] = []
     all_holders: list[list[Candidate]] = []
     side_words = [_side_words(comp.left, comp.right, pool, plan.models),
                   _side_words(comp.right, comp.left, pool, plan.models)]
+    if wanted_kind is None and all(side_words):
+        # No kind named ("fp16 vs int8 on the Orin", "T4 vs L4"): measurements first, then setups, attempts
+        # and rollouts — the first kind of which both sides have a record holding the side's rarest word.
+        wanted_kind = next((kind for kind in ("benchmark", "serving_config", "optimization", "deployment")
+                            if all(any(c.kind == kind and any(_holds(c, w) for w in words) for c in pool.values())
+                                   for words in side_words)), None)
+    if wanted_kind is None:
+        wanted_kind = "optimization" if plan.techniques or plan.methods else "benchmark" if re.search(
+            r"\b(?:latency|p\d\d|throughput|qps|wer|mae|accuracy|versions?|releases?|rounds?|runs?)\b",
+            plan.main_text) else None
+    dated = _dated_sides(comp.left, comp.right, pool, wanted_kind or "benchmark")
+    if dated is not None:
+        return _compared(plan, *dated)
     for i in (0, 1):
         words, theirs = side_words[i], side_words[1 - i]
         def cover(c: Candidate, words: list[str] = words, theirs: list[str] = theirs) -> int:
@@ -829,6 +870,28 @@ def _compare(plan: QueryPlan, g: Gathered, pool: dict[str, Candidate]) -> Assemb
     if left is None or right is None or left.key == right.key:
         return None
     return _compared(plan, left, right)
+
+
+def _dated_sides(left: str, right: str, pool: dict[str, Candidate],
+                 kind: str) -> tuple[Candidate, Candidate] | None:
+    """'the jan 2024 vs feb 2025 backtest': each side a time, the record of the kind dated within it."""
+    from datetime import UTC, datetime
+
+    from elephant.answers.questions import parse_time
+
+    now = datetime.now(UTC)
+    windows = [parse_time(side, now) for side in (left, right)]
+    if any(w is None or (w.since is None and w.until is None) for w in windows):
+        return None
+    found: list[Candidate] = []
+    for window in windows:
+        assert window is not None
+        inside = [c for c in pool.values() if c.kind == kind and (window.since is None or c.when >= window.since)
+                  and (window.until is None or c.when < window.until) and c not in found]
+        if not inside:
+            return None
+        found.append(max(inside, key=lambda c: (c.score, c.when)))
+    return found[0], found[1]
 
 
 def _compare_in_time(plan: QueryPlan, pool: dict[str, Candidate], wanted_kind: str | None) -> Assembly | None:

@@ -107,7 +107,7 @@ ANSWER_KINDS: tuple[tuple[str, str, re.Pattern[str]], ...] = (
         r"\btarget\b|\bsla\b|\ballow(?:ed|ance)\b|\blimit\b|\bceiling\b|\bquota\b|\bfloor\b|\bthreshold\b|"
         r"\bdeadlines?\b|\bby when\b|\bcut-?off\b|\b(?:has|have|needs?) to (?:be )?(?:done|finished|complete|ready)\b|"
         r"\bmust (?:be )?(?:done|finished|complete|ready)\b")),
-    ("incident", "incident", re.compile(r"\bincidents?\b|\boutages?\b|\bpage[ds]?\b|\bsev ?[0-4]\b|\bpostmortem|"
+    ("incident", "incident", re.compile(r"\bincidents?\b|\boutages?\b|(?<!-)\b(?:paged|pager|paging)\b|\bsev ?[0-4]\b|\bpostmortem|"
                                         r"\b(?:problem|issue|bug|glitch|breakage)s?\b.*\b(?:fixed|resolved|closed|"
                                         r"mitigated|sorted)\b")),
     ("feature", "feature_definition", re.compile(
@@ -115,7 +115,7 @@ ANSWER_KINDS: tuple[tuple[str, str, re.Pattern[str]], ...] = (
         r"\btraining and serving\b|\btrain(?:ing)?[-/ ]serv(?:e|ing)\b")),
     ("regression", "regression", re.compile(r"\bregressions?\b")),
     ("deployment", "deployment", re.compile(
-        r"\bcanary\b|\bshadow\b|\brollouts?\b|\brolled out\b|\bramp\w*\b|\ba/?b test|\bdeploy\w*\b|\bpromot\w*\b|"
+        r"\bcanar(?:y|ies|ied|ying)\b|\bshadow(?:ed|ing)?\b|\brollouts?\b|\brolled out\b|\bramp\w*\b|\ba/?b test|\bdeploy\w*\b|\bpromot\w*\b|"
         r"\b(?:go|goes|gone|went|going) (?:fully )?live\b|\bfull rollout\b|"
         r"\brelease[ds]?\b|\bblue[- ]green\b")),
     ("benchmark", "benchmark", re.compile(
@@ -219,6 +219,8 @@ VERSUS_RE = re.compile(r"((?:[\w./+-]+\s+){0,4}[\w./+-]+)\s+(?:vs\.?|versus|agai
 # "A or B, which …", "which … better, A or B?", "A or B — which has lower WER?".
 OR_RE = re.compile(r"^\s*([\w./+-]+(?:\s+[\w./+-]+)?) or ([\w./+-]+(?:\s+[\w./+-]+)?)\s*[,—–-]*\s*which\b"
                    r"|\bwhich\b.*?[,:]\s*([\w./+-]+(?:\s+[\w./+-]+)?) or ([\w./+-]+(?:\s+[\w./+-]+)?)\s*\??\s*$")
+LEADING_OR_RE = re.compile(r"^\s*((?:[\w./+-]+\s+){0,2}[\w./+-]+) or ((?:[\w./+-]+\s+){0,2}?[\w./+-]+)\s+"
+                           r"(?:for|on|in|with)\b")
 COMPARE_AND_RE = re.compile(r"\bcompar\w*\s+(.+?)\s+(?:and|with|to|against)\s+(.+?)(?=[?!;,]|$)")
 COMPARE_RE = re.compile(r"\b(?:what changed|difference|differ|compare\w*|diff|how much|change[sd]? between)\b")
 # A comparative asks which of two sides did better: "between GPTQ and AWQ, which lost less quality?",
@@ -798,6 +800,11 @@ def _comparison(text: str, vocab: Vocabulary) -> Comparison | None:
         left, right = _side_words(moved.group(1).split()), _side_words(moved.group(2).split())
         if left and right:
             return Comparison(" ".join(left), " ".join(right))
+    leading_or = LEADING_OR_RE.search(text)
+    if leading_or and (COMPARE_RE.search(text) or COMPARATIVE_RE.search(text) or LATEST_TWO_RE.search(text)
+                       or re.search(r"\bwhich\b", text)):
+        # "awq int4 or fp8 for the impression LLM, how did the two compare?": the two are the sides named.
+        return Comparison(leading_or.group(1).strip(), leading_or.group(2).strip())
     if LATEST_TWO_RE.search(text) and (COMPARE_RE.search(text) or COMPARATIVE_RE.search(text)):
         return Comparison("latest", "previous", latest_two=True)
     if COMPARATIVE_RE.search(text):

@@ -495,3 +495,28 @@ def test_a_description_ends_at_a_dash_and_x_ray_is_xray(db: Any) -> None:
     assert nxt.plan["subjects"][0]["model"] == "cxr" and keys(nxt)[0] == "cxr/deploy/v3-canary"
     r = db.ask("the LLM that writes report drafts - what happened with prefix caching")
     assert r.plan["subjects"][0]["model"] == "notes-llm" and keys(r)[0] == "notes-llm/opt/prefix"
+
+
+def test_a_comparison_naming_no_kind_compares_measurements_and_sides_may_be_dates(db: Any) -> None:
+    load(db)
+    assert db.put_many([
+        record("benchmark", "scorer/bench/fp32", "2025-01-10", "Scorer FP32 on c7i", latency_ms={"p99": 40},
+               hardware="c7i.2xlarge"),
+        record("benchmark", "scorer/bench/int8", "2025-02-10", "Scorer INT8 on c7i", latency_ms={"p99": 22},
+               hardware="c7i.2xlarge"),
+    ]).ok
+    r = db.ask("scorer fp32 vs int8, what did we gain?")  # INT8 is also an attempt: the benchmarks answer
+    assert set(keys(r)[:2]) == {"scorer/bench/fp32", "scorer/bench/int8"} and keys(r)[0] == "scorer/bench/int8"
+    dated = db.ask("scorer benchmark jan 2025 vs feb 2025")
+    assert keys(dated)[0] == "scorer/bench/int8" and "scorer/bench/fp32" in keys(dated)[:2]
+
+
+def test_never_benchmarked_on_that_hardware_and_never_canaried(db: Any) -> None:
+    load(db)
+    r = db.ask("has the scorer ever been benchmarked on a GPU?")
+    assert r.found is False and lead(r).startswith("**Never tried**: no benchmark on GPU")
+    assert db.ask("vision-large numbers on a GPU?").found is False
+    assert db.put_many([record("benchmark", "vision-large/bench/h100", "2025-05-01", "vision-large on H100",
+                               model="vision-large", hardware="NVIDIA H100", latency_ms={"p99": 20})]).ok
+    assert db.ask("vision-large numbers on a GPU?").found
+    assert db.ask("was vision-base ever canaried?").found is False
