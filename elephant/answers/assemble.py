@@ -254,7 +254,7 @@ def assemble(plan: QueryPlan, g: Gathered, pool: dict[str, Candidate]) -> Assemb
     if plan.answer_kind == "deployment" and strategy is not None and plan.models and plan.intent in ("list", "existence"):
         # "any A/B test on the CT model?": a rollout of that strategy, or "never" (a canary is no A/B test).
         of_strategy = [c for c in pool.values() if c.kind == "deployment" and c.fields.get("strategy") == strategy]
-        if not _in_window(of_strategy, plan):
+        if not of_strategy:  # some of that strategy, outside the window asked: "nothing matches … in July"
             return _never(plan, [c for c in shown if c.kind == "deployment"], pool,
                           what=strategy.replace("_", " ").replace("ab test", "A/B test"))
     if plan.answer_kind is not None and plan.record_kind is not None:
