@@ -292,13 +292,16 @@ def assemble(plan: QueryPlan, g: Gathered, pool: dict[str, Candidate]) -> Assemb
             out.primary = matching
             out.related = [c for c in shown if c not in matching]
             shown = matching + out.related
-    if plan.answer_kind is None and plan.techniques and shown and shown[0].kind == "optimization" \
-            and shown[0].digest.technique not in plan.techniques and plan.intent == "list":
-        # "how did INT8 go on X?": the attempt filed under that technique answers before one whose text
-        # merely mentions it (a distillation that was quantized afterwards).
-        filed = [c for c in shown if c.kind == "optimization" and c.digest.technique in plan.techniques]
-        if filed:
-            out.primary = filed + [c for c in shown if c not in filed]
+    def filed(c: Candidate) -> bool:
+        return c.kind == "optimization" and (c.digest.technique in plan.techniques or bool(
+            plan.methods and methods_in(c.digest.head) & set(plan.methods)))
+    if plan.answer_kind is None and (plan.techniques or plan.methods) and shown and not filed(shown[0]) \
+            and plan.intent == "list":
+        # "how did INT8 go on X?", "speculative decoding for X - results?": the attempt filed (or titled)
+        # under that technique answers before one whose text merely mentions it.
+        filed_first = [c for c in shown if filed(c)]
+        if filed_first:
+            out.primary = filed_first + [c for c in shown if c not in filed_first]
             out.related = []
             shown = out.primary
     q = plan.question

@@ -100,11 +100,14 @@ ANSWER_KINDS: tuple[tuple[str, str, re.Pattern[str]], ...] = (
         r"instance type)\b.*\b(?:now|currently|today|serve|serves)\b|\bconfig(?:uration)?s?\b|"
         r"\bdeployed on\b|\brun(?:s|ning)? on (?:what|which)\b|\bsettings?\b.*\b(?:use|uses|run|runs|in production)\b|"
         r"\b(?:use|uses|run|runs) in production\b|\bwhat (?:runs|serves|hosts)\b|"
+        r"\b(?:batching|serving|server|runtime|triton|vllm|torchserve|kserve) (?:settings?|params|parameters|flags)\b|"
         r"^\s*(?:are|is) (?:we|it|\S+) still (?:serving|running|hosting|on)\b|"
         r"^\s*(?:are|is) .{1,60}? still (?:served|serving|running|hosted|deployed) (?:on|with|in|from)\b")),
     ("note", "note", re.compile(
         r"\bbudget\b|\bslos?\b|\bguidelines?\b|\bpolicy\b|\brules? (?:for|to|about)\b|\bconventions?\b|"
         r"\btarget\b|\bsla\b|\ballow(?:ed|ance)\b|\blimit\b|\bceiling\b|\bquota\b|\bfloor\b|\bthreshold\b|"
+        r"\bwhen (?:does|do|is|are|should|would) .{0,40}\bescalat\w*|\bescalation (?:rules?|polic\w*|criteria|thresholds?)\b|"
+        r"\brouting rules?\b|\bsign-?offs?\b|\b(?:need|needs|require[sd]?) .{0,30}\b(?:approval|review)\b|\bwhen (?:does|do|is|are|should) .{0,40}\b(?:get |gets |be )?(?:routed|sent on|forwarded|handed off)\b|"
         r"\bdeadlines?\b|\bby when\b|\bcut-?off\b|\b(?:has|have|needs?) to (?:be )?(?:done|finished|complete|ready)\b|"
         r"\bmust (?:be )?(?:done|finished|complete|ready)\b")),
     ("incident", "incident", re.compile(r"\bincidents?\b|\boutages?\b|(?<!-)\b(?:paged|pager|paging)\b|\bsev ?[0-4]\b|\bpostmortem|"
@@ -179,7 +182,7 @@ METHOD_LEXICON: dict[str, tuple[str, ...]] = {
     "mixed precision": (r"\bmixed precision\b", r"\bamp\b", r"\bbf-?16\b", r"\bfp-?16\b", r"\bhalf precision\b"),
     "onnx": (r"\bonnx\b",),
     "tensorrt": (r"\btensor-?rt\b", r"\btrt\b"),
-    "distillation": (r"\bdistil", r"\bstudent\b"),
+    "distillation": (r"\bdistil(?!bert|roberta|gpt)", r"\bstudent\b"),
     "pruning": (r"\bprun",),
     "batching": (r"\bbatch(?:ing|ed)\b", r"\bmicro-?batch"),
     "caching": (r"\bcach", r"\bmemoi[sz]"),
@@ -214,7 +217,7 @@ BETWEEN_RE = re.compile(r"\bbetween\s+(.+?)\s+and\s+(.+?)(?=[?!;,]|$)")
 # "X vs Y", "compare X and Y", "what changed between vA and vB".
 # "A vs B", "A versus B", "A compared to B", "how did A compare with B": the phrases on either side (up to
 # five words, within the clause), which ``assemble`` narrows to the words one side has and the other lacks.
-VERSUS_RE = re.compile(r"((?:[\w./+-]+\s+){0,4}[\w./+-]+)\s+(?:vs\.?|versus|against|compared (?:to|with)|"
+VERSUS_RE = re.compile(r"((?:[\w./+-]+\s+){0,7}[\w./+-]+)\s+(?:vs\.?|versus|against|compared (?:to|with)|"
                        r"compare[sd]? (?:to|with|against))\s+((?:[\w./+-]+\s*){1,5})")
 # "A or B, which …", "which … better, A or B?", "A or B — which has lower WER?".
 OR_RE = re.compile(r"^\s*([\w./+-]+(?:\s+[\w./+-]+)?) or ([\w./+-]+(?:\s+[\w./+-]+)?)\s*[,—–-]*\s*which\b"
@@ -475,7 +478,10 @@ def build_plan(text: str, vocab: Vocabulary, *, now: datetime | None = None, mod
         # "the phone menu wake-word distillation": words no record holds, next to words that describe a
         # model well enough to name it; the unknown words were part of the description.
         unknown = question.unknown_names
-        _name_by_description(plan, question, vocab, _without(parse_text, unknown))
+        # "the card-authorisation gradient boosted model": the hyphenated words may be the description itself.
+        _name_by_description(plan, question, vocab, parse_text.replace("-", " "))
+        if not question.models:
+            _name_by_description(plan, question, vocab, _without(parse_text, unknown))
         if question.models:
             question.unknown_names = []
         else:
@@ -567,6 +573,10 @@ def _name_by_description(plan: QueryPlan, question: Question, vocab: Vocabulary,
     among = list(question.models) or list(vocab.models)
     if not among or not vocab.model_terms:
         return
+    # "token merging on the face matcher": the words of a technique or method phrase name no model.
+    for pattern in [*TECHNIQUE_RE.values(), *METHOD_RE.values()]:
+        text = pattern.sub(lambda m: " " * (m.end() - m.start()), text)
+    text = re.sub(r"(?<=\s)[a-z]*(?=\s{2,})", " ", text)  # the rest of a word a pattern began in ("merg|ing")
     words = [t for t in tokens(text) if t not in STOPWORDS and len(t) > 2 and not t[0].isdigit()
              and not any(p.search(t) for p in TECHNIQUE_RE.values()) and not any(p.search(t) for p in METRIC_RE.values())
              and not any(p.search(t) for p in KIND_RE.values()) and not any(p.search(t) for p in METHOD_RE.values())

@@ -520,3 +520,31 @@ def test_never_benchmarked_on_that_hardware_and_never_canaried(db: Any) -> None:
                                model="vision-large", hardware="NVIDIA H100", latency_ms={"p99": 20})]).ok
     assert db.ask("vision-large numbers on a GPU?").found
     assert db.ask("was vision-base ever canaried?").found is False
+
+
+def test_technique_words_describe_no_model_and_an_architecture_is_no_technique(db: Any) -> None:
+    assert db.put_many([
+        record("serving_config", "face-match/serving/1", "2025-01-01", "Face matcher on Triton", model="face-match",
+               runtime="triton"),
+        opt("face-match/opt/cache", "2025-02-01", "caching", "adopted", model="face-match",
+            title="Cache ID-photo embeddings for the face matcher"),
+        opt("ocr/opt/tome", "2025-03-01", "other", "adopted", model="ocr", title="Token merging in the OCR encoder",
+            method="token_merging"),
+        record("serving_config", "doc-small/serving/1", "2025-01-01", "DistilBERT document classifier on CPU",
+               model="doc-small", runtime="onnxruntime"),
+        record("serving_config", "doc-large/serving/1", "2025-02-01", "LayoutLMv3 document classifier on L4",
+               model="doc-large", runtime="triton"),
+    ]).ok
+    never = db.ask("did anyone try token merging on the face matcher?")
+    assert never.plan["subjects"][0]["model"] == "face-match" and never.found is False
+    r = db.ask("serving setup of the distilbert document classifier")
+    assert r.plan["techniques"] == [] and keys(r)[0] == "doc-small/serving/1"
+
+
+def test_policies_settings_and_any_event_are_not_time_anchors(db: Any) -> None:
+    load(db)
+    assert db.put_many([record("note", "team/note/risk-policy", None, "Model risk policy",
+                               model=None, body="Every canary needs a model-risk sign-off first.")]).ok
+    r = db.ask("do we need model risk sign-off before a canary?")
+    assert r.plan["answer_kind"] == "note" and r.plan["time"]["anchors"] == []
+    assert db.ask("scorer onnxruntime batching settings").plan["answer_kind"] == "config"
