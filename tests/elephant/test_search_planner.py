@@ -110,3 +110,22 @@ def test_import_fills_the_numbers(db: Any, make_db: Any) -> None:
     target.import_(out.getvalue().splitlines())
     key = records(5)[3]["key"]
     assert numbers_of(target, key) == numbers_of(db, key) != {}
+
+
+def test_candidates_few_next_to_the_matrix_are_ranked_exactly(db: Any) -> None:
+    """The exact plan's limit grows with the matrix (one row in CANDIDATE_SHARE): at 1M records a numeric
+    condition admitting 55k keys is a small share of the rows, cheaper ranked exactly than over-fetched."""
+    from elephant.retrieval.search import CANDIDATE_SHARE
+
+    assert db.put_many(records()).ok
+    db.process_outbox()
+    search = HybridSearch(db.store, db.indexer)
+    search.exact_max_candidates = 1
+    rows = db.indexer.matrix().rows
+    admitted = rows // CANDIDATE_SHARE  # just within the share
+    assert admitted > 1
+    hits = search.dense("latency benchmark", Filters.of(where=f"latency_ms.p99<{admitted}"), n=50)
+    assert search.plan == "exact-candidates"
+    assert {key for key, _s in hits} == {f"{['ranker', 'fraud'][i % 2]}/b{i:03d}" for i in range(admitted)}
+    search.dense("latency benchmark", Filters.of(where=f"latency_ms.p99<{admitted + 1}"), n=50)
+    assert search.plan == "overfetch"
