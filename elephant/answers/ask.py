@@ -277,6 +277,11 @@ class Answerer:
                                                                       for c in pool.values()):
             # "What is the ranker's latency budget?": a team-wide note that names the model answers it.
             pool = {**pool, **load_kind_mentioning(conn, plan.record_kind, parsed.models, self.words)}
+        if plan.record_kind == "note" and parsed.models and plan.subjects and all(
+                s.how in ("described-name", "disambiguated") for s in plan.subjects):
+            # "what gates does a model change have to pass?": the model was only guessed from the words,
+            # and a team-wide policy (a note of no model) may answer better than that model's notes.
+            pool = {**pool, **load_kind_of_no_model(conn, "note", self.words)}
         search_ranks = {key: i for i, key in enumerate(ranked)}
         if plan.comparison is not None and plan.comparison.around and plan.comparison.around_at is None:
             around = _best_match(pool, parse_question(plan.comparison.around, Vocabulary(), now=None))
@@ -431,6 +436,15 @@ def load_kind_mentioning(conn: Any, kind: str, models: list[str], cache: WordCac
     rows = conn.execute(select(heads.c.key, heads.c.version, heads.c.occurred_at, heads.c.recorded_at,
                                heads.c.content_hash).where(heads.c.is_deleted.is_(False), heads.c.kind == kind,
                                                            or_(*conditions)).limit(50)).all()
+    return candidates_of(conn, rows, cache)
+
+
+def load_kind_of_no_model(conn: Any, kind: str, cache: WordCache) -> dict[str, Candidate]:
+    """Current records of ``kind`` that belong to no model (team-wide notes and policies), newest first."""
+    rows = conn.execute(select(heads.c.key, heads.c.version, heads.c.occurred_at, heads.c.recorded_at,
+                               heads.c.content_hash).where(heads.c.is_deleted.is_(False), heads.c.kind == kind,
+                                                           heads.c.model.is_(None))
+                        .order_by(heads.c.recorded_at.desc()).limit(50)).all()
     return candidates_of(conn, rows, cache)
 
 

@@ -273,8 +273,11 @@ def assemble(plan: QueryPlan, g: Gathered, pool: dict[str, Candidate]) -> Assemb
             rest = [c for c in shown if c.kind != wanted]
             out.primary = order_by_time(of_kind) if plan.wants_now or (len(of_kind) > 1 and _same_scores(of_kind)) \
                 else sorted(of_kind, key=lambda c: (c.score, c.when), reverse=True)
-            if plan.wants_now or plan.answer_kind in ("config", "procedure", "note"):
+            if plan.wants_now or plan.answer_kind in ("config", "procedure"):
                 out.primary = order_by_time(of_kind)
+            elif plan.answer_kind == "note":
+                # Notes do not supersede each other: the one that holds the question's words best answers.
+                out.primary = sorted(of_kind, key=lambda c: (c.score, c.when), reverse=True)
             if plan.time.order == "oldest":
                 out.primary = order_by_time(of_kind, oldest_first=True)
             out.related = rest

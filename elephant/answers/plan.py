@@ -107,7 +107,7 @@ ANSWER_KINDS: tuple[tuple[str, str, re.Pattern[str]], ...] = (
         r"\bbudget\b|\bslos?\b|\bguidelines?\b|\bpolicy\b|\brules? (?:for|to|about)\b|\bconventions?\b|"
         r"\btarget\b|\bsla\b|\ballow(?:ed|ance)\b|\blimit\b|\bceiling\b|\bquota\b|\bfloor\b|\bthreshold\b|"
         r"\bwhen (?:does|do|is|are|should|would) .{0,40}\bescalat\w*|\bescalation (?:rules?|polic\w*|criteria|thresholds?)\b|"
-        r"\brouting rules?\b|\bsign-?offs?\b|\b(?:need|needs|require[sd]?) .{0,30}\b(?:approval|review)\b|\bwhen (?:does|do|is|are|should) .{0,40}\b(?:get |gets |be )?(?:routed|sent on|forwarded|handed off)\b|"
+        r"\brouting rules?\b|\bsign-?offs?\b|\b(?:release|launch|safety|quality) gates?\b|\bgates? (?:to|does|do|a|before)\b|\b(?:need|needs|require[sd]?) .{0,30}\b(?:approval|review)\b|\bwhen (?:does|do|is|are|should) .{0,40}\b(?:get |gets |be )?(?:routed|sent on|forwarded|handed off)\b|"
         r"\bdeadlines?\b|\bby when\b|\bcut-?off\b|\b(?:has|have|needs?) to (?:be )?(?:done|finished|complete|ready)\b|"
         r"\bmust (?:be )?(?:done|finished|complete|ready)\b")),
     ("incident", "incident", re.compile(r"\bincidents?\b|\boutages?\b|(?<!-)\b(?:paged|pager|paging)\b|\bsev ?[0-4]\b|\bpostmortem|"
@@ -119,7 +119,7 @@ ANSWER_KINDS: tuple[tuple[str, str, re.Pattern[str]], ...] = (
     ("regression", "regression", re.compile(r"\bregressions?\b")),
     ("deployment", "deployment", re.compile(
         r"\bcanar(?:y|ies|ied|ying)\b|\bshadow(?:ed|ing)?\b|\brollouts?\b|\brolled out\b|\bramp\w*\b|\ba/?b test|\bdeploy\w*\b|\bpromot\w*\b|"
-        r"\b(?:go|goes|gone|went|going) (?:fully )?live\b|\bfull rollout\b|"
+        r"\b(?:go|goes|gone|went|going) (?:fully )?live\b|\bfull rollout\b|\b(?:go|goes|went|gone|ramp\w*) to 100 ?%|"
         r"\brelease[ds]?\b|\bblue[- ]green\b")),
     ("benchmark", "benchmark", re.compile(
         r"\bbenchmark\w*|\bmlperf\b|\bsubmission\b|\bround v?\d|\bmeasured\b|\bload test|\bperf(?:ormance)? run")),

@@ -548,3 +548,16 @@ def test_policies_settings_and_any_event_are_not_time_anchors(db: Any) -> None:
     r = db.ask("do we need model risk sign-off before a canary?")
     assert r.plan["answer_kind"] == "note" and r.plan["time"]["anchors"] == []
     assert db.ask("scorer onnxruntime batching settings").plan["answer_kind"] == "config"
+
+
+def test_a_team_policy_answers_when_the_model_was_only_guessed(db: Any) -> None:
+    load(db)
+    assert db.put_many([
+        record("note", "scorer/note/budget", "2025-06-01", "Scorer latency budget", body="p99 under 40 ms."),
+        record("note", "team/note/release-gates", "2025-01-01", "Release gates every model change must pass",
+               model=None, body="Every change runs in shadow for 7 days and keeps the AUC floor before it ships."),
+    ]).ok
+    r = db.ask("what release gates does a change to the fraud scoring service have to pass before it ships?")
+    assert r.plan["answer_kind"] == "note" and r.plan["time"]["anchors"] == []
+    assert keys(r)[0] == "team/note/release-gates"
+    assert db.ask("when did scorer v5 go to 100 %?").plan["answer_kind"] == "deployment"
