@@ -299,7 +299,7 @@ def assemble(plan: QueryPlan, g: Gathered, pool: dict[str, Candidate]) -> Assemb
         return c.kind == "optimization" and (c.digest.technique in plan.techniques or bool(
             plan.methods and methods_in(c.digest.head) & set(plan.methods)))
     if plan.answer_kind is None and (plan.techniques or plan.methods) and shown and not filed(shown[0]) \
-            and plan.intent == "list":
+            and plan.intent in ("list", "existence"):
         # "how did INT8 go on X?", "speculative decoding for X - results?": the attempt filed (or titled)
         # under that technique answers before one whose text merely mentions it.
         filed_first = [c for c in shown if filed(c)]
@@ -692,6 +692,10 @@ def _superlative(plan: QueryPlan, g: Gathered, pool: dict[str, Candidate]) -> As
     if not known:
         return None
     reverse = sup.want == "max"
+    if sup.absolute:
+        # "the biggest p99 drop in milliseconds": rank by the change in the metric's own units.
+        for m in known:
+            m.number = _absolute(m)
     known.sort(key=lambda m: (m.number if not reverse else -m.number, m.cand.when), reverse=False)  # type: ignore[operator]
     if sup.measure == "change" and len(known) > 1 and known[0].number is not None and known[1].number is not None \
             and abs(known[0].number - known[1].number) < 1.0 and abs(_absolute(known[1])) > abs(_absolute(known[0])):

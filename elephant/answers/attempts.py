@@ -600,7 +600,10 @@ def select_attempts(pool: dict[str, Candidate], question: Question, *, search_ra
     if question.anchor is not None and question.anchor.question is not None:
         anchor_q = question.anchor.question
         score_pool(pool, anchor_q)
-        ranked = sorted(pool.values(), key=lambda c: (c.score, c.when), reverse=True)
+        # "before medusa": the record titled with the anchor's words, not a later one that mentions them.
+        def titled(c: Candidate) -> int:
+            return sum(1 for t in anchor_q.terms if t in c.digest.head)
+        ranked = sorted(pool.values(), key=lambda c: (c.score + 0.5 * titled(c), c.when), reverse=True)
         if ranked and ranked[0].score >= MIN_SCORE:
             gathered.anchor = ranked[0]
         else:
@@ -635,7 +638,8 @@ def select_attempts(pool: dict[str, Candidate], question: Question, *, search_ra
         specific = bool(question.terms or question.techniques or question.features or question.exact)
         # "before the TensorRT one", "what was the next deployment after X": the phrase names a neighbour.
         sibling = question.anchor is not None and (re.search(r"\bones?\b", question.anchor.phrase) or re.search(
-            r"\b(?:next|previous|following|subsequent|preceding)\b", question.text.lower()))
+            r"\b(?:next|previous|following|subsequent|preceding|first)\b|\bwhat (?:did|have) we (?:try|tried)\b",
+            question.text.lower()))
         if specific and not sibling and gathered.anchor.score >= PRIMARY_SHARE * max(c.score for c in candidates):
             gathered.anchor = None
             gathered.anchor_describes_answer = True

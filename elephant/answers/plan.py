@@ -106,6 +106,7 @@ ANSWER_KINDS: tuple[tuple[str, str, re.Pattern[str]], ...] = (
     ("note", "note", re.compile(
         r"\bbudget\b|\bslos?\b|\bguidelines?\b|\bpolicy\b|\brules? (?:for|to|about)\b|\bconventions?\b|"
         r"\btarget\b|\bsla\b|\ballow(?:ed|ance)\b|\blimit\b|\bceiling\b|\bquota\b|\bfloor\b|\bthreshold\b|"
+        r"\bhow (?:many|much) (?:ms|milliseconds|seconds|time|latency)\b.{0,40}\b(?:get|gets|have|has|allowed)\b|"
         r"\bwhen (?:does|do|is|are|should|would) .{0,40}\bescalat\w*|\bescalation (?:rules?|polic\w*|criteria|thresholds?)\b|"
         r"\brouting rules?\b|\bsign-?offs?\b|\b(?:release|launch|safety|quality) gates?\b|\bgates? (?:to|does|do|a|before)\b|\b(?:need|needs|require[sd]?) .{0,30}\b(?:approval|review)\b|\bwhen (?:does|do|is|are|should) .{0,40}\b(?:get |gets |be )?(?:routed|sent on|forwarded|handed off)\b|"
         r"\bdeadlines?\b|\bby when\b|\bcut-?off\b|\b(?:has|have|needs?) to (?:be )?(?:done|finished|complete|ready)\b|"
@@ -251,6 +252,7 @@ PLAN_WORDS = frozenset(stem(w) for w in (
     "unresolved", "ongoing", "still", "now", "currently", "current", "work", "worked", "help", "helped",
     "succeed", "succeeded", "ever", "already", "between", "whose", "whats", "never", "biggest", "delta",
     "came", "come", "comes", "next", "afterwards", "onwards", "better", "worse", "faster", "slower",
+    "first", "earliest", "last", "previous",
 ))
 
 
@@ -306,9 +308,11 @@ class Superlative:
     better: str  # "lower" | "higher": which way is better for the metric
     want: str  # "min" | "max": of the ranked number (a change or a value)
     measure: str  # "change" (result against baseline) | "value" (a measurement)
+    absolute: bool = False  # "the biggest p99 drop in milliseconds": a change in units, not in percent
 
     def to_dict(self) -> dict[str, Any]:
-        return {"metric": self.metric, "better": self.better, "want": self.want, "measure": self.measure}
+        return {"metric": self.metric, "better": self.better, "want": self.want, "measure": self.measure,
+                "absolute": self.absolute}
 
 
 @dataclass
@@ -767,7 +771,10 @@ def _superlative(text: str, plan: QueryPlan) -> Superlative | None:
     if is_change and re.search(r"\b(?:smallest|least|lowest|minimal|minimum|fewest|mildest)\b", text) \
             and (worse or DOWN_RE.search(text)):
         want = "max" if want == "min" else "min"  # "the smallest accuracy drop": the other end of the drops
-    return Superlative(metric=metric, better=better, want=want, measure="change" if is_change else "value")
+    absolute = bool(re.search(r"\bin (?:milli)?seconds\b|\bin ms\b|\babsolute\b|\bin (?:qps|rps|units)\b|"
+                              r"\bin (?:raw )?(?:numbers|terms)\b", text))
+    return Superlative(metric=metric, better=better, want=want, measure="change" if is_change else "value",
+                       absolute=absolute and is_change)
 
 
 def _comparison(text: str, vocab: Vocabulary) -> Comparison | None:

@@ -81,7 +81,8 @@ def test_superlative_ranks_by_change_and_states_missing_numbers(db: Any) -> None
     assert keys(r)[0] == "scorer/opt/int8-v5"  # 20 → 10 ms is −50 %, the largest cut
     assert "p99 20 → 10 ms (−50 %)" in lead(r)
     assert "lack a p99 figure" in lead(r) and "scorer/opt/nothing-measured@1" in lead(r)
-    assert r.plan["superlative"] == {"metric": "p99", "better": "lower", "want": "min", "measure": "change"}
+    assert r.plan["superlative"] == {"metric": "p99", "better": "lower", "want": "min", "measure": "change",
+                                       "absolute": False}
     lost = db.ask("which scorer attempt lost the most accuracy?")
     assert keys(lost)[0] == "scorer/opt/prune" and "−4 pt" in lead(lost)
 
@@ -561,3 +562,22 @@ def test_a_team_policy_answers_when_the_model_was_only_guessed(db: Any) -> None:
     assert r.plan["answer_kind"] == "note" and r.plan["time"]["anchors"] == []
     assert keys(r)[0] == "team/note/release-gates"
     assert db.ask("when did scorer v5 go to 100 %?").plan["answer_kind"] == "deployment"
+
+
+def test_an_absolute_superlative_and_an_anchor_titled_with_its_words(db: Any) -> None:
+    load(db)
+    assert db.put_many([
+        opt("vision-large/opt/trt", "2025-06-01", "tensorrt", "adopted", model="vision-large",
+            title="TensorRT for the large vision model", base={"latency_ms_p99": 90}, result={"latency_ms_p99": 50}),
+        opt("vision-large/opt/fp8", "2025-09-01", "quantization_fp8", "adopted", model="vision-large",
+            title="FP8 on the large vision model", body="Stacked on top of the TensorRT engine.",
+            base={"latency_ms_p99": 50}, result={"latency_ms_p99": 20}),
+    ]).ok
+    pct = db.ask("which vision-large optimization cut p99 the most?")  # −60 % beats −44 %
+    assert keys(pct)[0] == "vision-large/opt/fp8"
+    ms = db.ask("which vision-large optimization cut p99 the most in milliseconds?")  # −40 ms beats −30 ms
+    assert ms.plan["superlative"]["absolute"] is True and keys(ms)[0] == "vision-large/opt/int8"
+    before = db.ask("what did we try on vision-large before tensorrt?")
+    assert before.plan["time"]["anchors"][0]["record"].startswith("vision-large/opt/trt")
+    assert keys(before)[0] == "vision-large/opt/int8"
+    assert db.ask("how many ms does the scorer get at checkout?").plan["answer_kind"] == "note"

@@ -128,7 +128,8 @@ def test_techniques_outside_the_fixed_list(vocab: Vocabulary) -> None:
 def test_plan_is_json_and_explains_itself(vocab: Vocabulary) -> None:
     p = plan("which change cut the scorer's p99 the most?", vocab)
     data = p.to_dict()
-    assert data["superlative"] == {"metric": "p99", "better": "lower", "want": "min", "measure": "change"}
+    assert data["superlative"] == {"metric": "p99", "better": "lower", "want": "min", "measure": "change",
+                                   "absolute": False}
     assert data["subjects"] == [{"model": "scorer", "how": "named"}]
     assert "superlative: min change of p99 (lower is better)" in p.explain()
     # Deterministic: the same text, the same plan.
