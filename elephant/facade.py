@@ -132,7 +132,11 @@ class Elephant:
 
     # ------------------------------------------------------------------ lifecycle
     def close(self) -> None:
-        self.engine.dispose()
+        """Release the vector index and the database connections; the handle is not used afterwards."""
+        try:
+            self.indexer.close()
+        finally:
+            self.engine.dispose()
 
     def __enter__(self) -> Elephant:
         return self

@@ -127,6 +127,18 @@ class Indexer:
         self.last_error: str | None = None
         self.retry_delays_s: tuple[float, ...] = RETRY_DELAYS_S
 
+    def close(self) -> None:
+        """Release the vector index (an embedded Chroma keeps files and connections open until then)."""
+        with self._lock:
+            index, self._index = self._index, None
+        self._matrix = None  # the mapped vector files go with their last reference (no lock: a loader may hold it)
+        close = getattr(index, "close", None)
+        if callable(close):
+            try:
+                close()
+            except Exception as exc:  # closing never fails the caller
+                _log.debug("closing the vector index: %s", exc)
+
     # ------------------------------------------------------------------ parts, opened lazily
     @property
     def vector_index(self) -> VectorIndex:

@@ -87,6 +87,12 @@ def _chroma_settings() -> Any:
     return Settings(anonymized_telemetry=False, allow_reset=False)
 
 
+# Open embedded indexes per directory in this process: Chroma shares one system (its SQLite connections,
+# HNSW files, threads) among all clients of a path, so it is stopped when the last index on it closes.
+_OPEN_EMBEDDED: dict[str, int] = {}
+_OPEN_LOCK = threading.Lock()
+
+
 class ChromaIndex:
     """One Chroma collection of chunk vectors with cosine distance."""
 
@@ -154,7 +160,33 @@ class ChromaIndex:
                 client = chromadb.PersistentClient(path=str(path), settings=_chroma_settings())
         except Exception as exc:  # chromadb raises assorted Rust-side errors for a broken directory
             raise IndexUnavailable(f"cannot open the embedded Chroma index at {path}: {exc}") from exc
+        with _OPEN_LOCK:
+            _OPEN_EMBEDDED[str(path)] = _OPEN_EMBEDDED.get(str(path), 0) + 1
         return cls(client, name="chroma-embedded", path=path, collection=collection)
+
+    def close(self) -> None:
+        """Release this index; the last embedded index on a directory stops Chroma's system for it, which
+        closes its SQLite connections and HNSW files (a process opening many homes ran out of descriptors)."""
+        self._collection = None
+        if self.path is None or self._client is None:
+            return
+        key = str(self.path)
+        with _OPEN_LOCK:
+            left = _OPEN_EMBEDDED.get(key, 1) - 1
+            if left > 0:
+                _OPEN_EMBEDDED[key] = left
+                self._client = None
+                return
+            _OPEN_EMBEDDED.pop(key, None)
+        self._client = None
+        try:
+            from chromadb.api.shared_system_client import SharedSystemClient
+
+            system = SharedSystemClient._identifier_to_system.pop(key, None)
+            if system is not None:
+                system.stop()
+        except Exception:  # closing is best effort: a system that cannot stop is dropped all the same
+            pass
 
     @classmethod
     def connect(cls, url: str, *, collection: str = COLLECTION) -> ChromaIndex:
