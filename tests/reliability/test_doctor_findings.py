@@ -172,7 +172,8 @@ def test_rest_ingest_of_a_400_digit_integer_fails_the_file_naming_the_field(api:
     assert record_count(db) == 1
     found = api.post("/v1/search", json={"query": "tapirword"})
     assert found.status_code == 200 and found.json()["results"][0]["key"] == "good/fine"
-    assert api.get("/readyz").status_code == 200
+    ready = api.get("/readyz")
+    assert ready.status_code == 200, ready.text
 
 
 def test_a_stored_400_digit_integer_no_longer_stops_the_indexer(db: Any) -> None:
