@@ -60,6 +60,21 @@ def api(backend: str) -> Iterator[TestClient]:
         yield client
 
 
+def ready(api: TestClient, *, wait_s: float = 120.0) -> Any:
+    """``GET /readyz`` once the server's background warm-up has finished: while it runs the answer is 503
+    "warming up", which on two busy cores can outlast a short test (the model loads and the records
+    are digested in the background)."""
+    import time
+
+    deadline = time.monotonic() + wait_s
+    while True:
+        response = api.get("/readyz")
+        warming = response.status_code == 503 and response.json().get("checks", {}).get("model") == "warming up"
+        if not warming or time.monotonic() > deadline:
+            return response
+        time.sleep(0.2)
+
+
 def record_count(db: Any) -> int:
     return int(db.counts()["_versions"])
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import text
 
-from tests.reliability.conftest import record_count, run_cli
+from tests.reliability.conftest import ready, record_count, run_cli
 from tests.reliability.test_poisoned_jobs import poison
 
 HUGE = "9" * 400
@@ -172,8 +172,8 @@ def test_rest_ingest_of_a_400_digit_integer_fails_the_file_naming_the_field(api:
     assert record_count(db) == 1
     found = api.post("/v1/search", json={"query": "tapirword"})
     assert found.status_code == 200 and found.json()["results"][0]["key"] == "good/fine"
-    ready = api.get("/readyz")
-    assert ready.status_code == 200, ready.text
+    answer = ready(api)
+    assert answer.status_code == 200, answer.text
 
 
 def test_a_stored_400_digit_integer_no_longer_stops_the_indexer(db: Any) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.reliability.conftest import record_count, run_cli
+from tests.reliability.conftest import ready, record_count, run_cli
 
 GOOD = {"kind": "note", "key": "good/one", "title": "a good one", "body": "okapiword"}
 TOO_LONG = [
@@ -62,8 +62,8 @@ def test_one_over_long_file_fails_only_itself_in_an_upload(api: Any, changes: di
     failed = json.dumps(body["failed"])
     assert "long.yaml" in failed and field in failed and "good.yaml" not in failed
     assert record_count(api.app.state.ctx.db) == 1
-    ready = api.get("/readyz")
-    assert ready.status_code == 200, ready.text
+    answer = ready(api)
+    assert answer.status_code == 200, answer.text
 
 
 def test_cli_put_of_a_long_rel_exits_1_naming_file_and_field(tmp_path: Path) -> None:

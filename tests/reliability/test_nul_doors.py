@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from tests.reliability.conftest import call_mcp, mcp_text, record_count, run_cli
+from tests.reliability.conftest import call_mcp, mcp_text, ready, record_count, run_cli
 
 NUL = "a\x00b"
 GOOD = {"kind": "note", "key": "good/one", "title": "the good one", "body": "caracalword", "fields": {"n": 3}}
@@ -38,7 +38,8 @@ def assert_search_still_works(api: Any) -> None:
     filtered = post(api, "/v1/search", {"query": "caracalword", "where": ["n = 3", "title = the good one"]})
     assert filtered.status_code == 200, filtered.text[:300]
     assert [hit["key"] for hit in filtered.json()["results"]] == ["good/one"]
-    assert api.get("/readyz").status_code == 200
+    answer = ready(api)
+    assert answer.status_code == 200, answer.text
 
 
 # ---------------------------------------------------------------- a NUL in a record key

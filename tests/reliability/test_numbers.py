@@ -13,7 +13,7 @@ import pytest
 
 from elephant.errors import InvalidRecord
 from elephant.records.envelope import validate_record
-from tests.reliability.conftest import call_mcp, mcp_text, record_count, run_cli
+from tests.reliability.conftest import call_mcp, mcp_text, ready, record_count, run_cli
 
 HUGE = int("9" * 400)
 
@@ -63,7 +63,8 @@ def test_rest_upload_then_search_after_a_refused_number(api: Any) -> None:
     assert ok.status_code == 201
     found = api.post("/v1/search", json={"query": "marmosetword"})
     assert found.status_code == 200 and found.json()["results"][0]["key"] == "good/one"
-    assert api.get("/readyz").status_code == 200
+    answer = ready(api)
+    assert answer.status_code == 200, answer.text
 
 
 @pytest.mark.parametrize("text", [f"n: {'9' * 400}", "n: .nan", "n: .inf", "n: -.inf"])
