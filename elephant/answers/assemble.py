@@ -251,7 +251,8 @@ def assemble(plan: QueryPlan, g: Gathered, pool: dict[str, Candidate]) -> Assemb
     never = _never_on_hardware(plan, pool, shown)
     if never is not None:
         return never
-    if plan.answer_kind == "deployment" and strategy is not None and plan.models and plan.intent in ("list", "existence"):
+    if plan.answer_kind == "deployment" and strategy is not None and plan.models \
+            and plan.intent in ("list", "existence", "outcome"):
         # "any A/B test on the CT model?": a rollout of that strategy, or "never" (a canary is no A/B test).
         of_strategy = [c for c in pool.values() if c.kind == "deployment" and c.fields.get("strategy") == strategy]
         if not of_strategy:  # some of that strategy, outside the window asked: "nothing matches … in July"
@@ -304,9 +305,7 @@ def assemble(plan: QueryPlan, g: Gathered, pool: dict[str, Candidate]) -> Assemb
         # under that technique answers before one whose text merely mentions it.
         filed_first = [c for c in shown if filed(c)]
         if filed_first:
-            out.primary = filed_first + [c for c in shown if c not in filed_first]
-            out.related = []
-            shown = out.primary
+            shown = _lead_with(out, filed_first, shown)
     q = plan.question
     if plan.answer_kind is None and not (plan.techniques or plan.methods) and shown and q is not None \
             and shown[0].kind != "optimization" and ATTEMPT_ASK_RE.search(plan.main_text) \
@@ -315,9 +314,7 @@ def assemble(plan: QueryPlan, g: Gathered, pool: dict[str, Candidate]) -> Assemb
         # shares more of its words.
         attempts = [c for c in shown if c.kind == "optimization"]
         if attempts:
-            out.primary = attempts + [c for c in shown if c not in attempts]
-            out.related = []
-            shown = out.primary
+            shown = _lead_with(out, attempts, shown)
     elif plan.answer_kind is None and plan.intent == "list" and q is not None and q.terms and shown \
             and not (plan.techniques or plan.methods or q.kinds or q.features or q.exact or q.is_bare
                      or ATTEMPT_WORDS_RE.search(plan.main_text) or plan.time.anchors or plan.time.since
@@ -330,17 +327,13 @@ def assemble(plan: QueryPlan, g: Gathered, pool: dict[str, Candidate]) -> Assemb
         if searched and best.score < 2 * MIN_SCORE:
             best = searched[0]
         if best is not shown[0]:
-            out.primary = [best] + [c for c in shown if c is not best]
-            out.related = []
-            shown = out.primary
+            shown = _lead_with(out, [best], shown)
     hop = _linked_answer(plan, shown, pool)
     if hop is not None:
         # "which optimization caused the Black Friday incident?": the event matched best; the answer is
         # the record of the kind asked that the event links to (either way).
         first, event, rel = hop
-        out.primary = [first] + [c for c in shown if c is not first]
-        out.related = []
-        shown = out.primary
+        shown = _lead_with(out, [first], shown)
         link = (f"it {rel[:-7].replace('_', ' ')} {_title(event)}" if rel.endswith(" (from)")
                 else f"{_title(event)} names it ({rel.replace('_', ' ')})")
         out.lead = f"**{_title(first)}** ({_when(first)}) {_cite(first)} — {link} ({_when(event)}) {_cite(event)}."
@@ -349,10 +342,13 @@ def assemble(plan: QueryPlan, g: Gathered, pool: dict[str, Candidate]) -> Assemb
         # "did we ever try weight clustering on the receipt reader?": a method no list knows is tried when an
         # attempt holds its words — all of two, two thirds of more — not when one common word ("weight") is met.
         method = [t for t in q.terms if len(t) > 2 and t not in DESCRIPTION_STOP and t not in SIZE_WORDS
-                  and not OUTCOME_RE.fullmatch(t)
+                  and t not in STATE_WORDS and not VERSION_RE.fullmatch(t) and not OUTCOME_RE.fullmatch(t)
                   and not any(p.search(t) for p in METRIC_RE.values())]
         need = 1.0 if len(method) <= 2 else 2 / 3
-        holding = [c for c in shown if sum(t in c.digest.words for t in method) >= need * len(method)]
+        # A name written as one ("FiLM", "ToMe", "LoRA") is the method: a record holding it is about it.
+        names = {stem(w.lower()) for w in re.findall(r"[A-Za-z][\w-]*", plan.text) if NAME_CASE_RE.search(w)}
+        holding = [c for c in shown if sum(t in c.digest.words for t in method) >= need * len(method)
+                   or any(t in c.digest.words for t in names & set(method))]
         held = [c for c in holding if c.kind in ("optimization", "deployment", "benchmark")]
         # A record of another kind that holds those words is what the question is about ("has the mask
         # offset been fixed?" names an incident, "did the v7 A/B finish?" a deployment): not "never tried".
@@ -362,15 +358,13 @@ def assemble(plan: QueryPlan, g: Gathered, pool: dict[str, Candidate]) -> Assemb
     if plan.intent == "outcome" and shown:
         out.lead, latest = _outcome_lead(plan, shown)
         if latest is not None and shown[0] is not latest:
-            out.primary = [latest] + [c for c in shown if c is not latest]
-            out.related = []
+            _lead_with(out, [latest], shown)
     elif plan.intent in ("list", "existence") and plan.answer_kind is None and (plan.techniques or plan.methods) \
             and shown and shown[0].kind != "optimization":
         # "FP8 on the support bot": the attempt itself before the canary and the benchmark that followed it.
         attempts = [c for c in shown if c.kind == "optimization" and technique_match(c, plan)]
         if attempts:
-            out.primary = attempts + [c for c in shown if c not in attempts]
-            out.related = []
+            _lead_with(out, attempts, shown)
     if plan.intent in ("existence", "outcome", "status") and shown and shown[0].kind in ("incident", "regression") \
             and re.search(r"\b(?:fixed|resolved|closed|mitigated|over|sorted)\b", plan.main_text):
         first = shown[0]
@@ -386,6 +380,23 @@ def assemble(plan: QueryPlan, g: Gathered, pool: dict[str, Candidate]) -> Assemb
             and shown[0].kind == "serving_config" and q is not None and q.is_yes_no:
         out.lead = _config_lead(plan, shown[0], [c for c in shown if c.kind == "serving_config"])
     return out
+
+
+# Words of the question's phrasing about use or state ("are we still using …", "live for all traffic"): no
+# method's name.
+STATE_WORDS = frozenset(stem(w) for w in (
+    "use", "uses", "using", "used", "pan", "panned", "out", "live", "traffic", "all", "fully", "production", "prod",
+    "really", "actually", "around", "place", "everyone", "everywhere"))
+VERSION_RE = re.compile(r"v\d+(?:\.\d+)*")
+NAME_CASE_RE = re.compile(r"[a-z][A-Z]|^[A-Z][a-z]+[A-Z]")
+
+
+def _lead_with(out: Assembly, first: Sequence[Candidate], shown: list[Candidate]) -> list[Candidate]:
+    """Makes ``first`` the head of the answer, the rest of ``shown`` after it in order; returns that order."""
+    ahead = set(map(id, first))
+    out.primary = [*first, *(c for c in shown if id(c) not in ahead)]
+    out.related = []
+    return out.primary
 
 
 CONFIG_ASK_WORDS = frozenset(stem(w) for w in (
@@ -683,6 +694,9 @@ def _superlative(plan: QueryPlan, g: Gathered, pool: dict[str, Candidate]) -> As
                   and not any(c.kind == "benchmark" for c in cands)]
     cands = _in_window(cands, plan)
     cands = _narrow_by_words(cands, plan)
+    if KEPT_ONLY_RE.search(plan.main_text) and not NOT_KEPT_RE.search(plan.main_text):
+        # "among the adopted optimizations", "which change still in production": what was kept only.
+        cands = [c for c in cands if c.kind != "optimization" or c.digest.outcome == "adopted"]
     if not cands:
         return None
     hint = _metric_hint(plan, cands)
@@ -724,6 +738,12 @@ def _superlative(plan: QueryPlan, g: Gathered, pool: dict[str, Candidate]) -> As
         lead += f" {len(missing)} of {len(measures)} lack a {metric_name} figure and are not ranked: {names}{more}."
     ordered = [m.cand for m in known] + [m.cand for m in missing]
     return Assembly(lead=lead, primary=ordered[:10], related=[])
+
+
+KEPT_ONLY_RE = re.compile(r"\b(?:among (?:the |our )?(?:adopted|kept|shipped)|adopted (?:ones?|optimi\w*|changes?|attempts?)|"
+                          r"(?:that|which) (?:we )?(?:kept|shipped|adopted|stuck)|we (?:kept|shipped|adopted)|"
+                          r"(?:that|which|that's|ones?) (?:is |are )?still in (?:prod\w*|use|place)|that made it)\b")
+NOT_KEPT_RE = re.compile(r"\b(?:even if|whether or not|regardless|didn'?t|did not|never|not kept|rolled back|rejected)\b")
 
 
 def _absolute(m: Measure) -> float:
@@ -879,7 +899,59 @@ def _compare(plan: QueryPlan, g: Gathered, pool: dict[str, Candidate]) -> Assemb
     left, right = sides
     if left is None or right is None or left.key == right.key:
         return None
-    return _compared(plan, left, right)
+    done = _compared(plan, left, right)
+    rarest = [words[0] if words else "" for words in side_words]
+    bridge = _bridge(plan, pool, left, right, rarest if all(rarest) else [])
+    if bridge is not None and done.primary is not None:
+        # The record that states this comparison (the regression filed on the pair, the attempt that
+        # took one to the other, the A/B rollout of both) answers it first; the two sides follow.
+        if bridge.key not in (left.key, right.key):
+            done.lead = f"{done.lead or ''} Stated by **{_title(bridge)}** ({_when(bridge)}) {_cite(bridge)}."
+        done.primary = [bridge, *(c for c in done.primary if c is not bridge)]
+    return done
+
+
+# Words that ask for measurements or setups as such: an attempt linking the two is then no answer.
+MEASURED_SIDE_RE = re.compile(r"\b(?:benchmarks?|numbers|runs?|configs?|setups?|serving|on (?:the |an? )?(?:[a-z]*\d+\w*|"
+                              r"orin|jetson|xavier|cpus?|gpus?|edge|graviton\w*|tpu\w*|inferentia\w*))\b")
+
+
+def _links_of(c: Candidate) -> set[str]:
+    keys = {key.split("@", 1)[0] for _rel, key in c.digest.links}
+    keys.update(str(c.fields[name]).split("@", 1)[0] for name in ("baseline", "candidate")
+                if isinstance(c.fields.get(name), str))
+    return keys
+
+
+def _bridge(plan: QueryPlan, pool: dict[str, Candidate], left: Candidate, right: Candidate,
+            rarest: list[str]) -> Candidate | None:
+    """A record comparing the two sides itself: a regression naming both; the A/B rollout holding both
+    sides' words; or (no kind of record asked, no hardware named) the attempt linked to one side that holds
+    the other's word or is linked to it too — its baseline one side, the other produced by it."""
+    sides = {left.key, right.key}
+    others = [c for c in pool.values() if c.key not in sides]
+    # A regression the team filed on the pair (Elephant's own findings stay behind the sides they compare).
+    found = [c for c in others if c.kind == "regression" and not c.key.startswith("regression/")
+             and sides <= _links_of(c)] if plan.record_kind in (None, "regression") else []
+    if not found and re.search(r"\ba/?b\b", plan.main_text):
+        # "v1 vs v2 in the A/B": the A/B rollout holding both sides is the comparison (a side itself or not).
+        found = [c for c in pool.values() if c.kind == "deployment" and c.fields.get("strategy") == "ab_test"
+                 and rarest and all(_holds(c, w) for w in rarest)]
+    if not found and plan.record_kind in (None, "optimization") and left.kind != "optimization" \
+            and not MEASURED_SIDE_RE.search(plan.main_text):
+        def tied(c: Candidate, side: Candidate) -> bool:
+            return side.key in _links_of(c) or c.key in _links_of(side)
+        phrases = (plan.comparison.left, plan.comparison.right) if plan.comparison is not None else ("", "")
+
+        def holds_side(c: Candidate, i: int) -> bool:
+            # "fp8 vs bf16": the side the attempt is not linked to names its method ("fp8"), not a model.
+            return i < len(rarest) and _holds(c, rarest[i]) and bool(methods_in(phrases[i]) & methods_in(c.digest.head))
+        found = [c for c in others if c.kind == "optimization" and (
+            (tied(c, left) and tied(c, right)) or (tied(c, left) and holds_side(c, 1))
+            or (tied(c, right) and holds_side(c, 0)))]
+    if not found:
+        return None
+    return max(found, key=lambda c: c.when)
 
 
 def _dated_sides(left: str, right: str, pool: dict[str, Candidate],

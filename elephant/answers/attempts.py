@@ -445,7 +445,26 @@ def _candidates(conn: Any, rows: Sequence[Any], cache: WordCache) -> dict[str, C
         # A different hash only if a write raced between the two reads; skip the record this time.
         if found is not None and found.content_hash == r.content_hash:
             pool[r.key] = Candidate(r.key, r.version, found, r.occurred_at, r.recorded_at)
-    return pool
+    return _without_covered_findings(pool)
+
+
+# Keys of the regression findings Elephant writes itself (elephant.answers.regressions.KEY_PREFIX).
+FINDING_PREFIX = "regression/"
+
+
+def _without_covered_findings(pool: dict[str, Candidate]) -> dict[str, Candidate]:
+    """Drops Elephant's own regression finding on a benchmark the team filed a regression about: the team's
+    record (its status, its resolution) speaks for that benchmark; two answers about one event would not."""
+    filed: set[str] = set()
+    for c in pool.values():
+        if c.kind == "regression" and not c.key.startswith(FINDING_PREFIX):
+            filed.update(key.split("@", 1)[0] for rel, key in c.digest.links if rel == "candidate")
+            if isinstance(c.fields.get("candidate"), str):
+                filed.add(c.fields["candidate"].split("@", 1)[0])
+    if not filed:
+        return pool
+    return {key: c for key, c in pool.items()
+            if not (c.kind == "regression" and key.startswith(FINDING_PREFIX) and key[len(FINDING_PREFIX):] in filed)}
 
 
 candidates_of = _candidates
@@ -638,7 +657,8 @@ def select_attempts(pool: dict[str, Candidate], question: Question, *, search_ra
         specific = bool(question.terms or question.techniques or question.features or question.exact)
         # "before the TensorRT one", "what was the next deployment after X": the phrase names a neighbour.
         sibling = question.anchor is not None and (re.search(r"\bones?\b", question.anchor.phrase) or re.search(
-            r"\b(?:next|previous|following|subsequent|preceding|first)\b|\bwhat (?:did|have) we (?:try|tried)\b",
+            r"\b(?:next|previous|following|subsequent|preceding|first)\b|\bwhat (?:did|have) we (?:try|tried)\b|"
+            r"\b(?:right|just|immediately|directly|shortly|straight|came) (?:after|before)\b",
             question.text.lower()))
         if specific and not sibling and gathered.anchor.score >= PRIMARY_SHARE * max(c.score for c in candidates):
             gathered.anchor = None

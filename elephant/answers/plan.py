@@ -84,13 +84,13 @@ UP_RE = re.compile(r"\b(?:increas\w*|rais\w*|boost\w*|grew|grow\w*|doubl\w*|gain
 WORSE_RE = re.compile(r"\b(?:hurt|hurts|worst|degrad\w*|regress\w*|harm\w*|penal\w*|sacrific\w*|damag\w*|hits?)\b")
 DELTA_RE = re.compile(r"\b(?:change[sd]?|improv\w*|gain\w*|speed ?ups?|cut|cuts|reduc\w*|lost|lose|loses|drop\w*|rais\w*|"
                       r"increas\w*|decreas\w*|delta|sav\w*|help\w*|gave|brought|hurt\w*|cost|boost\w*|"
-                      r"degrad\w*|shav\w*|slash\w*|wins?|hits?|savings?|jump\w*|bump\w*)\b")
+                      r"degrad\w*|shav\w*|slash\w*|wins?|hits?|savings?|jump\w*|bump\w*|multipliers?|x faster|times faster)\b")
 
 # Answer kinds: what the answer is, when it is not "the attempts". First match wins.
 ANSWER_KINDS: tuple[tuple[str, str, re.Pattern[str]], ...] = (
     ("procedure", "rollback_procedure", re.compile(
         r"\bhow (?:do|can|should|would) (?:we|i|you|one) (?:roll ?back|revert|undo|fall ?back|back out|restore|"
-        r"downgrade|turn off|switch off|shut off|disable|deactivate|kill|bypass)|\brunbook|\bplaybook|\bprocedure|\bsteps? to (?:roll ?back|revert|restore)|\brollback (?:plan|steps)")),
+        r"downgrade|turn off|switch off|shut off|disable|deactivate|kill|bypass|recover|restore)|\brunbook|\bplaybook|\bprocedure|\bsteps? to (?:roll ?back|revert|restore)|\brollback (?:plan|steps)")),
     ("config", "serving_config", re.compile(
         r"\bserv(?:e|es|ed|ing) (?:at|on|with|in)\b|\bserving (?:config|setup|stack|precision|hardware)|"
         r"\b(?:what|which) (?:kind of |type of )?(?:precision|hardware|gpus?|cpus?|instances?|runtime|replicas?|"
@@ -109,7 +109,9 @@ ANSWER_KINDS: tuple[tuple[str, str, re.Pattern[str]], ...] = (
         r"\bhow (?:many|much) (?:ms|milliseconds|seconds|time|latency)\b.{0,40}\b(?:get|gets|have|has|allowed)\b|"
         r"\bwhen (?:does|do|is|are|should|would) .{0,40}\bescalat\w*|\bescalation (?:rules?|polic\w*|criteria|thresholds?)\b|"
         r"\brouting rules?\b|\bsign-?offs?\b|\b(?:release|launch|safety|quality) gates?\b|\bgates? (?:to|does|do|a|before)\b|\b(?:need|needs|require[sd]?) .{0,30}\b(?:approval|review)\b|\bwhen (?:does|do|is|are|should) .{0,40}\b(?:get |gets |be )?(?:routed|sent on|forwarded|handed off)\b|"
-        r"\bdeadlines?\b|\bby when\b|\bcut-?off\b|\b(?:has|have|needs?) to (?:be )?(?:done|finished|complete|ready)\b|"
+        r"\bdeadlines?\b|\bby when\b|\blessons?\b|\btakeaways?\b|\blearnings\b|\b(?:change|code|release|deploy\w*) (?:freeze|blackout)s?\b|\bfreeze window\b|"
+        r"\bhow (?:much|many|far) .{0,50}\b(?:may|are (?:we|they) allowed to|is (?:it|a model) allowed to)\b|\bacceptable\b|"
+        r"\bpermitted\b|\bcut-?off\b|\b(?:has|have|needs?) to (?:be )?(?:done|finished|complete|ready)\b|"
         r"\bmust (?:be )?(?:done|finished|complete|ready)\b")),
     ("incident", "incident", re.compile(r"\bincidents?\b|\boutages?\b|(?<!-)\b(?:paged|pager|paging)\b|\bsev ?[0-4]\b|\bpostmortem|"
                                         r"\b(?:problem|issue|bug|glitch|breakage)s?\b.*\b(?:fixed|resolved|closed|"
@@ -119,16 +121,19 @@ ANSWER_KINDS: tuple[tuple[str, str, re.Pattern[str]], ...] = (
         r"\btraining and serving\b|\btrain(?:ing)?[-/ ]serv(?:e|ing)\b")),
     ("regression", "regression", re.compile(r"\bregressions?\b")),
     ("deployment", "deployment", re.compile(
-        r"\bcanar(?:y|ies|ied|ying)\b|\bshadow(?:ed|ing)?\b|\brollouts?\b|\brolled out\b|\bramp\w*\b|\ba/?b test|\bdeploy\w*\b|\bpromot\w*\b|"
+        r"\bcanar(?:y|ies|ied|ying)\b|\bshadow(?:ed|ing)?\b|\brollouts?\b|\brolled out\b|\bramp\w*\b|\ba/?b test|\ba/b\b|\bdeploy\w*\b|\bpromot\w*\b|"
         r"\b(?:go|goes|gone|went|going) (?:fully )?live\b|\bfull rollout\b|\b(?:go|goes|went|gone|ramp\w*) to 100 ?%|"
         r"\brelease[ds]?\b|\bblue[- ]green\b")),
     ("benchmark", "benchmark", re.compile(
         r"\bbenchmark\w*|\bmlperf\b|\bsubmission\b|\bround v?\d|\bmeasured\b|\bload test|\bperf(?:ormance)? run")),
 )
 ANSWER_KIND_OF = {name: kind for name, kind, _p in ANSWER_KINDS}
+ANSWER_KIND_RE = {name: pattern for name, _kind, pattern in ANSWER_KINDS}
 
 STATUS_OPEN_RE = re.compile(r"\b(?:open|unresolved|ongoing|active|outstanding|unfixed|still (?:open|happening|"
-                            r"drifting|broken|failing|skewed)|drifting|in drift|broken|on fire|firing)\b|\bnot (?:yet )?(?:resolved|fixed)\b")
+                            r"drifting|broken|failing|skewed)|drifting|in drift|broken|on fire|firing)\b|\bnot (?:yet )?(?:resolved|fixed)\b"
+                            r"|\b(?:currently|now|still|today) (?:show|shows|showing|ha[sv]e?|with)\b.{0,30}\b(?:drift|skew)\b"
+                            r"|\b(?:show|shows|showing|ha[sv]e?|with) (?:any |some )?(?:train\S*[ /-]serv\S* )?(?:drift|skew)\b.{0,20}\b(?:now|currently|today|right now)\b")
 STATUS_QUESTION_RE = re.compile(r"^\s*(?:are there|is there|any|do we have|have we got|does \S+ have|is \S+ still)\b"
                                 r"|\bstill\b|\bright now\b|\bcurrently\b")
 OUTCOME_RE = re.compile(
@@ -204,13 +209,13 @@ END_VERB_RE = re.compile(r"\b(?:served|hosted|deployed|configured|set up|monitor
                          r"benchmarked|priced|budgeted)\b")
 # Nouns people put after a model's name or description ("the support bot", "the receipt reader"): not content.
 MODEL_NOUNS = frozenset(stem(w) for w in (
-    "bot", "assistant", "service", "model", "tagger", "classifier", "detector", "predictor", "estimator",
+    "bot", "chatbot", "copilot", "assistant", "service", "model", "tagger", "classifier", "detector", "predictor", "estimator",
     "recogniser", "recognizer", "reader", "engine", "system", "network", "llm", "api", "one", "thing"))
 # "the call transcription model", "our image tagger": a phrase that refers to one model without its name.
 MODEL_REF_RE = re.compile(
     r"\b(?:the|our|that)\s+(?:[\w/-]+\s+){0,3}(?:model|bot|assistant|service|tagger|classifier|detector|predictor|"
     r"estimator|recogni[sz]er|reader|engine|network|llm|ranker|scorer|recommender|transcriber|translator|"
-    r"generator|encoder|embedder|pipeline|forecaster|autocompleter)s?\b")
+    r"generator|encoder|embedder|pipeline|forecaster|autocompleter)\b(?!s)")
 # Words that mean "an optimization attempt" without naming a technique.
 ATTEMPT_WORDS_RE = re.compile(r"\b(?:experiments?|optimi[sz]ations?|attempts?|tried|try|tries)\b")
 # "between the shadow test and the 50 % ramp": two anchors.
@@ -514,7 +519,11 @@ def build_plan(text: str, vocab: Vocabulary, *, now: datetime | None = None, mod
             and not YES_NO_RE.match(lowered):
         # "what's in flight for X?", "anything rolling out at the moment?": attempts and rollouts under way.
         plan.status = "in_progress"
-    plan.superlative = _superlative(parse_text, plan)
+    # A model's own name is no superlative ("dga-max's latency budget").
+    named = parse_text
+    for name in sorted(question.models, key=len, reverse=True):
+        named = re.sub(rf"(?<![\w-]){re.escape(name.lower())}(?![\w-])", " ", named)
+    plan.superlative = _superlative(named, plan)
     plan.comparison = comparison
     plan.wants_now = bool(NOW_RE.search(parse_text))
     plan.valid_at = serving_moment(text)
@@ -706,6 +715,10 @@ def _answer_kind(text: str) -> str | None:
         if pattern.search(text):
             if name == "deployment" and re.search(r"\b(?:how do we|steps|runbook)\b", text):
                 continue
+            if name == "note" and re.search(r"\bhow did\b.{0,80}\b(?:go|turn out|end up|land)\b", text) \
+                    and ANSWER_KIND_RE["deployment"].search(text):
+                # "how did the first canary of the distilled policy go": an event went, a policy does not.
+                return "deployment"
             return name
     return None
 

@@ -96,6 +96,8 @@ ALIAS_STOP = frozenset([
     "tensorrt", "offline", "online", "serving", "batch", "text", "image", "user", "users", "item", "items",
     "query", "data", "feature", "features", "content", "product", "price", "risk", "embedding", "embeddings",
     "speech", "vision", "language", "ranking", "real", "time", "fast", "slow", "test", "demo", "shared", "global",
+    # Words of ordinary speech that also end model names ("dga-max", "x-pro"): "the max canary share" names none.
+    "max", "min", "pro", "plus", "lite", "nano", "micro", "mini", "big", "full", "edge", "cloud", "live", "next",
 ])
 
 NAMED_MODEL = re.compile(r"\b([a-z][a-z0-9_\-]{2,})\s+(?:model|service|classifier|predictor|regressor)s?\b")
@@ -242,8 +244,12 @@ def _joined(token: str) -> str:
 def describing_terms(text: str) -> set[str]:
     """Stemmed content words of a text and their adjacent pairs ('receipt reader', 'call transcript')."""
     # Stems cut to 7 letters: 'transcription' and 'transcribes', 'suggestions' and 'suggested' meet.
-    words = [stem(_joined(t))[:7] for t in tokens(text) if t not in STOPWORDS and not t[0].isdigit() and len(t) > 2]
-    return set(words) | {f"{a} {b}" for a, b in itertools.pairwise(words)}
+    kept = [t for t in tokens(text) if t not in STOPWORDS and not t[0].isdigit() and len(t) > 2]
+    words = [stem(_joined(t))[:7] for t in kept]
+    # "farm-advice assistant" is also "farm advice": the parts of a hyphenated word and their pairs.
+    parts = [[stem(p)[:7] for p in t.split("-") if len(p) > 2 and p not in STOPWORDS] for t in kept if "-" in t]
+    split = {p for ps in parts for p in ps} | {f"{a} {b}" for ps in parts for a, b in itertools.pairwise(ps)}
+    return set(words) | {f"{a} {b}" for a, b in itertools.pairwise(words)} | split
 
 
 def _add_alias(table: dict[str, set[str]], alias: str, model: str, *, min_len: int = 3) -> None:
@@ -347,10 +353,10 @@ def parse_question(text: str, vocab: Vocabulary, *, now: datetime | None = None,
         direction = "before" if word in ("before", "prior to", "preceding", "until", "ahead of", "leading up to",
                                          "in the run-up to") else "after"
         window = parse_time(phrase, now)
-        if (re.match(r"\w+ing\b", phrase) or re.match(r"(?:a|an|any|every|each|it|they|we|you)\s", phrase)) \
-                and window is None:
+        if ((re.match(r"\w+ing\b", phrase) and not re.match(r"\w+ing (?:the|our|\S+'s) ", phrase))
+                or re.match(r"(?:a|an|any|every|each|it|they|we|you)\s", phrase)) and window is None:
             # "before rolling back", "before quantizing a model", "sign-off before a canary": a condition or
-            # any such event, not a record that bounds time.
+            # any such event, not a record that bounds time ("before distilling the MPC planner" is one event).
             match = None
         elif window is not None:
             if direction == "before":

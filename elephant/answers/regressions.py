@@ -31,6 +31,9 @@ KEY_PREFIX = "regression/"
 # MLPerf-style accuracy figures wobble in the last digit between runs of the same system; a drop smaller
 # than this share of the baseline is noise, not a regression.
 ACCURACY_TOLERANCE_PCT = 0.1
+# An accuracy drop under this share of the baseline, in a run that was faster past the threshold, is a
+# chosen operating point (TensorRT FP16: F1 0.945 → 0.944 for p99 −44 %), not a regression.
+TRADE_OFF_PCT = 0.5
 LATENCY_PERCENTILES = ("p95", "p99")
 
 
@@ -67,6 +70,7 @@ def compare_benchmarks(baseline: dict[str, Any], candidate: dict[str, Any], *, t
     Two cases are not latency regressions: an offline run (its percentiles time one huge batch, only its
     throughput means anything), and a run that also served more than ``threshold_pct`` more throughput —
     a new operating point under more load (MLPerf Server rounds raise target_qps), not a slower system.
+    Likewise an accuracy drop under ``TRADE_OFF_PCT`` in a run faster past the threshold is a trade chosen.
     """
     out: list[Comparison] = []
     b_qps, c_qps = as_number(baseline.get("throughput_qps")), as_number(candidate.get("throughput_qps"))
@@ -86,6 +90,9 @@ def compare_benchmarks(baseline: dict[str, Any], candidate: dict[str, Any], *, t
     if b_qps is not None and c_qps is not None:
         out.append(Comparison("throughput_qps", b_qps, c_qps, qps_change,
                               qps_change is not None and -qps_change > threshold_pct))
+    faster = (qps_change is not None and qps_change > threshold_pct) or any(
+        c.metric.startswith("latency_ms.") and c.change_pct is not None and -c.change_pct > threshold_pct
+        and not offline for c in out)
     base_acc = baseline.get("accuracy") or {}
     cand_acc = candidate.get("accuracy") or {}
     if isinstance(base_acc, dict) and isinstance(cand_acc, dict):
@@ -95,7 +102,7 @@ def compare_benchmarks(baseline: dict[str, Any], candidate: dict[str, Any], *, t
                 continue
             change = _change(b, c)
             drop = b - c
-            tolerance = abs(b) * ACCURACY_TOLERANCE_PCT / 100
+            tolerance = abs(b) * (TRADE_OFF_PCT if faster else ACCURACY_TOLERANCE_PCT) / 100
             out.append(Comparison(f"accuracy.{name}", b, c, change, drop > tolerance))
     return out
 

@@ -172,3 +172,17 @@ def test_latency_is_judged_at_the_same_load() -> None:
     same_load = compare_benchmarks({"latency_ms": {"p99": 100}, "throughput_qps": 1000},
                                    {"latency_ms": {"p99": 120}, "throughput_qps": 1050}, threshold_pct=10)
     assert [c.metric for c in same_load if c.worse] == ["latency_ms.p99"]
+
+
+def test_a_small_accuracy_cost_of_a_much_faster_run_is_a_trade_not_a_regression(db: Any) -> None:
+    db.put(bench("ranker/t1", "2026-01-01", p99=55, qps=1400, accuracy={"f1": 0.945}))
+    # TensorRT FP16: p99 −44 %, F1 0.945 → 0.944 (−0.1 %): the operating point the team chose.
+    db.put(bench("ranker/t2", "2026-02-01", p99=31, qps=2600, accuracy={"f1": 0.944}))
+    def flagged() -> set[str]:
+        return {f.key for f in db.regressions(status="all")}
+    assert finding_key("ranker/t2") not in flagged()
+    # The same drop with no speed gained is still flagged, and so is a larger one that came with speed.
+    db.put(bench("ranker/t3", "2026-03-01", p99=31, qps=2600, accuracy={"f1": 0.943}))
+    assert finding_key("ranker/t3") in flagged()
+    db.put(bench("ranker/t4", "2026-04-01", p99=15, qps=5200, accuracy={"f1": 0.93}))
+    assert finding_key("ranker/t4") in flagged()
