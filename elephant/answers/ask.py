@@ -220,6 +220,12 @@ class Answerer:
             sub.models = []
         sub.unknown_names = []
         pool = load_pool(conn, sub, self.words, catalog=self.catalog)
+        relation = bool(RELATION_RE.search(subject.description or ""))
+        if relation and re.search(r"\bteacher|\bdistill", subject.description or ""):
+            # The teacher is named by a distillation: among its records, those first.
+            distilled = {k: c for k, c in pool.items() if c.digest.technique == "distillation"
+                         or any(rel == "teacher" for rel, _key in c.digest.links)}
+            pool = distilled or pool
         best = _best_match(pool, sub)
         if best is None and self.search is not None:
             keys, _degraded, _reason = self._search(subject.description or "", None, 10)
@@ -230,12 +236,14 @@ class Answerer:
         if best is None or not best.envelope.get("model"):
             return
         model = str(best.envelope["model"])
-        if named and model == named[0] and RELATION_RE.search(subject.description or ""):
+        if relation and (not named or model == named[0]):
             # "the teacher of the upload tagger's distillation": the description names one model in a
-            # relation to the subject, so the subject is the other model its best record names.
-            others = [m for m in vocab.models if m != model and m.lower() in best.digest.text]
-            others += [key.split("/", 1)[0] for _rel, key in best.digest.links
-                       if key.split("/", 1)[0] in vocab.models and key.split("/", 1)[0] != model]
+            # relation to the subject, so the subject is the other model its best record names (by a
+            # "teacher" link first, then in its text).
+            linked = [(rel != "teacher", key.split("/", 1)[0]) for rel, key in best.digest.links
+                      if key.split("/", 1)[0] in vocab.models and key.split("/", 1)[0] != model]
+            others = [m for _later, m in sorted(linked)]
+            others += [m for m in vocab.models if m != model and m.lower() in best.digest.text]
             if not others:
                 return
             model = others[0]

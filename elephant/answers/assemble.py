@@ -13,10 +13,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from elephant.answers.attempts import (
+    ABBREVIATED,
     MIN_SCORE,
     Candidate,
     Gathered,
     contains_exact,
+    is_finding,
     mentions_technique,
     order_by_time,
 )
@@ -846,16 +848,23 @@ def _compare(plan: QueryPlan, g: Gathered, pool: dict[str, Candidate]) -> Assemb
     if wanted_kind is None and all(side_words):
         # No kind named ("fp16 vs int8 on the Orin", "T4 vs L4"): measurements first, then setups, attempts
         # and rollouts — the first kind of which both sides have a record holding the side's rarest word.
-        wanted_kind = next((kind for kind in ("benchmark", "serving_config", "optimization", "deployment")
+        # Sides that name methods ("tree pruning vs quickscorer") are attempts, unless measurements were asked.
+        order = ("optimization", "benchmark", "serving_config", "deployment") if (
+            methods_in(comp.left) or methods_in(comp.right)) and not MEASURED_SIDE_RE.search(plan.text.lower()) \
+            and not re.search(r"\b(?:baseline|original|eager|plain|old|first)\b", f"{comp.left} {comp.right}") \
+            else ("benchmark", "serving_config", "optimization", "deployment")
+        wanted_kind = next((kind for kind in order
                             if all(any(c.kind == kind and any(_holds(c, w) for w in words) for c in pool.values())
                                    for words in side_words)), None)
     if wanted_kind is None:
         wanted_kind = "optimization" if plan.techniques or plan.methods else "benchmark" if re.search(
             r"\b(?:latency|p\d\d|throughput|qps|wer|mae|accuracy|versions?|releases?|rounds?|runs?)\b",
             plan.main_text) else None
+    rarest = [words[0] if words else "" for words in side_words]
+    rarest = rarest if all(rarest) else []
     dated = _dated_sides(comp.left, comp.right, pool, wanted_kind or "benchmark")
     if dated is not None:
-        return _compared(plan, *dated)
+        return _compared(plan, *dated, pool=pool, rarest=rarest)
     for i in (0, 1):
         words, theirs = side_words[i], side_words[1 - i]
         def cover(c: Candidate, words: list[str] = words, theirs: list[str] = theirs) -> int:
@@ -871,7 +880,7 @@ def _compare(plan: QueryPlan, g: Gathered, pool: dict[str, Candidate]) -> Assemb
         # The record that is this side: of the wanted kind, holding most of this side's words and not the
         # other's, naming its rarest word in the title.
         holders.sort(key=lambda c: (c.kind == wanted_kind, _holds(c, words[0]), cover(c),
-                                    not (theirs and _holds(c, theirs[0])), words[0] in c.digest.head, c.score,
+                                    not (theirs and _holds(c, theirs[0])), _in_head(c, words[0]), c.score,
                                     c.when), reverse=True)
         sides.append(holders[0])
         all_holders.append(holders)
@@ -899,20 +908,11 @@ def _compare(plan: QueryPlan, g: Gathered, pool: dict[str, Candidate]) -> Assemb
     left, right = sides
     if left is None or right is None or left.key == right.key:
         return None
-    done = _compared(plan, left, right)
-    rarest = [words[0] if words else "" for words in side_words]
-    bridge = _bridge(plan, pool, left, right, rarest if all(rarest) else [])
-    if bridge is not None and done.primary is not None:
-        # The record that states this comparison (the regression filed on the pair, the attempt that
-        # took one to the other, the A/B rollout of both) answers it first; the two sides follow.
-        if bridge.key not in (left.key, right.key):
-            done.lead = f"{done.lead or ''} Stated by **{_title(bridge)}** ({_when(bridge)}) {_cite(bridge)}."
-        done.primary = [bridge, *(c for c in done.primary if c is not bridge)]
-    return done
+    return _compared(plan, left, right, pool=pool, rarest=rarest)
 
 
 # Words that ask for measurements or setups as such: an attempt linking the two is then no answer.
-MEASURED_SIDE_RE = re.compile(r"\b(?:benchmarks?|numbers|runs?|configs?|setups?|serving|on (?:the |an? )?(?:[a-z]*\d+\w*|"
+MEASURED_SIDE_RE = re.compile(r"\b(?:benchmarks?|numbers|runs?|configs?|setups?|on (?:the |an? )?(?:[a-z]*\d+\w*|"
                               r"orin|jetson|xavier|cpus?|gpus?|edge|graviton\w*|tpu\w*|inferentia\w*))\b")
 
 
@@ -931,24 +931,35 @@ def _bridge(plan: QueryPlan, pool: dict[str, Candidate], left: Candidate, right:
     sides = {left.key, right.key}
     others = [c for c in pool.values() if c.key not in sides]
     # A regression the team filed on the pair (Elephant's own findings stay behind the sides they compare).
-    found = [c for c in others if c.kind == "regression" and not c.key.startswith("regression/")
-             and sides <= _links_of(c)] if plan.record_kind in (None, "regression") else []
-    if not found and re.search(r"\ba/?b\b", plan.main_text):
-        # "v1 vs v2 in the A/B": the A/B rollout holding both sides is the comparison (a side itself or not).
-        found = [c for c in pool.values() if c.kind == "deployment" and c.fields.get("strategy") == "ab_test"
+    found = [c for c in pool.values() if c.kind == "regression" and not is_finding(c)
+             and sides - {c.key} <= _links_of(c)] if plan.record_kind in (None, "regression", "benchmark") else []
+    strategy = next((name for name, pattern in STRATEGY_RE.items() if pattern.search(plan.main_text)), None)
+    if not found and strategy is not None:
+        # "v1 vs v2 in the A/B", "v7 vs v6 during the shadow run": the rollout of that strategy holding
+        # both sides is the comparison (a side itself or not).
+        found = [c for c in pool.values() if c.kind == "deployment" and c.fields.get("strategy") == strategy
                  and rarest and all(_holds(c, w) for w in rarest)]
+    if not found and rarest:
+        # "how did fp8 compare with bf16": an attempt that is one side and holds the other's word too (its
+        # baseline) is the comparison.
+        found = [c for c in (left, right) if c.kind == "optimization" and all(_holds(c, w) for w in rarest)]
     if not found and plan.record_kind in (None, "optimization") and left.kind != "optimization" \
-            and not MEASURED_SIDE_RE.search(plan.main_text):
-        def tied(c: Candidate, side: Candidate) -> bool:
+            and not MEASURED_SIDE_RE.search(plan.text.lower()):
+        older, newer = sorted((left, right), key=lambda c: c.when)
+
+        def linked(c: Candidate, side: Candidate) -> bool:
             return side.key in _links_of(c) or c.key in _links_of(side)
         phrases = (plan.comparison.left, plan.comparison.right) if plan.comparison is not None else ("", "")
 
-        def holds_side(c: Candidate, i: int) -> bool:
+        def holds_side(c: Candidate, side: Candidate) -> bool:
             # "fp8 vs bf16": the side the attempt is not linked to names its method ("fp8"), not a model.
+            i = 0 if side is left else 1
             return i < len(rarest) and _holds(c, rarest[i]) and bool(methods_in(phrases[i]) & methods_in(c.digest.head))
         found = [c for c in others if c.kind == "optimization" and (
-            (tied(c, left) and tied(c, right)) or (tied(c, left) and holds_side(c, 1))
-            or (tied(c, right) and holds_side(c, 0)))]
+            (linked(c, left) and linked(c, right)) or (linked(c, left) and holds_side(c, right))
+            or (linked(c, right) and holds_side(c, left))
+            # "treelite vs plain xgboost serving": the attempt made between the two, named by the newer side.
+            or (older.when <= c.when <= newer.when and holds_side(c, newer)))]
     if not found:
         return None
     return max(found, key=lambda c: c.when)
@@ -987,17 +998,35 @@ def _compare_in_time(plan: QueryPlan, pool: dict[str, Candidate], wanted_kind: s
     if comp.around_at is None:
         if len(of_kind) < 2:
             return None
-        return _compared(plan, of_kind[1], of_kind[0])
+        return _compared(plan, of_kind[1], of_kind[0], pool=pool)
     anchor = comp.around_key.rsplit("@", 1)[0] if comp.around_key else None
     before = [c for c in of_kind if c.when < comp.around_at and c.key != anchor]
     after = [c for c in of_kind if c.when >= comp.around_at]
     if not before or not after:
         return None
-    return _compared(plan, before[0], after[-1])
+    return _compared(plan, before[0], after[-1], pool=pool)
 
 
-def _compared(plan: QueryPlan, left: Candidate, right: Candidate) -> Assembly:
-    """Two records side by side: every shared figure's change, the newer first unless one did better."""
+def _compared(plan: QueryPlan, left: Candidate, right: Candidate, *, pool: dict[str, Candidate] | None = None,
+              rarest: Sequence[str] = ()) -> Assembly:
+    """Two records side by side: every shared figure's change; the newer first unless one did better or the
+    question made one its subject ("how did A compare with B"); first of all a record stating the
+    comparison itself (see ``_bridge``)."""
+    done = _side_by_side(plan, left, right)
+    bridge = _bridge(plan, pool or {}, left, right, list(rarest))
+    if bridge is not None and done.primary is not None:
+        if bridge.key not in (left.key, right.key):
+            done.lead = f"{done.lead or ''} Stated by **{_title(bridge)}** ({_when(bridge)}) {_cite(bridge)}."
+        done.primary = [bridge, *(c for c in done.primary if c is not bridge)]
+    return done
+
+
+# "how did A compare with B", "how does A stack up against B": A is what is asked about.
+SUBJECT_FIRST_RE = re.compile(r"\bhow (?:did|does|do|is|was|has|have)\b.{1,80}?\b(?:compare[sd]?|stack(?:ed|s)? up)\s+"
+                              r"(?:with|to|against|vs\.?|versus)\b")
+
+
+def _side_by_side(plan: QueryPlan, left: Candidate, right: Candidate) -> Assembly:
     older, newer = sorted((left, right), key=lambda c: c.when)
     before, after = _flat_numbers(_measured(older)), _flat_numbers(_measured(newer))
     parts = []
@@ -1016,7 +1045,9 @@ def _compared(plan: QueryPlan, left: Candidate, right: Candidate) -> Assembly:
         a, b = _settings(older), _settings(newer)
         parts = [f"{name.replace('_', ' ')} {a[name]} → {b[name]}" for name in a if name in b and a[name] != b[name]]
     changes = "; ".join(parts[:6]) if parts else "no shared figures to compare"
-    first, second = newer, older
+    # Two attempts are alternatives: the one asked about first. Measurements and setups: the newer.
+    subject_first = left.kind == right.kind == "optimization" and SUBJECT_FIRST_RE.search(plan.text.lower())
+    first, second = (left, right) if subject_first else (newer, older)
     verdict = ""
     if re.search(r"\bwhich\b|\bbetter\b|\bmore\b|\bless\b|\bfaster\b", plan.main_text):
         winner, why = _better_of(plan, left, right)
@@ -1065,6 +1096,12 @@ def _settings(c: Candidate) -> dict[str, str]:
 
 def _is_accuracy(name: str) -> bool:
     return bool(re.search(r"accura|ndcg|recall|auc|f1|map|mrr|bleu|rouge|wer|top", name.lower()))
+
+
+def _in_head(c: Candidate, word: str) -> bool:
+    """The title or tags name the word, spelled out or short ("QAT" for "quantization-aware training")."""
+    pattern = ABBREVIATED.get(word)
+    return word in c.digest.head or bool(pattern is not None and pattern.search(c.digest.head))
 
 
 def _holds(c: Candidate, word: str) -> bool:

@@ -132,7 +132,25 @@ def record_words(text: str) -> frozenset[str]:
             words.update(stem(p) for p in _SEPARATORS.split(t) if p)
             if "-" in t and any(len(p) <= 2 for p in t.split("-")):
                 words.add(stem(t.replace("-", "")))  # "x-ray" is also "xray", "e-mail" "email"
+        fiscal = FISCAL_RE.fullmatch(t)
+        if fiscal:  # "FY2026" is also "FY26", and the other way round
+            words.add(f"fy{fiscal.group(1)[-2:]}" if len(fiscal.group(1)) == 4 else f"fy20{fiscal.group(1)}")
+    lowered = text.lower()
+    words.update(short for short, pattern in ABBREVIATED.items() if short not in words and pattern.search(lowered))
     return frozenset(sys.intern(w) for w in words)
+
+
+FISCAL_RE = re.compile(r"fy-?((?:20)?\d\d)")
+# Abbreviations people ask with for what records spell out: a record that spells it holds the short form.
+ABBREVIATED = {
+    "qat": re.compile(r"\bquantization[- ]aware\b"),
+    "ptq": re.compile(r"\bpost[- ]training quanti[sz]"),
+    "kd": re.compile(r"\bknowledge distill|\bdistil(?:led|ling|lation)\b"),
+    "recsys": re.compile(r"\brecommend(?:er|ation)s?\b"),
+    "asr": re.compile(r"\bspeech[- ]to[- ]text\b|\bspeech recogni|\btranscri(?:be|ption|ber)"),
+    "ocr": re.compile(r"\boptical character recognition\b|\btext recogni"),
+    "nmt": re.compile(r"\bmachine translation\b"),
+}
 
 
 class WordCache:
@@ -452,19 +470,28 @@ def _candidates(conn: Any, rows: Sequence[Any], cache: WordCache) -> dict[str, C
 FINDING_PREFIX = "regression/"
 
 
+def is_finding(c: Candidate) -> bool:
+    """Elephant's own finding: keyed "regression/" + the benchmark it flags, which is its candidate link (a
+    team may key its own regression records "regression/…" too)."""
+    if c.kind != "regression" or not c.key.startswith(FINDING_PREFIX):
+        return False
+    flagged = c.key[len(FINDING_PREFIX):]
+    return any(rel == "candidate" and key.split("@", 1)[0] == flagged for rel, key in c.digest.links)
+
+
 def _without_covered_findings(pool: dict[str, Candidate]) -> dict[str, Candidate]:
     """Drops Elephant's own regression finding on a benchmark the team filed a regression about: the team's
     record (its status, its resolution) speaks for that benchmark; two answers about one event would not."""
     filed: set[str] = set()
     for c in pool.values():
-        if c.kind == "regression" and not c.key.startswith(FINDING_PREFIX):
+        if c.kind == "regression" and not is_finding(c):
             filed.update(key.split("@", 1)[0] for rel, key in c.digest.links if rel == "candidate")
             if isinstance(c.fields.get("candidate"), str):
                 filed.add(c.fields["candidate"].split("@", 1)[0])
     if not filed:
         return pool
     return {key: c for key, c in pool.items()
-            if not (c.kind == "regression" and key.startswith(FINDING_PREFIX) and key[len(FINDING_PREFIX):] in filed)}
+            if not (is_finding(c) and key[len(FINDING_PREFIX):] in filed)}
 
 
 candidates_of = _candidates

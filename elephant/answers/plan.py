@@ -202,6 +202,10 @@ DESCRIBED_RE = re.compile(
     r"\b(?:the|that|our)\s+(?:model|service|system|one|network|classifier|detector|predictor|bot|assistant|llm|"
     r"pipeline|engine)\s+(?:whose|that|which|where|with|behind|from|for which|we|affected by|hit by|involved in|"
     r"responsible for|used for|that's)\b\s*(.+?)(?=[?!;,—–]|\s-\s|$)")
+TEACHER_RE = re.compile(
+    r"\bthe\s+(?:teacher|parent)(?:\s+model)?\s+(?:used\s+|behind\s+)?(?:for|of|in|behind)\s+(.+?)"
+    r"(?=[?!;,]|\s+(?:serve[sd]?|run|runs|hosted|deployed)\b|$)"
+    r"|\bthe\s+model\s+(?:that\s+)?(.+?)\s+(?:was|were|got|is)\s+distilled\s+from\b")
 MAIN_VERB_RE = re.compile(r"\b(?:run|runs|use|uses|serve|serves|need|needs|allow|allows|get|gets|take|takes|cost|costs|"
                           r"support|supports|sit|sits|live|lives)\b")
 # Participles that end a described subject's clause when the question's own verb comes last.
@@ -427,7 +431,13 @@ def build_plan(text: str, vocab: Vocabulary, *, now: datetime | None = None, mod
     described = None
     main = lowered
     match = DESCRIBED_RE.search(lowered)
-    if match and model is None:
+    teacher = TEACHER_RE.search(lowered) if model is None else None
+    if teacher is not None:
+        # "the teacher model used for the drone distillation", "the model the small grader was distilled
+        # from": a model in relation to another, resolved through the distillation that links the two.
+        described = "teacher of " + (teacher.group(1) or teacher.group(2)).strip()
+        main = (lowered[: teacher.start()] + " the model " + lowered[teacher.end():]).strip()
+    elif match and model is None:
         described = match.group(1).strip()
         tail = ""
         if re.search(r"\b(?:does|do|did|is|was|are|were|can|will)\s*$", lowered[: match.start()]):

@@ -132,7 +132,7 @@ TECHNIQUE_PATTERNS: dict[str, tuple[str, ...]] = {
     "quantization_fp16": (r"\bfp-?16\b", r"\bbf-?16\b", r"\bhalf[- ]precision\b", r"\b16[- ]?bits?\b"),
     "quantization_fp8": (r"\bfp-?8\b", r"\bfloat-?8\b", r"\be4m3\b"),
     "quantization_int4": (r"\bint-?4\b", r"\b4[- ]?bits?\b", r"\bgptq\b", r"\bawq\b"),
-    "distillation": (r"\bdistil(?!bert|roberta|gpt)", r"\bstudents?\b", r"\bteachers?\b", r"\bsmaller (?:\w+ )?(?:model|network|net)\b",
+    "distillation": (r"\bdistil(?!bert|roberta|gpt)", r"\bkd\b", r"\bstudents?\b", r"\bteachers?\b", r"\bsmaller (?:\w+ )?(?:model|network|net)\b",
                      r"\bcompact (?:\w+ )?model\b", r"\bknowledge transfer\b"),
     "pruning": (r"\bprun", r"\bsparsit", r"\bsparse\b", r"\bfewer features\b", r"\bdrop(?:ped|ping)? features\b",
                 r"\bremov\w* (?:\w+ )?features\b", r"\bdepth[- ]pruned\b"),
