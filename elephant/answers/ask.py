@@ -285,10 +285,11 @@ class Answerer:
                                                                       for c in pool.values()):
             # "What is the ranker's latency budget?": a team-wide note that names the model answers it.
             pool = {**pool, **load_kind_mentioning(conn, plan.record_kind, parsed.models, self.words)}
-        if plan.record_kind == "note" and parsed.models and plan.subjects and all(
-                s.how in ("described-name", "disambiguated") for s in plan.subjects):
-            # "what gates does a model change have to pass?": the model was only guessed from the words,
-            # and a team-wide policy (a note of no model) may answer better than that model's notes.
+        if plan.record_kind == "note" and not parsed.unknown_names and (not parsed.models or (plan.subjects and all(
+                s.how in ("described-name", "disambiguated") for s in plan.subjects))):
+            # "what gates does a model change have to pass?": the model was only guessed from the words (or
+            # none was named), and a team-wide policy (a note of no model) may answer better than any
+            # model's notes.
             pool = {**pool, **load_kind_of_no_model(conn, "note", self.words)}
         search_ranks = {key: i for i, key in enumerate(ranked)}
         if plan.comparison is not None and plan.comparison.around and plan.comparison.around_at is None:

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from elephant.answers.attempts import (
-    ABBREVIATED,
     MIN_SCORE,
     Candidate,
     Gathered,
@@ -35,7 +34,7 @@ from elephant.answers.plan import (
     QueryPlan,
     methods_in,
 )
-from elephant.answers.questions import stem
+from elephant.answers.questions import ABBREVIATED, stem
 from elephant.kinds.units import as_number, format_change, format_number, format_points, metric_label
 
 MINUS = "−"
@@ -87,7 +86,10 @@ def _pick(numbers: dict[str, float], metric: str, hint: str | None = None) -> tu
         if hinted:
             return hinted[0], numbers[hinted[0]]
     for pattern in _METRIC_KEYS.get(metric, (metric,)):
-        hits = [n for n in names if pattern in n.lower()]
+        # At the start of a part of the name ("macro_f1", "map50"), not inside a word ("peak_memory" holds
+        # no "em"); patterns that begin with "_" are suffixes ("_ms").
+        hits = [n for n in names if (pattern in n.lower()) if pattern.startswith("_")
+                or re.search(rf"(?:^|[._]){re.escape(pattern)}", n.lower())]
         if metric == "latency" or metric in ("p50", "p90", "p95", "p99"):
             hits = [n for n in hits if "delta" not in n and "budget" not in n and "target" not in n]
         if hits:
@@ -102,7 +104,8 @@ class Measure:
     text: str  # how it reads: "p99 45 → 18 ms (−60 %)"
 
 
-LOWER_IS_BETTER_ACCURACY = re.compile(r"wer|cer|mae|rmse|mse|error|loss|perplexity|ppl|latency")
+LOWER_IS_BETTER_ACCURACY = re.compile(r"wer|cer|mae|rmse|mse|error|loss|perplexity|ppl|latency|(?:^|[^a-z])(?:frr|far|fpr|fnr|eer)(?:[^a-z]|$)|"
+                                      r"false[ _-]?(?:reject|accept|alarm|positive|negative)|miss[ _-]?rate")
 
 
 def measure(cand: Candidate, metric: str, kind_of_measure: str, hint: str | None = None) -> Measure:
@@ -193,8 +196,9 @@ def technique_match(cand: Candidate, plan: QueryPlan, *, loose: bool = True) -> 
     technique = cand.digest.technique
     if isinstance(technique, str) and technique in plan.techniques:
         return True
-    if not loose and plan.techniques and mentions_technique(cand.digest.head, set(plan.techniques)):
-        return True
+    if (not loose or technique in (None, "other")) and plan.techniques \
+            and mentions_technique(cand.digest.head, set(plan.techniques)):
+        return True  # "Fused triangle attention kernels", filed as "other": the title names the technique
     said = cand.digest.head + " " + cand.digest.text[:2000] if loose else cand.digest.head
     return bool(plan.methods and methods_in(said) & set(plan.methods))
 
@@ -387,7 +391,8 @@ def assemble(plan: QueryPlan, g: Gathered, pool: dict[str, Candidate]) -> Assemb
 # Words of the question's phrasing about use or state ("are we still using …", "live for all traffic"): no
 # method's name.
 STATE_WORDS = frozenset(stem(w) for w in (
-    "use", "uses", "using", "used", "pan", "panned", "out", "live", "traffic", "all", "fully", "production", "prod",
+    "use", "uses", "using", "used", "pan", "panned", "out", "pay", "paid", "off", "live", "traffic", "all", "fully",
+    "production", "prod", "ship", "shipped",
     "really", "actually", "around", "place", "everyone", "everywhere"))
 VERSION_RE = re.compile(r"v\d+(?:\.\d+)*")
 NAME_CASE_RE = re.compile(r"[a-z][A-Z]|^[A-Z][a-z]+[A-Z]")
@@ -532,13 +537,24 @@ def _outcome_lead(plan: QueryPlan, shown: list[Candidate]) -> tuple[str | None, 
     attempts = [c for c in shown if c.kind in ("optimization", "deployment")]
     if not attempts:
         return None, None
+    terms = [t for t in (plan.question.terms if plan.question else []) if len(t) > 2 and t not in STATE_WORDS]
+
+    def cover(c: Candidate) -> int:
+        return sum(t in c.digest.words for t in terms)
     if plan.answer_kind == "deployment":
         # "did the AWQ canary succeed?": the rollout answers, not the attempt it shipped.
         attempts = [c for c in attempts if c.kind == "deployment"] or attempts
     elif plan.techniques or plan.methods:
-        # "did speculative decoding work out?": the attempt of that technique answers, not the A/B after it.
-        tried = [c for c in attempts if c.kind == "optimization" and technique_match(c, plan)]
+        # "did speculative decoding work out?": the attempt of that technique answers, not the A/B after it;
+        # so does one filed as "other" that holds every word asked ("the binary quantized index").
+        tried = [c for c in attempts if c.kind == "optimization" and (
+            technique_match(c, plan) or (len(terms) > 1 and cover(c) == len(terms)))]
         attempts = tried or attempts
+    if terms and attempts:
+        # The attempt that holds more of the question's words ("binary", "index") before a sibling
+        # of the same technique.
+        top = max(cover(c) for c in attempts)
+        attempts = [c for c in attempts if cover(c) == top] if top else attempts
     versions = [t for t in (plan.question.terms if plan.question else []) if re.fullmatch(r"v\d+(?:\.\d+)*", t)]
     if versions:
         # "did the v3 canary succeed?": the record of that version, not the v3.1 rollout after it.
@@ -879,8 +895,8 @@ def _compare(plan: QueryPlan, g: Gathered, pool: dict[str, Candidate]) -> Assemb
             continue
         # The record that is this side: of the wanted kind, holding most of this side's words and not the
         # other's, naming its rarest word in the title.
-        holders.sort(key=lambda c: (c.kind == wanted_kind, _holds(c, words[0]), cover(c),
-                                    not (theirs and _holds(c, theirs[0])), _in_head(c, words[0]), c.score,
+        holders.sort(key=lambda c: (c.kind == wanted_kind, _holds(c, words[0]), _in_head(c, words[0]), cover(c),
+                                    not (theirs and _holds(c, theirs[0])), c.score,
                                     c.when), reverse=True)
         sides.append(holders[0])
         all_holders.append(holders)

@@ -19,6 +19,7 @@ from sqlalchemy import and_, or_, select
 from typing_extensions import TypedDict
 
 from elephant.answers.questions import (
+    ABBREVIATED,
     TECHNIQUE_RE,
     Question,
     change_stamp,
@@ -141,16 +142,6 @@ def record_words(text: str) -> frozenset[str]:
 
 
 FISCAL_RE = re.compile(r"fy-?((?:20)?\d\d)")
-# Abbreviations people ask with for what records spell out: a record that spells it holds the short form.
-ABBREVIATED = {
-    "qat": re.compile(r"\bquantization[- ]aware\b"),
-    "ptq": re.compile(r"\bpost[- ]training quanti[sz]"),
-    "kd": re.compile(r"\bknowledge distill|\bdistil(?:led|ling|lation)\b"),
-    "recsys": re.compile(r"\brecommend(?:er|ation)s?\b"),
-    "asr": re.compile(r"\bspeech[- ]to[- ]text\b|\bspeech recogni|\btranscri(?:be|ption|ber)"),
-    "ocr": re.compile(r"\boptical character recognition\b|\btext recogni"),
-    "nmt": re.compile(r"\bmachine translation\b"),
-}
 
 
 class WordCache:

@@ -43,6 +43,7 @@ from elephant.answers.questions import (
     tokens,
 )
 from elephant.answers.validtime import serving_moment
+from elephant.kinds.optimization import QUANTIZATION
 
 # ---------------------------------------------------------------- lexicons (general, not any team's)
 # Metrics: the words that name them and which way is better. Lower is better for latency, error rates
@@ -84,13 +85,15 @@ UP_RE = re.compile(r"\b(?:increas\w*|rais\w*|boost\w*|grew|grow\w*|doubl\w*|gain
 WORSE_RE = re.compile(r"\b(?:hurt|hurts|worst|degrad\w*|regress\w*|harm\w*|penal\w*|sacrific\w*|damag\w*|hits?)\b")
 DELTA_RE = re.compile(r"\b(?:change[sd]?|improv\w*|gain\w*|speed ?ups?|cut|cuts|reduc\w*|lost|lose|loses|drop\w*|rais\w*|"
                       r"increas\w*|decreas\w*|delta|sav\w*|help\w*|gave|brought|hurt\w*|cost|boost\w*|"
-                      r"degrad\w*|shav\w*|slash\w*|wins?|hits?|savings?|jump\w*|bump\w*|multipliers?|x faster|times faster)\b")
+                      r"degrad\w*|shav\w*|slash\w*|wins?|hits?|savings?|jump\w*|bump\w*|multipliers?|x faster|times faster|"
+                      r"regress\w*)\b")
 
 # Answer kinds: what the answer is, when it is not "the attempts". First match wins.
 ANSWER_KINDS: tuple[tuple[str, str, re.Pattern[str]], ...] = (
     ("procedure", "rollback_procedure", re.compile(
         r"\bhow (?:do|can|should|would) (?:we|i|you|one) (?:roll ?back|revert|undo|fall ?back|back out|restore|"
-        r"downgrade|turn off|switch off|shut off|disable|deactivate|kill|bypass|recover|restore)|\brunbook|\bplaybook|\bprocedure|\bsteps? to (?:roll ?back|revert|restore)|\brollback (?:plan|steps)")),
+        r"downgrade|turn off|switch off|shut off|disable|deactivate|kill|bypass|recover|restore|fix|repair|remediate|"
+        r"mitigate|fail ?over|drain|clean up)|\brunbook|\bplaybook|\bprocedure|\bsteps? to (?:roll ?back|revert|restore)|\brollback (?:plan|steps)")),
     ("config", "serving_config", re.compile(
         r"\bserv(?:e|es|ed|ing) (?:at|on|with|in)\b|\bserving (?:config|setup|stack|precision|hardware)|"
         r"\b(?:what|which) (?:kind of |type of )?(?:precision|hardware|gpus?|cpus?|instances?|runtime|replicas?|"
@@ -109,7 +112,9 @@ ANSWER_KINDS: tuple[tuple[str, str, re.Pattern[str]], ...] = (
         r"\bhow (?:many|much) (?:ms|milliseconds|seconds|time|latency)\b.{0,40}\b(?:get|gets|have|has|allowed)\b|"
         r"\bwhen (?:does|do|is|are|should|would) .{0,40}\bescalat\w*|\bescalation (?:rules?|polic\w*|criteria|thresholds?)\b|"
         r"\brouting rules?\b|\bsign-?offs?\b|\b(?:release|launch|safety|quality) gates?\b|\bgates? (?:to|does|do|a|before)\b|\b(?:need|needs|require[sd]?) .{0,30}\b(?:approval|review)\b|\bwhen (?:does|do|is|are|should) .{0,40}\b(?:get |gets |be )?(?:routed|sent on|forwarded|handed off)\b|"
-        r"\bdeadlines?\b|\bby when\b|\blessons?\b|\btakeaways?\b|\blearnings\b|\b(?:change|code|release|deploy\w*) (?:freeze|blackout)s?\b|\bfreeze window\b|"
+        r"\bdeadlines?\b|\bby when\b|\blessons?\b|\bwhat counts as\b|\bcounts as (?:a |an )?sev|"
+        r"\b(?:minimum|maximum|min|max|lowest|highest)\b.{0,50}\bwe (?:accept|tolerate|allow)\b|"
+        r"\bhow much (?:can|may|could|should) (?:we|i|the team|a team) spend\b|\btakeaways?\b|\blearnings\b|\b(?:change|code|release|deploy\w*) (?:freeze|blackout)s?\b|\bfreeze window\b|"
         r"\bhow (?:much|many|far) .{0,50}\b(?:may|are (?:we|they) allowed to|is (?:it|a model) allowed to)\b|\bacceptable\b|"
         r"\bpermitted\b|\bcut-?off\b|\b(?:has|have|needs?) to (?:be )?(?:done|finished|complete|ready)\b|"
         r"\bmust (?:be )?(?:done|finished|complete|ready)\b")),
@@ -142,7 +147,7 @@ OUTCOME_RE = re.compile(
     r"adopted|kept|keep it|stay(?:ed)?|survive\w*|fail\w*|get rolled back|rolled back|backfire\w*|worth it|"
     r"make it to prod\w*|go live|went live|goes live|stick around|pay for itself|adopt|enabled?|turned on|"
     r"switched on|roll(?:ed)? out|in prod(?:uction)?|productioni[sz]ed|(?:are|is) (?:we|it|they) (?:still )?using|"
-    r"do (?:we|they) (?:still )?use|"
+    r"do (?:we|they) (?:still )?use|(?:is|are) (?:\S+ ){1,3}?still \w+ing|"
     r"still (?:on|enabled|in use|used|running|live|serving|there|around|in place|active|deployed|adopted|in progress))\b")
 # "did X ever ship?": asks whether any attempt reached production (adopted, or rolled back after it), not
 # whether one exists.
@@ -514,8 +519,10 @@ def build_plan(text: str, vocab: Vocabulary, *, now: datetime | None = None, mod
         kind_text = kind_text.replace(question.anchor.phrase, " ")
     plan.answer_kind = _answer_kind(kind_text)
     plan.methods = [name for name, pattern in METHOD_RE.items() if pattern.search(kind_text)]
-    if "quantization" in plan.methods and set(plan.methods) & SPECIFIC_QUANTIZATION:
-        plan.methods.remove("quantization")  # "int4 quantization": INT4, not any quantization
+    if "quantization" in plan.methods and (set(plan.methods) & SPECIFIC_QUANTIZATION or (
+            question.techniques and all(t.startswith("quantization_") for t in question.techniques)
+            and len(question.techniques) < len(QUANTIZATION))):
+        plan.methods.remove("quantization")  # "int4 quantization", "fp16 quantization": that precision only
     if plan.answer_kind in ("deployment", "benchmark", "incident") and ATTEMPT_WORDS_RE.search(kind_text) \
             and not re.search(r"\b(?:benchmark|deploy|rollout|canary|incident)", kind_text):
         plan.answer_kind = None
@@ -533,7 +540,8 @@ def build_plan(text: str, vocab: Vocabulary, *, now: datetime | None = None, mod
     named = parse_text
     for name in sorted(question.models, key=len, reverse=True):
         named = re.sub(rf"(?<![\w-]){re.escape(name.lower())}(?![\w-])", " ", named)
-    plan.superlative = _superlative(named, plan)
+    # A note's figure is a rule, not a ranking ("minimum citation precision we accept").
+    plan.superlative = _superlative(named, plan) if plan.answer_kind != "note" else None
     plan.comparison = comparison
     plan.wants_now = bool(NOW_RE.search(parse_text))
     plan.valid_at = serving_moment(text)
@@ -622,6 +630,13 @@ def _name_by_description(plan: QueryPlan, question: Question, vocab: Vocabulary,
                 # A word one model's records use far more leans to it; a word said once is weak evidence.
                 scores[m] += weight * count / total * (1.0 if count > 1 or " " in term or term in heads else 0.5)
                 used.setdefault(m, set()).add(term)
+    # "the protein folding model" for foldwise: a word the start of one model's name (and of no other's).
+    for word in words:
+        root = compact(stem(word))
+        prefixed = [m for m in among if len(root) >= 4 and compact(m).startswith(root)]
+        if len(prefixed) == 1 and compact(prefixed[0]) != root:
+            scores[prefixed[0]] += 2 * math.log(n)  # its own name outweighs a word its records happen to use
+            used.setdefault(prefixed[0], set()).add(stem(word)[:7])
     sizes = {SIZE_WORDS[t] for t in tokens(text) if t in SIZE_WORDS}
     if len(sizes) == 1 and len(among) > 1:
         size = next(iter(sizes))
@@ -762,6 +777,10 @@ def _superlative(text: str, plan: QueryPlan) -> Superlative | None:
         metrics.remove("cost")  # "cost the most mAP": a verb
     metric = next((m for m in LATENCY_METRICS if m in metrics), None) or next(
         (m for m in metrics if m != "latency"), None) or ("latency" if "latency" in metrics else None)
+    if metric is None and (WORSE_RE.search(text) or UP_RE.search(text) or DOWN_RE.search(text)):
+        # "which experiment degraded lDDT the most": a figure no lexicon knows is a quality score, read
+        # under the records' own accuracy_metric when ranked.
+        metric = "accuracy"
     if metric is None:
         return None
     better = BETTER[metric]
@@ -800,6 +819,22 @@ def _superlative(text: str, plan: QueryPlan) -> Superlative | None:
                        absolute=absolute and is_change)
 
 
+def _two_events(left: str, right: str) -> bool:
+    """'between the int8 quantization and the v2 canary': two events of different kinds bound a stretch of
+    time (what changed in it), where 'between the bf16 and the fp8 serving configs' compares two records."""
+    if re.search(r"\b(?:configs|benchmarks|setups|runs|versions|rollouts|deployments|numbers|results|ones?)\b", right):
+        return False
+
+    def kind(side: str) -> str | None:
+        named = _answer_kind(side)
+        if named is None and (any(p.search(side) for p in TECHNIQUE_RE.values())
+                              or any(p.search(side) for p in METHOD_RE.values())):
+            return "attempt"
+        return named
+    sides = kind(left), kind(right)
+    return None not in sides and sides[0] != sides[1]
+
+
 def _comparison(text: str, vocab: Vocabulary) -> Comparison | None:
     """Two versions, rounds or records to compare: 'between v4.0 and v4.1', 'v3 vs v4'."""
     # "computed in training vs serving", "train/serve skew": the two sides of feature parity, not two records.
@@ -827,7 +862,8 @@ def _comparison(text: str, vocab: Vocabulary) -> Comparison | None:
     if compare:
         return Comparison(compare.group(1).strip(), compare.group(2).strip())
     between = BETWEEN_RE.search(text)
-    if between and (COMPARE_RE.search(text) or COMPARATIVE_RE.search(text)):
+    if between and (COMPARE_RE.search(text) or COMPARATIVE_RE.search(text)) \
+            and not _two_events(between.group(1), between.group(2)):
         left, right = between.group(1).strip(), between.group(2).strip()
         # Sides that are single identifiers (versions, rounds) rather than events with articles.
         left_last, right_first = tokens(left)[-1:] or [""], tokens(right)[:1] or [""]

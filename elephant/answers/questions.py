@@ -79,7 +79,8 @@ STOPWORDS = frozenset([
     "not", "nor", "than", "then", "there", "here", "last", "time", "times", "latest", "recent",
     "recently", "most", "more", "less", "ever", "again", "still", "yet", "just", "also", "too", "very",
     "so", "such", "try", "tried", "tries", "trying", "attempt", "attempts", "attempted", "happen",
-    "happened", "happens", "go", "went", "gone", "get", "got", "make", "made", "can", "could", "should",
+    "happened", "happens", "started", "began", "begun", "much", "many", "per", "team-wide", "org-wide",
+    "company-wide", "go", "went", "gone", "get", "got", "make", "made", "can", "could", "should",
     "would", "will", "shall", "may", "might", "must", "let", "lets", "tell", "show", "give", "list",
     "find", "know", "us", "did", "model", "models", "thing", "things", "something", "anything", "stuff",
     "happened", "result", "results", "outcome", "outcomes"
@@ -108,6 +109,10 @@ NOT_A_NAME = frozenset([
     "canary", "tiny", "small", "large", "base", "fp32", "original", "other", "another", "each", "every",
 ])
 IDENT_LIKE = re.compile(r"^[a-z][a-z0-9]*(?:[-_][a-z0-9]+)+$")
+# Hyphenated words of plain English, not model names: "team-wide", "on-call", "end-to-end", "follow-up".
+PLAIN_HYPHENATED = re.compile(r"-wide$|^(?:team|org|company|cross|per|non|self)-|^(?:on-call|"
+                              r"end-to-end|follow-ups?|real-time|long-term|short-term|day-to-day|off-the-shelf|"
+                              r"state-of-the-art|back-to-back|built-in|opt-in|opt-out|roll-out|roll-back|write-up)$")
 
 
 def compact(text: str) -> str:
@@ -129,6 +134,8 @@ def stem(word: str) -> str:
     """A crude suffix stripper: enough for 'quantized'/'quantization' or 'rolled'/'rolls' to meet."""
     if len(word) > 5 and word.endswith("ies"):
         return word[:-3] + "y"
+    if ACRONYM_PLURAL.match(word):  # "GPUs" are "GPU", "SLOs" "SLO"
+        return word[:-1]
     for suffix in _SUFFIXES:
         if len(word) > len(suffix) + 3 and word.endswith(suffix):
             word = word[: -len(suffix)]
@@ -138,6 +145,17 @@ def stem(word: str) -> str:
     return word
 
 
+ACRONYM_PLURAL = re.compile(r"^(?:[a-z]pu|sdk|api|sl[oa]|kpi|llm|vm|ssd|nic|sku|etl)s$")
+# Abbreviations people ask with for what records spell out: a record that spells it holds the short form.
+ABBREVIATED = {
+    "qat": re.compile(r"\bquantization[- ]aware\b"),
+    "ptq": re.compile(r"\bpost[- ]training quanti[sz]"),
+    "kd": re.compile(r"\bknowledge distill|\bdistil(?:led|ling|lation)\b"),
+    "recsys": re.compile(r"\brecommend(?:er|ation)s?\b"),
+    "asr": re.compile(r"\bspeech[- ]to[- ]text\b|\bspeech recogni|\btranscri(?:be|ption|ber)"),
+    "ocr": re.compile(r"\boptical character recognition\b|\btext recogni"),
+    "nmt": re.compile(r"\bmachine translation\b"),
+}
 _SUFFIXES = ("izations", "ization", "isation", "ations", "ation", "izing", "ising", "ating", "ments", "ment",
              "ized", "ised", "ated", "ize", "ise", "ate", "ings", "ing", "ed", "es", "s")
 
@@ -247,9 +265,12 @@ def describing_terms(text: str) -> set[str]:
     kept = [t for t in tokens(text) if t not in STOPWORDS and not t[0].isdigit() and len(t) > 2]
     words = [stem(_joined(t))[:7] for t in kept]
     # "farm-advice assistant" is also "farm advice": the parts of a hyphenated word and their pairs.
-    parts = [[stem(p)[:7] for p in t.split("-") if len(p) > 2 and p not in STOPWORDS] for t in kept if "-" in t]
+    parts = [[stem(p)[:7] for p in t.split("-") if len(p) > 2 and p not in STOPWORDS] for t in kept
+             if "-" in t and all(p.isalpha() for p in t.split("-"))]  # not "3-fold", "4-bit"
     split = {p for ps in parts for p in ps} | {f"{a} {b}" for ps in parts for a, b in itertools.pairwise(ps)}
-    return set(words) | {f"{a} {b}" for a, b in itertools.pairwise(words)} | split
+    lowered = text.lower()
+    short = {stem(name)[:7] for name, pattern in ABBREVIATED.items() if pattern.search(lowered)}
+    return set(words) | {f"{a} {b}" for a, b in itertools.pairwise(words)} | split | short
 
 
 def _add_alias(table: dict[str, set[str]], alias: str, model: str, *, min_len: int = 3) -> None:
@@ -393,7 +414,7 @@ def parse_question(text: str, vocab: Vocabulary, *, now: datetime | None = None,
                                                                   for p in re.split(r"[-_/.\s]+", m.lower()))]}
     question.terms = [t for t in question.terms if compact(t) not in model_words]
     if not question.models and not model:
-        named = [t for t in _raw_terms(lowered) if IDENT_LIKE.match(t)]
+        named = [t for t in _raw_terms(lowered) if IDENT_LIKE.match(t) and not PLAIN_HYPHENATED.search(t)]
         # "the pricing model": a plain word naming a model Elephant may never have seen.
         named += [m.group(1) for m in NAMED_MODEL.finditer(lowered) if m.group(1) not in NOT_A_NAME
                   and m.group(1) not in STOPWORDS and not any(p.search(m.group(1)) for p in TECHNIQUE_RE.values())]

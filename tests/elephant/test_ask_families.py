@@ -506,7 +506,11 @@ def test_a_comparison_naming_no_kind_compares_measurements_and_sides_may_be_date
         record("benchmark", "scorer/bench/int8", "2025-02-10", "Scorer INT8 on c7i", latency_ms={"p99": 22},
                hardware="c7i.2xlarge"),
     ]).ok
-    r = db.ask("scorer fp32 vs int8, what did we gain?")  # INT8 is also an attempt: the benchmarks answer
+    # INT8 is also an attempt, made between the two runs: it states the comparison, the benchmarks follow.
+    r = db.ask("scorer fp32 vs int8, what did we gain?")
+    assert keys(r)[0] == "scorer/opt/int8" and set(keys(r)[1:3]) == {"scorer/bench/fp32", "scorer/bench/int8"}
+    # Hardware named: the measurements themselves.
+    r = db.ask("scorer fp32 vs int8 on the c7i, what did we gain?")
     assert set(keys(r)[:2]) == {"scorer/bench/fp32", "scorer/bench/int8"} and keys(r)[0] == "scorer/bench/int8"
     dated = db.ask("scorer benchmark jan 2025 vs feb 2025")
     assert keys(dated)[0] == "scorer/bench/int8" and "scorer/bench/fp32" in keys(dated)[:2]

@@ -168,3 +168,95 @@ def test_the_teams_regression_speaks_for_the_benchmark_elephant_flagged(db: Any)
     r = db.ask("any open regressions?")
     assert r.found is False and "drone-max/regression/v2" in r.answer
     assert "regression/drone-max/bench/v2" not in keys(db.ask("drone-max regressions"))
+
+
+def lab() -> list[dict[str, Any]]:
+    """A protein model, a notebook embedder, a QA model with its filed regression and team-wide notes."""
+    return [
+        record("benchmark", "foldwise/bench/h100", "2024-06-01", "foldwise baseline on H100", model="foldwise",
+               body="The protein structure predictor, one sequence per GPU.", hardware="H100",
+               latency_ms={"p50": 300000}, accuracy={"lddt": 0.86}),
+        record("benchmark", "foldwise/bench/h200", "2025-10-01", "foldwise on H200", model="foldwise",
+               hardware="H200", latency_ms={"p50": 240000}, accuracy={"lddt": 0.86}),
+        opt("foldwise/opt/fp8", "2025-04-15", "quantization_fp8", "rejected", model="foldwise",
+            title="FP8 trunk for foldwise", base={"latency_ms_p50": 300000, "accuracy": 0.86},
+            result={"latency_ms_p50": 200000, "accuracy": 0.79}, accuracy_metric="lddt"),
+        opt("foldwise/opt/chunking", "2026-02-03", "other", "in_progress", model="foldwise",
+            title="Chunked attention for large inputs", method="chunking",
+            base={"latency_ms_p50": 310000, "peak_memory_gb": 131}, result={"latency_ms_p50": 347000, "peak_memory_gb": 74}),
+        opt("foldwise/opt/kernels", "2024-09-10", "other", "adopted", model="foldwise",
+            title="Fused triangle attention kernels for foldwise", base={"latency_ms_p50": 400000},
+            result={"latency_ms_p50": 300000}),
+        record("benchmark", "screen/bench/v3", "2025-03-04", "screen v3 INT8, library scoring", model="screen",
+               body="Morgan fingerprints folded to 2048 bits; a 3-fold speed-up.", throughput_qps=9000),
+        opt("screen/opt/int8", "2024-07-09", "quantization_int8", "adopted", model="screen",
+            title="Dynamic INT8 quantization of screen", base={"throughput_qps": 5000}, result={"throughput_qps": 8000}),
+        opt("notebook/opt/int4", "2025-07-08", "quantization_int4", "rejected", model="notebook",
+            title="INT4 weights for the notebook embedder", base={"latency_ms_p99": 41}, result={"latency_ms_p99": 30}),
+        opt("notebook/opt/binary", "2025-09-23", "other", "adopted", model="notebook",
+            title="Binary quantized vector index with float rescoring", method="binary quantization",
+            base={"latency_ms_p99": 41}, result={"latency_ms_p99": 18}),
+        record("benchmark", "qa/bench/v1", "2025-02-05", "qa v1 benchmark", model="qa", hardware="H100",
+               latency_ms={"p99": 2100}, accuracy={"answer_f1": 0.67}),
+        record("benchmark", "qa/bench/v2", "2025-08-06", "qa v2 benchmark", model="qa", hardware="H100",
+               latency_ms={"p99": 3100}, accuracy={"answer_f1": 0.71}),
+        {"kind": "regression", "key": "regression/qa/v2-p99", "title": "qa v2 p99 regression", "model": "qa",
+         "occurred_at": "2025-08-07", "fields": {"status": "open"},
+         "links": [{"rel": "baseline", "key": "qa/bench/v1"}, {"rel": "candidate", "key": "qa/bench/v2"}]},
+        opt("qa/opt/cache", "2024-10-01", "caching", "adopted", model="qa", title="Retrieval cache for qa",
+            base={"latency_ms_p99": 2500}, result={"latency_ms_p99": 2100}),
+        record("deployment", "qa/deploy/canary", "2025-04-02", "qa v2 canary", model="qa", strategy="canary",
+               traffic_percent=5, status="succeeded"),
+        record("note", "team/note/sev", "2024-01-10", "Severity levels for the ML group", model=None,
+               body="Sev1: a model serving wrong answers to users at scale."),
+        record("note", "team/note/gpu-2025", "2025-01-06", "2025 GPU and inference budget for the ML group",
+               model=None, body="Monthly inference budget: $52,000 for all models."),
+        record("rollback_procedure", "team/runbook/failover", None, "Fail over the online feature store",
+               model=None, steps=["promote the replica", "repoint the clients"]),
+    ]
+
+
+def test_a_model_named_by_the_start_of_its_name(db: Any) -> None:
+    assert db.put_many(lab()).ok
+    r = db.ask("latest benchmark of the protein folding model")
+    assert models(r) == ["foldwise"] and keys(r)[0] == "foldwise/bench/h200"
+
+
+def test_an_unknown_quality_figure_is_ranked_as_the_records_accuracy(db: Any) -> None:
+    assert db.put_many(lab()).ok
+    r = db.ask("which foldwise experiment degraded lddt the most?")
+    assert keys(r)[0] == "foldwise/opt/fp8"  # peak_memory_gb is no accuracy figure ("em" is inside "memory")
+
+
+def test_a_technique_named_in_the_title_of_an_other_attempt(db: Any) -> None:
+    assert db.put_many(lab()).ok
+    r = db.ask("fused triangle kernels on foldwise - results?")
+    assert r.found and keys(r)[0] == "foldwise/opt/kernels"
+
+
+def test_a_named_precision_is_not_any_quantization(db: Any) -> None:
+    assert db.put_many(lab()).ok
+    assert db.ask("any fp16 quantization experiments on screen?").found is False
+    assert db.ask("any quantization experiments on screen?").found
+
+
+def test_the_attempt_holding_the_words_asked_answers_the_outcome(db: Any) -> None:
+    assert db.put_many(lab()).ok
+    r = db.ask("did the binary quantized index for notebook ship?")
+    assert keys(r)[0] == "notebook/opt/binary" and lead(r).startswith("**Yes**")
+
+
+def test_what_changed_between_two_events_of_different_kinds_is_a_window(db: Any) -> None:
+    assert db.put_many(lab()).ok
+    r = db.ask("what changed on qa between the retrieval cache and the v2 canary?")
+    assert r.plan["comparison"] is None and keys(r)[0] == "qa/bench/v1"
+    # Two benchmarks are compared; the team's regression on the pair states it.
+    r = db.ask("what changed between the qa v1 and v2 benchmarks?")
+    assert r.plan["comparison"] is not None and keys(r)[0] == "regression/qa/v2-p99"
+
+
+def test_team_wide_definitions_budgets_and_runbooks(db: Any) -> None:
+    assert db.put_many(lab()).ok
+    assert keys(db.ask("what counts as a sev1 for the ml group?"))[0] == "team/note/sev"
+    assert keys(db.ask("how much can we spend on GPUs per month in 2025, team-wide?"))[0] == "team/note/gpu-2025"
+    assert keys(db.ask("how do we fail over the online feature store?"))[0] == "team/runbook/failover"

@@ -190,3 +190,18 @@ def test_a_move_from_one_side_to_the_other_is_a_comparison(vocab: Vocabulary) ->
 def test_time_tokens_are_not_content_and_plan_verbs_describe_no_model(vocab: Vocabulary) -> None:
     p = plan("scorer work in H1 2025", vocab)
     assert p.time.since == "2025-01-01T00:00:00.000000Z" and "h1" not in p.question.terms  # type: ignore[union-attr]
+
+
+def test_plan_words_found_on_new_histories(vocab: Vocabulary) -> None:
+    # "what counts as", "minimum … we accept": notes, and a note's figure is no superlative.
+    p = plan("minimum recall we accept for the ranker", vocab)
+    assert p.answer_kind == "note" and p.superlative is None
+    assert plan("what counts as a sev1?", vocab).answer_kind == "note"
+    assert plan("how do we fix the scorer after a bad deploy?", vocab).answer_kind == "procedure"
+    # "is X still <doing>?": the outcome of the attempt.
+    assert plan("is the scorer still scoring downsampled tiles?", vocab).intent == "outcome"
+    # "worst FRR regression": a change, in a figure the records name.
+    sup = plan("worst FRR regression among the ranker attempts?", vocab).superlative
+    assert sup is not None and sup.measure == "change" and sup.metric == "accuracy"
+    # "team-wide" is a word, not an unknown model.
+    assert [s.how for s in plan("GPU budget, team-wide?", vocab).subjects] == []
