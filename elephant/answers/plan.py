@@ -687,6 +687,9 @@ def _recheck_one_word_name(plan: QueryPlan, question: Question, vocab: Vocabular
         question.models = trial_question.models
         question.terms = trial_question.terms
         plan.subjects = trial.subjects
+    elif trial_question.models == question.models:
+        # "the hotel ranker" for stay-ranker: the description agrees, and its words are spent naming it.
+        question.terms = trial_question.terms
 
 
 def _is_plan_word(word: str) -> bool:

@@ -68,7 +68,8 @@ MONTHS["may"] = 5
 MONTH_WORD = r"(?:january|february|march|april|may|june|july|august|september|october|november|december" \
              r"|jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec)"
 ANCHOR_SPLIT = re.compile(r"\b(before|prior to|preceding|until|ahead of|leading up to|in the run-up to|after|since|"
-                          r"following|once)\b\s+(.+?)(?=[,;?!]|$)")
+                          r"following|once)\b\s+(.+?)(?=[,;?!]|\s+(?:what|which|how|when|where|who|did|do|"
+                          r"does)\b|$)")  # "before the minilm canary what did …": the question goes on
 
 STOPWORDS = frozenset([
     "a", "an", "the", "and", "or", "of", "for", "to", "in", "on", "at", "by", "with", "from", "into",

@@ -260,3 +260,27 @@ def test_team_wide_definitions_budgets_and_runbooks(db: Any) -> None:
     assert keys(db.ask("what counts as a sev1 for the ml group?"))[0] == "team/note/sev"
     assert keys(db.ask("how much can we spend on GPUs per month in 2025, team-wide?"))[0] == "team/note/gpu-2025"
     assert keys(db.ask("how do we fail over the online feature store?"))[0] == "team/runbook/failover"
+
+
+def test_an_anchor_ends_where_the_question_goes_on(db: Any) -> None:
+    assert db.put_many(lab()).ok
+    r = db.ask("before the v2 canary what did qa benchmark at?")
+    assert r.plan["answer_kind"] == "benchmark" and keys(r)[0] == "qa/bench/v1"
+    assert r.plan["time"]["anchors"][0]["phrase"] == "the v2 canary"
+
+
+def test_words_that_describe_a_model_named_by_one_word_are_spent(db: Any) -> None:
+    assert db.put_many([
+        record("deployment", "stay-ranker/deploy/v3", "2025-06-10", "Hotel ranker v3 fully rolled out",
+               model="stay-ranker", strategy="full", traffic_percent=100, status="succeeded"),
+        opt("stay-ranker/opt/cache", "2025-07-01", "caching", "adopted", model="stay-ranker",
+            title="Property feature cache", base={"latency_ms_p99": 30}, result={"latency_ms_p99": 20}),
+        opt("stay-ranker/opt/distill", "2025-10-07", "distillation", "rejected", model="stay-ranker",
+            title="Distill the hotel ranker into a 3-layer student", base={"latency_ms_p99": 20},
+            result={"latency_ms_p99": 12}),
+        record("benchmark", "stay-ranker/bench/v3", "2025-06-01", "Hotel ranker v3 on A10G", model="stay-ranker",
+               latency_ms={"p99": 30}),
+    ]).ok
+    # "the hotel ranker" names stay-ranker; "hotel" then selects nothing among its records.
+    r = db.ask("first optimization on the hotel ranker after the v3 full rollout")
+    assert keys(r)[0] == "stay-ranker/opt/cache"
