@@ -19,15 +19,16 @@ from sqlalchemy import and_, or_, select
 from typing_extensions import TypedDict
 
 from elephant.answers.questions import (
-    ABBREVIATED,
     TECHNIQUE_RE,
     Question,
+    abbreviations_in,
     change_stamp,
     changed_keys,
     month_window,
     stem,
     tokens,
 )
+from elephant.answers.regressions import KEY_PREFIX as FINDING_PREFIX
 from elephant.kinds import all_kinds
 from elephant.kinds.optimization import QUANTIZATION
 from elephant.records.envelope import SourceOut
@@ -136,8 +137,7 @@ def record_words(text: str) -> frozenset[str]:
         fiscal = FISCAL_RE.fullmatch(t)
         if fiscal:  # "FY2026" is also "FY26", and the other way round
             words.add(f"fy{fiscal.group(1)[-2:]}" if len(fiscal.group(1)) == 4 else f"fy20{fiscal.group(1)}")
-    lowered = text.lower()
-    words.update(short for short, pattern in ABBREVIATED.items() if short not in words and pattern.search(lowered))
+    words.update(abbreviations_in(text))
     return frozenset(sys.intern(w) for w in words)
 
 
@@ -455,10 +455,6 @@ def _candidates(conn: Any, rows: Sequence[Any], cache: WordCache) -> dict[str, C
         if found is not None and found.content_hash == r.content_hash:
             pool[r.key] = Candidate(r.key, r.version, found, r.occurred_at, r.recorded_at)
     return _without_covered_findings(pool)
-
-
-# Keys of the regression findings Elephant writes itself (elephant.answers.regressions.KEY_PREFIX).
-FINDING_PREFIX = "regression/"
 
 
 def is_finding(c: Candidate) -> bool:

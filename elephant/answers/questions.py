@@ -157,6 +157,14 @@ ABBREVIATED = {
     "ocr": re.compile(r"\boptical character recognition\b|\btext recogni"),
     "nmt": re.compile(r"\bmachine translation\b"),
 }
+
+
+def abbreviations_in(text: str) -> set[str]:
+    """The short forms (``ABBREVIATED``) of what a text spells out: "quantization-aware training" → "qat"."""
+    lowered = text.lower()
+    return {short for short, pattern in ABBREVIATED.items() if pattern.search(lowered)}
+
+
 _SUFFIXES = ("izations", "ization", "isation", "ations", "ation", "izing", "ising", "ating", "ments", "ment",
              "ized", "ised", "ated", "ize", "ise", "ate", "ings", "ing", "ed", "es", "s")
 
@@ -269,8 +277,7 @@ def describing_terms(text: str) -> set[str]:
     parts = [[stem(p)[:7] for p in t.split("-") if len(p) > 2 and p not in STOPWORDS] for t in kept
              if "-" in t and all(p.isalpha() for p in t.split("-"))]  # not "3-fold", "4-bit"
     split = {p for ps in parts for p in ps} | {f"{a} {b}" for ps in parts for a, b in itertools.pairwise(ps)}
-    lowered = text.lower()
-    short = {stem(name)[:7] for name, pattern in ABBREVIATED.items() if pattern.search(lowered)}
+    short = {stem(name)[:7] for name in abbreviations_in(text)}
     return set(words) | {f"{a} {b}" for a, b in itertools.pairwise(words)} | split | short
 
 
