@@ -338,10 +338,9 @@ class Answerer:
         plan_dict, explanation = plan.to_dict(), plan.explain()
         subject_line = _subject_line(plan)
         if subject_line:
-            lines.append(subject_line)
             citations.extend(s.resolved_from for s in plan.subjects if s.resolved_from)
         if not shown:
-            lines.append(a.lead or _nothing_line(q, g))
+            _lead_lines(a.lead or _nothing_line(q, g), subject_line, lines)
             closest = a.closest or g.closest
             if closest:
                 lines.append("")
@@ -354,7 +353,7 @@ class Answerer:
             return AskResponse(text, "\n".join(lines), [], list(dict.fromkeys(citations)), degraded, reason,
                                found=False, plan=plan_dict, explanation=explanation)
         incoming = reverse_links(g.pool)
-        lines.append(a.lead or _headline(q, g, primary, related))
+        _lead_lines(a.lead or _headline(q, g, primary, related), subject_line, lines)
         if g.anchor is not None and q.anchor is not None:
             lines.append(f"_{q.anchor.direction.capitalize()} {g.anchor.envelope.get('title')} "
                          f"({g.anchor.date_label}, `{g.anchor.citation}`):_")
@@ -503,6 +502,18 @@ def _nothing_line(q: Question, g: Gathered) -> str:
         when = f" {q.anchor.direction} {g.anchor.envelope.get('title')}"
     prefix = "**No**" if q.is_yes_no else "**Nothing matches**"
     return f"{prefix}: nothing in memory{_about(q)} matches this question{when}."
+
+
+YES_NO_LEAD_RE = re.compile(r"\*\*(?:Yes|No)\b")
+
+
+def _lead_lines(lead: str, subject_line: str, lines: list[str]) -> None:
+    """The lead, with the described subject named before it — or right after it when the lead answers yes or no,
+    so that a yes/no question is answered by the answer's first word."""
+    if subject_line and YES_NO_LEAD_RE.match(lead):
+        lines.extend([lead, subject_line.removesuffix(" →") + "."])
+    else:
+        lines.extend([subject_line, lead] if subject_line else [lead])
 
 
 def _subject_line(plan: QueryPlan) -> str:

@@ -35,7 +35,14 @@ from elephant.answers.plan import (
     methods_in,
 )
 from elephant.answers.questions import ABBREVIATED, stem
-from elephant.kinds.units import as_number, format_change, format_number, format_points, metric_label
+from elephant.kinds.units import (
+    as_number,
+    format_change,
+    format_number,
+    format_points,
+    lower_is_better,
+    metric_label,
+)
 
 MINUS = "−"
 
@@ -104,10 +111,6 @@ class Measure:
     text: str  # how it reads: "p99 45 → 18 ms (−60 %)"
 
 
-LOWER_IS_BETTER_ACCURACY = re.compile(r"wer|cer|mae|rmse|mse|error|loss|perplexity|ppl|latency|(?:^|[^a-z])(?:frr|far|fpr|fnr|eer)(?:[^a-z]|$)|"
-                                      r"false[ _-]?(?:reject|accept|alarm|positive|negative)|miss[ _-]?rate")
-
-
 def measure(cand: Candidate, metric: str, kind_of_measure: str, hint: str | None = None) -> Measure:
     """The ranked number of one record: its change of ``metric`` (result against baseline) or its value.
 
@@ -119,7 +122,7 @@ def measure(cand: Candidate, metric: str, kind_of_measure: str, hint: str | None
     if named and ((metric != "accuracy" and metric in named) or (hint is not None and hint in named)):
         hint = "accuracy"  # the record's accuracy is the metric asked for
     found = _measure(cand, metric, kind_of_measure, hint)
-    if metric == "accuracy" and found.number is not None and LOWER_IS_BETTER_ACCURACY.search(named):
+    if metric == "accuracy" and found.number is not None and lower_is_better(named):
         found.number = -found.number
     return found
 
@@ -199,8 +202,18 @@ def technique_match(cand: Candidate, plan: QueryPlan, *, loose: bool = True) -> 
     if (not loose or technique in (None, "other")) and plan.techniques \
             and mentions_technique(cand.digest.head, set(plan.techniques)):
         return True  # "Fused triangle attention kernels", filed as "other": the title names the technique
-    said = cand.digest.head + " " + cand.digest.text[:2000] if loose else cand.digest.head
+    # A record filed under another technique is an attempt of this one only when its title or tags say so
+    # (a TensorRT engine "with a kv cache plugin" is no caching attempt).
+    filed_other = isinstance(technique, str) and technique not in ("other", "") and bool(plan.techniques)
+    said = cand.digest.head + " " + cand.digest.text[:2000] if loose and not filed_other else cand.digest.head
     return bool(plan.methods and methods_in(said) & set(plan.methods))
+
+
+def _slug_cover(cand: Candidate, plan: QueryPlan) -> int:
+    """How many of the question's own words (not its models' names) the record's key slug holds."""
+    words = [t for t in (plan.question.terms if plan.question is not None else []) if len(t) > 2]
+    slug = {stem(p) for p in re.split(r"[-_/.]+", cand.key.rsplit("/", 1)[-1].lower()) if p}
+    return sum(w in slug for w in words)
 
 
 def is_open(cand: Candidate) -> bool:
@@ -280,7 +293,11 @@ def assemble(plan: QueryPlan, g: Gathered, pool: dict[str, Candidate]) -> Assemb
             rest = [c for c in shown if c.kind != wanted]
             out.primary = order_by_time(of_kind) if plan.wants_now or (len(of_kind) > 1 and _same_scores(of_kind)) \
                 else sorted(of_kind, key=lambda c: (c.score, c.when), reverse=True)
-            if plan.wants_now or plan.answer_kind in ("config", "procedure"):
+            if plan.answer_kind == "procedure" and not plan.models and not plan.wants_now:
+                # "feature store is down, what's the procedure?": no model named, so the runbook that holds
+                # the question's words answers, not the newest of every model's.
+                out.primary = sorted(of_kind, key=lambda c: (c.score, c.when), reverse=True)
+            elif plan.wants_now or plan.answer_kind in ("config", "procedure"):
                 out.primary = order_by_time(of_kind)
             elif plan.answer_kind == "note":
                 # Notes do not supersede each other: the one that holds the question's words best answers.
@@ -305,12 +322,14 @@ def assemble(plan: QueryPlan, g: Gathered, pool: dict[str, Candidate]) -> Assemb
     def filed(c: Candidate) -> bool:
         return c.kind == "optimization" and (c.digest.technique in plan.techniques or bool(
             plan.methods and methods_in(c.digest.head) & set(plan.methods)))
-    if plan.answer_kind is None and (plan.techniques or plan.methods) and shown and not filed(shown[0]) \
+    if plan.answer_kind is None and (plan.techniques or plan.methods) and shown \
             and plan.intent in ("list", "existence"):
         # "how did INT8 go on X?", "speculative decoding for X - results?": the attempt filed (or titled)
-        # under that technique answers before one whose text merely mentions it.
-        filed_first = [c for c in shown if filed(c)]
-        if filed_first:
+        # under that technique answers before one whose text merely mentions it; of several, the one whose
+        # key names the question's own words ("int8 ptq": …/int8-ptq-…, not …/int8-qat-…; "lleaves":
+        # …/lleaves-compile-… before an ARM port that reuses lleaves).
+        filed_first = sorted((c for c in shown if filed(c)), key=lambda c: _slug_cover(c, plan), reverse=True)
+        if filed_first and (not filed(shown[0]) or _slug_cover(filed_first[0], plan) > _slug_cover(shown[0], plan)):
             shown = _lead_with(out, filed_first, shown)
     q = plan.question
     if plan.answer_kind is None and not (plan.techniques or plan.methods) and shown and q is not None \
@@ -508,7 +527,8 @@ def _never_on_hardware(plan: QueryPlan, pool: dict[str, Candidate], shown: list[
         return None
     word = said[0]
     pattern = GPU_RE if word in ("gpu", "gpus") else re.compile(rf"\b{re.escape(word)}\b")
-    on_it = [c for c in pool.values() if c.kind in ("benchmark", "serving_config")
+    # An attempt on that hardware measured it too ("the RAPIDS FIL GPU test": an optimization).
+    on_it = [c for c in pool.values() if c.kind in ("benchmark", "serving_config", "optimization")
              and (pattern.search(str(c.fields.get("hardware") or "").lower()) or pattern.search(c.digest.head))]
     if on_it:
         return None
@@ -759,7 +779,7 @@ def _superlative(plan: QueryPlan, g: Gathered, pool: dict[str, Candidate]) -> As
 
 
 KEPT_ONLY_RE = re.compile(r"\b(?:among (?:the |our )?(?:adopted|kept|shipped)|adopted (?:ones?|optimi\w*|changes?|attempts?)|"
-                          r"(?:that|which) (?:we )?(?:kept|shipped|adopted|stuck)|we (?:kept|shipped|adopted)|"
+                          r"(?:that|which) (?:we )?(?:\w+ly )?(?:kept|shipped|adopted|stuck)|we (?:\w+ly )?(?:kept|shipped|adopted)|"
                           r"(?:that|which|that's|ones?) (?:is |are )?still in (?:prod\w*|use|place)|that made it)\b")
 NOT_KEPT_RE = re.compile(r"\b(?:even if|whether or not|regardless|didn'?t|did not|never|not kept|rolled back|rejected)\b")
 
@@ -895,7 +915,8 @@ def _compare(plan: QueryPlan, g: Gathered, pool: dict[str, Candidate]) -> Assemb
             continue
         # The record that is this side: of the wanted kind, holding most of this side's words and not the
         # other's, naming its rarest word in the title.
-        holders.sort(key=lambda c: (c.kind == wanted_kind, _holds(c, words[0]), _in_head(c, words[0]), cover(c),
+        holders.sort(key=lambda c: (c.kind == wanted_kind, _holds(c, words[0]), _in_head(c, words[0]),
+                                    _is_version(c, words), cover(c),
                                     not (theirs and _holds(c, theirs[0])), c.score,
                                     c.when), reverse=True)
         sides.append(holders[0])
@@ -928,7 +949,7 @@ def _compare(plan: QueryPlan, g: Gathered, pool: dict[str, Candidate]) -> Assemb
 
 
 # Words that ask for measurements or setups as such: an attempt linking the two is then no answer.
-MEASURED_SIDE_RE = re.compile(r"\b(?:benchmarks?|numbers|runs?|configs?|setups?|on (?:the |an? )?(?:[a-z]*\d+\w*|"
+MEASURED_SIDE_RE = re.compile(r"\b(?:benchmarks?|bench(?:es)?|numbers|runs?|configs?|setups?|on (?:the |an? )?(?:[a-z]*\d+\w*|"
                               r"orin|jetson|xavier|cpus?|gpus?|edge|graviton\w*|tpu\w*|inferentia\w*))\b")
 
 
@@ -1030,7 +1051,8 @@ def _compared(plan: QueryPlan, left: Candidate, right: Candidate, *, pool: dict[
     comparison itself (see ``_bridge``)."""
     done = _side_by_side(plan, left, right)
     bridge = _bridge(plan, pool or {}, left, right, list(rarest))
-    if bridge is not None and done.primary is not None:
+    two_attempts = left.kind == right.kind == "optimization"
+    if bridge is not None and done.primary is not None and not (two_attempts and bridge.key in (left.key, right.key)):
         if bridge.key not in (left.key, right.key):
             done.lead = f"{done.lead or ''} Stated by **{_title(bridge)}** ({_when(bridge)}) {_cite(bridge)}."
         done.primary = [bridge, *(c for c in done.primary if c is not bridge)]
@@ -1061,9 +1083,16 @@ def _side_by_side(plan: QueryPlan, left: Candidate, right: Candidate) -> Assembl
         a, b = _settings(older), _settings(newer)
         parts = [f"{name.replace('_', ' ')} {a[name]} → {b[name]}" for name in a if name in b and a[name] != b[name]]
     changes = "; ".join(parts[:6]) if parts else "no shared figures to compare"
-    # Two attempts are alternatives: the one asked about first. Measurements and setups: the newer.
-    subject_first = left.kind == right.kind == "optimization" and SUBJECT_FIRST_RE.search(plan.text.lower())
-    first, second = (left, right) if subject_first else (newer, older)
+    # Two models: the one asked about first ("retail vs sme"). Two attempts are alternatives: the one kept
+    # first (adopted before rejected), else the newer. Measurements and setups of one model: the newer.
+    models = [c.envelope.get("model") for c in (left, right)]
+    first, second = newer, older
+    if None not in models and models[0] != models[1]:
+        first, second = left, right
+    elif left.kind == right.kind == "optimization" and SUBJECT_FIRST_RE.search(plan.text.lower()):
+        first, second = left, right  # "how did A compare with B": A is what is asked about
+    elif left.kind == right.kind == "optimization":
+        first, second = sorted((left, right), key=lambda c: (c.digest.outcome == "adopted", c.when), reverse=True)
     verdict = ""
     if re.search(r"\bwhich\b|\bbetter\b|\bmore\b|\bless\b|\bfaster\b", plan.main_text):
         winner, why = _better_of(plan, left, right)
@@ -1118,6 +1147,12 @@ def _in_head(c: Candidate, word: str) -> bool:
     """The title or tags name the word, spelled out or short ("QAT" for "quantization-aware training")."""
     pattern = ABBREVIATED.get(word)
     return word in c.digest.head or bool(pattern is not None and pattern.search(c.digest.head))
+
+
+def _is_version(c: Candidate, words: Sequence[str]) -> bool:
+    """The record is of the version a side names ("v2": model_version v2, not v2.1)."""
+    version = str(c.envelope.get("model_version") or "").lower()
+    return bool(version) and any(w == version for w in words if VERSION_RE.fullmatch(w))
 
 
 def _holds(c: Candidate, word: str) -> bool:

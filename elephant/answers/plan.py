@@ -37,6 +37,7 @@ from elephant.answers.questions import (
     Vocabulary,
     compact,
     describing_terms,
+    find_models,
     parse_question,
     parse_time,
     stem,
@@ -55,7 +56,7 @@ METRICS: dict[str, tuple[str, tuple[str, ...]]] = {
     "p99": ("lower", (r"\bp99(?:\.9)?\b", r"\btail latency\b", r"\btail\b")),
     "latency": ("lower", (r"\blatenc", r"\bspeed ?ups?\b", r"\bfaster\b", r"\bfastest\b", r"\bslow",
                           r"\bresponse time", r"\bttft\b", r"\btime to first token\b")),
-    "throughput": ("higher", (r"\bthroughput\b", r"\bqps\b", r"\brps\b", r"\bper second\b", r"\btokens?/s\b",
+    "throughput": ("higher", (r"\bthroughput\b", r"\bthru-?put\b", r"\bqps\b", r"\brps\b", r"\bper second\b", r"\btokens?/s\b",
                               r"\bsamples?/s\b", r"\bimages?/s\b", r"\btok/s\b", r"\bfps\b",
                               r"\bframes? (?:per second|/s)\b", r"\brequests?/s\b")),
     "wer": ("lower", (r"\bwer\b", r"\bword error", r"\bcer\b")),
@@ -130,7 +131,7 @@ ANSWER_KINDS: tuple[tuple[str, str, re.Pattern[str]], ...] = (
         r"\b(?:go|goes|gone|went|going) (?:fully )?live\b|\bfull rollout\b|\b(?:go|goes|went|gone|ramp\w*) to 100 ?%|"
         r"\brelease[ds]?\b|\bblue[- ]green\b")),
     ("benchmark", "benchmark", re.compile(
-        r"\bbenchmark\w*|\bmlperf\b|\bsubmission\b|\bround v?\d|\bmeasured\b|\bload test|\bperf(?:ormance)? run")),
+        r"\bbenchmark\w*|\bbench(?:es)?\b|\bmlperf\b|\bsubmission\b|\bround v?\d|\bmeasured\b|\bload test|\bperf(?:ormance)? run")),
 )
 ANSWER_KIND_OF = {name: kind for name, kind, _p in ANSWER_KINDS}
 ANSWER_KIND_RE = {name: pattern for name, _kind, pattern in ANSWER_KINDS}
@@ -210,9 +211,9 @@ DESCRIBED_RE = re.compile(
 TEACHER_RE = re.compile(
     r"\bthe\s+(?:teacher|parent)(?:\s+model)?\s+(?:used\s+|behind\s+)?(?:for|of|in|behind)\s+(.+?)"
     r"(?=[?!;,]|\s+(?:serve[sd]?|run|runs|hosted|deployed)\b|$)"
-    r"|\bthe\s+model\s+(?:that\s+)?(.+?)\s+(?:was|were|got|is)\s+distilled\s+from\b")
+    r"|\bthe\s+(?:teacher\s+|parent\s+)?model\s+(?:that\s+)?(.+?)\s+(?:was|were|got|is)\s+distilled\s+from\b")
 MAIN_VERB_RE = re.compile(r"\b(?:run|runs|use|uses|serve|serves|need|needs|allow|allows|get|gets|take|takes|cost|costs|"
-                          r"support|supports|sit|sits|live|lives)\b")
+                          r"support|supports|sit|sits|live|lives|have)\b")
 # Participles that end a described subject's clause when the question's own verb comes last.
 END_VERB_RE = re.compile(r"\b(?:served|hosted|deployed|configured|set up|monitored|rolled back|measured|"
                          r"benchmarked|priced|budgeted)\b")
@@ -226,7 +227,7 @@ MODEL_REF_RE = re.compile(
     r"estimator|recogni[sz]er|reader|engine|network|llm|ranker|scorer|recommender|transcriber|translator|"
     r"generator|encoder|embedder|pipeline|forecaster|autocompleter)\b(?!s)")
 # Words that mean "an optimization attempt" without naming a technique.
-ATTEMPT_WORDS_RE = re.compile(r"\b(?:experiments?|optimi[sz]ations?|attempts?|tried|try|tries)\b")
+ATTEMPT_WORDS_RE = re.compile(r"\b(?:experiments?|optimi[sz]ations?|opts|attempts?|tried|try|tries)\b")
 # "between the shadow test and the 50 % ramp": two anchors.
 BETWEEN_RE = re.compile(r"\bbetween\s+(.+?)\s+and\s+(.+?)(?=[?!;,]|$)")
 # "X vs Y", "compare X and Y", "what changed between vA and vB".
@@ -433,6 +434,9 @@ def build_plan(text: str, vocab: Vocabulary, *, now: datetime | None = None, mod
                anchors: bool = True) -> QueryPlan:
     """The plan of one question. Described subjects and event anchors are left for ``resolve`` to bind."""
     lowered = " ".join(text.lower().split())
+    excluded: list[str] = []
+    if model is None:
+        lowered, excluded = _drop_negated_models(lowered, vocab)
     described = None
     main = lowered
     match = DESCRIBED_RE.search(lowered)
@@ -494,8 +498,11 @@ def build_plan(text: str, vocab: Vocabulary, *, now: datetime | None = None, mod
         question.unknown_names = []
     else:
         _unknown_names_that_describe(plan, question, vocab)
+    # "riskgrade-retail vs riskgrade-sme": every model spelled out by its own name, so none to choose between.
+    named_in_full = len(question.models) > 1 and all(
+        re.search(rf"(?<![\w-]){re.escape(m.lower())}(?![\w-])", parse_text) for m in question.models)
     if described is None and model is None and len(question.models) != 1 and not question.features \
-            and not any(IDENT_LIKE.match(n) for n in question.unknown_names):
+            and not named_in_full and not any(IDENT_LIKE.match(n) for n in question.unknown_names):
         # An identifier the store has never seen ("payments-gateway") is a model Elephant does not know.
         _name_by_description(plan, question, vocab, parse_text)
     elif described is None and model is None and not question.models and question.unknown_names:
@@ -513,6 +520,9 @@ def build_plan(text: str, vocab: Vocabulary, *, now: datetime | None = None, mod
     elif described is None and model is None and question.by_one_word and len(question.models) == 1 \
             and not question.features:
         _recheck_one_word_name(plan, question, vocab, parse_text)
+    if excluded and any(m not in excluded for m in question.models):
+        question.models = [m for m in question.models if m not in excluded]
+        plan.subjects = [s for s in plan.subjects if s.model not in excluded]
     plan.techniques = sorted(question.techniques)
     kind_text = parse_text
     if question.anchor is not None:
@@ -577,6 +587,23 @@ def build_plan(text: str, vocab: Vocabulary, *, now: datetime | None = None, mod
                                                             or WORSE_RE.fullmatch(w) or DELTA_RE.fullmatch(w)
                                                             or SUPERLATIVE_RE.fullmatch(w))]
     return plan
+
+
+# "(not the sme one)", "excluding the large tagger": a model the question sets aside.
+NEGATED_MODEL_RE = re.compile(r"\(?\b(?:not|excluding|except(?: for)?)\s+(?:the\s+|for\s+(?:the\s+)?)?([\w.-]+)"
+                              r"(?:\s+(?:one|model|version|variant))?\)?(?=[\s,.;?!)]|$)")
+
+
+def _drop_negated_models(text: str, vocab: Vocabulary) -> tuple[str, list[str]]:
+    """The question without the phrases that set a model aside, and those models."""
+    excluded: list[str] = []
+    for match in reversed(list(NEGATED_MODEL_RE.finditer(text))):
+        named = find_models(match.group(1), vocab)
+        if len(named) != 1 or named[0] in excluded:
+            continue
+        excluded.append(named[0])
+        text = (text[: match.start()] + " " + text[match.end():]).strip()
+    return " ".join(text.split()), excluded
 
 
 # Tokens of a time expression the window already holds ("H1 2025", "Q3", "2025").

@@ -35,7 +35,7 @@ METRIC_PATTERNS: dict[str, tuple[str, ...]] = {
     "p95": (r"\bp95\b",),
     "p99": (r"\bp99\b", r"\btail latency\b"),
     "latency": (r"\blatenc", r"\bslow", r"\bfast", r"\bms\b", r"\bresponse time"),
-    "throughput": (r"\bthroughput\b", r"\bqps\b", r"\brps\b", r"\bper second\b", r"\btokens/s\b", r"\bsamples/s\b"),
+    "throughput": (r"\bthroughput\b", r"\bthru-?put\b", r"\bqps\b", r"\brps\b", r"\bper second\b", r"\btokens/s\b", r"\bsamples/s\b"),
     "accuracy": (r"\baccuracy\b", r"\brecall\b", r"\bndcg\b", r"\bauc\b", r"\bprecision@", r"\btop-?[15]\b",
                  r"\brouge", r"\bf1\b"),
 }
@@ -250,6 +250,7 @@ def build_vocabulary(conn: Any) -> Vocabulary:
         for term in describing_terms(words):
             holders = vocab.model_terms.setdefault(term, {})
             holders[str(model)] = holders.get(str(model), 0) + 1
+        _add_nicknames(vocab, str(model), str(title or "") + " " + str(envelope.get("body") or "")[:DESCRIBE_BODY_CHARS])
     features = conn.execute(select(heads.c.key, heads.c.envelope).where(and_(
         heads.c.is_deleted.is_(False), heads.c.kind == "feature_definition"))).all()
     for key, text in features:
@@ -279,6 +280,52 @@ def describing_terms(text: str) -> set[str]:
     split = {p for ps in parts for p in ps} | {f"{a} {b}" for ps in parts for a, b in itertools.pairwise(ps)}
     short = {stem(name)[:7] for name in abbreviations_in(text)}
     return set(words) | {f"{a} {b}" for a, b in itertools.pairwise(words)} | split | short
+
+
+def _is_abbreviation(short: str, word: str) -> bool:
+    """'rg' of 'riskgrade', 'tx' of 'transaction': the same first letter, the rest in order within the word."""
+    if not short or short[0] != word[0] or len(short) > len(word):
+        return False
+    rest = iter(word[1:])
+    return all(ch in rest for ch in short[1:])
+
+
+def _add_nicknames(vocab: Vocabulary, model: str, text: str) -> None:
+    """A team's short name for a model, written in its own records: 'rg-retail' for riskgrade-retail, each
+    part an abbreviation of the name's part in the same place (a part of its own, not a word of prose)."""
+    parts = [p for p in re.split(r"[-_]+", model.lower()) if p]
+    if len(parts) < 2:
+        return
+    for token in set(re.findall(r"\b[a-z0-9]+(?:[-_][a-z0-9]+)+\b", text.lower())):
+        pieces = re.split(r"[-_]", token)
+        key = compact(token)
+        if len(pieces) != len(parts) or key == compact(model) or key in vocab.exact or len(key) < 4:
+            continue
+        if all(_is_abbreviation(a, b) for a, b in zip(pieces, parts, strict=True)) and \
+                any(a != b for a, b in zip(pieces, parts, strict=True)):
+            vocab.strong_aliases.setdefault(key, set()).add(model)
+
+
+def near_model(word: str, vocab: Vocabulary) -> str | None:
+    """The model a long word no record uses names with one slip of the keyboard ('callscirbe' for callscribe):
+    one letter added, dropped, changed, or two neighbours swapped."""
+    key = compact(word)
+    if len(key) < 7 or key in vocab.strong_aliases or stem(key)[:7] in vocab.model_terms:
+        return None
+    near = {m for name, models in vocab.strong_aliases.items() if abs(len(name) - len(key)) <= 1
+            and len(name) >= 7 and _one_edit(key, name) for m in models}
+    return next(iter(near)) if len(near) == 1 else None
+
+
+def _one_edit(a: str, b: str) -> bool:
+    if a == b:
+        return False
+    if len(a) == len(b):
+        diff = [i for i in range(len(a)) if a[i] != b[i]]
+        return len(diff) == 1 or (len(diff) == 2 and diff[1] == diff[0] + 1
+                                  and a[diff[0]] == b[diff[1]] and a[diff[1]] == b[diff[0]])
+    short, long = (a, b) if len(a) < len(b) else (b, a)
+    return any(long[:i] + long[i + 1:] == short for i in range(len(long)))
 
 
 def _add_alias(table: dict[str, set[str]], alias: str, model: str, *, min_len: int = 3) -> None:
@@ -528,6 +575,9 @@ def find_models_how(lowered: str, vocab: Vocabulary) -> tuple[list[str], bool]:
             continue
         if compacts[i] in vocab.weak_aliases:
             weak.extend(m for m in sorted(vocab.weak_aliases[compacts[i]]) if m not in weak)
+        elif (slip := near_model(words[i], vocab)) is not None and slip not in found:
+            found.append(slip)
+            whole = True
         i += 1
     return (found, not whole) if found else (weak, bool(weak))
 

@@ -20,7 +20,7 @@ from typing_extensions import TypedDict
 from elephant.errors import NotFound, UsageError
 from elephant.kinds import regression
 from elephant.kinds.benchmark import is_offline, series_key, series_parts
-from elephant.kinds.units import as_number
+from elephant.kinds.units import as_number, lower_is_better
 from elephant.records.envelope import Record, validate_record
 from elephant.storage.schema import heads
 from elephant.storage.store import Store, StoredRecord, WriteResult
@@ -101,7 +101,7 @@ def compare_benchmarks(baseline: dict[str, Any], candidate: dict[str, Any], *, t
             if b is None or c is None:
                 continue
             change = _change(b, c)
-            drop = b - c
+            drop = c - b if lower_is_better(name) else b - c  # WER, WAPE, log loss: a rise is the drop
             tolerance = abs(b) * (TRADE_OFF_PCT if faster else ACCURACY_TOLERANCE_PCT) / 100
             out.append(Comparison(f"accuracy.{name}", b, c, change, drop > tolerance))
     return out

@@ -32,7 +32,7 @@ class BenchmarkFields(FieldsModel):
 
 WORDS = KindWords(
     label="benchmark",
-    question=(r"\bbenchmark", r"\bmeasured\b", r"\bmeasurements?\b", r"\bload[- ]test", r"\bmlperf\b",
+    question=(r"\bbenchmark", r"\bbench(?:es)?\b", r"\bmeasured\b", r"\bmeasurements?\b", r"\bload[- ]test", r"\bmlperf\b",
               r"\bpercentiles?\b"),
 )
 

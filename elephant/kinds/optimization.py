@@ -148,7 +148,7 @@ GENERIC_QUANTIZATION = (r"\bquanti[sz]", r"\blower precision\b", r"\breduced pre
 
 WORDS = KindWords(
     label="optimization attempt",
-    question=(r"\boptimi[sz]", r"\btr(?:y|ied|ies)\b", r"\battempts?\b", r"\bspeed ?ups?\b", r"\bfaster\b",
+    question=(r"\boptimi[sz]", r"\bopts\b", r"\btr(?:y|ied|ies)\b", r"\battempts?\b", r"\bspeed ?ups?\b", r"\bfaster\b",
               r"\bmake .* (?:faster|smaller|cheaper)\b"),
 )
 

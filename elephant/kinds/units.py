@@ -14,6 +14,16 @@ import re
 from typing import Any
 
 MINUS = "−"  # U+2212: a real minus sign, as people write "−60 %"
+
+# Accuracy-like metrics where lower is better: error rates, losses, error distances, false alarms.
+LOWER_IS_BETTER_RE = re.compile(
+    r"(?:^|[^a-z])(?:wer|cer|mae|rmse|mse|[sw]?mape|wape|ppl|frr|far|fpr|fnr|eer|ece|nll)(?:[^a-z]|$)|"
+    r"error|loss|perplexity|latency|brier|false[ _-]?(?:reject|accept|alarm|positive|negative)|miss[ _-]?rate")
+
+
+def lower_is_better(metric: str) -> bool:
+    """Whether a smaller figure of this accuracy-like metric is the better one ('wer', 'wape', 'log_loss')."""
+    return bool(LOWER_IS_BETTER_RE.search(metric.lower()))
 MISSING = "n/a"
 
 # Accuracy metric names as people write them.
