@@ -136,3 +136,34 @@ def test_a_bulk_load_leaves_planner_statistics(db: Any, backend: str, monkeypatc
     # A write of fewer rows than a tenth of what the statistics counted leaves them be.
     monkeypatch.setattr(store_module, "ANALYZE_MIN_ROWS", 1)
     assert db.store.refresh_statistics(("heads", "versions"), 2) == []
+
+
+@pytest.mark.postgres
+def test_postgresql_ranks_the_rarest_terms_within_the_budget(pg_url: str, tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """PostgreSQL's full-text side keeps the same budgets: rare terms OR-ed, common ones AND-ed, a bounded
+    share ranked when even that matches too much, and the filters still hold."""
+    monkeypatch.setattr(lexical, "COMMON_MIN_DOCS", 10)
+    lexical._DF_CACHE.clear()
+    db = elephant.open(tmp_path / "pg", database_url=pg_url)
+    try:
+        assert db.put_many(notes()).ok
+        db.process_outbox()
+        with db.store.read_connection() as conn:
+            monkeypatch.setattr(lexical, "RANK_BUDGET", 100)
+            assert lexical._pg_query(conn, ["rare", "zzzunheard"]) == ("'rare'", None)
+            assert lexical._pg_query(conn, ["medium", "rare"]) == ("'rare' | 'medium'", None)
+            assert lexical._pg_query(conn, ["zzzunheard"]) == ("", None)
+            assert search_lexical(conn, "zzzunheard qqqnever") == []
+            monkeypatch.setattr(lexical, "RANK_BUDGET", 15)
+            # "medium" (20) and "common" (40) are past the budget alone: both together, 20 matches x 2 terms,
+            # still past it, so a bounded share of them is ranked.
+            assert lexical._pg_query(conn, ["common", "medium"]) == ("'medium' & 'common'", 15)
+            found = {key for key, _score in search_lexical(conn, "common medium", limit=50)}
+            assert found and len(found) <= 15 and found <= {n["key"] for n in notes() if "medium" in n["body"]}
+        # A filter is applied by SQL on every match, not on a capped share.
+        hits = db.search("common medium", model="fraud", k=20).results
+        assert hits and {hit.model for hit in hits} == {"fraud"}
+    finally:
+        db.close()
+        lexical._DF_CACHE.clear()
