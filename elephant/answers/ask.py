@@ -387,7 +387,9 @@ class Answerer:
 
 
 def _best_match(pool: dict[str, Candidate], question: Question,
-                search_ranks: dict[str, int] | None = None) -> Candidate | None:
+                search_ranks: dict[str, int] | None = None, *, by_head: bool = False) -> Candidate | None:
+    """The record that matches ``question`` best; with ``by_head``, of two that match alike the one whose title,
+    tags or key hold its words (the QAT attempt, not a later one whose body mentions "re-QAT")."""
     if not pool:
         return None
     score_pool(pool, question, search_ranks)
@@ -396,6 +398,11 @@ def _best_match(pool: dict[str, Candidate], question: Question,
              and (window.until is None or c.when < window.until)]
     if window.month is not None:
         cands = [c for c in cands if c.when[5:7] == f"{window.month:02d}"]
+    if by_head:
+        def head(c: Candidate) -> int:
+            slug = c.key.rsplit("/", 1)[-1].replace("-", " ")
+            return sum(t in c.digest.head or t in slug for t in question.terms)
+        return max(cands, key=lambda c: (round(c.score, 1), head(c), c.when)) if cands else None
     return max(cands, key=lambda c: (c.score, c.when)) if cands else None
 
 
@@ -420,7 +427,7 @@ def resolve_anchors(plan: QueryPlan, pool: dict[str, Candidate]) -> set[str]:
         if re.search(r"\bones?\b", anchor.phrase):
             # "optimizations before the TensorRT one": the anchor is a record of the kind asked about.
             sub.kinds.add(plan.record_kind or "optimization")
-        best = _best_match(pool, sub)
+        best = _best_match(pool, sub, by_head=True)
         if best is None:
             continue
         anchor.resolved_key, anchor.resolved_at = best.citation, best.when

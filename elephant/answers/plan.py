@@ -32,6 +32,7 @@ from elephant.answers.questions import (
     STOPWORDS,
     TECHNIQUE_RE,
     TIME_RANGE,
+    YES_NO_END,
     Question,
     TimeWindow,
     Vocabulary,
@@ -80,11 +81,13 @@ SUPERLATIVE_RE = re.compile(
     r"maximum|minimum|max|min|cheapest|strongest|weakest|record)\b|\bthe (?:\w+ )?(?:fastest|best|lowest|highest)\b")
 # Verbs that say which way the number moved: "cut p99 the most" (down), "raised throughput" (up).
 DOWN_RE = re.compile(r"\b(?:cut|cuts|reduc\w*|lower(?:ed|s)?|decreas\w*|drop\w*|shav\w*|shr[aiu]nk\w*|lost|lose|"
+                     r"tank\w*|crater\w*|plummet\w*|tumbl\w*|nosediv\w*|"
                      r"loses|losing|slash\w*|trim\w*|sav(?:e|ed|ing)s?)\b")
 UP_RE = re.compile(r"\b(?:increas\w*|rais\w*|boost\w*|grew|grow\w*|doubl\w*|gain\w*|improv\w*|lift\w*|jump\w*|"
                    r"climb\w*|bump\w*)\b")
 WORSE_RE = re.compile(r"\b(?:hurt|hurts|worst|degrad\w*|regress\w*|harm\w*|penal\w*|sacrific\w*|damag\w*|hits?)\b")
 DELTA_RE = re.compile(r"\b(?:change[sd]?|improv\w*|gain\w*|speed ?ups?|cut|cuts|reduc\w*|lost|lose|loses|drop\w*|rais\w*|"
+                      r"tank\w*|crater\w*|plummet\w*|tumbl\w*|nosediv\w*|"
                       r"increas\w*|decreas\w*|delta|sav\w*|help\w*|gave|brought|hurt\w*|cost|boost\w*|"
                       r"degrad\w*|shav\w*|slash\w*|wins?|hits?|savings?|jump\w*|bump\w*|multipliers?|x faster|times faster|"
                       r"regress\w*)\b")
@@ -111,7 +114,8 @@ ANSWER_KINDS: tuple[tuple[str, str, re.Pattern[str]], ...] = (
         r"\bbudget\b|\bslos?\b|\bguidelines?\b|\bpolicy\b|\brules? (?:for|to|about)\b|\bconventions?\b|"
         r"\btarget\b|\bsla\b|\ballow(?:ed|ance)\b|\blimit\b|\bceiling\b|\bquota\b|\bfloor\b|\bthreshold\b|"
         r"\bhow (?:many|much) (?:ms|milliseconds|seconds|time|latency)\b.{0,40}\b(?:get|gets|have|has|allowed)\b|"
-        r"\bwhen (?:does|do|is|are|should|would) .{0,40}\bescalat\w*|\bescalation (?:rules?|polic\w*|criteria|thresholds?)\b|"
+        r"\bwhen (?:does|do|is|are|should|would) .{0,40}\bescalat\w*|\bescalation\b|"
+        r"\bwho (?:do|should|would|can) (?:we|i) (?:page|call|ping|escalate to|contact)\b|\bon-?call (?:rotation|schedule|policy)\b|"
         r"\brouting rules?\b|\bsign-?offs?\b|\b(?:release|launch|safety|quality) gates?\b|\bgates? (?:to|does|do|a|before)\b|\b(?:need|needs|require[sd]?) .{0,30}\b(?:approval|review)\b|\bwhen (?:does|do|is|are|should) .{0,40}\b(?:get |gets |be )?(?:routed|sent on|forwarded|handed off)\b|"
         r"\bdeadlines?\b|\bby when\b|\blessons?\b|\bwhat counts as\b|\bcounts as (?:a |an )?sev|"
         r"\b(?:minimum|maximum|min|max|lowest|highest)\b.{0,50}\bwe (?:accept|tolerate|allow)\b|"
@@ -163,13 +167,18 @@ EXISTENCE_RE = re.compile(
     r"\b(?:ever|already|previously|before now)\b|^\s*(?:did|have|has|had) (?:we|anyone|the team|somebody|someone)"
     r" (?:\w+ )?(?:try|tried|attempt\w*|test\w*|experiment\w*|run|ran|use|used|look\w* into)\b"
     r"|\bhave we\b|\bany (?:attempts?|experiments?|record)\b|\bnever\b")
-YES_NO_RE = re.compile(r"^\s*(?:did|do|does|have|has|had|was|were|is|are|can|could|will)\b")
+_YES_NO_START_RE = re.compile(r"^\s*(?:did|do|does|have|has|had|was|were|is|are|can|could|will)\b")
+
+
+def asks_yes_no(lowered: str) -> bool:
+    """A yes/no question: asked at the start ("did INT8 work on X?") or at the end ("INT8 on X, did it work?")."""
+    return bool(_YES_NO_START_RE.match(lowered) or YES_NO_END.search(lowered))
 NOW_RE = re.compile(r"\b(?:now|currently|current|today|these days|at the moment|right now|still|latest|live)\b")
 
 # Methods the fixed technique list lacks: records file them as ``technique: other`` with the method in the
 # title, body or extra fields. Each entry: a name, and patterns for the question and for the record's text.
 METHOD_LEXICON: dict[str, tuple[str, ...]] = {
-    "speculative decoding": (r"\bspeculat", r"\bdraft model\b"),
+    "speculative decoding": (r"\bspeculat", r"\bdraft model\b", r"\bspec(?:ulative)?[ -]?decod"),
     "medusa": (r"\bmedusa\b",),
     "eagle": (r"\beagle\b",),
     "awq": (r"\bawq\b", r"\bactivation[- ]aware\b"),
@@ -543,7 +552,7 @@ def build_plan(text: str, vocab: Vocabulary, *, now: datetime | None = None, mod
     if plan.status and plan.answer_kind is None:
         plan.answer_kind = "incident"
     if plan.status is None and UNDER_WAY_RE.search(parse_text) and plan.answer_kind in ("deployment", None) \
-            and not YES_NO_RE.match(lowered):
+            and not asks_yes_no(lowered):
         # "what's in flight for X?", "anything rolling out at the moment?": attempts and rollouts under way.
         plan.status = "in_progress"
     # A model's own name is no superlative ("dga-max's latency budget").
@@ -781,9 +790,9 @@ def _answer_kind(text: str) -> str | None:
 def _intent(lowered: str, plan: QueryPlan) -> str:
     if plan.superlative is not None or plan.comparison is not None:
         return "lookup"
-    if plan.status is not None and (STATUS_QUESTION_RE.search(lowered) or YES_NO_RE.match(lowered)):
+    if plan.status is not None and (STATUS_QUESTION_RE.search(lowered) or asks_yes_no(lowered)):
         return "status"
-    if YES_NO_RE.match(lowered):
+    if asks_yes_no(lowered):
         if plan.answer_kind == "feature" and re.search(r"\bstill\b|\bdrift|\bskew", lowered):
             return "status"
         if OUTCOME_RE.search(lowered) and not re.search(r"\bever\b|\balready\b", lowered):

@@ -55,6 +55,10 @@ NUMBER_RE = re.compile(r"\d+(?:\.\d+)?")
 QUOTED_RE = re.compile(r"[\"“']([^\"”']{3,})[\"”']")
 
 YES_NO_START = re.compile(r"^\s*(?:did|do|does|have|has|had|was|were|is|are|can|could|should|will)\b")
+# "int8 on the icd coder, did it work?": the yes/no asked at the end.
+YES_NO_END = re.compile(r"(?:^|[,;:?!]|\s[-–—])\s*(?:and |so )?(?:did|does|has|was|is) (?:it|that|this|they|those) "
+                        r"(?:\w+ )?(?:work|worked|help|helped|stick|pan out|go (?:ok|okay|well|fine)|succeed|ship|"
+                        r"pay off|get adopted|make it|adopted|shipped|kept|rolled back|reverted)\b[^,;]*$")
 WHAT_HAPPENED = re.compile(r"\bwhat happened\b|\bhow did\b.*\bgo\b|\bwhat (?:was|were) the (?:outcome|result)s?\b"
                            r"|\bhow did it end\b|\bwhat came of\b|\bwhy (?:was|were|did)\b")
 OLDEST_FIRST = re.compile(r"\bfirst\b(?! (?:result|page|token|hit)s?\b)|\bearliest\b|\boriginally\b|\boldest\b"
@@ -418,7 +422,7 @@ def parse_question(text: str, vocab: Vocabulary, *, now: datetime | None = None,
         question.models = [model]
     else:
         question.models, question.by_one_word = find_models_how(lowered, vocab)
-    question.is_yes_no = bool(YES_NO_START.match(lowered))
+    question.is_yes_no = bool(YES_NO_START.match(lowered) or YES_NO_END.search(lowered))
     question.is_what_happened = bool(WHAT_HAPPENED.search(lowered))
     question.oldest_first = bool(OLDEST_FIRST.search(lowered)) and not NEWEST_FIRST.search(lowered)
 

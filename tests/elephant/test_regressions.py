@@ -53,6 +53,16 @@ def test_throughput_and_accuracy_drops(db: Any) -> None:
     assert found[finding_key("ranker/b3")]["throughput_qps"]["worse"] is False
 
 
+def test_error_metrics_regress_when_they_rise(db: Any) -> None:
+    """WER, WAPE, MAE, log loss: lower is better, so a fall is an improvement and a rise the regression."""
+    db.put(bench("asr/b1", "2026-01-01", model="asr", accuracy={"wer": 0.148, "wape": 0.21, "auc": 0.80}))
+    db.put(bench("asr/b2", "2026-02-01", model="asr", accuracy={"wer": 0.127, "wape": 0.18, "auc": 0.80}))
+    assert db.regressions(model="asr") == []  # both errors fell: no finding
+    db.put(bench("asr/b3", "2026-03-01", model="asr", accuracy={"wer": 0.134, "wape": 0.18, "auc": 0.80}))
+    metrics = db.regressions(model="asr")[0].to_dict()["metrics"]
+    assert metrics["accuracy.wer"]["worse"] is True and metrics["accuracy.wape"]["worse"] is False
+
+
 def test_only_the_same_series_is_compared(db: Any) -> None:
     db.put(bench("ranker/cpu", "2026-01-01", p99=20))
     db.put(bench("ranker/gpu", "2026-02-01", p99=60, hardware="g5.xlarge"))  # other hardware
