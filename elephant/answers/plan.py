@@ -214,9 +214,18 @@ METHOD_RE = {name: re.compile("|".join(f"(?:{p})" for p in pats)) for name, pats
 
 # "the model whose …", "the model that had …", "the service with …": a subject described, not named.
 DESCRIBED_RE = re.compile(
-    r"\b(?:the|that|our)\s+(?:model|service|system|one|network|classifier|detector|predictor|bot|assistant|llm|"
-    r"pipeline|engine)\s+(?:whose|that|which|where|with|behind|from|for which|we|affected by|hit by|involved in|"
-    r"responsible for|used for|that's)\b\s*(.+?)(?=[?!;,—–]|\s-\s|$)")
+    r"\b(?:the|that|our|whichever|whatever)\s+(?:model|service|system|one|network|classifier|detector|predictor|bot|"
+    r"assistant|llm|pipeline|engine)\s+(?:whose|that|which|where|with|behind|from|for which|we|affected by|hit by|"
+    r"involved in|responsible for|used for|that's|associated with|linked to|tied to|implicated in|blamed for|"
+    r"at the (?:center|centre|heart) of)\b\s*(.+?)(?=[?!;,—–]|\s-\s|$)")
+# "the ranker whose canary was rolled back", "the scorer behind the outage": other nouns for a model, with
+# the connectors that only a description follows ("the ranker with INT8" stays a named model's question).
+DESCRIBED_NOUN_RE = re.compile(
+    r"\b(?:the|that|our|whichever|whatever)\s+(ranker|scorer|recommender|tagger|transcriber|translator|generator|"
+    r"encoder|embedder|forecaster|summari[sz]er|reader|matcher|copilot|chatbot|agent)\s+(?:whose|behind|"
+    r"affected by|hit by|involved in|responsible for|associated with|linked to|tied to|implicated in|blamed for|"
+    r"that (?:had|has|caused|broke|crashed|triggered|got|was|were|hit|failed|started|suffered|went|ran into)\b)"
+    r"\s*(.+?)(?=[?!;,—–]|\s-\s|$)")
 TEACHER_RE = re.compile(
     r"\bthe\s+(?:teacher|parent)(?:\s+model)?\s+(?:used\s+|behind\s+)?(?:for|of|in|behind)\s+(.+?)"
     r"(?=[?!;,]|\s+(?:serve[sd]?|run|runs|hosted|deployed)\b|$)"
@@ -449,6 +458,10 @@ def build_plan(text: str, vocab: Vocabulary, *, now: datetime | None = None, mod
     described = None
     main = lowered
     match = DESCRIBED_RE.search(lowered)
+    if match is None:
+        noun = DESCRIBED_NOUN_RE.search(lowered)
+        if noun is not None and compact(noun.group(1)) not in vocab.strong_aliases:
+            match = noun  # a model named "ranker" is named, not described
     teacher = TEACHER_RE.search(lowered) if model is None else None
     if teacher is not None:
         # "the teacher model used for the drone distillation", "the model the small grader was distilled
@@ -456,7 +469,7 @@ def build_plan(text: str, vocab: Vocabulary, *, now: datetime | None = None, mod
         described = "teacher of " + (teacher.group(1) or teacher.group(2)).strip()
         main = (lowered[: teacher.start()] + " the model " + lowered[teacher.end():]).strip()
     elif match and model is None:
-        described = match.group(1).strip()
+        described = match.group(match.lastindex or 1).strip()
         tail = ""
         if re.search(r"\b(?:does|do|did|is|was|are|were|can|will)\s*$", lowered[: match.start()]):
             # "what hardware does the model with the X bug run on now?": the main verb ends the description.

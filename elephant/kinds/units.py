@@ -21,9 +21,17 @@ LOWER_IS_BETTER_RE = re.compile(
     r"error|loss|perplexity|latency|brier|false[ _-]?(?:reject|accept|alarm|positive|negative)|miss[ _-]?rate")
 
 
+# A metric named for what it finds, measured at an error rate ("recall_at_1pct_fpr", "tar_at_far_1e-4"): higher.
+HIGHER_FIRST_RE = re.compile(r"^(?:recall|precision|tpr|tar|tnr|auc|roc|pr[_-]?auc|accuracy|acc|f1|ndcg|map|mrr|"
+                             r"hit|hits|bleu|rouge\w*|dice|iou|ap|top[-_]?\d+(?:[-_]acc\w*)?)(?:[^a-z]|$)")
+
+
 def lower_is_better(metric: str) -> bool:
     """Whether a smaller figure of this accuracy-like metric is the better one ('wer', 'wape', 'log_loss')."""
-    return bool(LOWER_IS_BETTER_RE.search(metric.lower()))
+    name = metric.lower().rsplit(".", 1)[-1]
+    if HIGHER_FIRST_RE.match(name) and not re.search(r"error|loss", name):
+        return False
+    return bool(LOWER_IS_BETTER_RE.search(name))
 MISSING = "n/a"
 
 # Accuracy metric names as people write them.

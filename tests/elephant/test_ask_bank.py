@@ -171,3 +171,10 @@ def test_a_yes_no_about_a_described_model_answers_first(db: Any) -> None:
     lines = [line for line in r.answer.splitlines() if line]
     assert lines[0].startswith("**Yes") and lines[1].startswith("**callscribe**")
     assert r.plan["subjects"][0]["description"] == "had the dst bug"
+
+
+def test_other_nouns_for_a_model_describe_it_with_a_clause(db: Any) -> None:
+    assert db.put_many(bank()).ok
+    r = db.ask("latest benchmark of the transcriber that had the DST bug")
+    assert r.plan["subjects"][0]["how"] == "described" and subjects(r) == ["callscribe"]
+    assert keys(r)[0] == "callscribe/bench/v2-1"
