@@ -212,7 +212,8 @@ class Answerer:
     def _resolve_description(self, conn: Any, subject: Subject, vocab: Vocabulary, now: datetime | None) -> None:
         """'the model whose shadow deployment was aborted in June': the best record for the description
         names the model (SQL first, hybrid search when SQL finds nothing)."""
-        sub_plan = build_plan(subject.description or "", vocab, now=now)
+        # The description is one event ("threw alarms after the PLC firmware push"): its "after" is no bound.
+        sub_plan = build_plan(subject.description or "", vocab, now=now, anchors=False)
         sub = sub_plan.question
         assert sub is not None
         named = sub.models if len(sub.models) == 1 else []

@@ -575,6 +575,10 @@ def _outcome_lead(plan: QueryPlan, shown: list[Candidate]) -> tuple[str | None, 
         # of the same technique.
         top = max(cover(c) for c in attempts)
         attempts = [c for c in attempts if cover(c) == top] if top else attempts
+        # Of those, the one whose key names them ("spec decoding": …/spec-decoding-…, before a newer
+        # …/eagle3-spec-… whose text says speculative decoding too).
+        keyed = max(_slug_cover(c, plan) for c in attempts)
+        attempts = [c for c in attempts if _slug_cover(c, plan) == keyed] if keyed else attempts
     versions = [t for t in (plan.question.terms if plan.question else []) if re.fullmatch(r"v\d+(?:\.\d+)*", t)]
     if versions:
         # "did the v3 canary succeed?": the record of that version, not the v3.1 rollout after it.
@@ -640,13 +644,15 @@ def _status(plan: QueryPlan, g: Gathered, pool: dict[str, Candidate]) -> Assembl
         scored = [c for c in of_kind if c.score >= MIN_SCORE]
         of_kind = scored or of_kind
     of_kind = _in_window(of_kind, plan)
-    opened = order_by_time([c for c in of_kind if is_open(c)])
+    # The team's own open records before Elephant's findings (stable: newest first within each).
+    opened = sorted(order_by_time([c for c in of_kind if is_open(c)]), key=is_finding)
     noun = {"incident": "incidents", "regression": "regressions", "feature_definition": "features drifting"}.get(
         kind, kind.replace("_", " ") + "s")
     if opened:
         first = opened[0]
+        which = "the latest" if first is order_by_time(opened)[0] else "the team's own latest"
         lead = (f"**Yes — {len(opened)} open {noun if len(opened) > 1 else noun.rstrip('s')}"
-                f"{_about(plan)}**; the latest: {_title(first)} ({_when(first)}) {_cite(first)}.")
+                f"{_about(plan)}**; {which}: {_title(first)} ({_when(first)}) {_cite(first)}.")
         if kind == "feature_definition":
             lead = f"**Yes — {len(opened)} feature(s) drifting{_about(plan)}**: {_title(first)} {_cite(first)}."
         return Assembly(lead=lead, primary=opened, related=[])

@@ -20,6 +20,7 @@ Answer assembly (``elephant.answers.assemble``) reads the plan; ``elephant ask -
 
 from __future__ import annotations
 
+import calendar
 import math
 import re
 from dataclasses import dataclass, field, replace
@@ -550,6 +551,14 @@ def build_plan(text: str, vocab: Vocabulary, *, now: datetime | None = None, mod
     if question.anchor is not None:
         kind_text = kind_text.replace(question.anchor.phrase, " ")
     plan.answer_kind = _answer_kind(kind_text)
+    month = question.window.month
+    if plan.answer_kind == "note" and month is not None and not re.search(
+            r"\b(?:in|during|since|after|before|until|till|from|by|of|last|this)\s+(?:early |late |mid[- ])?"
+            + calendar.month_name[month].lower()[:3], parse_text):
+        # "when does the december change freeze start?": the month is what the policy is about, not when
+        # it was written.
+        question.window = TimeWindow()
+        question.terms.append(stem(calendar.month_name[month].lower()))
     plan.methods = [name for name, pattern in METHOD_RE.items() if pattern.search(kind_text)]
     if "quantization" in plan.methods and (set(plan.methods) & SPECIFIC_QUANTIZATION or (
             question.techniques and all(t.startswith("quantization_") for t in question.techniques)

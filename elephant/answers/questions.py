@@ -54,6 +54,7 @@ GENERIC_QUANTIZATION_RE = re.compile("|".join(f"(?:{p})" for p in GENERIC_QUANTI
 NUMBER_RE = re.compile(r"\d+(?:\.\d+)?")
 QUOTED_RE = re.compile(r"[\"“']([^\"”']{3,})[\"”']")
 
+FEATURE_WORD_RE = re.compile(r"\bfeatures?\b|\bparity\b|\bdrift|\bskew")
 YES_NO_START = re.compile(r"^\s*(?:did|do|does|have|has|had|was|were|is|are|can|could|should|will)\b")
 # "int8 on the icd coder, did it work?": the yes/no asked at the end.
 YES_NO_END = re.compile(r"(?:^|[,;:?!]|\s[-–—])\s*(?:and |so )?(?:did|does|has|was|is) (?:it|that|this|they|those) "
@@ -505,6 +506,14 @@ def _parse_signals(text: str, vocab: Vocabulary) -> Question:
         for form in (token, token.replace("-", "_")):
             if form in vocab.features:
                 q.features.update(vocab.features[form])
+    if not q.features and vocab.features and FEATURE_WORD_RE.search(text):
+        # "the vib kurtosis feature": a feature named by the words of its name, in order, without the window
+        # or unit part ("vib_kurtosis_10m").
+        spaced = f" {' '.join(raw)} "
+        for name, holders in vocab.features.items():
+            words = [p for p in re.split(r"[_\-.]+", name) if p and not re.fullmatch(r"\d+[a-z]{0,2}", p)]
+            if len(words) >= 2 and f" {' '.join(words)} " in spaced:
+                q.features.update(holders)
     q.exact = [m.strip() for m in QUOTED_RE.findall(text)]
     # A ratio ("2:4 sparsity", "1:1 replay") is one exact string; its digits alone say little.
     ratios = re.findall(r"(?<![\d:])\d{1,3}:\d{1,3}(?![\d:])", text)
