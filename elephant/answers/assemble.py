@@ -213,7 +213,8 @@ def _slug_cover(cand: Candidate, plan: QueryPlan) -> int:
     """How many of the question's own words (not its models' names) the record's key slug holds."""
     words = [t for t in (plan.question.terms if plan.question is not None else []) if len(t) > 2]
     slug = {stem(p) for p in re.split(r"[-_/.]+", cand.key.rsplit("/", 1)[-1].lower()) if p}
-    return sum(w in slug for w in words)
+    # "torch.compile": every part of a dotted or hyphenated term in the slug.
+    return sum(all(stem(p) in slug for p in re.split(r"[-_.]+", w) if p) for w in words)
 
 
 def is_open(cand: Candidate) -> bool:
@@ -304,6 +305,10 @@ def assemble(plan: QueryPlan, g: Gathered, pool: dict[str, Candidate]) -> Assemb
                 out.primary = sorted(of_kind, key=lambda c: (c.score, c.when), reverse=True)
             if plan.time.order == "oldest":
                 out.primary = order_by_time(of_kind, oldest_first=True)
+            if wanted == "deployment" and strategy is not None:
+                # "the fraud model's shadow test": rollouts of that strategy first (a later canary that
+                # mentions the shadow is not it).
+                out.primary = sorted(out.primary, key=lambda c: c.fields.get("strategy") != strategy)
             out.related = rest
             shown = out.primary + rest
     if (plan.intent in ("outcome", "existence") or (plan.intent == "list" and plan.models
@@ -449,7 +454,7 @@ def _config_lead(plan: QueryPlan, current: Candidate, configs: list[Candidate]) 
 ATTEMPT_ASK_RE = re.compile(r"\b(?:what|anything|which|any)\b.*\b(?:tried|try|attempt\w*|experiment\w*|optimi[sz]\w*)\b")
 # "which optimization caused …", "what change led to …": the kind asked for and a relation to an event.
 ASKED_KIND_RE = re.compile(r"\b(?:which|what|the)\s+(?:\w+\s+)?(optimi[sz]ation|change|attempt|experiment|deployment|"
-                           r"rollout|release|canary|config\w*|incident|regression|benchmark|baseline)s?\b"
+                           r"rollout|release|canary|config\w*|incident|regression|benchmark|baseline|feature)s?\b"
                            r"(?=\s+(?:that|which|whose|was|were|did|caused|introduced|led|we|the|it|behind)\b|\s*\?|$)")
 CAUSE_RE = re.compile(r"\b(?:caus\w*|led to|lead to|leads to|trigger\w*|behind|responsible for|introduc\w*|"
                       r"broke|resulted in|fix\w*|resolv\w*|follow\w*|came out of|prompted|measured against|"
@@ -457,7 +462,8 @@ CAUSE_RE = re.compile(r"\b(?:caus\w*|led to|lead to|leads to|trigger\w*|behind|r
 _ASKED_KIND = {"optimization": "optimization", "optimisation": "optimization", "change": "optimization",
                "attempt": "optimization", "experiment": "optimization", "deployment": "deployment",
                "rollout": "deployment", "release": "deployment", "canary": "deployment", "incident": "incident",
-               "regression": "regression", "benchmark": "benchmark", "baseline": "benchmark"}
+               "regression": "regression", "benchmark": "benchmark", "baseline": "benchmark",
+               "feature": "feature_definition"}
 
 
 def _linked_answer(plan: QueryPlan, shown: list[Candidate],
@@ -494,6 +500,13 @@ def _linked_answer(plan: QueryPlan, shown: list[Candidate],
         for rel, key in other.digest.links:
             if key == event.key and other.kind == kind:
                 return other, event, f"{rel} (from)"
+    if kind == "feature_definition":
+        # "the feature behind the stale price incident": no link, but the event names the feature.
+        text = event.digest.text.lower()
+        named = [c for c in pool.values() if c.kind == kind and isinstance(c.fields.get("feature"), str)
+                 and len(c.fields["feature"]) > 3 and c.fields["feature"].lower() in text]
+        if len(named) == 1:
+            return named[0], event, "names_feature"
     return None
 
 

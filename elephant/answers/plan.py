@@ -112,7 +112,7 @@ ANSWER_KINDS: tuple[tuple[str, str, re.Pattern[str]], ...] = (
         r"^\s*(?:are|is) (?:we|it|\S+) still (?:serving|running|hosting|on)\b|"
         r"^\s*(?:are|is) .{1,60}? still (?:served|serving|running|hosted|deployed) (?:on|with|in|from)\b")),
     ("note", "note", re.compile(
-        r"\bbudget\b|\bslos?\b|\bguidelines?\b|\bpolicy\b|\brules? (?:for|to|about)\b|\bconventions?\b|"
+        r"\bbudget\b|\bslos?\b|\bguidelines?\b|\bpolicy\b|\bprotocols?\b|\bour (?:\w+ ){0,2}process\b|\brules? (?:for|to|about)\b|\bconventions?\b|"
         r"\btarget\b|\bsla\b|\ballow(?:ed|ance)\b|\blimit\b|\bceiling\b|\bquota\b|\bfloor\b|\bthreshold\b|"
         r"\bhow (?:many|much) (?:ms|milliseconds|seconds|time|latency)\b.{0,40}\b(?:get|gets|have|has|allowed)\b|"
         r"\bwhen (?:does|do|is|are|should|would) .{0,40}\bescalat\w*|\bescalation\b|"
@@ -249,6 +249,7 @@ MODEL_REF_RE = re.compile(
 ATTEMPT_WORDS_RE = re.compile(r"\b(?:experiments?|optimi[sz]ations?|opts|attempts?|tried|try|tries)\b")
 # "between the shadow test and the 50 % ramp": two anchors.
 BETWEEN_RE = re.compile(r"\bbetween\s+(.+?)\s+and\s+(.+?)(?=[?!;,]|$)")
+AFTER_BEFORE_RE = re.compile(r"\b(?:after|since)\s+(.+?),?\s+(?:but|and)\s+(?:still\s+)?(?:before|prior to)\s+(.+?)(?=[?!;,]|$)")
 # "X vs Y", "compare X and Y", "what changed between vA and vB".
 # "A vs B", "A versus B", "A compared to B", "how did A compare with B": the phrases on either side (up to
 # five words, within the clause), which ``assemble`` narrows to the words one side has and the other lacks.
@@ -482,6 +483,8 @@ def build_plan(text: str, vocab: Vocabulary, *, now: datetime | None = None, mod
             if verb:
                 described, tail = described[: verb.start()].strip(), described[verb.start():]
         main = (lowered[: match.start()] + " the model " + tail + lowered[match.end():]).strip()
+    # "after the v2 ramp but before the waterproof incident" is between the two.
+    main = AFTER_BEFORE_RE.sub(r"between \1 and \2", main)
     between = BETWEEN_RE.search(main) if anchors else None
     comparison = _comparison(main, vocab)
     around = AROUND_RE.search(main)
@@ -848,7 +851,7 @@ def _superlative(text: str, plan: QueryPlan) -> Superlative | None:
     worse = bool(WORSE_RE.search(text)) or (metric != "cost" and bool(re.search(r"\bcost(?:s|ed)?\b", text)))
     # "the biggest qps improvement we ever measured": a change, though "measured" names benchmarks.
     is_change = bool(DELTA_RE.search(text)) and (plan.answer_kind != "benchmark" or (
-        bool(re.search(r"\b(?:improv\w*|gains?|reduc\w*|cuts?|boost\w*|speed ?ups?|jump\w*)\b", text))
+        bool(re.search(r"\b(?:improv\w*|gains?|reduc\w*|cuts?|boost\w*|speed ?ups?|jump\w*|wins?|savings?)\b", text))
         and not re.search(r"\bbenchmark|\bmlperf\b|\bround\b", text)))
     if worse:
         want = "max" if better == "lower" else "min"

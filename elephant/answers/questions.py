@@ -434,7 +434,8 @@ def parse_question(text: str, vocab: Vocabulary, *, now: datetime | None = None,
         direction = "before" if word in ("before", "prior to", "preceding", "until", "ahead of", "leading up to",
                                          "in the run-up to") else "after"
         window = parse_time(phrase, now)
-        if ((re.match(r"\w+ing\b", phrase) and not re.match(r"\w+ing (?:the|our|\S+'s) ", phrase))
+        if ((re.match(r"\w+ing\b", phrase) and not re.match(r"\w+ing (?:(?:the|our|\S+'s) |(?:it|them|this|that)\b)",
+                                                         phrase))
                 or re.match(r"(?:a|an|any|every|each|it|they|we|you)\s", phrase)) and window is None:
             # "before rolling back", "before quantizing a model", "sign-off before a canary": a condition or
             # any such event, not a record that bounds time ("before distilling the MPC planner" is one event).

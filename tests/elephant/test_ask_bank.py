@@ -178,3 +178,87 @@ def test_other_nouns_for_a_model_describe_it_with_a_clause(db: Any) -> None:
     r = db.ask("latest benchmark of the transcriber that had the DST bug")
     assert r.plan["subjects"][0]["how"] == "described" and subjects(r) == ["callscribe"]
     assert keys(r)[0] == "callscribe/bench/v2-1"
+
+
+def plant() -> list[dict[str, Any]]:
+    """A plant's anomaly detector pair, an LLM, a ranker with a feature, team-wide notes."""
+    return versioned([
+        record("serving_config", "anom-oh/serving/flink", "2024-05-01", "anom-oh on Flink + ONNX Runtime",
+               model="anom-oh", runtime="flink+onnxruntime", hardware="c6i.2xlarge", precision="fp32"),
+        record("incident", "anom-oh/incident/alarm-flood", "2024-12-10",
+               "Anomaly detector alarm flood after a press PLC firmware update", model="anom-oh",
+               body="3,140 false alarms overnight after the PLC firmware push.", severity="sev2",
+               status="resolved", resolved_at="2024-12-11"),
+        record("serving_config", "anom-mx/serving/flink", "2024-09-01", "anom-mx on Flink + ONNX Runtime",
+               model="anom-mx", runtime="flink+onnxruntime", hardware="c6i.xlarge", precision="int8"),
+        opt("anom-mx/opt/int8", "2025-04-15", "quantization_int8", "adopted", model="anom-mx",
+            title="INT8 static quantization of the anom-mx detector",
+            body="After the PLC firmware push on the other plant we re-checked alarms here too.",
+            base={"latency_ms_p99": 40}, result={"latency_ms_p99": 22}),
+        record("feature_definition", "rul/feature/vib-kurtosis-10m", "2025-03-20", "Vibration kurtosis, 10-minute windows",
+               model="rul", feature="vib_kurtosis_10m", parity="verified", parity_checked_at="2025-03-20"),
+        record("feature_definition", "rank/feature/price-rel", "2025-01-20", "price_rel_category (price / category median)",
+               model="rank", feature="price_rel_category", parity="drift"),
+        record("incident", "rank/incident/stale-price", "2024-12-04", "Ranker canary boosted expired deals",
+               model="rank", body="a stale price_rel_category in serving", severity="sev2", status="resolved"),
+        opt("llm/opt/spec-decoding", "2025-02-11", "other", "rolled_back", model="llm",
+            title="Speculative decoding with a 1B draft model for the assistant",
+            base={"latency_ms_p99": 6000}, result={"latency_ms_p99": 4200}),
+        opt("llm/opt/eagle3-spec", "2025-11-01", "other", "in_progress", model="llm",
+            title="EAGLE-3 heads (speculative decoding) for the assistant",
+            base={"latency_ms_p99": 6000}, result={"latency_ms_p99": 3900}),
+        opt("llm/opt/torch-compile", "2024-10-01", "graph_optimization", "adopted", model="llm",
+            title="torch.compile of the assistant's decoder", base={"latency_ms_p99": 6500}, result={"latency_ms_p99": 6000}),
+        opt("rank/opt/ort-fusion", "2025-06-01", "graph_optimization", "adopted", model="rank",
+            title="ONNX Runtime graph fusion for the ranker", base={"latency_ms_p99": 30}, result={"latency_ms_p99": 24}),
+        record("deployment", "llm/deploy/v2-ramp", "2025-03-01", "assistant v2 ramp to 100 %", model="llm",
+               strategy="full", traffic_percent=100, status="succeeded"),
+        opt("llm/opt/fp8", "2025-05-01", "quantization_fp8", "adopted", model="llm", title="FP8 for the assistant",
+            base={"latency_ms_p99": 4200}, result={"latency_ms_p99": 3000}),
+        record("incident", "llm/incident/waterproof", "2025-06-10", "Assistant called a jacket waterproof",
+               model="llm", severity="sev3", status="resolved"),
+        opt("llm/opt/prefix-cache", "2025-07-01", "caching", "adopted", model="llm", title="Prefix caching",
+            base={"latency_ms_p99": 3000}, result={"latency_ms_p99": 2600}),
+        record("deployment", "rank/deploy/v2-shadow", "2025-05-01", "rank v2 shadow on all traffic", model="rank",
+               strategy="shadow", traffic_percent=100, status="succeeded"),
+        record("deployment", "rank/deploy/v2-canary-retry", "2025-09-01", "rank v2 canary retry after the shadow",
+               model="rank", strategy="canary", traffic_percent=10, status="succeeded"),
+        record("note", "team/note/december-freeze", "2025-11-24", "Change freeze during the December plant shutdown",
+               model=None, body="No model changes from 15 December to 5 January."),
+        record("note", "team/note/canary-protocol", "2024-06-01", "Canary protocol for every model", model=None,
+               body="5 %, then 25 %, each for a day."),
+        {"kind": "regression", "key": "rank/regression/v2-p99", "title": "rank v2 p99 regression", "model": "rank",
+         "occurred_at": "2025-05-06", "fields": {"status": "open"}},
+    ])
+
+
+def test_descriptions_features_and_kinds_of_the_plant(db: Any) -> None:
+    assert db.put_many(plant()).ok
+    # The description's own "after the PLC firmware push" is part of the event, not a time bound.
+    r = db.ask("serving config for the model that threw 3k alarms after the plc firmware push")
+    assert subjects(r) == ["anom-oh"] and keys(r)[0] == "anom-oh/serving/flink"
+    # A feature named by the words of its name.
+    assert keys(db.ask("is the vib kurtosis feature in parity between training and serving"))[0] == \
+        "rul/feature/vib-kurtosis-10m"
+    # The feature an incident names, though nothing links them.
+    assert keys(db.ask("parity status of the feature behind the stale price incident"))[0] == "rank/feature/price-rel"
+    # A month a policy is about; "protocol" is a note.
+    assert keys(db.ask("when does the december change freeze start"))[0] == "team/note/december-freeze"
+    assert keys(db.ask("whats our canary protocol"))[0] == "team/note/canary-protocol"
+
+
+def test_outcomes_windows_strategies_and_findings(db: Any) -> None:
+    assert db.put_many(plant()).ok
+    # The attempt keyed by the words answers the outcome, not a newer one whose title says them too.
+    r = db.ask("did spec decoding work out for the llm")
+    assert keys(r)[0] == "llm/opt/spec-decoding" and lead(r).startswith("**No**")
+    assert keys(db.ask("anyone use torch.compile?"))[0] == "llm/opt/torch-compile"
+    # "after A but before B" is between the two.
+    assert keys(db.ask("llm optimizations after the v2 ramp but before the waterproof incident")) == ["llm/opt/fp8"]
+    # A strategy named: rollouts of that strategy first.
+    assert keys(db.ask("rank shadow test results"))[0] == "rank/deploy/v2-shadow"
+    # "win" is a change, though "measured" names benchmarks.
+    assert db.ask("largest p99 win we measured on the llm").plan["superlative"]["measure"] == "change"
+    # "before distilling it": the action on the subject is the anchor.
+    before = db.ask("what did we try on the llm before caching it")
+    assert before.plan["time"]["anchors"] and keys(before)[0] == "llm/opt/fp8"
