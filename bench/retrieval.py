@@ -2,8 +2,8 @@
 
     .venv/bin/python bench/retrieval.py [--model int8|fp32|fake] [--corpus] [--questions FILE ...]
 
-Also the held-out team histories of issue 15 (fixtures/eval/team-dev … team-dev10, tuned on, and
-team-test … team-test9, only scored: their missed questions are not written): per question family, hit@1, hit@5, the outcome of the top attempt and correct "none" answers
+Also the held-out team histories of issue 15 (fixtures/eval/team-dev … team-dev15, tuned on, and
+team-test … team-test12, only scored: their missed questions are not written): per question family, hit@1, hit@5, the outcome of the top attempt and correct "none" answers
 (``found: false`` for ask; an empty list for the others), for ask next to dense-only, lexical-only and
 hybrid search on the same questions.
 
@@ -63,13 +63,11 @@ def ask(db: Any, question: dict[str, Any]) -> list[str]:
 
 
 RETRIEVERS: dict[str, Retriever] = {"dense": dense, "lexical": lexical, "hybrid": hybrid, "ask": ask}
-TEAM_SETS = ("team-dev", "team-dev2", "team-dev3", "team-dev4", "team-dev5", "team-dev6", "team-dev7", "team-dev8",
-             "team-dev9", "team-dev10",
-             "team-test", "team-test2", "team-test3", "team-test4", "team-test5", "team-test6", "team-test7",
-             "team-test8", "team-test9")
+DEV_SETS = tuple(["team-dev"] + [f"team-dev{i}" for i in range(2, 16)])
 # Held out: only scored, never tuned on — their missed questions are not written anywhere.
-HELD_OUT = frozenset({"team-test", "team-test2", "team-test3", "team-test4", "team-test5", "team-test6", "team-test7",
-                      "team-test8", "team-test9"})
+TEST_SETS = tuple(["team-test"] + [f"team-test{i}" for i in range(2, 13)])
+TEAM_SETS = DEV_SETS + TEST_SETS
+HELD_OUT = frozenset(TEST_SETS)
 
 
 def _answer(db: Any, name: str, question: dict[str, Any]) -> tuple[list[str], bool]:
@@ -161,6 +159,18 @@ def run_team_sets(report: dict[str, Any]) -> None:
                 row.pop("missed_at_1", None)
         report[name] = {"questions": len(questions), "results": results}
         print_families(f"{name} ({len(questions)} questions)", results)
+    pooled: dict[str, Any] = {}
+    for half, names in (("dev", DEV_SETS), ("test", TEST_SETS)):
+        rows = [report[n] for n in names if n in report]
+        count = sum(r["questions"] for r in rows)
+        if not count:
+            continue
+        pooled[half] = {"sets": len(rows), "questions": count} | {
+            retriever: {m: round(sum(r["results"][retriever]["total"][m] * r["questions"] for r in rows) / count, 3)
+                        for m in ("hit@1", "hit@5")} for retriever in RETRIEVERS}
+        cells = "  ".join(f"{r} {pooled[half][r]['hit@1']:.3f} / {pooled[half][r]['hit@5']:.3f}" for r in RETRIEVERS)
+        print(f"\npooled {half} ({len(rows)} sets, {count} questions), hit@1 / hit@5: {cells}")
+    report["pooled"] = pooled
 
 
 def score(ranked: list[str], expected: set[str]) -> dict[str, float]:

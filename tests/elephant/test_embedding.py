@@ -371,3 +371,14 @@ def test_fake_model_setting_selects_the_hash_embedder(tmp_path):
 def test_embed_rejects_a_bare_string():
     with pytest.raises(TypeError):
         HashEmbedder().embed("not a list")  # type: ignore[arg-type]
+
+
+def test_the_default_variant_follows_the_cpus_int8_instructions():
+    """Issue 16: the variant is chosen at build time from what the CPU supports, and the manifest says why."""
+    from elephant.retrieval.embedding.build import choose_default
+
+    variant, reason = choose_default({"simd": ["avx2", "avx512f", "avx512_vnni"]}, ["fp32", "int8"])
+    assert variant == "int8" and "fidelity" in reason
+    variant, reason = choose_default({"simd": ["avx2", "fma"]}, ["fp32", "int8"])
+    assert variant == "fp32" and "VNNI" in reason
+    assert choose_default({"simd": ["avx2"]}, ["int8"])[0] == "int8"
