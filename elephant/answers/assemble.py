@@ -242,6 +242,16 @@ def _about(plan: QueryPlan) -> str:
 # ---------------------------------------------------------------- the families
 def assemble(plan: QueryPlan, g: Gathered, pool: dict[str, Candidate]) -> Assembly:
     """Apply the plan to what the gather found."""
+    if plan.excluded:
+        # "besides TensorRT": attempts of a technique set aside are no answer (nor a superlative's entry).
+        aside = set(plan.excluded)
+
+        def kept(c: Candidate) -> bool:
+            return c.kind != "optimization" or not (
+                c.digest.technique in aside or mentions_technique(c.digest.head, aside)
+                or bool(methods_in(c.digest.head) & aside))
+        g.primary, g.related = [c for c in g.primary if kept(c)], [c for c in g.related if kept(c)]
+        pool = {key: c for key, c in pool.items() if kept(c)}
     if plan.comparison is not None:
         done = _compare(plan, g, pool)
         if done is not None:

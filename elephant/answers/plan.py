@@ -389,6 +389,7 @@ class QueryPlan:
     refers_to_model: bool = False  # "the speech model": one model is meant, even if no name was understood
     question: Question | None = field(default=None, repr=False)  # the parse the gather runs on
     main_text: str = ""  # the question without the described subject's clause
+    excluded: list[str] = field(default_factory=list)  # techniques set aside ("besides TensorRT")
 
     @property
     def record_kind(self) -> str | None:
@@ -413,7 +414,7 @@ class QueryPlan:
             "now": self.wants_now,
             "terms": list(q.terms) if q else [],
             "exact": list(q.exact) if q else [],
-        }
+        } | ({"excluded": self.excluded} if self.excluded else {})
 
     def explain(self) -> str:
         """The plan as a few lines for people (``elephant ask --explain``)."""
@@ -549,7 +550,6 @@ def build_plan(text: str, vocab: Vocabulary, *, now: datetime | None = None, mod
     if excluded and any(m not in excluded for m in question.models):
         question.models = [m for m in question.models if m not in excluded]
         plan.subjects = [s for s in plan.subjects if s.model not in excluded]
-    plan.techniques = sorted(question.techniques)
     kind_text = parse_text
     if question.anchor is not None:
         kind_text = kind_text.replace(question.anchor.phrase, " ")
@@ -563,6 +563,18 @@ def build_plan(text: str, vocab: Vocabulary, *, now: datetime | None = None, mod
         question.window = TimeWindow()
         question.terms.append(stem(calendar.month_name[month].lower()))
     plan.methods = [name for name, pattern in METHOD_RE.items() if pattern.search(kind_text)]
+    besides = EXCEPT_RE.search(kind_text)
+    if besides is not None:
+        # "any compilers we tried besides TensorRT": that technique is set aside, not asked for.
+        phrase = besides.group(1)
+        plan.excluded = sorted({name for name, pattern in TECHNIQUE_RE.items() if pattern.search(phrase)}
+                               | {name for name, pattern in METHOD_RE.items() if pattern.search(phrase)})
+        rest = kind_text[: besides.start()] + " " + kind_text[besides.end():]
+        plan.methods = [m for m in plan.methods if m not in plan.excluded or METHOD_RE[m].search(rest)]
+        question.techniques = {t for t in question.techniques
+                               if t not in plan.excluded or TECHNIQUE_RE[t].search(rest)}
+        question.terms = [t for t in question.terms if t not in tokens(phrase) and t != "besid"]
+    plan.techniques = sorted(question.techniques)
     if "quantization" in plan.methods and (set(plan.methods) & SPECIFIC_QUANTIZATION or (
             question.techniques and all(t.startswith("quantization_") for t in question.techniques)
             and len(question.techniques) < len(QUANTIZATION))):
@@ -623,6 +635,9 @@ def build_plan(text: str, vocab: Vocabulary, *, now: datetime | None = None, mod
     return plan
 
 
+# "besides TensorRT", "other than quantization": a technique the question sets aside.
+EXCEPT_RE = re.compile(r"\b(?:besides|other than|apart from|aside from|except(?: for)?|excluding|not counting)\s+"
+                       r"((?:[\w.+-]+\s+){0,2}?[\w.+-]+)(?=[?!;,.]|\s+(?:on|for|in|at)\b|$)")
 # "(not the sme one)", "excluding the large tagger": a model the question sets aside.
 NEGATED_MODEL_RE = re.compile(r"\(?\b(?:not|excluding|except(?: for)?)\s+(?:the\s+|for\s+(?:the\s+)?)?([\w.-]+)"
                               r"(?:\s+(?:one|model|version|variant))?\)?(?=[\s,.;?!)]|$)")
@@ -734,6 +749,10 @@ def _name_by_description(plan: QueryPlan, question: Question, vocab: Vocabulary,
         records = max(vocab.model_records.get(chosen, 0), 1)
         chosen_terms = {t for t in chosen_terms if t in heads or _is_describing(t, chosen, records, vocab)}
     spent = {w for term in chosen_terms for w in term.split()}
+    # "the tech assistant's torque answers": what follows a possessive is asked about, not a description.
+    owned = re.search(r"\b\w+'s\s+(.+)$", text)
+    if owned is not None:
+        spent -= {stem(t)[:7] for t in tokens(owned.group(1))}
     question.terms = [t for t in question.terms if t[:7] not in spent]
 
 

@@ -219,6 +219,8 @@ def plant() -> list[dict[str, Any]]:
                model="llm", severity="sev3", status="resolved"),
         opt("llm/opt/prefix-cache", "2025-07-01", "caching", "adopted", model="llm", title="Prefix caching",
             base={"latency_ms_p99": 3000}, result={"latency_ms_p99": 2600}),
+        opt("rank/opt/tensorrt", "2025-08-01", "tensorrt", "adopted", model="rank", title="TensorRT engine for the ranker",
+            base={"latency_ms_p99": 24}, result={"latency_ms_p99": 15}),
         record("deployment", "rank/deploy/v2-shadow", "2025-05-01", "rank v2 shadow on all traffic", model="rank",
                strategy="shadow", traffic_percent=100, status="succeeded"),
         record("deployment", "rank/deploy/v2-canary-retry", "2025-09-01", "rank v2 canary retry after the shadow",
@@ -262,3 +264,12 @@ def test_outcomes_windows_strategies_and_findings(db: Any) -> None:
     # "before distilling it": the action on the subject is the anchor.
     before = db.ask("what did we try on the llm before caching it")
     assert before.plan["time"]["anchors"] and keys(before)[0] == "llm/opt/fp8"
+
+
+def test_a_technique_set_aside_and_words_after_a_possessive(db: Any) -> None:
+    assert db.put_many(plant()).ok
+    r = db.ask("any compilers we tried besides tensorrt")
+    assert r.plan["excluded"] == ["tensorrt"] and "tensorrt" not in r.plan["techniques"]
+    assert keys(r) and "rank/opt/tensorrt" not in keys(r) and "llm/opt/torch-compile" in keys(r)
+    # "the assistant's torque answers": what follows the possessive stays a word of the question.
+    assert "torqu" in db.ask("what went wrong with the llm assistant's torque answers").plan["terms"]
