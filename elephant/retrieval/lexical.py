@@ -203,14 +203,14 @@ def search_lexical(conn: Connection, query: str, *, where: ColumnElement[bool] |
                 break
         return [(key, score) for key, score in ranked if key in admitted][:limit]
     lexemes = [t for t in (re.sub(r"[^\w.]", "", t) for t in terms) if t]
-    expression, cap = _pg_query(conn, lexemes)
+    expression, share = _pg_query(conn, lexemes)
     if not expression:
         return []
     tsq = func.to_tsquery("english", expression)
-    docs = _DOCS
-    if cap is not None and where is None:
+    docs: Any = _DOCS
+    if share is not None and where is None:
         # Even the rarest terms together match more than the ranking budget: rank a bounded share.
-        docs = select(_DOCS.c.key, _DOCS.c.tsv).where(_DOCS.c.tsv.op("@@")(tsq)).limit(cap).subquery("docs")
+        docs = select(_DOCS.c.key, _DOCS.c.tsv).where(_DOCS.c.tsv.op("@@")(tsq)).limit(share).subquery("docs")
     score = func.ts_rank_cd(docs.c.tsv, tsq, 1)
     query_ = (select(docs.c.key, score.label("score"))
               .select_from(docs.join(heads, heads.c.key == docs.c.key))
